@@ -1,0 +1,694 @@
+/*
+ * YAML config loader.  The document is read with libyaml's event parser into
+ * a tree of cfg_node; each daemon's conf.c then walks the tree with the typed
+ * getters below.  Nothing here knows any daemon's keys.  Every problem is
+ * recorded as "file:line:column: message" so that a config check can print
+ * all of them at once instead of stopping at the first.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/* Deeper documents are refused: no config needs them, and a fuzzer would. */
+#define CFG_MAX_DEPTH 64
+/* Larger files are refused before parsing. */
+#define CFG_MAX_FILE (16 * 1024 * 1024)
+
+static void
+cfg_node_free(struct cfg_node *node)
+{
+	if (node == NULL)
+		return;
+	for (size_t i = 0; i < node->n; i++) {
+		if (node->keys != NULL)
+			cfg_node_free(node->keys[i]);
+		cfg_node_free(node->items[i]);
+	}
+	free(node->keys);
+	free(node->items);
+	free(node->value);
+	free(node);
+}
+
+/* Frees a document; NULL is allowed. */
+void
+cfg_free(struct cfg_doc *doc)
+{
+	if (doc == NULL)
+		return;
+	cfg_node_free(doc->root);
+	for (size_t i = 0; i < doc->nerrors; i++)
+		free(doc->errors[i]);
+	free(doc->errors);
+	free(doc->file);
+	free(doc);
+}
+
+static void
+cfg_verror_at(struct cfg_doc *doc, unsigned line, unsigned col,
+    const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	doc->errors = xreallocarray(doc->errors, doc->nerrors + 1,
+	    sizeof(*doc->errors));
+	doc->errors[doc->nerrors++] = xasprintf("%s:%u:%u: %s", doc->file,
+	    line, col, msg);
+}
+
+static void
+cfg_error_at(struct cfg_doc *doc, unsigned line, unsigned col,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+cfg_error_at(struct cfg_doc *doc, unsigned line, unsigned col,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_verror_at(doc, line, col, fmt, ap);
+	va_end(ap);
+}
+
+/* Records an error at a node's position (or 1:1 when there is no node). */
+void
+cfg_error(struct cfg_doc *doc, const struct cfg_node *node, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cfg_verror_at(doc, node ? node->line : 1, node ? node->col : 1, fmt, ap);
+	va_end(ap);
+}
+
+/* Logs every recorded error, one line each. */
+void
+cfg_log_errors(const struct cfg_doc *doc)
+{
+	for (size_t i = 0; i < doc->nerrors; i++)
+		log_errorx("%s", doc->errors[i]);
+}
+
+static struct cfg_node *
+cfg_node_new(enum cfg_type type, const yaml_mark_t *mark)
+{
+	struct cfg_node *node = xcalloc(1, sizeof(*node));
+
+	node->type = type;
+	node->line = (unsigned)mark->line + 1;
+	node->col = (unsigned)mark->column + 1;
+	return node;
+}
+
+/* Appends child to a sequence, or as the next key or value of a map. */
+static void
+cfg_node_append(struct cfg_doc *doc, struct cfg_node *parent,
+    struct cfg_node *child, struct cfg_node **pending_key)
+{
+	if (parent->type == CFG_SEQ) {
+		parent->items = xreallocarray(parent->items, parent->n + 1,
+		    sizeof(*parent->items));
+		parent->items[parent->n++] = child;
+		return;
+	}
+	if (*pending_key == NULL) {
+		if (child->type != CFG_SCALAR) {
+			cfg_error(doc, child, "a mapping key must be a plain "
+					      "string, not a %s",
+			    cfg_type_str(child));
+			/* Keep the tree well formed: use a dummy key. */
+			cfg_node_free(child);
+			child = xcalloc(1, sizeof(*child));
+			child->type = CFG_SCALAR;
+			child->value = xstrdup("");
+		} else {
+			for (size_t i = 0; i < parent->n; i++) {
+				if (strcmp(parent->keys[i]->value,
+					child->value) == 0) {
+					cfg_error(doc, child,
+					    "duplicate key '%s' (first at "
+					    "line %u)",
+					    child->value, parent->keys[i]->line);
+					break;
+				}
+			}
+		}
+		*pending_key = child;
+		return;
+	}
+	parent->keys = xreallocarray(parent->keys, parent->n + 1,
+	    sizeof(*parent->keys));
+	parent->items = xreallocarray(parent->items, parent->n + 1,
+	    sizeof(*parent->items));
+	parent->keys[parent->n] = *pending_key;
+	parent->items[parent->n++] = child;
+	*pending_key = NULL;
+}
+
+/* Builds the tree from parser events.  Returns 0, or -1 after an error. */
+static int
+cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
+{
+	struct cfg_node *stack[CFG_MAX_DEPTH];
+	struct cfg_node *pending[CFG_MAX_DEPTH];
+	int depth = 0, ndocs = 0, done = 0, rc = 0;
+	yaml_event_t ev;
+
+	while (!done) {
+		if (!yaml_parser_parse(parser, &ev)) {
+			cfg_error_at(doc, (unsigned)parser->problem_mark.line + 1,
+			    (unsigned)parser->problem_mark.column + 1,
+			    "YAML syntax error: %s%s%s",
+			    parser->problem ? parser->problem : "unknown",
+			    parser->context ? " " : "",
+			    parser->context ? parser->context : "");
+			rc = -1;
+			break;
+		}
+
+		struct cfg_node *node = NULL;
+
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++ndocs > 1) {
+				cfg_error_at(doc, (unsigned)ev.start_mark.line + 1,
+				    (unsigned)ev.start_mark.column + 1,
+				    "only one YAML document is allowed");
+				rc = -1;
+				done = 1;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			cfg_error_at(doc, (unsigned)ev.start_mark.line + 1,
+			    (unsigned)ev.start_mark.column + 1,
+			    "YAML aliases (*%s) are not supported; use "
+			    "templates",
+			    (const char *)ev.data.alias.anchor);
+			rc = -1;
+			done = 1;
+			break;
+		case YAML_SCALAR_EVENT:
+			node = cfg_node_new(CFG_SCALAR, &ev.start_mark);
+			node->value = xstrndup((const char *)ev.data.scalar.value,
+			    ev.data.scalar.length);
+			if (strlen(node->value) != ev.data.scalar.length) {
+				cfg_error(doc, node, "NUL byte in a string");
+				rc = -1;
+			}
+			node->plain = ev.data.scalar.style ==
+			    YAML_PLAIN_SCALAR_STYLE;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			node = cfg_node_new(ev.type == YAML_SEQUENCE_START_EVENT
+				    ? CFG_SEQ
+				    : CFG_MAP,
+			    &ev.start_mark);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+
+		if (node != NULL) {
+			if (depth == 0)
+				doc->root = node;
+			else
+				cfg_node_append(doc, stack[depth - 1], node,
+				    &pending[depth - 1]);
+			if (node->type != CFG_SCALAR) {
+				if (depth == CFG_MAX_DEPTH) {
+					cfg_error(doc, node,
+					    "nesting deeper than %d levels",
+					    CFG_MAX_DEPTH);
+					rc = -1;
+					done = 1;
+				} else {
+					pending[depth] = NULL;
+					stack[depth++] = node;
+				}
+			}
+		}
+		yaml_event_delete(&ev);
+	}
+	return rc;
+}
+
+/* Parses text; always returns a document, with errors if it failed. */
+struct cfg_doc *
+cfg_load_string(const char *name, const char *text, size_t len)
+{
+	struct cfg_doc *doc = xcalloc(1, sizeof(*doc));
+	yaml_parser_t parser;
+
+	doc->file = xstrdup(name);
+	if (!yaml_parser_initialize(&parser))
+		fatalx("yaml_parser_initialize failed");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (cfg_build(doc, &parser) == -1) {
+		cfg_node_free(doc->root);
+		doc->root = NULL;
+	}
+	yaml_parser_delete(&parser);
+	return doc;
+}
+
+/* Reads and parses a file; always returns a document, with errors if any. */
+struct cfg_doc *
+cfg_load_file(const char *path)
+{
+	struct cfg_doc *doc;
+	FILE *fp;
+	char *buf;
+	long size;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		int saved = errno;
+
+		doc = xcalloc(1, sizeof(*doc));
+		doc->file = xstrdup(path);
+		cfg_error_at(doc, 1, 1, "cannot open: %s", strerror(saved));
+		return doc;
+	}
+	if (fseek(fp, 0, SEEK_END) == -1 || (size = ftell(fp)) < 0 ||
+	    size > CFG_MAX_FILE || fseek(fp, 0, SEEK_SET) == -1) {
+		fclose(fp);
+		doc = xcalloc(1, sizeof(*doc));
+		doc->file = xstrdup(path);
+		cfg_error_at(doc, 1, 1, "not a regular file, or larger than "
+					"%d bytes",
+		    CFG_MAX_FILE);
+		return doc;
+	}
+	buf = xmalloc((size_t)size + 1);
+	if (fread(buf, 1, (size_t)size, fp) != (size_t)size) {
+		int saved = errno;
+
+		fclose(fp);
+		free(buf);
+		doc = xcalloc(1, sizeof(*doc));
+		doc->file = xstrdup(path);
+		cfg_error_at(doc, 1, 1, "read error: %s", strerror(saved));
+		return doc;
+	}
+	fclose(fp);
+	doc = cfg_load_string(path, buf, (size_t)size);
+	free(buf);
+	return doc;
+}
+
+/* True for an absent node or a plain "", "~", "null" scalar. */
+int
+cfg_is_null(const struct cfg_node *node)
+{
+	if (node == NULL)
+		return 1;
+	if (node->type != CFG_SCALAR || !node->plain)
+		return 0;
+	return node->value[0] == '\0' || strcmp(node->value, "~") == 0 ||
+	    strcmp(node->value, "null") == 0 || strcmp(node->value, "Null") == 0 ||
+	    strcmp(node->value, "NULL") == 0;
+}
+
+const char *
+cfg_type_str(const struct cfg_node *node)
+{
+	if (node == NULL || cfg_is_null(node))
+		return "null";
+	switch (node->type) {
+	case CFG_SCALAR:
+		return "scalar";
+	case CFG_MAP:
+		return "mapping";
+	case CFG_SEQ:
+		return "sequence";
+	}
+	return "?";
+}
+
+/* Checks that node is a mapping; what names it in the error. */
+int
+cfg_expect_map(struct cfg_doc *doc, const struct cfg_node *node,
+    const char *what)
+{
+	if (node != NULL && node->type == CFG_MAP)
+		return 0;
+	cfg_error(doc, node, "%s must be a mapping, not a %s", what,
+	    cfg_type_str(node));
+	return -1;
+}
+
+/*
+ * Reports every key of a mapping that is not in known[] (NULL-terminated):
+ * a misspelt key silently ignored is a fault waiting to happen.
+ */
+int
+cfg_check_keys(struct cfg_doc *doc, const struct cfg_node *map,
+    const char *what, const char *const known[])
+{
+	int rc = 0;
+
+	if (map == NULL || map->type != CFG_MAP)
+		return 0;
+	for (size_t i = 0; i < map->n; i++) {
+		const char *key = map->keys[i]->value;
+		size_t k;
+
+		for (k = 0; known[k] != NULL; k++)
+			if (strcmp(key, known[k]) == 0)
+				break;
+		if (known[k] != NULL)
+			continue;
+
+		char list[512];
+		size_t off = 0;
+
+		list[0] = '\0';
+		for (k = 0; known[k] != NULL && off < sizeof(list); k++) {
+			int n = snprintf(list + off, sizeof(list) - off,
+			    "%s%s", k ? ", " : "", known[k]);
+			if (n < 0)
+				break;
+			off += (size_t)n;
+		}
+		cfg_error(doc, map->keys[i], "unknown key '%s' in %s (known: %s)",
+		    key, what, list);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* The value under key in a mapping, or NULL. */
+const struct cfg_node *
+cfg_get(const struct cfg_node *map, const char *key)
+{
+	if (map == NULL || map->type != CFG_MAP)
+		return NULL;
+	for (size_t i = 0; i < map->n; i++)
+		if (strcmp(map->keys[i]->value, key) == 0)
+			return map->items[i];
+	return NULL;
+}
+
+/*
+ * Common start of every getter: finds key, handles absence.  Returns the
+ * node, or NULL with *rc set to 1 (absent, optional) or -1 (error).
+ */
+static const struct cfg_node *
+cfg_lookup(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, int *rc)
+{
+	const struct cfg_node *node = cfg_get(map, key);
+
+	if (node == NULL || cfg_is_null(node)) {
+		if (required) {
+			if (node == NULL)
+				cfg_error(doc, map,
+				    "missing required key '%s'", key);
+			else
+				cfg_error(doc, node, "'%s' must not be empty",
+				    key);
+			*rc = -1;
+		} else
+			*rc = 1;
+		return NULL;
+	}
+	return node;
+}
+
+/* A scalar's text (a string item of a sequence, for instance). */
+int
+cfg_node_str(struct cfg_doc *doc, const struct cfg_node *node,
+    const char *what, const char **out)
+{
+	if (node == NULL || node->type != CFG_SCALAR || cfg_is_null(node)) {
+		cfg_error(doc, node, "%s must be a string, not a %s", what,
+		    cfg_type_str(node));
+		return -1;
+	}
+	*out = node->value;
+	return 0;
+}
+
+/* Gets a string.  Returns 0 (set), 1 (absent, optional) or -1 (error). */
+int
+cfg_str(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, const char **out)
+{
+	const struct cfg_node *node;
+	int rc;
+
+	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
+		return rc;
+	return cfg_node_str(doc, node, key, out);
+}
+
+/* Gets an unsigned integer in [min, max]. */
+int
+cfg_uint(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, uint64_t min, uint64_t max, uint64_t *out)
+{
+	const struct cfg_node *node;
+	unsigned long long v;
+	char *end;
+	int rc;
+
+	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
+		return rc;
+	if (node->type != CFG_SCALAR) {
+		cfg_error(doc, node, "'%s' must be an integer, not a %s", key,
+		    cfg_type_str(node));
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(node->value, &end, 10);
+	if (node->value[0] < '0' || node->value[0] > '9' || *end != '\0' ||
+	    errno != 0) {
+		cfg_error(doc, node, "'%s' must be an integer, not '%s'", key,
+		    node->value);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cfg_error(doc, node, "'%s' must be between %llu and %llu, not "
+				     "%llu",
+		    key, (unsigned long long)min, (unsigned long long)max, v);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Gets a number in [min, max]. */
+int
+cfg_double(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, double min, double max, double *out)
+{
+	const struct cfg_node *node;
+	char *end;
+	double v;
+	int rc;
+
+	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
+		return rc;
+	if (node->type != CFG_SCALAR) {
+		cfg_error(doc, node, "'%s' must be a number, not a %s", key,
+		    cfg_type_str(node));
+		return -1;
+	}
+	errno = 0;
+	v = strtod(node->value, &end);
+	if (end == node->value || *end != '\0' || errno != 0 || !isfinite(v)) {
+		cfg_error(doc, node, "'%s' must be a number, not '%s'", key,
+		    node->value);
+		return -1;
+	}
+	if (v < min || v > max) {
+		cfg_error(doc, node, "'%s' must be between %g and %g, not %g",
+		    key, min, max, v);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Gets a boolean: true/false, yes/no, on/off. */
+int
+cfg_bool(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, int *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "True", "Yes",
+		"On", "TRUE", "YES", "ON", NULL };
+	static const char *const no[] = { "false", "no", "off", "False", "No",
+		"Off", "FALSE", "NO", "OFF", NULL };
+	const struct cfg_node *node;
+	int rc;
+
+	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
+		return rc;
+	if (node->type == CFG_SCALAR) {
+		for (int i = 0; yes[i] != NULL; i++) {
+			if (strcmp(node->value, yes[i]) == 0) {
+				*out = 1;
+				return 0;
+			}
+			if (strcmp(node->value, no[i]) == 0) {
+				*out = 0;
+				return 0;
+			}
+		}
+	}
+	cfg_error(doc, node, "'%s' must be true or false, not '%s'", key,
+	    node->type == CFG_SCALAR ? node->value : cfg_type_str(node));
+	return -1;
+}
+
+/*
+ * Parses a duration into milliseconds: "250ms", "10s", "1.5s", "5m", "1h",
+ * or a bare number of seconds.  Returns 0 or -1.
+ */
+int
+cfg_parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char *suffix;
+		double scale;
+	} units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "", 1000 },
+	};
+	char *end;
+	double v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || !isfinite(v) || v < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) == 0) {
+			double r = v * units[i].scale;
+
+			if (r > 1e15)
+				return -1;
+			*ms = (uint64_t)(r + 0.5);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Gets a duration in milliseconds within [min, max]. */
+int
+cfg_duration(struct cfg_doc *doc, const struct cfg_node *map,
+    const char *key, int required, uint64_t min, uint64_t max, uint64_t *out)
+{
+	const struct cfg_node *node;
+	uint64_t v;
+	int rc;
+
+	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
+		return rc;
+	if (node->type != CFG_SCALAR ||
+	    cfg_parse_duration(node->value, &v) == -1) {
+		cfg_error(doc, node, "'%s' must be a duration such as 500ms, "
+				     "10s, 5m or 1h, not '%s'",
+		    key, node->type == CFG_SCALAR ? node->value
+						  : cfg_type_str(node));
+		return -1;
+	}
+	if (v < min || v > max) {
+		cfg_error(doc, node, "'%s' must be between %llums and %llums, "
+				     "not %s",
+		    key, (unsigned long long)min, (unsigned long long)max,
+		    node->value);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Gets one of names[] (NULL-terminated); *out is its index. */
+int
+cfg_enum(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, const char *const names[], int *out)
+{
+	const struct cfg_node *node;
+	char list[512];
+	size_t off = 0;
+	int rc;
+
+	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
+		return rc;
+	if (node->type == CFG_SCALAR) {
+		for (int i = 0; names[i] != NULL; i++) {
+			if (strcmp(node->value, names[i]) == 0) {
+				*out = i;
+				return 0;
+			}
+		}
+	}
+	list[0] = '\0';
+	for (int i = 0; names[i] != NULL && off < sizeof(list); i++) {
+		int n = snprintf(list + off, sizeof(list) - off, "%s%s",
+		    i ? ", " : "", names[i]);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	cfg_error(doc, node, "'%s' must be one of %s, not '%s'", key, list,
+	    node->type == CFG_SCALAR ? node->value : cfg_type_str(node));
+	return -1;
+}
+
+static const struct cfg_node *
+cfg_typed(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, enum cfg_type type, const char *tname)
+{
+	const struct cfg_node *node;
+	int rc;
+
+	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
+		return NULL;
+	if (node->type != type) {
+		cfg_error(doc, node, "'%s' must be a %s, not a %s", key, tname,
+		    cfg_type_str(node));
+		return NULL;
+	}
+	return node;
+}
+
+/* Gets a sequence; NULL when absent or wrong (the latter is recorded). */
+const struct cfg_node *
+cfg_seq(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required)
+{
+	return cfg_typed(doc, map, key, required, CFG_SEQ, "sequence");
+}
+
+/* Gets a mapping; NULL when absent or wrong (the latter is recorded). */
+const struct cfg_node *
+cfg_map(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required)
+{
+	return cfg_typed(doc, map, key, required, CFG_MAP, "mapping");
+}

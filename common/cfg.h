@@ -1,0 +1,72 @@
+/*
+ * The YAML config loader: libyaml events become a small tree of nodes that
+ * remember their file position; typed getters walk it into plain structs and
+ * collect every error as "file:line:column: message".
+ */
+#ifndef COMMON_CFG_H
+#define COMMON_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_type {
+	CFG_SCALAR,
+	CFG_MAP,
+	CFG_SEQ
+};
+
+/* One YAML node.  A map keeps its keys and values in two parallel arrays. */
+struct cfg_node {
+	enum cfg_type type;
+	unsigned line; /* 1-based */
+	unsigned col;  /* 1-based */
+	char *value;   /* scalar text */
+	int plain;     /* scalar was not quoted (so "~" or "" means null) */
+	size_t n;
+	struct cfg_node **keys; /* map only */
+	struct cfg_node **items;
+};
+
+/* A loaded document and the errors found so far. */
+struct cfg_doc {
+	char *file;
+	struct cfg_node *root;
+	char **errors;
+	size_t nerrors;
+};
+
+/* cfg.c */
+struct cfg_doc *cfg_load_file(const char *);
+struct cfg_doc *cfg_load_string(const char *, const char *, size_t);
+void cfg_free(struct cfg_doc *);
+void cfg_error(struct cfg_doc *, const struct cfg_node *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+void cfg_log_errors(const struct cfg_doc *);
+int cfg_is_null(const struct cfg_node *);
+const char *cfg_type_str(const struct cfg_node *);
+
+int cfg_expect_map(struct cfg_doc *, const struct cfg_node *, const char *);
+int cfg_check_keys(struct cfg_doc *, const struct cfg_node *, const char *,
+    const char *const[]);
+const struct cfg_node *cfg_get(const struct cfg_node *, const char *);
+int cfg_str(struct cfg_doc *, const struct cfg_node *, const char *, int,
+    const char **);
+int cfg_uint(struct cfg_doc *, const struct cfg_node *, const char *, int,
+    uint64_t, uint64_t, uint64_t *);
+int cfg_double(struct cfg_doc *, const struct cfg_node *, const char *, int,
+    double, double, double *);
+int cfg_bool(struct cfg_doc *, const struct cfg_node *, const char *, int,
+    int *);
+int cfg_duration(struct cfg_doc *, const struct cfg_node *, const char *,
+    int, uint64_t, uint64_t, uint64_t *);
+int cfg_enum(struct cfg_doc *, const struct cfg_node *, const char *, int,
+    const char *const[], int *);
+const struct cfg_node *cfg_seq(struct cfg_doc *, const struct cfg_node *,
+    const char *, int);
+const struct cfg_node *cfg_map(struct cfg_doc *, const struct cfg_node *,
+    const char *, int);
+int cfg_node_str(struct cfg_doc *, const struct cfg_node *, const char *,
+    const char **);
+int cfg_parse_duration(const char *, uint64_t *);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * An asynchronous PostgreSQL connection on libevent: non-blocking connect,
+ * a queue of parameterised statements sent one at a time with
+ * PQsendQueryParams, reconnection with exponential backoff, and LISTEN
+ * channels that are re-subscribed after every reconnect.  Nothing in here
+ * blocks the event loop.
+ */
+#ifndef COMMON_DB_H
+#define COMMON_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+struct db;
+
+/*
+ * Called once per queued statement with its result, which the db frees when
+ * the callback returns.  res is NULL when the statement never ran (the db is
+ * being freed, or the connection broke and the statement was not marked
+ * DB_RETRY).
+ */
+typedef void (*db_result_cb)(struct db *, const PGresult *, void *);
+typedef void (*db_connect_cb)(struct db *, void *);
+typedef void (*db_notify_cb)(struct db *, const char *, const char *, void *);
+
+/* Statement flags. */
+#define DB_RETRY 0x1 /* idempotent: resend after a reconnect */
+
+/* db.c */
+struct db *db_new(struct event_base *, const char *, const char *);
+void db_free(struct db *);
+void db_set_connect_cb(struct db *, db_connect_cb, void *);
+void db_set_notify_cb(struct db *, db_notify_cb, void *);
+void db_set_backoff(struct db *, uint64_t, uint64_t);
+void db_listen(struct db *, const char *);
+void db_start(struct db *);
+void db_query(struct db *, const char *, int, const char *const *, int,
+    db_result_cb, void *);
+size_t db_pending(const struct db *);
+int db_connected(const struct db *);
+const char *db_name(const struct db *);
+int db_result_ok(const PGresult *);
+
+#endif

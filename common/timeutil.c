@@ -1,0 +1,63 @@
+/*
+ * Clocks: monotonic time for deadlines and timeouts, real time for records.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "timeutil.h"
+
+uint64_t
+timeutil_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+timeutil_mono_ms(void)
+{
+	return timeutil_mono_ns() / 1000000ULL;
+}
+
+/* Microseconds since the epoch. */
+uint64_t
+timeutil_real_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+struct timeval
+timeutil_ms_to_tv(uint64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	return tv;
+}
+
+/*
+ * Formats microseconds since the epoch as an ISO 8601 UTC timestamp that
+ * PostgreSQL reads as timestamptz.  Returns 0, or -1 if buf is too small.
+ */
+int
+timeutil_format_iso(uint64_t real_us, char *buf, size_t len)
+{
+	time_t secs = (time_t)(real_us / 1000000ULL);
+	struct tm tm;
+	int n;
+
+	if (gmtime_r(&secs, &tm) == NULL)
+		return -1;
+	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (unsigned)(real_us % 1000000ULL));
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
