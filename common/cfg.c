@@ -171,10 +171,18 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 		if (!yaml_parser_parse(parser, &ev)) {
 			cfg_error_at(doc, (unsigned)parser->problem_mark.line + 1,
 			    (unsigned)parser->problem_mark.column + 1,
-			    "YAML syntax error: %s%s%s",
-			    parser->problem ? parser->problem : "unknown",
-			    parser->context ? " " : "",
-			    parser->context ? parser->context : "");
+			    "YAML syntax error: %s",
+			    parser->problem ? parser->problem : "unknown");
+			if (parser->context != NULL) {
+				char *e = doc->errors[doc->nerrors - 1];
+
+				doc->errors[doc->nerrors - 1] = xasprintf(
+				    "%s %s started at line %zu, column %zu", e,
+				    parser->context,
+				    parser->context_mark.line + 1,
+				    parser->context_mark.column + 1);
+				free(e);
+			}
 			rc = -1;
 			break;
 		}

@@ -4,6 +4,14 @@
  * PQsendQueryParams, reconnection with exponential backoff, and LISTEN
  * channels that are re-subscribed after every reconnect.  Nothing in here
  * blocks the event loop.
+ *
+ * Callbacks may queue more statements and register channels, but must never
+ * call db_free on the db that called them (that is a fatal error).
+ *
+ * Each statement runs on whatever connection is current when it is sent.  A
+ * reconnect ends any transaction an earlier statement opened, so keep a
+ * transaction inside one statement (a CTE or an SQL function), and mark only
+ * statements that are safe to run twice with DB_RETRY.
  */
 #ifndef COMMON_DB_H
 #define COMMON_DB_H
@@ -17,13 +25,18 @@
 struct db;
 
 /*
- * Called once per queued statement with its result, which the db frees when
- * the callback returns.  res is NULL when the statement never ran (the db is
- * being freed, or the connection broke and the statement was not marked
- * DB_RETRY).
+ * Called once per queued statement with the last result it produced, which
+ * the db frees when the callback returns.  A statement the server rejects
+ * gets its PGRES_FATAL_ERROR result and the connection goes on.  res is NULL
+ * when the statement never completed: the db is being freed, or the
+ * connection broke while it was in flight and it was not marked DB_RETRY.
  */
 typedef void (*db_result_cb)(struct db *, const PGresult *, void *);
+
+/* Called after each (re)connect, once the LISTEN channels are subscribed. */
 typedef void (*db_connect_cb)(struct db *, void *);
+
+/* Called with the channel and payload of every notification received. */
 typedef void (*db_notify_cb)(struct db *, const char *, const char *, void *);
 
 /* Statement flags. */

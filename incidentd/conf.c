@@ -1,2 +1,259 @@
-/* placeholder */
+/*
+ * incidentd.yaml: the database, the SMTP relay and who is told.  Walked from
+ * cfg.c's tree like monitord.yaml; every error names file:line:column.
+ */
 #include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cfg.h"
+#include "incidentd.h"
+#include "xmalloc.h"
+
+static const char *const mail_lang_names[] = { "ja", "en", NULL };
+static const char *const log_level_names[] = { "error", "warning", "notice",
+	"info", "debug", NULL };
+
+#define MS_DAY (86400ULL * 1000ULL)
+
+const char *
+mail_lang_str(enum mail_lang lang)
+{
+	if ((unsigned)lang > MAIL_LANG_EN)
+		return "?";
+	return mail_lang_names[lang];
+}
+
+/* Frees a configuration; NULL is allowed. */
+void
+inc_conf_free(struct inc_conf *conf)
+{
+	if (conf == NULL)
+		return;
+	for (size_t i = 0; i < conf->ncontacts; i++) {
+		free(conf->contacts[i]->name);
+		free(conf->contacts[i]->email);
+		free(conf->contacts[i]);
+	}
+	free(conf->contacts);
+	free(conf->smtp.url);
+	free(conf->smtp.from);
+	free(conf->smtp.from_name);
+	free(conf->smtp.username);
+	free(conf->smtp.password);
+	free(conf->file);
+	free(conf->instance);
+	free(conf->database);
+	free(conf->console_url);
+	free(conf->mail_domain);
+	free(conf->timezone);
+	free(conf->recipients_json);
+	free(conf);
+}
+
+/* A mail address we are willing to put in an envelope. */
+static int
+inc_address_ok(const char *addr)
+{
+	const char *at = strchr(addr, '@');
+
+	if (at == NULL || at == addr || at[1] == '\0' || strchr(at + 1, '@'))
+		return 0;
+	for (const char *p = addr; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || strchr("<>()[],;:\\\"", *p))
+			return 0;
+	return strlen(addr) <= 254;
+}
+
+static char *
+inc_dup_opt(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
+{
+	const char *s;
+
+	if (cfg_str(doc, map, key, 0, &s) == 0)
+		return xstrdup(s);
+	return NULL;
+}
+
+static void
+inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct smtp_conf *smtp)
+{
+	static const char *const keys[] = { "url", "from", "from_name",
+		"username", "password", "starttls", "verify_tls", "timeout",
+		NULL };
+	const char *s;
+
+	smtp->verify_tls = 1;
+	smtp->timeout_ms = 30000;
+	if (node == NULL)
+		return;
+	cfg_check_keys(doc, node, "smtp", keys);
+	if (cfg_str(doc, node, "url", 1, &s) == 0) {
+		if (strncmp(s, "smtp://", 7) != 0 &&
+		    strncmp(s, "smtps://", 8) != 0)
+			cfg_error(doc, cfg_get(node, "url"), "smtp url must "
+							     "start with "
+							     "smtp:// or "
+							     "smtps://");
+		smtp->url = xstrdup(s);
+	}
+	if (cfg_str(doc, node, "from", 1, &s) == 0) {
+		if (!inc_address_ok(s))
+			cfg_error(doc, cfg_get(node, "from"), "'%s' is not a "
+							      "mail address",
+			    s);
+		smtp->from = xstrdup(s);
+	}
+	smtp->from_name = inc_dup_opt(doc, node, "from_name");
+	smtp->username = inc_dup_opt(doc, node, "username");
+	smtp->password = inc_dup_opt(doc, node, "password");
+	if (smtp->password != NULL && smtp->username == NULL)
+		cfg_error(doc, cfg_get(node, "password"), "password without "
+							  "username");
+	cfg_bool(doc, node, "starttls", 0, &smtp->starttls);
+	cfg_bool(doc, node, "verify_tls", 0, &smtp->verify_tls);
+	cfg_duration(doc, node, "timeout", 0, 1000, 600000, &smtp->timeout_ms);
+}
+
+static void
+inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
+    struct inc_conf *conf)
+{
+	static const char *const keys[] = { "name", "email", "lang", NULL };
+
+	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
+		const struct cfg_node *node = seq->items[i];
+		const char *name = NULL, *email = NULL;
+		struct inc_contact *c;
+		int lang = MAIL_LANG_JA;
+
+		if (cfg_expect_map(doc, node, "a contact") == -1)
+			continue;
+		cfg_check_keys(doc, node, "a contact", keys);
+		cfg_str(doc, node, "name", 1, &name);
+		cfg_str(doc, node, "email", 1, &email);
+		cfg_enum(doc, node, "lang", 0, mail_lang_names, &lang);
+		if (name == NULL || email == NULL)
+			continue;
+		if (!inc_address_ok(email)) {
+			cfg_error(doc, cfg_get(node, "email"), "'%s' is not a "
+							       "mail address",
+			    email);
+			continue;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->name = xstrdup(name);
+		c->email = xstrdup(email);
+		c->lang = (enum mail_lang)lang;
+		conf->contacts = xreallocarray(conf->contacts,
+		    conf->ncontacts + 1, sizeof(*conf->contacts));
+		conf->contacts[conf->ncontacts++] = c;
+	}
+}
+
+static void
+inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct inc_conf *conf)
+{
+	static const char *const keys[] = { "retry_min", "retry_max",
+		"max_attempts", NULL };
+	uint64_t v;
+
+	conf->retry_min_ms = 10000;
+	conf->retry_max_ms = 600000;
+	conf->max_attempts = 100;
+	if (node == NULL)
+		return;
+	cfg_check_keys(doc, node, "notify", keys);
+	cfg_duration(doc, node, "retry_min", 0, 1000, MS_DAY,
+	    &conf->retry_min_ms);
+	cfg_duration(doc, node, "retry_max", 0, 1000, MS_DAY,
+	    &conf->retry_max_ms);
+	if (cfg_uint(doc, node, "max_attempts", 0, 0, 100000, &v) == 0)
+		conf->max_attempts = (unsigned)v;
+	if (conf->retry_min_ms > conf->retry_max_ms)
+		cfg_error(doc, node, "retry_min exceeds retry_max");
+}
+
+/* The contacts as the JSON array that incident_ingest() takes. */
+static char *
+inc_recipients_json(const struct inc_conf *conf)
+{
+	json_t *arr = json_array();
+	char *s;
+
+	for (size_t i = 0; i < conf->ncontacts; i++) {
+		const struct inc_contact *c = conf->contacts[i];
+
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:s, s:s}", "email", c->email, "name",
+			c->name, "lang", mail_lang_str(c->lang)));
+	}
+	if ((s = json_dumps(arr, JSON_COMPACT)) == NULL)
+		fatalx("cannot encode the contacts as JSON");
+	json_decref(arr);
+	return s;
+}
+
+/*
+ * Loads and checks a config file.  Returns the configuration, or NULL when
+ * there were errors; either way *docp holds the document and its errors.
+ */
+struct inc_conf *
+inc_conf_load(const char *path, struct cfg_doc **docp)
+{
+	static const char *const top_keys[] = { "instance", "database",
+		"log_level", "poll_interval", "console_url", "mail_domain",
+		"timezone", "smtp", "notify", "contacts", NULL };
+	struct cfg_doc *doc = cfg_load_file(path);
+	const struct cfg_node *root;
+	struct inc_conf *conf;
+	const char *s;
+	int level = LOG_LEVEL_INFO;
+
+	*docp = doc;
+	if (doc->nerrors > 0)
+		return NULL;
+	if ((root = doc->root) == NULL) {
+		cfg_error(doc, NULL, "the file is empty");
+		return NULL;
+	}
+	if (cfg_expect_map(doc, root, "the top level") == -1)
+		return NULL;
+
+	conf = xcalloc(1, sizeof(*conf));
+	conf->file = xstrdup(path);
+	cfg_check_keys(doc, root, "the top level", top_keys);
+	conf->instance = inc_dup_opt(doc, root, "instance");
+	if (conf->instance == NULL)
+		conf->instance = xstrdup("incidentd");
+	conf->database = inc_dup_opt(doc, root, "database");
+	cfg_enum(doc, root, "log_level", 0, log_level_names, &level);
+	conf->log_level = (enum log_level)level;
+	conf->poll_interval_ms = 5000;
+	cfg_duration(doc, root, "poll_interval", 0, 100, 3600000,
+	    &conf->poll_interval_ms);
+	conf->console_url = inc_dup_opt(doc, root, "console_url");
+	conf->mail_domain = inc_dup_opt(doc, root, "mail_domain");
+	if (conf->mail_domain == NULL)
+		conf->mail_domain = xstrdup("incidentd.invalid");
+	if (cfg_str(doc, root, "timezone", 0, &s) != 0)
+		s = "Asia/Tokyo";
+	conf->timezone = xstrdup(s);
+	inc_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
+	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
+	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
+	if (conf->ncontacts > 0 && conf->smtp.url == NULL)
+		cfg_error(doc, root, "contacts are set but there is no smtp "
+				     "section to send through");
+	if (doc->nerrors > 0) {
+		inc_conf_free(conf);
+		return NULL;
+	}
+	conf->recipients_json = inc_recipients_json(conf);
+	return conf;
+}

@@ -51,11 +51,13 @@ struct inc_conf {
 	uint64_t poll_interval_ms;
 	char *console_url; /* shown in messages; optional */
 	char *mail_domain; /* right-hand side of Message-IDs */
+	char *timezone;    /* for times in messages */
 	struct smtp_conf smtp;
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
 	struct inc_contact **contacts;
 	size_t ncontacts;
+	char *recipients_json; /* the contacts as incident_ingest() takes them */
 };
 
 /* The running daemon. */
@@ -68,7 +70,9 @@ struct incidentd {
 	int ingest_busy, ingest_again;
 	int notify_busy, notify_again;
 	size_t sending;
-	struct event *notify_timer;
+	int stopping;
+	uint64_t events_applied;
+	uint64_t mails_sent, mails_failed;
 };
 
 /* conf.c */
@@ -83,7 +87,61 @@ void ingest_run(struct incidentd *);
 void notify_run(struct incidentd *);
 char *notify_render(const char *, enum mail_lang, const char *,
     const char *, char **);
+int notify_parse_time(const char *, time_t *);
 
-/* mail.c, notify_smtp.c: MAIL_BLOCK (replace this line) */
+/* One message to build; strings are UTF-8, addresses plain addr-specs. */
+struct mail_msg {
+	const char *from;         /* required */
+	const char *from_name;    /* display name, optional */
+	const char *const *to;    /* at least one */
+	size_t nto;
+	const char *subject;
+	const char *body;         /* LF or CRLF line breaks */
+	const char *message_id;   /* with or without <>; NULL: none */
+	const char *in_reply_to;  /* NULL: a first message */
+	time_t date;
+};
+
+/* mail.c */
+char *mail_build(const struct mail_msg *, size_t *);
+char *mail_header(const char *, const char *);
+int mail_address_valid(const char *);
+char *mail_base64(const void *, size_t, size_t);
+int mail_format_date(time_t, char *, size_t);
+
+/* How an SMTP transfer ended. */
+enum smtp_outcome {
+	SMTP_SENT,        /* the server accepted the message */
+	SMTP_REFUSED,     /* a 4xx/5xx reply */
+	SMTP_UNREACHABLE, /* no connection could be made */
+	SMTP_TIMEOUT,     /* connected, then the server went quiet */
+	SMTP_ERROR        /* TLS, protocol or local failure */
+};
+
+/*
+ * Called once per accepted notify_smtp_send(), never from inside it.  text
+ * is never NULL: the server's final reply for SMTP_SENT (it often names
+ * the relay's queue id), otherwise a readable error with the reply code.
+ */
+typedef void (*notify_smtp_cb)(enum smtp_outcome, const char *, void *);
+
+/* The latest SMTP reply seen, one line of text, for error messages. */
+struct smtp_reply {
+	int code;       /* 0: none yet */
+	int complete;   /* the last line of a multi-line reply was seen */
+	size_t len;
+	char text[256]; /* "550 5.1.1 <x@y>: unknown", controls removed */
+};
+
+/* notify_smtp.c */
+struct notify_smtp *notify_smtp_new(struct event_base *,
+    const struct smtp_conf *);
+void notify_smtp_free(struct notify_smtp *);
+int notify_smtp_send(struct notify_smtp *, const char *const *, size_t,
+    const char *, size_t, notify_smtp_cb, void *);
+size_t notify_smtp_in_flight(const struct notify_smtp *);
+const char *smtp_outcome_str(enum smtp_outcome);
+enum smtp_outcome notify_smtp_classify(int, long, int);
+void notify_smtp_reply_feed(struct smtp_reply *, const char *, size_t);
 
 #endif

@@ -1,7 +1,218 @@
+/*
+ * incidentd: turns monitord's state changes into incidents and tells people.
+ */
 #include "config.h"
-int main(void);
-int
-main(void)
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "incidentd.h"
+#include "timeutil.h"
+
+#define INCIDENTD_CONF SYSCONFDIR "/monitord/incidentd.yaml"
+/* How long a stop waits for mails in flight and their outcomes. */
+#define INCIDENTD_DRAIN_MS 10000
+
+static void
+usage(void)
 {
+	fprintf(stderr,
+	    "usage: incidentd [-dns] [-f file]\n"
+	    "  -f file  configuration (default %s)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -d       log debug messages\n"
+	    "  -s       log to syslog instead of stderr\n",
+	    INCIDENTD_CONF);
+	exit(2);
+}
+
+static void
+incidentd_connect_cb(struct db *db, void *arg)
+{
+	struct incidentd *idd = arg;
+
+	(void)db;
+	/* Whatever happened while we were away is in the tables. */
+	ingest_run(idd);
+	notify_run(idd);
+}
+
+static void
+incidentd_notify_cb(struct db *db, const char *channel, const char *payload,
+    void *arg)
+{
+	struct incidentd *idd = arg;
+
+	(void)db;
+	(void)payload;
+	if (strcmp(channel, "state_event") == 0)
+		ingest_run(idd);
+	else if (strcmp(channel, "notification") == 0)
+		notify_run(idd);
+}
+
+/* NOTIFY is only a hint: poll as well, and pick up retries that fell due. */
+static void
+incidentd_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct incidentd *idd = arg;
+
+	(void)fd;
+	(void)what;
+	ingest_run(idd);
+	notify_run(idd);
+}
+
+/* The state of a stop in progress. */
+struct incidentd_stop {
+	struct incidentd *idd;
+	uint64_t deadline;
+	struct event *ev;
+};
+
+static void
+incidentd_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct incidentd_stop *st = arg;
+	struct timeval tv = { 0, 100 * 1000 };
+
+	(void)fd;
+	(void)what;
+	if ((st->idd->sending == 0 && db_pending(st->idd->db) == 0) ||
+	    timeutil_mono_ms() >= st->deadline) {
+		event_base_loopbreak(st->idd->base);
+		return;
+	}
+	evtimer_add(st->ev, &tv);
+}
+
+static void
+incidentd_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	static struct incidentd_stop st;
+	struct incidentd *idd = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_notice("SIGHUP: configuration reload is not supported by "
+			   "this version; restart incidentd to apply changes");
+		return;
+	}
+	if (st.idd != NULL) {
+		log_notice("second signal: stopping now");
+		event_base_loopbreak(idd->base);
+		return;
+	}
+	log_notice("signal %d: stopping (%zu mails in flight)", (int)sig,
+	    idd->sending);
+	idd->stopping = 1;
+	st.idd = idd;
+	st.deadline = timeutil_mono_ms() + INCIDENTD_DRAIN_MS;
+	st.ev = evtimer_new(idd->base, incidentd_drain_cb, &st);
+	event_active(st.ev, EV_TIMEOUT, 0);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *file = INCIDENTD_CONF;
+	struct incidentd idd;
+	struct cfg_doc *doc;
+	struct event *sigs[3];
+	const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+	struct timeval poll_tv;
+	int ch, check_only = 0, debug = 0, use_syslog = 0;
+
+	while ((ch = getopt(argc, argv, "df:hns")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'n':
+			check_only = 1;
+			break;
+		case 's':
+			use_syslog = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	log_init("incidentd", use_syslog, LOG_LEVEL_INFO);
+	memset(&idd, 0, sizeof(idd));
+	idd.conf = inc_conf_load(file, &doc);
+	if (idd.conf == NULL) {
+		for (size_t i = 0; i < doc->nerrors; i++)
+			fprintf(stderr, "%s\n", doc->errors[i]);
+		fprintf(stderr, "incidentd: %s: %zu error%s\n", file,
+		    doc->nerrors, doc->nerrors == 1 ? "" : "s");
+		cfg_free(doc);
+		return 1;
+	}
+	cfg_free(doc);
+	if (check_only) {
+		printf("%s: OK, %zu contacts\n", file, idd.conf->ncontacts);
+		inc_conf_free(idd.conf);
+		return 0;
+	}
+	log_set_level(debug ? LOG_LEVEL_DEBUG : idd.conf->log_level);
+	/* Times in messages are the department's local time. */
+	setenv("TZ", idd.conf->timezone, 1);
+	tzset();
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((idd.base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	if (idd.conf->smtp.url != NULL)
+		idd.smtp = notify_smtp_new(idd.base, &idd.conf->smtp);
+	else
+		log_warnx("no smtp section: notifications stay queued");
+	idd.db = db_new(idd.base, idd.conf->database, "postgresql");
+	db_set_connect_cb(idd.db, incidentd_connect_cb, &idd);
+	db_set_notify_cb(idd.db, incidentd_notify_cb, &idd);
+	db_listen(idd.db, "state_event");
+	db_listen(idd.db, "notification");
+	db_start(idd.db);
+
+	idd.poll_ev = event_new(idd.base, -1, EV_PERSIST, incidentd_poll_cb,
+	    &idd);
+	poll_tv = timeutil_ms_to_tv(idd.conf->poll_interval_ms);
+	if (idd.poll_ev == NULL || event_add(idd.poll_ev, &poll_tv) == -1)
+		fatalx("cannot arm the poll timer");
+	for (size_t i = 0; i < 3; i++) {
+		sigs[i] = evsignal_new(idd.base, signums[i],
+		    incidentd_signal_cb, &idd);
+		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
+			fatalx("cannot install the signal handler");
+	}
+	log_notice("incidentd %s started as '%s': %zu contacts", PACKAGE_VERSION,
+	    idd.conf->instance, idd.conf->ncontacts);
+
+	event_base_dispatch(idd.base);
+
+	log_notice("stopped: %llu state changes applied, %llu mails sent, "
+		   "%llu attempts failed",
+	    (unsigned long long)idd.events_applied,
+	    (unsigned long long)idd.mails_sent,
+	    (unsigned long long)idd.mails_failed);
+	for (size_t i = 0; i < 3; i++)
+		event_free(sigs[i]);
+	event_free(idd.poll_ev);
+	notify_smtp_free(idd.smtp);
+	db_free(idd.db);
+	inc_conf_free(idd.conf);
+	event_base_free(idd.base);
 	return 0;
 }

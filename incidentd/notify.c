@@ -1,2 +1,469 @@
-/* placeholder */
+/*
+ * The notification sender.  Rows of the notification outbox are claimed in
+ * PostgreSQL (notification_claim: FOR UPDATE SKIP LOCKED, under a lease),
+ * written as mail from the facts frozen in each row, sent through
+ * notify_smtp, and marked with notification_done, which schedules a retry
+ * with backoff when the relay refused or was down.  A row is only ever
+ * marked sent after the relay accepted it, so an outage loses nothing.
+ */
 #include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "incidentd.h"
+#include "xmalloc.h"
+
+/* Mails in flight at once. */
+#define NOTIFY_MAX_SENDING 16
+
+/* One claimed row on its way through the relay. */
+struct notify_job {
+	struct incidentd *idd;
+	char *id;
+	char *what; /* "INC-000001 opened to a@example.jp" for logs */
+};
+
+static void
+notify_job_free(struct notify_job *job)
+{
+	if (job == NULL)
+		return;
+	free(job->id);
+	free(job->what);
+	free(job);
+}
+
+/*
+ * Parses a timestamp as PostgreSQL writes it in JSON
+ * ("2026-11-27T16:30:43.429723+00:00", or with a space, or "Z").
+ */
+int
+notify_parse_time(const char *s, time_t *out)
+{
+	struct tm tm;
+	int off = 0, n = 0;
+	long t;
+	const char *p;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year,
+		&tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+		&n) != 6 ||
+	    n == 0)
+		return -1;
+	p = s + n;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (*p == '+' || *p == '-') {
+		int hh = 0, mm = 0, sign = *p == '-' ? -1 : 1;
+
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) < 1)
+			return -1;
+		off = sign * (hh * 3600 + mm * 60);
+	} else if (*p != 'Z' && *p != '\0')
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = (long)timegm(&tm);
+	if (t == -1)
+		return -1;
+	*out = (time_t)(t - off);
+	return 0;
+}
+
+/* Formats a timestamp from the facts in the configured time zone. */
+static void
+notify_fmt_time(const char *iso, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t;
+
+	if (iso == NULL || notify_parse_time(iso, &t) == -1 ||
+	    localtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "%s", iso ? iso : "-");
+		return;
+	}
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
+/* Formats the time between two timestamps of the facts. */
+static void
+notify_fmt_duration(const char *from, const char *to, enum mail_lang lang,
+    char *buf, size_t len)
+{
+	time_t a, b;
+	long d, h, m, s;
+
+	if (from == NULL || to == NULL || notify_parse_time(from, &a) == -1 ||
+	    notify_parse_time(to, &b) == -1 || b < a) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	d = (long)(b - a);
+	h = d / 3600;
+	m = d / 60 % 60;
+	s = d % 60;
+	if (lang == MAIL_LANG_JA) {
+		if (h > 0)
+			snprintf(buf, len, "%ld時間%ld分%ld秒", h, m, s);
+		else if (m > 0)
+			snprintf(buf, len, "%ld分%ld秒", m, s);
+		else
+			snprintf(buf, len, "%ld秒", s);
+	} else {
+		if (h > 0)
+			snprintf(buf, len, "%ld h %ld min %ld s", h, m, s);
+		else if (m > 0)
+			snprintf(buf, len, "%ld min %ld s", m, s);
+		else
+			snprintf(buf, len, "%ld s", s);
+	}
+}
+
+static const char *
+notify_segment_name(const char *segment, enum mail_lang lang)
+{
+	static const struct {
+		const char *key, *ja, *en;
+	} names[] = {
+		{ "core", "基幹系", "core network" },
+		{ "information", "情報系", "information network" },
+		{ "finance", "財務系", "finance network" },
+		{ "other", "その他", "other network" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (segment != NULL && strcmp(segment, names[i].key) == 0)
+			return lang == MAIL_LANG_JA ? names[i].ja : names[i].en;
+	return segment ? segment : "-";
+}
+
+static const char *
+notify_fact(json_t *facts, const char *key)
+{
+	const char *s = json_string_value(json_object_get(facts, key));
+
+	return s != NULL ? s : "-";
+}
+
+/*
+ * Writes the subject (*subjectp) and body of a notification from its facts
+ * (the JSON frozen in the outbox row), its language and kind ("opened" or
+ * "recovered").  Returns the body, or NULL if the facts are unreadable.
+ */
+char *
+notify_render(const char *facts_json, enum mail_lang lang, const char *kind,
+    const char *console_url, char **subjectp)
+{
+	json_error_t jerr;
+	json_t *facts;
+	const char *ref, *host, *check, *state, *old, *output, *segment;
+	char detected[64], recovered[64], duration[64], more[512];
+	int is_recovery = strcmp(kind, "recovered") == 0;
+	char *body;
+
+	if ((facts = json_loads(facts_json, 0, &jerr)) == NULL ||
+	    !json_is_object(facts)) {
+		log_warnx("notification facts are not a JSON object: %s",
+		    jerr.text);
+		json_decref(facts);
+		return NULL;
+	}
+	ref = notify_fact(facts, "ref");
+	host = notify_fact(facts, "host");
+	check = notify_fact(facts, "check");
+	state = notify_fact(facts, "state");
+	old = notify_fact(facts, "old_state");
+	output = notify_fact(facts, "output");
+	segment = notify_segment_name(
+	    json_string_value(json_object_get(facts, "segment")), lang);
+	notify_fmt_time(json_string_value(json_object_get(facts,
+			    "detected_at")),
+	    detected, sizeof(detected));
+	notify_fmt_time(json_string_value(json_object_get(facts,
+			    "recovered_at")),
+	    recovered, sizeof(recovered));
+	notify_fmt_duration(json_string_value(json_object_get(facts,
+				"detected_at")),
+	    json_string_value(json_object_get(facts, "recovered_at")), lang,
+	    duration, sizeof(duration));
+
+	if (lang == MAIL_LANG_JA) {
+		if (console_url != NULL)
+			snprintf(more, sizeof(more),
+			    "対応状況: %s/incidents/%s\n"
+			    "または: incidentctl show %s\n",
+			    console_url, ref, ref);
+		else
+			snprintf(more, sizeof(more),
+			    "対応状況: incidentctl show %s\n", ref);
+		if (is_recovery) {
+			*subjectp = xasprintf("【復旧】%s %s %s %s（%s）", ref,
+			    state, host, check, segment);
+			body = xasprintf(
+			    "障害が復旧しました。\n\n"
+			    "インシデント番号: %s\n"
+			    "状態: %s（直前: %s）\n"
+			    "ホスト: %s\n"
+			    "監視項目: %s\n"
+			    "ネットワーク: %s\n"
+			    "検知時刻: %s\n"
+			    "復旧時刻: %s\n"
+			    "障害継続時間: %s\n"
+			    "詳細: %s\n\n"
+			    "障害記録の作成をお願いします。\n%s\n"
+			    "-- \n監視システム (monitord/incidentd)\n",
+			    ref, state, old, host, check, segment, detected,
+			    recovered, duration, output, more);
+		} else {
+			*subjectp = xasprintf("【障害発生】%s %s %s %s（%s）",
+			    ref, state, host, check, segment);
+			body = xasprintf(
+			    "障害を検知しました。一次切り分けを開始して"
+			    "ください。\n\n"
+			    "インシデント番号: %s\n"
+			    "状態: %s（直前: %s）\n"
+			    "ホスト: %s\n"
+			    "監視項目: %s\n"
+			    "ネットワーク: %s\n"
+			    "検知時刻: %s\n"
+			    "詳細: %s\n\n%s\n"
+			    "-- \n監視システム (monitord/incidentd)\n",
+			    ref, state, old, host, check, segment, detected,
+			    output, more);
+		}
+	} else {
+		if (console_url != NULL)
+			snprintf(more, sizeof(more),
+			    "Status: %s/incidents/%s\n"
+			    "or: incidentctl show %s\n",
+			    console_url, ref, ref);
+		else
+			snprintf(more, sizeof(more),
+			    "Status: incidentctl show %s\n", ref);
+		if (is_recovery) {
+			*subjectp = xasprintf("[RECOVERED] %s %s %s %s (%s)",
+			    ref, state, host, check, segment);
+			body = xasprintf("The fault has recovered.\n\n"
+					 "Incident: %s\n"
+					 "State: %s (was %s)\n"
+					 "Host: %s\n"
+					 "Check: %s\n"
+					 "Network: %s\n"
+					 "Detected: %s\n"
+					 "Recovered: %s\n"
+					 "Duration: %s\n"
+					 "Details: %s\n\n"
+					 "Please write the fault record.\n%s\n"
+					 "-- \nmonitord/incidentd\n",
+			    ref, state, old, host, check, segment, detected,
+			    recovered, duration, output, more);
+		} else {
+			*subjectp = xasprintf("[FAULT] %s %s %s %s (%s)", ref,
+			    state, host, check, segment);
+			body = xasprintf("A fault was detected. Please start "
+					 "first isolation.\n\n"
+					 "Incident: %s\n"
+					 "State: %s (was %s)\n"
+					 "Host: %s\n"
+					 "Check: %s\n"
+					 "Network: %s\n"
+					 "Detected: %s\n"
+					 "Details: %s\n\n%s\n"
+					 "-- \nmonitord/incidentd\n",
+			    ref, state, old, host, check, segment, detected,
+			    output, more);
+		}
+	}
+	json_decref(facts);
+	return body;
+}
+
+static void
+notify_done_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct notify_job *job = arg;
+	struct incidentd *idd = job->idd;
+
+	(void)db;
+	if (res != NULL && !db_result_ok(res))
+		log_warnx("notification %s: cannot record the outcome: %s",
+		    job->what, PQresultErrorMessage(res));
+	else if (res != NULL && strcmp(PQgetvalue(res, 0, 0), "failed") == 0)
+		log_errorx("notification %s: giving up after %u attempts",
+		    job->what, idd->conf->max_attempts);
+	notify_job_free(job);
+	/* A slot is free again: there may be more waiting. */
+	if (res != NULL)
+		notify_run(idd);
+}
+
+/* Records the outcome of one attempt in the outbox. */
+static void
+notify_record(struct notify_job *job, int ok, const char *error)
+{
+	struct incidentd *idd = job->idd;
+	char min[32], max[32], attempts[16];
+	const char *params[6];
+
+	snprintf(min, sizeof(min), "%llu milliseconds",
+	    (unsigned long long)idd->conf->retry_min_ms);
+	snprintf(max, sizeof(max), "%llu milliseconds",
+	    (unsigned long long)idd->conf->retry_max_ms);
+	snprintf(attempts, sizeof(attempts), "%u", idd->conf->max_attempts);
+	params[0] = job->id;
+	params[1] = ok ? "true" : "false";
+	params[2] = ok ? NULL : error;
+	params[3] = min;
+	params[4] = max;
+	params[5] = attempts;
+	db_query(idd->db,
+	    "SELECT notification_done($1, $2, $3, $4::interval, $5::interval, "
+	    "$6)",
+	    6, params, DB_RETRY, notify_done_cb, job);
+}
+
+static void
+notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
+{
+	struct notify_job *job = arg;
+	struct incidentd *idd = job->idd;
+
+	idd->sending--;
+	if (outcome == SMTP_SENT) {
+		idd->mails_sent++;
+		log_info("notification %s: sent", job->what);
+		notify_record(job, 1, NULL);
+	} else {
+		idd->mails_failed++;
+		log_warnx("notification %s: %s: %s (will retry)", job->what,
+		    smtp_outcome_str(outcome), error ? error : "");
+		notify_record(job, 0, error ? error : smtp_outcome_str(outcome));
+	}
+}
+
+/* Writes and sends one claimed row; the outcome comes back to sent_cb. */
+static void
+notify_send_row(struct incidentd *idd, const PGresult *res, int row)
+{
+	const char *id = PQgetvalue(res, row, 0);
+	const char *kind = PQgetvalue(res, row, 1);
+	const char *rcpt = PQgetvalue(res, row, 2);
+	const char *name = PQgetvalue(res, row, 3);
+	const char *lang_s = PQgetvalue(res, row, 4);
+	const char *facts = PQgetvalue(res, row, 5);
+	const char *ref = PQgetvalue(res, row, 6);
+	enum mail_lang lang = strcmp(lang_s, "en") == 0 ? MAIL_LANG_EN
+							 : MAIL_LANG_JA;
+	struct notify_job *job = xcalloc(1, sizeof(*job));
+	char *subject = NULL, *body, *msg = NULL, *msgid, *parent = NULL;
+	const char *to[1] = { rcpt };
+	struct mail_msg m;
+	size_t len = 0;
+
+	(void)name;
+	job->idd = idd;
+	job->id = xstrdup(id);
+	job->what = xasprintf("%s %s to %s", ref, kind, rcpt);
+	body = notify_render(facts, lang, kind, idd->conf->console_url,
+	    &subject);
+	msgid = xasprintf("%s.%s@%s", ref, kind, idd->conf->mail_domain);
+	if (strcmp(kind, "recovered") == 0)
+		parent = xasprintf("%s.opened@%s", ref,
+		    idd->conf->mail_domain);
+	if (body != NULL) {
+		memset(&m, 0, sizeof(m));
+		m.from = idd->conf->smtp.from;
+		m.from_name = idd->conf->smtp.from_name;
+		m.to = to;
+		m.nto = 1;
+		m.subject = subject;
+		m.body = body;
+		m.message_id = msgid;
+		m.in_reply_to = parent;
+		m.date = time(NULL);
+		msg = mail_build(&m, &len);
+	}
+	free(subject);
+	free(body);
+	free(msgid);
+	free(parent);
+	if (msg == NULL) {
+		notify_record(job, 0, "the message could not be written");
+		return;
+	}
+	if (notify_smtp_send(idd->smtp, to, 1, msg, len, notify_sent_cb,
+		job) == -1) {
+		free(msg);
+		notify_record(job, 0, "the mail could not be queued");
+		return;
+	}
+	free(msg);
+	idd->sending++;
+}
+
+static void
+notify_claim_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct incidentd *idd = arg;
+	int n;
+
+	(void)db;
+	idd->notify_busy = 0;
+	if (res == NULL)
+		return;
+	if (!db_result_ok(res)) {
+		log_warnx("cannot claim notifications: %s",
+		    PQresultErrorMessage(res));
+		return;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++)
+		notify_send_row(idd, res, i);
+	if (idd->notify_again)
+		notify_run(idd);
+}
+
+/*
+ * Claims and sends due notifications, up to the number of free sending
+ * slots.  Called on NOTIFY, on the poll timer and whenever a send ends;
+ * calls made while a claim is running are merged into one more claim.
+ */
+void
+notify_run(struct incidentd *idd)
+{
+	char limit[16], lease[32];
+	const char *params[2];
+	size_t free_slots;
+
+	if (idd->stopping || idd->smtp == NULL)
+		return;
+	if (idd->notify_busy) {
+		idd->notify_again = 1;
+		return;
+	}
+	if (idd->sending >= NOTIFY_MAX_SENDING)
+		return;
+	free_slots = NOTIFY_MAX_SENDING - idd->sending;
+	idd->notify_busy = 1;
+	idd->notify_again = 0;
+	snprintf(limit, sizeof(limit), "%zu", free_slots);
+	/* The lease outlives one attempt: the relay timeout and a margin. */
+	snprintf(lease, sizeof(lease), "%llu milliseconds",
+	    (unsigned long long)(2 * idd->conf->smtp.timeout_ms + 60000));
+	params[0] = limit;
+	params[1] = lease;
+	db_query(idd->db,
+	    "SELECT n.id, n.kind, n.recipient, n.recipient_name, n.lang, "
+	    "n.facts::text, i.ref "
+	    "FROM notification_claim($1, $2::interval) AS n "
+	    "JOIN incident AS i ON i.id = n.incident_id ORDER BY n.id",
+	    2, params, DB_RETRY, notify_claim_cb, idd);
+}

@@ -1,2 +1,294 @@
-/* placeholder */
+/*
+ * Checks: the soft/hard state machine, and the glue that runs a check's
+ * probe when the scheduler says it is due and turns the probe's outcome into
+ * a check result.
+ */
 #include "config.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "monitord.h"
+#include "timeutil.h"
+
+static const char *const check_status_names[] = {
+	[CHECK_OK] = "OK",
+	[CHECK_WARNING] = "WARNING",
+	[CHECK_CRITICAL] = "CRITICAL",
+	[CHECK_UNKNOWN] = "UNKNOWN",
+	[CHECK_PENDING] = "PENDING",
+};
+
+const char *
+check_status_str(enum check_status status)
+{
+	if ((unsigned)status > CHECK_PENDING)
+		return "?";
+	return check_status_names[status];
+}
+
+const char *
+check_state_type_str(enum check_state_type type)
+{
+	return type == CHECK_HARD ? "HARD" : "SOFT";
+}
+
+/* A check starts PENDING: nothing is known until its first result. */
+void
+check_state_init(struct check_state *st)
+{
+	st->status = CHECK_PENDING;
+	st->hard_status = CHECK_PENDING;
+	st->type = CHECK_HARD;
+	st->attempt = 0;
+}
+
+/*
+ * Applies one result.  A problem becomes hard only after max_attempts
+ * consecutive non-OK results; a recovery from a hard problem, and a move
+ * between two problem states while hard, are hard at once.  PENDING counts
+ * as OK for the attempts, so a target that is down at start-up still needs
+ * its retries before it raises an incident.
+ */
+enum check_transition
+check_state_apply(struct check_state *st, enum check_status result,
+    unsigned max_attempts)
+{
+	int hard_problem = st->hard_status != CHECK_OK &&
+	    st->hard_status != CHECK_PENDING;
+
+	if (result == CHECK_OK) {
+		if (st->hard_status != CHECK_OK) {
+			st->status = st->hard_status = CHECK_OK;
+			st->type = CHECK_HARD;
+			st->attempt = 0;
+			return CHECK_HARD_CHANGE;
+		}
+		if (st->status != CHECK_OK) {
+			/* A soft problem went away: no one was told. */
+			st->status = CHECK_OK;
+			st->type = CHECK_HARD;
+			st->attempt = 0;
+			return CHECK_SOFT_CHANGE;
+		}
+		return CHECK_NO_CHANGE;
+	}
+
+	if (hard_problem) {
+		if (result == st->hard_status)
+			return CHECK_NO_CHANGE;
+		st->status = st->hard_status = result;
+		return CHECK_HARD_CHANGE;
+	}
+
+	st->attempt = st->type == CHECK_SOFT ? st->attempt + 1 : 1;
+	if (st->attempt >= max_attempts) {
+		st->status = st->hard_status = result;
+		st->type = CHECK_HARD;
+		st->attempt = max_attempts;
+		return CHECK_HARD_CHANGE;
+	}
+	st->status = result;
+	st->type = CHECK_SOFT;
+	return CHECK_SOFT_CHANGE;
+}
+
+/* The interval that applies now: shorter while a problem is being confirmed. */
+static uint64_t
+check_current_interval(const struct mon_check *c)
+{
+	return c->state.type == CHECK_SOFT ? c->retry_interval_ms
+					   : c->interval_ms;
+}
+
+/* Records a result: state machine, logs, and the hand-off of hard changes. */
+static void
+check_result(struct mon_check *c, enum check_status result)
+{
+	struct monitord *md = c->md;
+	enum check_status old_hard = c->state.hard_status;
+	enum check_transition tr;
+	uint64_t want;
+
+	c->in_flight = 0;
+	tr = check_state_apply(&c->state, result, c->max_attempts);
+	switch (tr) {
+	case CHECK_HARD_CHANGE:
+		if (old_hard == CHECK_PENDING && result == CHECK_OK)
+			log_info("%s %s: %s", c->host->name, c->name,
+			    c->output);
+		else
+			log_notice("%s %s: %s -> %s (HARD): %s", c->host->name,
+			    c->name, check_status_str(old_hard),
+			    check_status_str(result), c->output);
+		emit_state_change(md, c, old_hard, result, c->output);
+		break;
+	case CHECK_SOFT_CHANGE:
+		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, c->name,
+		    check_status_str(result), c->state.attempt,
+		    c->max_attempts, c->output);
+		break;
+	case CHECK_NO_CHANGE:
+		break;
+	}
+
+	/*
+	 * The next run was planned with the interval that applied when this
+	 * one started; a move into or out of a soft state changes it.
+	 */
+	want = c->last_deadline + check_current_interval(c);
+	if (c->sched.queued && want != c->sched.deadline)
+		sched_add(md->sched, &c->sched, want);
+}
+
+/* Writes "addr" of a host into buf for messages. */
+static const char *
+check_addr_str(const struct mon_check *c)
+{
+	return c->host->address;
+}
+
+static void
+check_tcp_cb(enum probe_tcp_outcome outcome, uint64_t elapsed_us, int err,
+    void *arg)
+{
+	struct mon_check *c = arg;
+	enum check_status status;
+
+	(void)err;
+	c->tcp_probe = NULL;
+	if (outcome == PROBE_TCP_CONNECTED) {
+		status = CHECK_OK;
+		snprintf(c->output, sizeof(c->output),
+		    "TCP OK - %.3f s response time on %s port %u",
+		    (double)elapsed_us / 1e6, check_addr_str(c), c->tcp.port);
+	} else {
+		status = CHECK_CRITICAL;
+		snprintf(c->output, sizeof(c->output),
+		    "TCP CRITICAL - %s on %s port %u after %.3f s",
+		    probe_tcp_outcome_str(outcome), check_addr_str(c),
+		    c->tcp.port, (double)elapsed_us / 1e6);
+	}
+	check_result(c, status);
+}
+
+static void
+check_icmp_cb(const struct icmp_result *r, void *arg)
+{
+	struct mon_check *c = arg;
+	enum check_status status = CHECK_OK;
+
+	c->icmp_probe = NULL;
+	if (r->received == 0) {
+		status = CHECK_CRITICAL;
+		snprintf(c->output, sizeof(c->output),
+		    "PING CRITICAL - %s: %s, %u/%u lost", check_addr_str(c),
+		    icmp_outcome_str(r->outcome), r->sent - r->received,
+		    r->sent);
+		check_result(c, status);
+		return;
+	}
+	if (r->loss_pct >= c->icmp.loss_crit_pct ||
+	    r->rtt_avg_ms >= c->icmp.rtt_crit_ms)
+		status = CHECK_CRITICAL;
+	else if (r->loss_pct >= c->icmp.loss_warn_pct ||
+	    r->rtt_avg_ms >= c->icmp.rtt_warn_ms)
+		status = CHECK_WARNING;
+	snprintf(c->output, sizeof(c->output),
+	    "PING %s - %s: rta %.3f ms (min %.3f, max %.3f, jitter %.3f), "
+	    "lost %.0f%% (%u/%u)",
+	    check_status_str(status), check_addr_str(c), r->rtt_avg_ms,
+	    r->rtt_min_ms, r->rtt_max_ms, r->jitter_ms, r->loss_pct,
+	    r->sent - r->received, r->sent);
+	check_result(c, status);
+}
+
+/* Starts the check's probe; a probe that cannot start is an UNKNOWN. */
+static void
+check_run(struct mon_check *c)
+{
+	struct monitord *md = c->md;
+	const struct sockaddr *sa = (const struct sockaddr *)&c->host->ss;
+
+	c->in_flight = 1;
+	md->probes_sent++;
+	switch (c->kind) {
+	case CHECK_KIND_TCP: {
+		struct sockaddr_storage ss = c->host->ss;
+
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port =
+			    htons(c->tcp.port);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port =
+			    htons(c->tcp.port);
+		c->tcp_probe = probe_tcp_start(md->base,
+		    (struct sockaddr *)&ss, c->host->sslen, c->timeout_ms,
+		    check_tcp_cb, c);
+		if (c->tcp_probe != NULL)
+			return;
+		break;
+	}
+	case CHECK_KIND_ICMP:
+		c->icmp_probe = probe_icmp_start(md->icmp, sa, c->host->sslen,
+		    c->icmp.packets, c->icmp.packet_gap_ms, c->timeout_ms,
+		    check_icmp_cb, c);
+		if (c->icmp_probe != NULL)
+			return;
+		break;
+	}
+	snprintf(c->output, sizeof(c->output), "%s UNKNOWN - the probe "
+					       "could not start (see the log)",
+	    check_kind_str(c->kind));
+	check_result(c, CHECK_UNKNOWN);
+}
+
+static void
+check_due_cb(struct sched_entry *e, uint64_t now, void *arg)
+{
+	struct mon_check *c = arg;
+	struct monitord *md = c->md;
+
+	c->last_deadline = e->deadline;
+	sched_add(md->sched, e,
+	    sched_next_deadline(e->deadline, check_current_interval(c), now,
+		&md->probes_skipped));
+	if (c->in_flight) {
+		/* The timeout is shorter than the interval: a stalled loop. */
+		md->probes_skipped++;
+		return;
+	}
+	check_run(c);
+}
+
+/* Schedules a check for the first time. */
+void
+check_start(struct monitord *md, struct mon_check *c, uint64_t now)
+{
+	c->md = md;
+	check_state_init(&c->state);
+	c->hash = sched_hash(c->host->name, c->name);
+	c->sched.cb = check_due_cb;
+	c->sched.arg = c;
+	sched_add(md->sched, &c->sched,
+	    sched_first_deadline(now, c->interval_ms, c->hash));
+}
+
+/* Unschedules a check and cancels its probe (no callback follows). */
+void
+check_stop(struct mon_check *c)
+{
+	if (c->md == NULL)
+		return;
+	sched_remove(c->md->sched, &c->sched);
+	if (c->tcp_probe != NULL) {
+		probe_tcp_cancel(c->tcp_probe);
+		c->tcp_probe = NULL;
+	}
+	if (c->icmp_probe != NULL) {
+		probe_icmp_cancel(c->icmp_probe);
+		c->icmp_probe = NULL;
+	}
+	c->in_flight = 0;
+}

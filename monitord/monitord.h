@@ -66,6 +66,7 @@ struct check_state {
 struct sched_entry {
 	TAILQ_ENTRY(sched_entry) link;
 	uint64_t deadline; /* monotonic ms */
+	unsigned slot;
 	int queued;
 	void (*cb)(struct sched_entry *, uint64_t, void *);
 	void *arg;
@@ -105,6 +106,7 @@ struct mon_check {
 	struct check_state state;
 	struct sched_entry sched;
 	uint64_t hash;
+	uint64_t last_deadline; /* of the run in flight or last run */
 	int in_flight;
 	struct icmp_probe *icmp_probe;
 	struct probe_tcp *tcp_probe;
@@ -132,7 +134,9 @@ struct monitord {
 	struct db *db;
 	uint64_t last_seq;
 	uint64_t probes_sent;
+	uint64_t probes_skipped;
 	uint64_t changes_emitted;
+	uint64_t changes_failed;
 };
 
 /* conf.c */
@@ -161,7 +165,130 @@ uint64_t sched_hash(const char *, const char *);
 uint64_t sched_first_deadline(uint64_t, uint64_t, uint64_t);
 uint64_t sched_next_deadline(uint64_t, uint64_t, uint64_t, uint64_t *);
 
-/* icmp_packet.c, probe_icmp.c: ICMP_BLOCK (replace this line) */
+/* icmp_packet.c */
+#define ICMP_PACKET_MAGIC 0x4d4f4e44U /* "MOND" */
+#define ICMP_PACKET_HDR_LEN 8 /* type, code, checksum, ident, seq */
+#define ICMP_PACKET_PAYLOAD_LEN 24 /* struct icmp_payload on the wire */
+#define ICMP_PACKET_LEN (ICMP_PACKET_HDR_LEN + ICMP_PACKET_PAYLOAD_LEN)
+#define ICMP_PACKET_IPHDR 0x1 /* parse: v4 buffer starts with an IP header */
+#define ICMP_PACKET_CKSUM 0x2 /* build: fill the v4 checksum; parse: verify */
+
+/* What our echo requests carry after the ICMP header, in host order. */
+struct icmp_payload {
+	uint32_t magic;
+	uint32_t slot;
+	uint32_t token;
+	uint32_t echo;
+	uint64_t sent_ns; /* monotonic */
+};
+
+/* The fields of a received ICMP or ICMPv6 message, in host order. */
+struct icmp_packet {
+	uint8_t type;
+	uint8_t code;
+	uint16_t ident;
+	uint16_t seq;
+	struct icmp_payload payload; /* valid only with ICMP_PARSE_OK */
+};
+
+/* Why a received buffer is, or is not, one of our echo replies. */
+enum icmp_parse_result {
+	ICMP_PARSE_OK,
+	ICMP_PARSE_SHORT_IP_HEADER,
+	ICMP_PARSE_BAD_IP_HEADER,
+	ICMP_PARSE_SHORT_ICMP_HEADER,
+	ICMP_PARSE_BAD_CHECKSUM,
+	ICMP_PARSE_NOT_ECHO_REPLY,
+	ICMP_PARSE_SHORT_PAYLOAD,
+	ICMP_PARSE_BAD_MAGIC
+};
+
+uint16_t icmp_packet_checksum(const uint8_t *, size_t);
+int icmp_packet_build(uint8_t *, size_t, int, uint16_t, uint16_t,
+    const struct icmp_payload *, int);
+enum icmp_parse_result
+icmp_packet_parse(const uint8_t *, size_t, int, int, struct icmp_packet *);
+const char *icmp_parse_result_str(enum icmp_parse_result);
+
+/* probe_icmp.c */
+#define PROBE_ICMP_MAX_ECHOES 1000
+
+/* Which socket a family uses; AUTO asks for a ping socket, else raw. */
+enum icmp_sock_kind {
+	ICMP_SOCK_NONE,
+	ICMP_SOCK_DGRAM,
+	ICMP_SOCK_RAW,
+	ICMP_SOCK_AUTO
+};
+
+/* How a probe ended. */
+enum icmp_outcome {
+	ICMP_RESULT_OK, /* some replies */
+	ICMP_RESULT_NO_REPLY, /* all lost */
+	ICMP_RESULT_SEND_ERROR, /* nothing answered and sending failed */
+	ICMP_RESULT_NO_SOCKET /* no ICMP socket for this address family */
+};
+
+/* What the engine did with one received datagram; indexes icmp_stats. */
+enum icmp_match {
+	ICMP_MATCH_ACCEPTED,
+	ICMP_MATCH_MALFORMED, /* short, bad IP header or bad checksum */
+	ICMP_MATCH_NOT_REPLY, /* not an echo reply */
+	ICMP_MATCH_WRONG_IDENT, /* another pinger's reply (raw sockets) */
+	ICMP_MATCH_BAD_MAGIC, /* not one of our payloads */
+	ICMP_MATCH_UNKNOWN_SEQ, /* no echo in flight with this sequence */
+	ICMP_MATCH_BAD_TOKEN, /* slot, token or echo index disagree */
+	ICMP_MATCH_WRONG_SOURCE, /* answered by another address */
+	ICMP_MATCH_DUPLICATE, /* this echo was answered already */
+	ICMP_MATCH_COUNT
+};
+
+/* The result handed to a probe's callback; times in milliseconds. */
+struct icmp_result {
+	enum icmp_outcome outcome;
+	unsigned count; /* echoes asked for */
+	unsigned sent; /* echoes the kernel accepted */
+	unsigned received; /* distinct echoes answered */
+	double loss_pct; /* of count */
+	double rtt_min_ms, rtt_avg_ms, rtt_max_ms;
+	double jitter_ms; /* mean |rtt[i] - rtt[i-1]| over answered echoes */
+	int error; /* errno of the first failed send, or 0 */
+};
+
+/* Engine counters for self-monitoring. */
+struct icmp_stats {
+	uint64_t probes_started;
+	uint64_t probes_finished;
+	uint64_t probes_cancelled;
+	uint64_t in_flight;
+	uint64_t echoes_sent;
+	uint64_t send_errors;
+	uint64_t recv_errors;
+	uint64_t seq_exhausted;
+	uint64_t matched[ICMP_MATCH_COUNT]; /* by enum icmp_match */
+};
+
+typedef void (*probe_icmp_cb)(const struct icmp_result *, void *);
+/* Replaces sendto() in tests; returns 0, or -1 with errno set. */
+typedef int (*probe_icmp_send_fn)(int, const uint8_t *, size_t,
+    const struct sockaddr *, socklen_t, void *);
+
+struct probe_icmp *probe_icmp_new(struct event_base *);
+struct probe_icmp *
+probe_icmp_new_kind(struct event_base *, enum icmp_sock_kind);
+void probe_icmp_free(struct probe_icmp *);
+struct icmp_probe *
+probe_icmp_start(struct probe_icmp *, const struct sockaddr *, socklen_t,
+    unsigned, uint64_t, uint64_t, probe_icmp_cb, void *);
+void probe_icmp_cancel(struct icmp_probe *);
+enum icmp_match probe_icmp_handle_reply(struct probe_icmp *, int,
+    const uint8_t *, size_t, const struct sockaddr *, uint64_t);
+enum icmp_sock_kind probe_icmp_sock_kind(const struct probe_icmp *, int);
+void probe_icmp_stats(const struct probe_icmp *, struct icmp_stats *);
+void probe_icmp_set_send(struct probe_icmp *, probe_icmp_send_fn, void *);
+const char *icmp_sock_kind_str(enum icmp_sock_kind);
+const char *icmp_outcome_str(enum icmp_outcome);
+const char *icmp_match_str(enum icmp_match);
 
 /* probe_tcp.c */
 enum probe_tcp_outcome {

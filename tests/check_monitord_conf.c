@@ -1,9 +1,415 @@
+/*
+ * monitord.yaml: the shipped sample loads, and each kind of mistake is
+ * reported with its line and column.
+ */
 #include "config.h"
+
+#include <arpa/inet.h>
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
-int main(void);
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "monitord.h"
+
+static char path[64];
+
+/* Writes text to a fresh temporary file; its name is in path. */
+static void
+write_conf(const char *text)
+{
+	int fd;
+
+	strcpy(path, "/tmp/check_monitord_conf.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+}
+
+/* Loads text; returns the conf (or NULL) and leaves errors in *docp. */
+static struct mon_conf *
+load(const char *text, struct cfg_doc **docp)
+{
+	struct mon_conf *conf;
+
+	write_conf(text);
+	conf = mon_conf_load(path, docp);
+	unlink(path);
+	return conf;
+}
+
+/* Asserts that errors[i] is "path:" followed by want. */
+static void
+assert_error(const struct cfg_doc *doc, size_t i, const char *want)
+{
+	char full[1024];
+
+	snprintf(full, sizeof(full), "%s:%s", path, want);
+	ck_assert_msg(i < doc->nerrors, "only %zu errors, wanted: %s",
+	    doc->nerrors, want);
+	ck_assert_str_eq(doc->errors[i], full);
+}
+
+START_TEST(test_sample_config_loads)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf;
+
+	conf = mon_conf_load(TEST_SRCDIR "/conf/monitord.yaml", &doc);
+	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
+	ck_assert_uint_ge(conf->nhosts, 8);
+	ck_assert_str_eq(conf->instance, "monitord-honcho");
+	mon_conf_free(conf);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_good_config_fills_structs_and_defaults)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("instance: mon-test\n"
+				     "defaults:\n"
+				     "  interval: 30s\n"
+				     "  timeout: 2s\n"
+				     "hosts:\n"
+				     "  - name: juki-db01\n"
+				     "    address: 127.10.1.12\n"
+				     "    segment: core\n"
+				     "    checks:\n"
+				     "      - type: tcp\n"
+				     "        port: 15432\n"
+				     "        max_attempts: 5\n"
+				     "      - type: icmp\n"
+				     "        interval: 10s\n"
+				     "        rtt_warning: 20ms\n"
+				     "  - name: v6\n"
+				     "    address: \"::1\"\n"
+				     "    checks:\n"
+				     "      - type: icmp\n",
+	    &doc);
+	const struct mon_check *tcp, *icmp;
+
+	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
+	ck_assert_uint_eq(conf->nhosts, 2);
+	ck_assert_uint_eq(conf->nchecks, 3);
+	tcp = conf->checks[0];
+	icmp = conf->checks[1];
+	ck_assert_str_eq(tcp->name, "tcp/15432");
+	ck_assert_uint_eq(tcp->tcp.port, 15432);
+	ck_assert_uint_eq(tcp->interval_ms, 30000);
+	ck_assert_uint_eq(tcp->retry_interval_ms, 30000);
+	ck_assert_uint_eq(tcp->timeout_ms, 2000);
+	ck_assert_uint_eq(tcp->max_attempts, 5);
+	ck_assert_int_eq(tcp->host->segment, SEGMENT_CORE);
+	ck_assert_int_eq(tcp->host->ss.ss_family, AF_INET);
+	ck_assert_str_eq(icmp->name, "icmp");
+	ck_assert_uint_eq(icmp->interval_ms, 10000);
+	ck_assert_uint_eq(icmp->max_attempts, 3);
+	ck_assert_uint_eq(icmp->icmp.packets, 3);
+	ck_assert(icmp->icmp.rtt_warn_ms == 20.0);
+	ck_assert_int_eq(conf->checks[2]->host->ss.ss_family, AF_INET6);
+	ck_assert_int_eq(conf->checks[2]->host->segment, SEGMENT_OTHER);
+	mon_conf_free(conf);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_unknown_key_in_host_is_reported_with_position)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    segmnet: core\n"
+				     "    checks: [{type: icmp}]\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "4:5: unknown key 'segmnet' in a host (known: "
+			     "name, address, segment, description, checks)");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_key_of_other_check_type_is_unknown)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks:\n"
+				     "      - type: icmp\n"
+				     "        port: 22\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	ck_assert_msg(strstr(doc->errors[0], ":6:9: unknown key 'port' in an "
+					     "icmp check") != NULL,
+	    "got %s", doc->errors[0]);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_wrong_type_is_reported_with_position)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks:\n"
+				     "      - type: tcp\n"
+				     "        port: https\n"
+				     "        interval: fast\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 2);
+	assert_error(doc, 0, "7:19: 'interval' must be a duration such as "
+			     "500ms, 10s, 5m or 1h, not 'fast'");
+	assert_error(doc, 1, "6:15: 'port' must be an integer, not 'https'");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_missing_fields_are_reported_at_their_mapping)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    checks:\n"
+				     "      - type: tcp\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "2:5: missing required key 'address'");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_missing_port_is_reported)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks:\n"
+				     "      - type: tcp\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "5:9: missing required key 'port'");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_missing_hosts_is_reported)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("instance: x\n", &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "1:1: missing required key 'hosts'");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_broken_yaml_is_reported_with_position)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "   address: 127.0.0.1\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "3:4: YAML syntax error: did not find expected '-' "
+			     "indicator while parsing a block collection "
+			     "started at line 2, column 3");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_timeout_not_shorter_than_interval_is_an_error)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks:\n"
+				     "      - type: tcp\n"
+				     "        port: 80\n"
+				     "        interval: 5s\n"
+				     "        timeout: 5s\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_ge(doc->nerrors, 1);
+	assert_error(doc, 0, "5:9: check 'tcp/80' of host 'a': timeout (5000ms) "
+			     "must be shorter than interval (5000ms)");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_duplicate_host_and_check_are_errors)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks:\n"
+				     "      - type: tcp\n"
+				     "        port: 80\n"
+				     "      - type: tcp\n"
+				     "        port: 80\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.2\n"
+				     "    checks: [{type: icmp}]\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "9:11: duplicate host 'a' (first at line 2)");
+	cfg_free(doc);
+
+	conf = load("hosts:\n"
+		    "  - name: a\n"
+		    "    address: 127.0.0.1\n"
+		    "    checks:\n"
+		    "      - type: tcp\n"
+		    "        port: 80\n"
+		    "      - type: tcp\n"
+		    "        port: 80\n",
+	    &doc);
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "7:9: host 'a' has two checks named 'tcp/80' "
+			     "(first at line 5); give one a name");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_bad_segment_and_type_list_the_choices)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    segment: 基幹系\n"
+				     "    checks:\n"
+				     "      - type: snmp\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 2);
+	assert_error(doc, 0, "4:14: 'segment' must be one of core, "
+			     "information, finance, other, not '基幹系'");
+	assert_error(doc, 1, "6:15: 'type' must be one of icmp, tcp, not "
+			     "'snmp'");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_icmp_threshold_order_is_checked)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks:\n"
+				     "      - type: icmp\n"
+				     "        rtt_warning: 500ms\n"
+				     "        rtt_critical: 100ms\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "5:9: check 'icmp' of host 'a': rtt_warning "
+			     "exceeds rtt_critical");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_bad_host_name_is_refused)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: juki ap\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks: [{type: icmp}]\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "2:11: host name 'juki ap' may only hold letters, "
+			     "digits, '-', '_' and '.'");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_all_errors_are_reported_not_just_the_first)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("bogus: 1\n"
+				     "hosts:\n"
+				     "  - name: a\n"
+				     "  - address: 127.0.0.1\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 5);
+	assert_error(doc, 0, "1:1: unknown key 'bogus' in the top level "
+			     "(known: instance, database, log_level, defaults, "
+			     "hosts)");
+	assert_error(doc, 1, "3:5: missing required key 'address'");
+	assert_error(doc, 2, "3:5: missing required key 'checks'");
+	assert_error(doc, 3, "4:5: missing required key 'name'");
+	assert_error(doc, 4, "4:5: missing required key 'checks'");
+	cfg_free(doc);
+}
+END_TEST
+
+static Suite *
+monitord_conf_suite(void)
+{
+	Suite *s = suite_create("monitord_conf");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_test(tc, test_sample_config_loads);
+	tcase_add_test(tc, test_good_config_fills_structs_and_defaults);
+	tcase_add_test(tc, test_unknown_key_in_host_is_reported_with_position);
+	tcase_add_test(tc, test_key_of_other_check_type_is_unknown);
+	tcase_add_test(tc, test_wrong_type_is_reported_with_position);
+	tcase_add_test(tc, test_missing_fields_are_reported_at_their_mapping);
+	tcase_add_test(tc, test_missing_port_is_reported);
+	tcase_add_test(tc, test_missing_hosts_is_reported);
+	tcase_add_test(tc, test_broken_yaml_is_reported_with_position);
+	tcase_add_test(tc, test_timeout_not_shorter_than_interval_is_an_error);
+	tcase_add_test(tc, test_duplicate_host_and_check_are_errors);
+	tcase_add_test(tc, test_bad_segment_and_type_list_the_choices);
+	tcase_add_test(tc, test_icmp_threshold_order_is_checked);
+	tcase_add_test(tc, test_bad_host_name_is_refused);
+	tcase_add_test(tc, test_all_errors_are_reported_not_just_the_first);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 int
 main(void)
 {
-	return 0;
+	SRunner *sr = srunner_create(monitord_conf_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

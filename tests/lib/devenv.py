@@ -1,0 +1,181 @@
+"""Runs the sample municipal network: the README's first command.
+
+    devenv.py demo --builddir BUILD   start everything, show a live incident,
+                                      run until Ctrl-C
+    devenv.py stop                    stop a demo running elsewhere
+
+Everything lives under var/ in the work tree: the PostgreSQL cluster
+(var/pg), the SMTP sink's maildir (var/smtp/maildir), the daemons' logs
+(var/log) and the PIDs (var/demo.pids).  Running it again reuses the cluster
+and stops a previous demo first.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+TOP = harness.SRCDIR
+VAR = os.path.join(TOP, "var")
+PIDFILE = os.path.join(VAR, "demo.pids")
+PG_PORT = 55432
+SMTP_PORT = 2525
+# The service that is down in the sample network, so that the demo shows a
+# live incident: the finance network's accounting application server.
+DOWN = ["zaimu-ap01:18443"]
+
+
+def stop_previous():
+    """Stops the processes a previous demo recorded, by their PIDs."""
+    try:
+        with open(PIDFILE) as f:
+            pids = json.load(f)
+    except (OSError, ValueError):
+        pids = {}
+    for name, pid in pids.get("processes", {}).items():
+        try:
+            os.kill(pid, signal.SIGTERM)
+            print("stopped %s (pid %d)" % (name, pid))
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 15
+    for pid in pids.get("processes", {}).values():
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+                time.sleep(0.1)
+            except ProcessLookupError:
+                break
+    if pids.get("pg"):
+        pg = harness.Postgres(os.path.join(VAR, "pg"), PG_PORT)
+        if pg.running():
+            pg.stop()
+            print("stopped PostgreSQL")
+    try:
+        os.unlink(PIDFILE)
+    except FileNotFoundError:
+        pass
+
+
+def demo(builddir):
+    os.environ["MONITORD_BUILDDIR"] = builddir
+    harness.BUILDDIR = builddir
+    stop_previous()
+    os.makedirs(os.path.join(VAR, "log"), exist_ok=True)
+    conf = os.path.join(TOP, "conf")
+    procs = {}
+
+    def record():
+        with open(PIDFILE, "w") as f:
+            json.dump({"pg": True, "processes": {
+                n: p.pid for n, p in procs.items()}}, f)
+
+    pg = harness.Postgres(os.path.join(VAR, "pg"), PG_PORT).start()
+    record()
+    env = pg.env()
+    harness.run([harness.binary("incidentctl"), "migrate"], env=env,
+                check=True)
+    for f in (os.path.join(conf, "monitord.yaml"),):
+        harness.run([harness.binary("monitord"), "-n", "-f", f], check=True)
+    harness.run([harness.binary("incidentd"), "-n", "-f",
+                 os.path.join(conf, "incidentd.yaml")], check=True)
+
+    sink = harness.SmtpSink(os.path.join(VAR, "smtp"), SMTP_PORT).start()
+    procs["smtp-sink"] = sink.proc
+    args = [harness.SYSTEM_PYTHON,
+            os.path.join(TOP, "tests", "lib", "samplenet.py"),
+            harness.binary("monitord"), os.path.join(conf, "monitord.yaml")]
+    for d in DOWN:
+        args += ["--down", d]
+    logf = open(os.path.join(VAR, "log", "samplenet.log"), "ab")
+    procs["samplenet"] = subprocess.Popen(args, stdout=logf, stderr=logf,
+                                          start_new_session=True)
+    logf.close()
+    record()
+    mon = harness.Daemon("monitord", ["-f", os.path.join(
+        conf, "monitord.yaml")], env, os.path.join(VAR, "log",
+                                                   "monitord.log")).start()
+    procs["monitord"] = mon.proc
+    inc = harness.Daemon("incidentd", ["-f", os.path.join(
+        conf, "incidentd.yaml")], env, os.path.join(VAR, "log",
+                                                    "incidentd.log")).start()
+    procs["incidentd"] = inc.proc
+    record()
+
+    print("waiting for the first checks (up to a minute)...", flush=True)
+    try:
+        harness.wait_for("an open incident", lambda: pg.query(
+            "SELECT ref FROM incident WHERE status = 'open'"), timeout=90)
+        harness.wait_for("the first alert mail", sink.messages, timeout=30)
+    except AssertionError as e:
+        print("demo: %s; see %s" % (e, os.path.join(VAR, "log")))
+    ctl = [harness.binary("incidentctl")]
+    print()
+    print("$ incidentctl list")
+    print(harness.run(ctl + ["list"], env=env)[1])
+    msgs = sink.messages()
+    if msgs:
+        print("mail received by the SMTP sink (%s):" % sink.maildir)
+        for m in msgs:
+            print("  To: %s  Subject: %s" % (m["To"], harness.subject_of(m)))
+    print("""
+The sample network is running (monitord, incidentd, PostgreSQL on port %d,
+an SMTP sink on port %d).  In another terminal, as root:
+
+  export PGHOST=%s PGPORT=%d PGDATABASE=incidentd
+  %s list            the incidents
+  %s show INC-000001 one incident, its history and its mail
+  ls %s/new          the mailbox of the sink
+  tail -f %s/log/*.log
+
+There is no web console yet; it comes with the console issue.
+Ctrl-C here (or `tests/lib/devenv.sh stop`) stops everything.
+""" % (PG_PORT, SMTP_PORT, pg.sock, PG_PORT, ctl[0], ctl[0], sink.maildir,
+       VAR), flush=True)
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *a: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.5)
+            for name, p in procs.items():
+                if p.poll() is not None:
+                    print("demo: %s exited (%s); stopping" % (
+                        name, p.returncode))
+                    stop.append(1)
+                    break
+    finally:
+        print("stopping...")
+        inc.stop()
+        mon.stop()
+        procs["samplenet"].terminate()
+        procs["samplenet"].wait(10)
+        sink.stop()
+        pg.stop()
+        try:
+            os.unlink(PIDFILE)
+        except FileNotFoundError:
+            pass
+        print("stopped.")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("command", choices=["demo", "stop"])
+    ap.add_argument("--builddir", default=os.path.join(TOP, "build"))
+    args = ap.parse_args()
+    if args.command == "demo":
+        demo(os.path.abspath(args.builddir))
+    else:
+        stop_previous()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+#!/bin/sh
+# The README's commands.  As root on Debian 12:
+#
+#   tests/lib/devenv.sh demo   install what is needed, build, and run the
+#                              sample municipal network (Ctrl-C stops it)
+#   tests/lib/devenv.sh test   install, build with -Werror, run the whole
+#                              test suite, again under ASan+UBSan, and
+#                              make distcheck
+#   tests/lib/devenv.sh stop   stop a demo started from another terminal
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+
+PACKAGES="build-essential autoconf automake libtool pkg-config \
+libevent-dev libsnmp-dev snmpd snmp libpq-dev postgresql libyaml-dev check \
+libcurl4-openssl-dev libjansson-dev python3-aiosmtpd ca-certificates"
+
+need_root() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "devenv: run this as root (it installs packages and starts" \
+		    "a private PostgreSQL as the postgres user)" >&2
+		exit 1
+	fi
+}
+
+install_packages() {
+	missing=""
+	for p in $PACKAGES; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		    grep -q "install ok installed"; then
+			missing="$missing $p"
+		fi
+	done
+	if [ -n "$missing" ]; then
+		echo "devenv: installing:$missing"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    --no-install-recommends $missing
+	fi
+}
+
+# build DIR [configure options...]: an out-of-tree build in DIR.
+build() {
+	dir=$1
+	shift
+	if [ ! -x configure ] || [ configure.ac -nt configure ] ||
+	    [ Makefile.am -nt configure ]; then
+		autoreconf -fi
+	fi
+	mkdir -p "$dir"
+	(cd "$dir" &&
+	    if [ ! -f Makefile ] || [ ../configure -nt Makefile ] ||
+		[ "$(cat .devenv-options 2>/dev/null)" != "$*" ]; then
+		../configure -q "$@" && echo "$*" > .devenv-options
+	    fi &&
+	    make -s -j"$(nproc)")
+}
+
+case "${1:-}" in
+demo)
+	need_root
+	install_packages
+	build build
+	exec /usr/bin/python3 tests/lib/devenv.py demo --builddir "$top/build"
+	;;
+test)
+	need_root
+	install_packages
+	echo "devenv: build with warnings as errors, then the test suite"
+	build build --enable-werror
+	(cd build && make -s check)
+	echo "devenv: the test suite again under AddressSanitizer and" \
+	    "UndefinedBehaviorSanitizer"
+	build build-san --enable-sanitizers --enable-werror
+	(cd build-san && make -s check)
+	echo "devenv: make distcheck"
+	(cd build && make -s distcheck)
+	echo "devenv: all tests passed"
+	;;
+stop)
+	exec /usr/bin/python3 tests/lib/devenv.py stop
+	;;
+*)
+	echo "usage: $0 demo|test|stop" >&2
+	exit 2
+	;;
+esac

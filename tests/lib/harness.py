@@ -1,0 +1,345 @@
+"""Start and stop the real servers the integration tests and the demo need.
+
+A private PostgreSQL cluster (initdb as the postgres user), an SMTP sink
+(Debian's aiosmtpd writing a maildir), TCP listeners on 127.x addresses, and
+the project's daemons.  Everything listens on loopback only and is stopped by
+the PID it was started with.  Standard library only; run with
+/usr/bin/python3 (Debian's Python, which has aiosmtpd).
+"""
+
+import email
+import email.header
+import email.policy
+import mailbox
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+PGBIN = "/usr/lib/postgresql/15/bin"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+SRCDIR = os.environ.get("MONITORD_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILDDIR = os.environ.get("MONITORD_BUILDDIR") or SRCDIR
+
+
+def binary(name):
+    """Path of a built program: monitord, incidentd or incidentctl."""
+    path = os.path.join(BUILDDIR, name, name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError("%s is not built (looked for %s)" % (name, path))
+    return path
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def wait_for(what, fn, timeout=30.0, interval=0.1):
+    """Polls fn until it returns something true; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port that is free on host right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_open(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def make_workdir(prefix):
+    """A scratch directory that the postgres user can traverse."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o755)
+    return path
+
+
+class Postgres:
+    """A private PostgreSQL cluster under base, listening on a Unix socket
+    in base/sock and on 127.0.0.1:port."""
+
+    def __init__(self, base, port=None, dbname="incidentd"):
+        self.base = os.path.abspath(base)
+        self.port = port or free_port()
+        self.dbname = dbname
+        self.data = os.path.join(self.base, "data")
+        self.sock = os.path.join(self.base, "sock")
+        self.logfile = os.path.join(self.base, "postgresql.log")
+
+    def _as_postgres(self, *args, **kw):
+        if os.geteuid() != 0:
+            raise RuntimeError("a private PostgreSQL cluster needs root "
+                               "(initdb runs as the postgres user)")
+        return subprocess.run(["runuser", "-u", "postgres", "--"] +
+                              list(args), check=True,
+                              stdout=subprocess.DEVNULL, **kw)
+
+    def start(self):
+        os.makedirs(self.base, exist_ok=True)
+        os.chmod(self.base, 0o755)
+        if not os.path.exists(os.path.join(self.data, "PG_VERSION")):
+            for d in (self.data, self.sock):
+                os.makedirs(d, exist_ok=True)
+                shutil.chown(d, "postgres", "postgres")
+            os.chmod(self.data, 0o700)
+            self._as_postgres(os.path.join(PGBIN, "initdb"), "-D", self.data,
+                              "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                              "--locale=C", "--no-sync")
+        if not os.path.exists(self.logfile):
+            with open(self.logfile, "w"):
+                pass
+            shutil.chown(self.logfile, "postgres", "postgres")
+        self._as_postgres(
+            os.path.join(PGBIN, "pg_ctl"), "-D", self.data, "-l",
+            self.logfile, "-w", "-t", "60", "-o",
+            "-k %s -p %d -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+            % (self.sock, self.port), "start")
+        self.psql("postgres", "DO $$ BEGIN IF NOT EXISTS (SELECT FROM "
+                  "pg_roles WHERE rolname = 'root') THEN CREATE ROLE root "
+                  "LOGIN SUPERUSER; END IF; END $$", user="postgres")
+        exists = self.psql("postgres", "SELECT 1 FROM pg_database WHERE "
+                           "datname = '%s'" % self.dbname, user="postgres")
+        if not exists.strip():
+            self.psql("postgres", 'CREATE DATABASE "%s" OWNER root'
+                      % self.dbname, user="postgres")
+        return self
+
+    def stop(self, mode="fast"):
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self._as_postgres(os.path.join(PGBIN, "pg_ctl"), "-D", self.data,
+                              "-m", mode, "-w", "stop")
+
+    def running(self):
+        return os.path.exists(os.path.join(self.data, "postmaster.pid"))
+
+    def env(self):
+        """The libpq environment that points at this cluster."""
+        env = dict(os.environ)
+        env.update(PGHOST=self.sock, PGPORT=str(self.port),
+                   PGDATABASE=self.dbname, PGUSER="root")
+        return env
+
+    def conninfo(self):
+        return "host=%s port=%d dbname=%s user=root" % (
+            self.sock, self.port, self.dbname)
+
+    def psql(self, db, sql, user="root"):
+        """Runs SQL and returns psql's unaligned, tab-separated output."""
+        out = subprocess.run(
+            [os.path.join(PGBIN, "psql"), "-X", "-q", "-At", "-F", "\t",
+             "-v", "ON_ERROR_STOP=1", "-h", self.sock, "-p", str(self.port),
+             "-U", user, "-d", db, "-c", sql],
+            check=True, capture_output=True, text=True)
+        return out.stdout
+
+    def query(self, sql):
+        """Rows of a query on the test database, as lists of strings."""
+        out = self.psql(self.dbname, sql)
+        return [line.split("\t") for line in out.splitlines() if line]
+
+
+class SmtpSink:
+    """Debian's aiosmtpd on 127.0.0.1:port, storing mail in a maildir."""
+
+    def __init__(self, base, port=None):
+        self.base = os.path.abspath(base)
+        self.port = port or free_port()
+        self.maildir = os.path.join(self.base, "maildir")
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.base, exist_ok=True)
+        # aiosmtpd's Mailbox wants a maildir that is whole or absent.
+        if os.path.isdir(self.maildir):
+            for sub in ("tmp", "new", "cur"):
+                os.makedirs(os.path.join(self.maildir, sub), exist_ok=True)
+        logf = open(os.path.join(self.base, "smtp-sink.log"), "ab")
+        self.proc = subprocess.Popen(
+            [SYSTEM_PYTHON, "-m", "aiosmtpd", "-n", "-l",
+             "127.0.0.1:%d" % self.port, "-c", "aiosmtpd.handlers.Mailbox",
+             self.maildir], stdout=logf, stderr=logf,
+            start_new_session=True)
+        logf.close()
+        wait_for("the SMTP sink on port %d" % self.port,
+                 lambda: self.proc.poll() is not None
+                 or port_open("127.0.0.1", self.port), timeout=20)
+        if self.proc.poll() is not None:
+            raise RuntimeError("the SMTP sink exited at once; see %s"
+                               % os.path.join(self.base, "smtp-sink.log"))
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def messages(self):
+        """Every message received so far, parsed, oldest first."""
+        if not os.path.isdir(os.path.join(self.maildir, "new")):
+            return []
+        box = mailbox.Maildir(self.maildir, factory=None, create=False)
+        msgs = []
+        for key in box.keys():
+            with box.get_file(key) as f:
+                msgs.append(email.message_from_binary_file(
+                    f, policy=email.policy.default))
+        msgs.sort(key=lambda m: m.get("Date").datetime
+                  if m.get("Date") else 0)
+        return msgs
+
+
+def subject_of(msg):
+    """A message's subject, decoded from its RFC 2047 words."""
+    return str(email.header.make_header(email.header.decode_header(
+        msg.get("Subject", ""))))
+
+
+class TcpListener:
+    """A TCP service on addr:port that accepts and closes connections; stop
+    it and connects are refused, which is how a service goes down."""
+
+    def __init__(self, addr, port):
+        self.addr, self.port = addr, port
+        self.sock = None
+        self.thread = None
+
+    def start(self):
+        family = socket.AF_INET6 if ":" in self.addr else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((self.addr, self.port))
+        s.listen(128)
+        s.settimeout(0.2)
+        self.sock = s
+        self.thread = threading.Thread(target=self._serve, args=(s,),
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def _serve(self, s):
+        while self.sock is s:
+            try:
+                conn, _ = s.accept()
+                conn.close()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def stop(self):
+        s, self.sock = self.sock, None
+        if s is not None:
+            s.close()
+        if self.thread is not None:
+            self.thread.join(2)
+
+
+class Daemon:
+    """One of the project's daemons, run in the foreground with its log in a
+    file."""
+
+    def __init__(self, name, args, env, logpath):
+        self.name, self.args, self.env, self.logpath = name, args, env, logpath
+        self.proc = None
+
+    def start(self):
+        logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([binary(self.name)] + self.args,
+                                     env=self.env, stdout=logf, stderr=logf,
+                                     start_new_session=True)
+        logf.close()
+        time.sleep(0.2)
+        if self.proc.poll() is not None:
+            raise RuntimeError("%s exited at once (%d):\n%s" % (
+                self.name, self.proc.returncode, self.log()))
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=20):
+        """SIGTERM, and the daemon must exit cleanly within timeout."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("%s did not stop within %d s after "
+                                     "SIGTERM" % (self.name, timeout))
+        rc, self.proc = self.proc.returncode, None
+        return rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.logpath, encoding="utf-8",
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+def run(args, env=None, check=False, input=None):
+    """Runs a command, returning (exit code, stdout, stderr) as text."""
+    p = subprocess.run(args, env=env, capture_output=True, text=True,
+                       input=input)
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s%s" % (
+            " ".join(args), p.returncode, p.stdout, p.stderr))
+    return p.returncode, p.stdout, p.stderr
+
+
+class Cleanup:
+    """Stops what a test started, in reverse order, even when it fails."""
+
+    def __init__(self):
+        self.actions = []
+
+    def add(self, fn):
+        self.actions.append(fn)
+        return fn
+
+    def run(self):
+        while self.actions:
+            fn = self.actions.pop()
+            try:
+                fn()
+            except Exception as e:  # keep stopping the rest
+                print("cleanup: %s" % e, file=sys.stderr)
