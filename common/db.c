@@ -61,6 +61,7 @@ static const unsigned db_state_moves[] = {
 	[DB_STATE_CLOSED] = 0,
 };
 
+/* State names for logs, indexed by enum db_state. */
 static const char *const db_state_names[] = {
 	[DB_STATE_NEW] = "new",
 	[DB_STATE_CONNECTING] = "connecting",
@@ -101,6 +102,7 @@ struct db {
 	PGconn *conn;
 	int ready; /* channels subscribed: owner statements may go */
 	int outage; /* a failure was logged; the next ones go to debug */
+	int was_up; /* connected at least once */
 	int in_cb; /* depth of owner callbacks running now */
 	char *fatal_msg; /* last FATAL from the server, to explain a loss */
 
@@ -134,6 +136,7 @@ static void db_read_cb(evutil_socket_t, short, void *);
 static void db_write_cb(evutil_socket_t, short, void *);
 static void db_send_next(struct db *);
 
+/* Returns the name of a state, for logs. */
 static const char *
 db_state_str(enum db_state state)
 {
@@ -183,6 +186,7 @@ db_first_line(const char *msg, char *buf, size_t len)
 	return buf;
 }
 
+/* Frees a statement and its copies; NULL is allowed. */
 static void
 db_stmt_free(struct db_stmt *stmt)
 {
@@ -244,6 +248,7 @@ db_ready(struct db *db)
 static void
 db_stmt_done(struct db *db, struct db_stmt *stmt, const PGresult *res)
 {
+	enum db_stmt_kind kind;
 	char buf[DB_MSG_MAX];
 
 	switch (stmt->kind) {
@@ -264,11 +269,10 @@ db_stmt_done(struct db *db, struct db_stmt *stmt, const PGresult *res)
 				    PQresultErrorMessage(res) :
 				    NULL,
 				buf, sizeof(buf)));
-		if (stmt->kind == DB_STMT_SETUP) {
-			db_stmt_free(stmt);
+		kind = stmt->kind;
+		db_stmt_free(stmt);
+		if (kind == DB_STMT_SETUP)
 			db_ready(db);
-		} else
-			db_stmt_free(stmt);
 		break;
 	}
 }
@@ -348,6 +352,7 @@ db_wait_retry(struct db *db)
 		db->backoff *= 2;
 }
 
+/* The backoff is over: try to connect again. */
 static void
 db_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -506,10 +511,12 @@ db_connect_done(struct db *db)
 	}
 	db_set_state(db, DB_STATE_IDLE);
 	if (db->outage)
-		log_notice("database %s: reconnected", db->name);
+		log_notice("database %s: %s", db->name,
+		    db->was_up ? "reconnected" : "connected");
 	else
 		log_info("database %s: connected", db->name);
 	db->outage = 0;
+	db->was_up = 1;
 	db->backoff = db->backoff_min;
 
 	for (size_t i = 0; i < db->nchannels; i++) {
@@ -556,6 +563,7 @@ db_connpoll_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* The connect deadline passed before the handshake finished. */
 static void
 db_connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -742,6 +750,7 @@ db_read_cb(evutil_socket_t fd, short what, void *arg)
 	db_notifies(db);
 }
 
+/* The socket is writable again: push out the rest of the statement. */
 static void
 db_write_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -946,6 +955,7 @@ db_connected(const struct db *db)
 	return db->ready;
 }
 
+/* Returns the name given to db_new, for logs. */
 const char *
 db_name(const struct db *db)
 {

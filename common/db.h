@@ -8,6 +8,10 @@
  * Callbacks may queue more statements and register channels, but must never
  * call db_free on the db that called them (that is a fatal error).
  *
+ * libpq resolves a host name in the connection string synchronously, so give
+ * a numeric host (or hostaddr) or a Unix socket directory to keep the
+ * connect from blocking on DNS.
+ *
  * Each statement runs on whatever connection is current when it is sent.  A
  * reconnect ends any transaction an earlier statement opened, so keep a
  * transaction inside one statement (a CTE or an SQL function), and mark only

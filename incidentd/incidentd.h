@@ -5,6 +5,7 @@
 #ifndef INCIDENTD_H
 #define INCIDENTD_H
 
+#include <sys/queue.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -60,6 +61,9 @@ struct inc_conf {
 	char *recipients_json; /* the contacts as incident_ingest() takes them */
 };
 
+struct notify_job;
+TAILQ_HEAD(notify_jobs, notify_job);
+
 /* The running daemon. */
 struct incidentd {
 	struct event_base *base;
@@ -70,6 +74,7 @@ struct incidentd {
 	int ingest_busy, ingest_again;
 	int notify_busy, notify_again;
 	size_t sending;
+	struct notify_jobs jobs; /* mails handed to notify_smtp */
 	int stopping;
 	uint64_t events_applied;
 	uint64_t mails_sent, mails_failed;
@@ -84,6 +89,8 @@ const char *mail_lang_str(enum mail_lang);
 void ingest_run(struct incidentd *);
 
 /* notify.c */
+void notify_init(struct incidentd *);
+void notify_shutdown(struct incidentd *);
 void notify_run(struct incidentd *);
 char *notify_render(const char *, enum mail_lang, const char *,
     const char *, char **);

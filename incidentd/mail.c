@@ -299,8 +299,7 @@ mail_header(const char *name, const char *value)
 	col = b.len;
 	if (*clean == '\0')
 		mail_buf_str(&b, " ");
-	else if (!mail_is_plain(clean) || mail_put_plain(&b, &col, clean) ==
-	    -1)
+	else if (!mail_is_plain(clean) || mail_put_plain(&b, &col, clean) == -1)
 		mail_put_words(&b, &col, clean);
 	mail_buf_str(&b, "\r\n");
 	free(clean);
@@ -513,7 +512,8 @@ mail_build(const struct mail_msg *m, size_t *lenp)
 	}
 	for (size_t i = 0; i < m->nto; i++) {
 		if (!mail_address_valid(m->to[i])) {
-			log_warnx("mail: invalid recipient address #%zu", i + 1);
+			log_warnx("mail: invalid recipient address #%zu",
+			    i + 1);
 			return NULL;
 		}
 	}
@@ -545,8 +545,8 @@ mail_build(const struct mail_msg *m, size_t *lenp)
 		free(h);
 	}
 	if (reply != NULL) {
-		h = xasprintf("In-Reply-To: <%s>\r\nReferences: <%s>\r\n", reply,
-		    reply);
+		h = xasprintf("In-Reply-To: <%s>\r\nReferences: <%s>\r\n",
+		    reply, reply);
 		mail_buf_str(&b, h);
 		free(h);
 	}

@@ -175,9 +175,12 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if ((idd.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	if (idd.conf->smtp.url != NULL)
+	notify_init(&idd);
+	if (idd.conf->smtp.url != NULL) {
 		idd.smtp = notify_smtp_new(idd.base, &idd.conf->smtp);
-	else
+		if (idd.smtp == NULL)
+			fatalx("cannot set up the SMTP sender");
+	} else
 		log_warnx("no smtp section: notifications stay queued");
 	idd.db = db_new(idd.base, idd.conf->database, "postgresql");
 	db_set_connect_cb(idd.db, incidentd_connect_cb, &idd);
@@ -211,6 +214,7 @@ main(int argc, char *argv[])
 		event_free(sigs[i]);
 	event_free(idd.poll_ev);
 	notify_smtp_free(idd.smtp);
+	notify_shutdown(&idd);
 	db_free(idd.db);
 	inc_conf_free(idd.conf);
 	event_base_free(idd.base);

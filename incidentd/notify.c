@@ -24,6 +24,7 @@
 
 /* One claimed row on its way through the relay. */
 struct notify_job {
+	TAILQ_ENTRY(notify_job) link; /* while the relay has it */
 	struct incidentd *idd;
 	char *id;
 	char *what; /* "INC-000001 opened to a@example.jp" for logs */
@@ -337,6 +338,7 @@ notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
 	struct incidentd *idd = job->idd;
 
 	idd->sending--;
+	TAILQ_REMOVE(&idd->jobs, job, link);
 	if (outcome == SMTP_SENT) {
 		idd->mails_sent++;
 		log_info("notification %s: sent", job->what);
@@ -407,6 +409,7 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	}
 	free(msg);
 	idd->sending++;
+	TAILQ_INSERT_TAIL(&idd->jobs, job, link);
 }
 
 static void
@@ -429,6 +432,33 @@ notify_claim_cb(struct db *db, const PGresult *res, void *arg)
 		notify_send_row(idd, res, i);
 	if (idd->notify_again)
 		notify_run(idd);
+}
+
+void
+notify_init(struct incidentd *idd)
+{
+	TAILQ_INIT(&idd->jobs);
+}
+
+/*
+ * Forgets the mails still with the relay when the daemon stops (after
+ * notify_smtp_free, which calls no callbacks).  Their rows stay 'sending'
+ * until the lease runs out and are then sent again: a mail may arrive
+ * twice, but none is lost.
+ */
+void
+notify_shutdown(struct incidentd *idd)
+{
+	struct notify_job *job;
+
+	while ((job = TAILQ_FIRST(&idd->jobs)) != NULL) {
+		TAILQ_REMOVE(&idd->jobs, job, link);
+		log_warnx("notification %s: interrupted by the stop; it will "
+			  "be sent again when its lease ends",
+		    job->what);
+		notify_job_free(job);
+	}
+	idd->sending = 0;
 }
 
 /*

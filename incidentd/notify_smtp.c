@@ -14,9 +14,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include <errno.h>
 #include <limits.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,10 +31,10 @@
 
 /* Where a transfer is in its life; moves go through one logged function. */
 enum smtp_xfer_state {
-	SMTP_XFER_NEW,     /* easy handle being set up */
+	SMTP_XFER_NEW, /* easy handle being set up */
 	SMTP_XFER_RUNNING, /* added to the multi handle */
-	SMTP_XFER_DONE,    /* finished; the callback is being called */
-	SMTP_XFER_ABORTED  /* dropped by notify_smtp_free, no callback */
+	SMTP_XFER_DONE, /* finished; the callback is being called */
+	SMTP_XFER_ABORTED /* dropped by notify_smtp_free, no callback */
 };
 
 /* One message on its way: an easy handle and the caller's callback. */
@@ -51,7 +49,9 @@ struct smtp_xfer {
 	size_t len, off;
 	notify_smtp_cb cb;
 	void *arg;
-	struct smtp_reply reply;
+	struct smtp_reply reply; /* being read */
+	struct smtp_reply refusal; /* the last 4xx/5xx reply */
+	struct smtp_reply accept; /* the last 250 reply */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -224,9 +224,8 @@ notify_smtp_reply_feed(struct smtp_reply *r, const char *buf, size_t len)
 		len -= next;
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
-		if (n < 3 || line[0] < '2' || line[0] > '5' ||
-		    line[1] < '0' || line[1] > '9' || line[2] < '0' ||
-		    line[2] > '9')
+		if (n < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' ||
+		    line[1] > '9' || line[2] < '0' || line[2] > '9')
 			continue;
 		sep = n > 3 ? line[3] : ' ';
 		if (sep != ' ' && sep != '-')
@@ -260,7 +259,8 @@ notify_smtp_socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp,
 	if (what == CURL_POLL_REMOVE) {
 		if (sock != NULL) {
 			LIST_REMOVE(sock, entry);
-			event_free(sock->ev);
+			if (sock->ev != NULL)
+				event_free(sock->ev);
 			free(sock);
 			curl_multi_assign(ns->multi, fd, NULL);
 		}
@@ -349,16 +349,15 @@ notify_smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Opens the sockets curl connects with, close-on-exec, and records them. */
 static curl_socket_t
-notify_smtp_open_fn(void *arg, curlsocktype purpose,
-    struct curl_sockaddr *addr)
+notify_smtp_open_fn(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	struct notify_smtp *ns = arg;
 	struct smtp_fd *f;
 	int fd;
 
 	(void)purpose;
-	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC,
-	    addr->protocol);
+	fd =
+	    socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 	if (fd == -1) {
 		log_warn("smtp: socket");
 		return CURL_SOCKET_BAD;
@@ -398,8 +397,17 @@ notify_smtp_debug_fn(CURL *easy, curl_infotype type, char *data, size_t size,
 	struct smtp_xfer *x = arg;
 
 	(void)easy;
-	if (type == CURLINFO_HEADER_IN)
-		notify_smtp_reply_feed(&x->reply, data, size);
+	if (type != CURLINFO_HEADER_IN)
+		return 0;
+	notify_smtp_reply_feed(&x->reply, data, size);
+	if (!x->reply.complete)
+		return 0;
+	log_debug("smtp: #%llu: < %s", x->id, x->reply.text);
+	/* Keep the refusal and the acceptance apart from the QUIT reply. */
+	if (x->reply.code >= 400)
+		x->refusal = x->reply;
+	else if (x->reply.code == 250)
+		x->accept = x->reply;
 	return 0;
 }
 
@@ -454,13 +462,13 @@ notify_smtp_text(struct smtp_xfer *x, CURLcode rc, long resp,
 	const char *msg;
 
 	if (o == SMTP_SENT) {
-		if (x->reply.code != 0)
-			return xstrdup(x->reply.text);
+		if (x->accept.code != 0)
+			return xstrdup(x->accept.text);
 		return xasprintf("%ld", resp);
 	}
 	msg = x->errbuf[0] != '\0' ? x->errbuf : curl_easy_strerror(rc);
-	if (x->reply.code != 0 && x->reply.code == resp && resp >= 400)
-		return xasprintf("%s; server said: %s", msg, x->reply.text);
+	if (x->refusal.code != 0 && x->refusal.code == resp)
+		return xasprintf("%s; server said: %s", msg, x->refusal.text);
 	if (resp != 0)
 		return xasprintf("%s (response %ld)", msg, resp);
 	return xstrdup(msg);
@@ -481,14 +489,12 @@ notify_smtp_finish(struct smtp_xfer *x, CURLcode rc)
 	curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	o = notify_smtp_classify(rc, resp, connect_us > 0 || x->reply.code);
 	text = notify_smtp_text(x, rc, resp, o);
-	if (o == SMTP_SENT)
-		log_info("smtp: #%llu: sent: %s", x->id, text);
-	else
-		log_warnx("smtp: #%llu: %s: %s", x->id, smtp_outcome_str(o),
-		    text);
+	/* The caller logs the outcome with its own context. */
+	log_debug("smtp: #%llu: %s: %s", x->id, smtp_outcome_str(o), text);
 	notify_smtp_detach(x, SMTP_XFER_DONE);
 	notify_smtp_xfer_free(x);
-	cb(o, text, arg);
+	if (cb != NULL)
+		cb(o, text, arg);
 	free(text);
 }
 
@@ -561,9 +567,10 @@ notify_smtp_new(struct event_base *base, const struct smtp_conf *conf)
 	}
 	ns->starttls = conf->starttls;
 	ns->verify_tls = conf->verify_tls;
-	ns->timeout_ms = conf->timeout_ms == 0 ? NOTIFY_SMTP_DEFAULT_TIMEOUT_MS
-	    : conf->timeout_ms > LONG_MAX ? LONG_MAX
-	    : (long)conf->timeout_ms;
+	ns->timeout_ms = conf->timeout_ms == 0 ?
+	    NOTIFY_SMTP_DEFAULT_TIMEOUT_MS :
+	    conf->timeout_ms > LONG_MAX ? LONG_MAX :
+					  (long)conf->timeout_ms;
 	LIST_INIT(&ns->xfers);
 	LIST_INIT(&ns->socks);
 	LIST_INIT(&ns->fds);
@@ -599,10 +606,10 @@ notify_smtp_setup(struct notify_smtp *ns, struct smtp_xfer *x)
 	long resp_s = (ns->timeout_ms + 999) / 1000;
 
 	/* Each call is checked; the first failure stops the chain. */
-#define SETOPT(opt, val)                                                  \
-	do {                                                              \
-		if (rc == CURLE_OK)                                       \
-			rc = curl_easy_setopt(e, opt, val);               \
+#define SETOPT(opt, val)                                    \
+	do {                                                \
+		if (rc == CURLE_OK)                         \
+			rc = curl_easy_setopt(e, opt, val); \
 	} while (0)
 	SETOPT(CURLOPT_URL, ns->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -660,8 +667,8 @@ notify_smtp_send(struct notify_smtp *ns, const char *const *rcpt, size_t nrcpt,
 	struct smtp_xfer *x;
 	CURLMcode mc;
 
-	if (ns->dying) {
-		log_warnx("smtp: send after free");
+	if (ns == NULL || ns->dying) {
+		log_warnx("smtp: no sender");
 		return -1;
 	}
 	if (nrcpt == 0) {

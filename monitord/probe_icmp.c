@@ -44,6 +44,7 @@
 #define PROBE_ICMP_READ_BATCH 4096
 #define PROBE_ICMP_RECV_LEN 2048
 #define PROBE_ICMP_NCTMO 16
+#define PROBE_ICMP_DRAIN_EVERY 32
 #define PROBE_ICMP_MAX_QUEUED_NS (10ULL * 1000000000ULL)
 
 /* Where a probe is in its life. */
@@ -106,6 +107,7 @@ struct probe_icmp {
 	void *send_arg;
 	struct icmp_ctmo ctmo[PROBE_ICMP_NCTMO];
 	size_t nctmo;
+	unsigned unread; /* echoes sent since the sockets were last read */
 	struct icmp_stats stats;
 };
 
@@ -164,6 +166,7 @@ static const char *const icmp_match_names[] = {
 	[ICMP_MATCH_DUPLICATE] = "duplicate",
 };
 
+static void probe_icmp_drain(struct icmp_sock *);
 static void probe_icmp_read_cb(evutil_socket_t, short, void *);
 static void probe_icmp_gap_cb(evutil_socket_t, short, void *);
 static void probe_icmp_timeout_cb(evutil_socket_t, short, void *);
@@ -660,6 +663,12 @@ icmp_probe_send_next(struct icmp_probe *p)
 	e->sent = 1;
 	p->nsent++;
 	pi->stats.echoes_sent++;
+	/*
+	 * Read between the sends of a large burst, or the replies to its
+	 * first part overflow the receive buffer before the loop runs again.
+	 */
+	if (++pi->unread >= PROBE_ICMP_DRAIN_EVERY)
+		probe_icmp_drain(s);
 }
 
 /*
@@ -1006,9 +1015,9 @@ probe_icmp_classify(struct probe_icmp *pi, int family, const uint8_t *buf,
 
 /*
  * Feeds one datagram, as read from the family's socket, with its source
- * address and monotonic receive time, to the matcher.  An accepted reply
- * may finish its probe and so call that probe's callback.  Returns what was
- * done with it; drops are counted in the engine's stats.
+ * address and monotonic receive time, to the matcher.  The reply that
+ * completes a probe makes it finish on the next turn of the loop.  Returns
+ * what was done with the datagram; drops are counted in the engine's stats.
  */
 enum icmp_match
 probe_icmp_handle_reply(struct probe_icmp *pi, int family, const uint8_t *buf,
@@ -1030,8 +1039,9 @@ probe_icmp_handle_reply(struct probe_icmp *pi, int family, const uint8_t *buf,
 	e->replied = 1;
 	e->rtt_ns = now_ns > e->sent_ns ? now_ns - e->sent_ns : 0;
 	p->nrecv++;
+	/* Finish from the loop: callers of the engine never see a callback. */
 	if (p->state == ICMP_PROBE_WAITING && p->nrecv == p->nsent)
-		icmp_probe_finish(p);
+		event_active(p->ev_timeout, EV_TIMEOUT, 0);
 	return m;
 }
 
@@ -1067,11 +1077,10 @@ probe_icmp_rx_time(struct msghdr *msg)
 	return mono;
 }
 
-/* Drains a family's socket until it would block (bounded per call). */
+/* Reads a family's socket until it would block (bounded per call). */
 static void
-probe_icmp_read_cb(evutil_socket_t fd, short what, void *arg)
+probe_icmp_drain(struct icmp_sock *s)
 {
-	struct icmp_sock *s = arg;
 	struct sockaddr_storage from;
 	uint8_t buf[PROBE_ICMP_RECV_LEN];
 	union {
@@ -1083,7 +1092,7 @@ probe_icmp_read_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 	int i;
 
-	(void)what;
+	s->engine->unread = 0;
 	for (i = 0; i < PROBE_ICMP_READ_BATCH; i++) {
 		memset(&msg, 0, sizeof(msg));
 		iov.iov_base = buf;
@@ -1094,7 +1103,7 @@ probe_icmp_read_cb(evutil_socket_t fd, short what, void *arg)
 		msg.msg_iovlen = 1;
 		msg.msg_control = ctl.buf;
 		msg.msg_controllen = sizeof(ctl.buf);
-		if ((n = recvmsg(fd, &msg, 0)) == -1) {
+		if ((n = recvmsg(s->fd, &msg, 0)) == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
 			if (errno == EINTR)
@@ -1112,4 +1121,13 @@ probe_icmp_read_cb(evutil_socket_t fd, short what, void *arg)
 		probe_icmp_handle_reply(s->engine, s->family, buf, (size_t)n,
 		    (struct sockaddr *)&from, probe_icmp_rx_time(&msg));
 	}
+}
+
+/* The read event of a family's socket. */
+static void
+probe_icmp_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	probe_icmp_drain(arg);
 }

@@ -56,6 +56,7 @@ struct watch {
 	char payload[128];
 };
 
+/* Records what a statement's callback saw into its struct rec. */
 static void
 rec_cb(struct db *db, const PGresult *res, void *arg)
 {
@@ -83,6 +84,7 @@ rec_cb(struct db *db, const PGresult *res, void *arg)
 	    state != NULL ? state : "");
 }
 
+/* Counts connects and whether the db said it was connected. */
 static void
 watch_connect_cb(struct db *db, void *arg)
 {
@@ -92,6 +94,7 @@ watch_connect_cb(struct db *db, void *arg)
 	w->connected_in_cb = db_connected(db);
 }
 
+/* Counts notifications and keeps the last one. */
 static void
 watch_notify_cb(struct db *db, const char *channel, const char *payload,
     void *arg)
@@ -118,6 +121,7 @@ test_db(struct event_base *base, const char *name, struct watch *w)
 	return db;
 }
 
+/* Ends a wait: sets the flag it was given. */
 static void
 test_expire_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -178,6 +182,7 @@ test_query(struct event_base *base, struct db *db, const char *sql, int nparams,
 static int log_saved_fd = -1;
 static FILE *log_file;
 
+/* Sends stderr, and so the log, to a temporary file. */
 static void
 log_capture_start(void)
 {
@@ -211,6 +216,7 @@ log_capture_end(void)
 	return text;
 }
 
+/* Counts the occurrences of needle in haystack. */
 static int
 count_str(const char *haystack, const char *needle)
 {
@@ -305,6 +311,7 @@ END_TEST
 /* A channel name that only works quoted. */
 #define ODD_CHANNEL "Odd \"Channel\"; DROP"
 
+/* On the first connect, the db notifies its own odd channel. */
 static void
 notify_self_cb(struct db *db, void *arg)
 {
@@ -727,6 +734,45 @@ START_TEST(test_free_fails_pending_statements_and_silences_callbacks)
 }
 END_TEST
 
+START_TEST(test_null_conninfo_uses_environment)
+{
+	static const struct {
+		const char *keyword, *env;
+	} map[] = { { "host", "PGHOST" }, { "port", "PGPORT" },
+		{ "dbname", "PGDATABASE" }, { "user", "PGUSER" } };
+	struct event_base *base = event_base_new();
+	PQconninfoOption *opts, *o;
+	struct watch w = { 0 };
+	struct rec r = { 0 };
+	struct db *db;
+
+	/* Move the test server's address into libpq's PG* variables. */
+	opts = PQconninfoParse(test_conninfo, NULL);
+	ck_assert_ptr_nonnull(opts);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		unsetenv(map[i].env);
+		for (o = opts; o->keyword != NULL; o++)
+			if (strcmp(o->keyword, map[i].keyword) == 0 &&
+			    o->val != NULL)
+				setenv(map[i].env, o->val, 1);
+	}
+	PQconninfoFree(opts);
+
+	db = db_new(base, NULL, NULL);
+	ck_assert_ptr_nonnull(db);
+	ck_assert_str_eq(db_name(db), "postgresql");
+	db_set_connect_cb(db, watch_connect_cb, &w);
+	db_start(db);
+	test_query(base, db, "SELECT 42", 0, NULL, &r);
+	ck_assert_str_eq(r.row, "42");
+	ck_assert_int_eq(w.connects, 1);
+	db_free(db);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		unsetenv(map[i].env);
+	event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_bad_conninfo_is_refused)
 {
 	struct event_base *base = event_base_new();
@@ -737,6 +783,7 @@ START_TEST(test_bad_conninfo_is_refused)
 }
 END_TEST
 
+/* The one suite of this module. */
 static Suite *
 db_suite(void)
 {
@@ -759,6 +806,7 @@ db_suite(void)
 	tcase_add_test(tc, test_connect_to_silent_server_times_out);
 	tcase_add_test(tc,
 	    test_free_fails_pending_statements_and_silences_callbacks);
+	tcase_add_test(tc, test_null_conninfo_uses_environment);
 	tcase_add_test(tc, test_bad_conninfo_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
@@ -766,6 +814,7 @@ db_suite(void)
 
 int main(void);
 
+/* Refuses to run (and fails) without a server to test against. */
 int
 main(void)
 {

@@ -15,7 +15,7 @@
 #include "incidentd.h"
 #include "xmalloc.h"
 
-#define JA_SUBJECT                                                       \
+#define JA_SUBJECT                                                                           \
 	"【障害発生】INC-000123 基幹系 住民記録サーバ jukijp-db01 tcp/5432 " \
 	"CRITICAL"
 
@@ -482,8 +482,9 @@ START_TEST(test_malformed_utf8_becomes_replacement_characters)
 	dec = decode_words(v, &nwords);
 	ck_assert_ptr_nonnull(dec);
 	ck_assert(utf8_valid((unsigned char *)dec, strlen(dec)));
-	ck_assert_str_eq(dec, "bad \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end "
-			      "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	ck_assert_str_eq(dec,
+	    "bad \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd end "
+	    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 	free(dec);
 	free(v);
 	free(h);
@@ -519,8 +520,9 @@ START_TEST(test_ascii_from_name_is_quoted_and_escaped)
 	size_t len;
 	char *msg = build("s", "City \"Ops\" \\ Center", "", &len);
 
-	ck_assert_ptr_nonnull(strstr(msg, "\r\nFrom: \"City \\\"Ops\\\" \\\\ "
-					  "Center\" <monitor@city.example.jp>\r\n"));
+	ck_assert_ptr_nonnull(strstr(msg,
+	    "\r\nFrom: \"City \\\"Ops\\\" \\\\ "
+	    "Center\" <monitor@city.example.jp>\r\n"));
 	free(msg);
 }
 END_TEST
@@ -569,8 +571,8 @@ START_TEST(test_body_base64_decodes_to_the_body_with_crlf)
 	ck_assert_str_eq(dec, want);
 	head = head_of(msg);
 	ck_assert_ptr_nonnull(strstr(head, "\r\nMIME-Version: 1.0\r\n"));
-	ck_assert_ptr_nonnull(strstr(head,
-	    "\r\nContent-Type: text/plain; charset=UTF-8\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(head, "\r\nContent-Type: text/plain; charset=UTF-8\r\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(head, "\r\nContent-Transfer-Encoding: base64\r\n"));
 	free(head);
@@ -582,8 +584,8 @@ END_TEST
 START_TEST(test_base64_helper_matches_rfc4648_vectors)
 {
 	const char *in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
-	const char *out[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==",
-		"Zm9vYmE=", "Zm9vYmFy" };
+	const char *out[] = { "", "Zg==", "Zm8=", "Zm9v",
+		"Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy" };
 
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
 		char *b = mail_base64(in[i], strlen(in[i]), 0);
@@ -696,7 +698,8 @@ START_TEST(test_to_lists_every_recipient_folded_between_addresses)
 {
 	const char *to[] = { "yamada.taro@city.example.jp",
 		"suzuki.hanako@city.example.jp", "sato.ichiro@city.example.jp",
-		"oncall-core@city.example.jp", "vendor-ops@outsourcer.example.co.jp" };
+		"oncall-core@city.example.jp",
+		"vendor-ops@outsourcer.example.co.jp" };
 	struct mail_msg m = {
 		.from = "monitor@city.example.jp",
 		.to = to,

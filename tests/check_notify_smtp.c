@@ -129,9 +129,10 @@ static char *
 message(int n, size_t *lenp)
 {
 	const char *to[] = { "oncall@city.example.jp" };
-	char *subject = xasprintf("【障害発生】INC-%06d 基幹系 住民記録サーバ "
-				  "jukijp-db01 tcp/5432 CRITICAL (check_notify_smtp)",
-	    n);
+	char *subject =
+	    xasprintf("【障害発生】INC-%06d 基幹系 住民記録サーバ "
+		      "jukijp-db01 tcp/5432 CRITICAL (check_notify_smtp)",
+		n);
 	char *id = xasprintf("check-notify-smtp.%d.%ld@city.example.jp", n,
 	    (long)getpid());
 	struct mail_msg m = {
@@ -161,15 +162,15 @@ send_one(struct ctx *c, int n)
 	size_t len;
 	char *msg = message(n, &len);
 
-	ck_assert_int_eq(
-	    notify_smtp_send(c->ns, rcpt, 1, msg, len, done_cb, c), 0);
+	ck_assert_int_eq(notify_smtp_send(c->ns, rcpt, 1, msg, len, done_cb, c),
+	    0);
 	free(msg); /* the sender keeps its own copy */
 }
 
 /* How the scripted server behaves. */
 enum fake_mode {
-	FAKE_SILENT,      /* accepts the connection, never says a word */
-	FAKE_REFUSE_RCPT  /* greets, then refuses every recipient */
+	FAKE_SILENT, /* accepts the connection, never says a word */
+	FAKE_REFUSE_RCPT /* greets, then refuses every recipient */
 };
 
 /* Writes a string to the peer, ignoring errors. */
@@ -209,6 +210,13 @@ fake_serve(int lfd, enum fake_mode mode)
 	char line[1024];
 	int fd;
 
+	/*
+	 * Check's runner handlers, inherited through two forks, would answer
+	 * our SIGTERM by killing the test's whole process group.
+	 */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
 	alarm(30); /* never outlive the test by much */
 	if ((fd = accept(lfd, NULL, NULL)) == -1)
 		_exit(1);
@@ -224,9 +232,10 @@ fake_serve(int lfd, enum fake_mode mode)
 		else if (strncasecmp(line, "MAIL", 4) == 0)
 			fake_say(fd, "250 2.1.0 Ok\r\n");
 		else if (strncasecmp(line, "RCPT", 4) == 0)
-			fake_say(fd, "550-5.1.1 <oncall@city.example.jp>: "
-				     "Recipient address rejected:\r\n"
-				     "550 5.1.1 User unknown\r\n");
+			fake_say(fd,
+			    "550-5.1.1 <oncall@city.example.jp>: "
+			    "Recipient address rejected:\r\n"
+			    "550 5.1.1 User unknown\r\n");
 		else if (strncasecmp(line, "QUIT", 4) == 0) {
 			fake_say(fd, "221 2.0.0 Bye\r\n");
 			break;
@@ -296,15 +305,13 @@ START_TEST(test_curl_results_map_to_outcomes)
 	    SMTP_REFUSED);
 	ck_assert_int_eq(notify_smtp_classify(CURLE_SEND_ERROR, 451, 1),
 	    SMTP_REFUSED);
-	ck_assert_int_eq(notify_smtp_classify(CURLE_WEIRD_SERVER_REPLY, 554,
-			     1),
+	ck_assert_int_eq(notify_smtp_classify(CURLE_WEIRD_SERVER_REPLY, 554, 1),
 	    SMTP_REFUSED);
 	ck_assert_int_eq(notify_smtp_classify(CURLE_LOGIN_DENIED, 535, 1),
 	    SMTP_REFUSED);
 	ck_assert_int_eq(notify_smtp_classify(CURLE_COULDNT_CONNECT, 0, 0),
 	    SMTP_UNREACHABLE);
-	ck_assert_int_eq(notify_smtp_classify(CURLE_COULDNT_RESOLVE_HOST, 0,
-			     0),
+	ck_assert_int_eq(notify_smtp_classify(CURLE_COULDNT_RESOLVE_HOST, 0, 0),
 	    SMTP_UNREACHABLE);
 	ck_assert_int_eq(notify_smtp_classify(CURLE_OPERATION_TIMEDOUT, 0, 0),
 	    SMTP_UNREACHABLE);
@@ -334,8 +341,9 @@ START_TEST(test_reply_lines_are_joined_and_cleaned)
 	notify_smtp_reply_feed(&r, "550 5.1.1 unknown\x1b[31m\r\n", 24);
 	ck_assert(r.complete);
 	ck_assert_int_eq(r.code, 550);
-	ck_assert_str_eq(r.text, "550 5.1.1 <x@example.jp>: Recipient 5.1.1 "
-				 "address rejected 5.1.1 unknown [31m");
+	ck_assert_str_eq(r.text,
+	    "550 5.1.1 <x@example.jp>: Recipient 5.1.1 "
+	    "address rejected 5.1.1 unknown [31m");
 	notify_smtp_reply_feed(&r, "* not a reply\r\n", 15);
 	ck_assert_int_eq(r.code, 550);
 	notify_smtp_reply_feed(&r, "250\r\n", 5);
@@ -366,10 +374,12 @@ START_TEST(test_bad_recipient_is_rejected_before_sending)
 	const char *none[] = { NULL };
 
 	ctx_init(&c, "smtp://127.0.0.1:1", 1000);
-	ck_assert_int_eq(
-	    notify_smtp_send(c.ns, rcpt, 1, "x\r\n", 3, done_cb, &c), -1);
-	ck_assert_int_eq(
-	    notify_smtp_send(c.ns, none, 0, "x\r\n", 3, done_cb, &c), -1);
+	ck_assert_int_eq(notify_smtp_send(c.ns, rcpt, 1, "x\r\n", 3, done_cb,
+			     &c),
+	    -1);
+	ck_assert_int_eq(notify_smtp_send(c.ns, none, 0, "x\r\n", 3, done_cb,
+			     &c),
+	    -1);
 	ck_assert_uint_eq(notify_smtp_in_flight(c.ns), 0);
 	ck_assert_int_eq(c.completed, 0);
 	ctx_done(&c);
@@ -388,6 +398,9 @@ START_TEST(test_bad_configuration_gives_no_sender)
 	conf.from = (char *)"monitor@city.example.jp";
 	conf.url = NULL;
 	ck_assert_ptr_null(notify_smtp_new(base, &conf));
+	ck_assert_int_eq(notify_smtp_send(NULL, (const char *const[]) { "a@b" },
+			     1, "x", 1, done_cb, NULL),
+	    -1);
 	notify_smtp_free(NULL);
 	ck_assert_uint_eq(notify_smtp_in_flight(NULL), 0);
 	event_base_free(base);
@@ -599,8 +612,8 @@ START_TEST(test_message_to_several_recipients_is_accepted)
 
 	ctx_init(&c, sink_url, 10000);
 	c.expected = 1;
-	ck_assert_int_eq(
-	    notify_smtp_send(c.ns, rcpt, 2, msg, len, done_cb, &c), 0);
+	ck_assert_int_eq(notify_smtp_send(c.ns, rcpt, 2, msg, len, done_cb, &c),
+	    0);
 	free(msg);
 	event_base_dispatch(c.base);
 	ck_assert(!c.timed_out);
@@ -663,7 +676,9 @@ main(void)
 	dead_url = getenv("MONITORD_TEST_SMTP_DEAD_URL");
 	if (dead_url == NULL || *dead_url == '\0')
 		dead_url = "smtp://127.0.0.1:1";
-	log_init("check_notify_smtp", 0, LOG_LEVEL_WARN);
+	log_init("check_notify_smtp", 0,
+	    getenv("CHECK_NOTIFY_SMTP_DEBUG") ? LOG_LEVEL_DEBUG :
+						LOG_LEVEL_WARN);
 	sr = srunner_create(notify_smtp_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

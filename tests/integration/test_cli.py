@@ -1,0 +1,169 @@
+"""The command lines: config checks with file:line:column errors, and
+incidentctl against a real PostgreSQL (migrate, version, list, show, --json,
+bad arguments)."""
+
+import json
+import os
+import shutil
+import sys
+import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+import harness  # noqa: E402
+from harness import log, run  # noqa: E402
+
+SAMPLE = os.path.join(harness.SRCDIR, "conf")
+
+
+def write(path, text):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def expect(args, code, out=None, err=None, env=None):
+    """Runs a command; asserts its exit code and what it printed."""
+    rc, so, se = run(args, env=env)
+    assert rc == code, "%s: exit %d, wanted %d\nstdout: %s\nstderr: %s" % (
+        " ".join(args), rc, code, so, se)
+    for want, got, name in ((out, so, "stdout"), (err, se, "stderr")):
+        for w in ([want] if isinstance(want, str) else want or []):
+            assert w in got, "%s: %s lacks %r:\n%s" % (" ".join(args), name,
+                                                        w, got)
+    return so
+
+
+def test_config_checks(work):
+    mon, inc = harness.binary("monitord"), harness.binary("incidentd")
+    log("the sample configs pass their checks")
+    expect([mon, "-n", "-f", os.path.join(SAMPLE, "monitord.yaml")], 0,
+           out="OK, 10 hosts")
+    expect([inc, "-n", "-f", os.path.join(SAMPLE, "incidentd.yaml")], 0,
+           out="OK, 2 contacts")
+    out = expect([mon, "-n", "-v", "-f", os.path.join(SAMPLE,
+                                                      "monitord.yaml")], 0)
+    assert "juki-ap01\t127.10.1.11\tcore\ttcp/18443\ttcp\t18443" in out, out
+
+    log("a broken monitord.yaml: every error with file:line:column, exit 1")
+    bad = write(os.path.join(work, "bad-monitord.yaml"),
+                "hosts:\n"
+                "  - name: juki-ap01\n"
+                "    address: 127.10.1.11\n"
+                "    segment: kikan\n"
+                "    checks:\n"
+                "      - type: tcp\n"
+                "        port: 99999\n"
+                "        intervall: 10s\n")
+    expect([mon, "-n", "-f", bad], 1, err=[
+        bad + ":4:14: 'segment' must be one of core, information, finance, "
+        "other, not 'kikan'",
+        bad + ":8:9: unknown key 'intervall' in a tcp check",
+        bad + ":7:15: 'port' must be between 1 and 65535, not 99999",
+        "3 errors"])
+    expect([mon, "-n", "-f", os.path.join(work, "missing.yaml")], 1,
+           err="missing.yaml:1:1: cannot open: No such file or directory")
+    broken = write(os.path.join(work, "broken.yaml"), "hosts: [\n")
+    expect([mon, "-n", "-f", broken], 1, err=broken + ":2:1: YAML syntax "
+           "error")
+
+    log("a broken incidentd.yaml likewise")
+    bad = write(os.path.join(work, "bad-incidentd.yaml"),
+                "smtp:\n"
+                "  url: http://127.0.0.1:25\n"
+                "  from: kanshi\n"
+                "contacts:\n"
+                "  - name: 当番\n"
+                "    email: toban@city.example.jp\n"
+                "    lang: fr\n")
+    expect([inc, "-n", "-f", bad], 1, err=[
+        bad + ":2:8: smtp url must start with smtp:// or smtps://",
+        bad + ":3:9: 'kanshi' is not a mail address",
+        bad + ":7:11: 'lang' must be one of ja, en, not 'fr'"])
+
+    log("bad arguments exit 2 with usage")
+    expect([mon, "-x"], 2, err="usage: monitord")
+    expect([mon, "extra"], 2, err="usage: monitord")
+    expect([inc, "-q"], 2, err="usage: incidentd")
+
+
+def test_incidentctl(work):
+    ctl = harness.binary("incidentctl")
+    pg = harness.Postgres(os.path.join(work, "pg")).start()
+    try:
+        env = pg.env()
+        log("incidentctl migrate creates the schema, and again does nothing")
+        expect([ctl, "migrate"], 0, out=["applied 001_foundation",
+                                         "schema version 1"], env=env)
+        expect([ctl, "migrate"], 0, out="schema version 1 (latest 1)",
+               env=env)
+        assert pg.query("SELECT version, name FROM schema_version") == [
+            ["1", "001_foundation"]]
+        expect([ctl, "version"], 0, out="database schema version 1",
+               env=env)
+
+        log("-d overrides the environment; a dead server is a clear error")
+        expect([ctl, "-d", "host=127.0.0.1 port=%d dbname=incidentd "
+                "user=root" % pg.port, "list"], 0, out="no incidents")
+        expect([ctl, "-d", "host=127.0.0.1 port=%d connect_timeout=3"
+                % harness.free_port(), "list"], 1,
+               err="cannot connect to the database")
+
+        log("list and show, as tables and as JSON")
+        pg.query("SELECT monitord_record_change('m', 1, 'zaimu-ap01', "
+                 "'tcp/18443', 'tcp', 'finance', 'OK', 'CRITICAL', "
+                 "'TCP CRITICAL - connection refused', now())")
+        pg.query("SELECT incident_ingest('incidentd', "
+                 "'[{\"email\": \"toban@city.example.jp\", \"name\": "
+                 "\"当番\", \"lang\": \"ja\"}]')")
+        out = expect([ctl, "list"], 0, out=["REF", "INC-000001", "open",
+                                            "zaimu-ap01", "finance"],
+                     env=env)
+        rows = json.loads(expect([ctl, "list", "--json"], 0, env=env))
+        assert rows[0]["ref"] == "INC-000001" and \
+            rows[0]["severity"] == "CRITICAL", rows
+        expect([ctl, "show", "INC-000001"], 0, out=[
+            "reference  INC-000001", "host       zaimu-ap01",
+            "(new) -> open", "opened email to toban@city.example.jp: "
+            "pending"], env=env)
+        detail = json.loads(expect([ctl, "show", "1", "--json"], 0,
+                                   env=env))
+        assert detail["id"] == 1 and detail["status"] == "open", detail
+        assert detail["transitions"][0]["to_status"] == "open", detail
+        assert detail["notifications"][0]["recipient"] == \
+            "toban@city.example.jp", detail
+
+        log("bad arguments and missing incidents are clear errors")
+        expect([ctl, "show", "INC-000009"], 1, err="no incident INC-000009",
+               env=env)
+        expect([ctl, "show", "nine"], 2, err="is not an incident number",
+               env=env)
+        expect([ctl, "list", "--limit", "x"], 2, err="--limit needs",
+               env=env)
+        expect([ctl, "frobnicate"], 2, err="unknown command", env=env)
+        expect([ctl], 2, err="usage: incidentctl", env=env)
+
+        log("a database newer than incidentctl is refused")
+        pg.query("INSERT INTO schema_version VALUES (999, '999_future')")
+        expect([ctl, "migrate"], 1, err="newer than this incidentctl",
+               env=env)
+    finally:
+        pg.stop()
+
+
+def main():
+    work = harness.make_workdir("/tmp/monitord-cli.")
+    try:
+        test_config_checks(work)
+        test_incidentctl(work)
+        log("PASS")
+        return 0
+    except Exception:
+        traceback.print_exc()
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

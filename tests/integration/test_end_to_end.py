@@ -92,7 +92,7 @@ def check_pair(msgs, ref, kind_ja, kind_en, state, check):
     assert set(by_rcpt) == {"toban@city.example.jp",
                             "ops@vendor.example.com"}, by_rcpt.keys()
     ja, en = by_rcpt["toban@city.example.jp"], by_rcpt["ops@vendor.example.com"]
-    want_ja = "%s %s %s juki-ap01 %s（基幹系）" % (kind_ja, ref, state, check)
+    want_ja = "%s%s %s juki-ap01 %s（基幹系）" % (kind_ja, ref, state, check)
     want_en = "%s %s %s juki-ap01 %s (core network)" % (kind_en, ref, state,
                                                         check)
     assert harness.subject_of(ja) == want_ja, harness.subject_of(ja)

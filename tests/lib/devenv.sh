@@ -69,11 +69,12 @@ test)
 	install_packages
 	echo "devenv: build with warnings as errors, then the test suite"
 	build build --enable-werror
-	(cd build && make -s check)
+	(cd build && make -s check) || { cat build/test-suite.log; exit 1; }
 	echo "devenv: the test suite again under AddressSanitizer and" \
 	    "UndefinedBehaviorSanitizer"
 	build build-san --enable-sanitizers --enable-werror
-	(cd build-san && make -s check)
+	(cd build-san && make -s check) ||
+	    { cat build-san/test-suite.log; exit 1; }
 	echo "devenv: make distcheck"
 	(cd build && make -s distcheck)
 	echo "devenv: all tests passed"
