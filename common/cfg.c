@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libpq-fe.h>
 #include <yaml.h>
 
 #include "cfg.h"
@@ -55,25 +56,24 @@ cfg_free(struct cfg_doc *doc)
 }
 
 static void
-cfg_verror_at(struct cfg_doc *doc, unsigned line, unsigned col,
-    const char *fmt, va_list ap)
+cfg_verror_at(struct cfg_doc *doc, unsigned line, unsigned col, const char *fmt,
+    va_list ap)
 {
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	doc->errors = xreallocarray(doc->errors, doc->nerrors + 1,
-	    sizeof(*doc->errors));
-	doc->errors[doc->nerrors++] = xasprintf("%s:%u:%u: %s", doc->file,
-	    line, col, msg);
+	doc->errors =
+	    xreallocarray(doc->errors, doc->nerrors + 1, sizeof(*doc->errors));
+	doc->errors[doc->nerrors++] =
+	    xasprintf("%s:%u:%u: %s", doc->file, line, col, msg);
 }
 
-static void
-cfg_error_at(struct cfg_doc *doc, unsigned line, unsigned col,
+static void cfg_error_at(struct cfg_doc *doc, unsigned line, unsigned col,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-cfg_error_at(struct cfg_doc *doc, unsigned line, unsigned col,
-    const char *fmt, ...)
+cfg_error_at(struct cfg_doc *doc, unsigned line, unsigned col, const char *fmt,
+    ...)
 {
 	va_list ap;
 
@@ -90,7 +90,8 @@ cfg_error(struct cfg_doc *doc, const struct cfg_node *node, const char *fmt,
 	va_list ap;
 
 	va_start(ap, fmt);
-	cfg_verror_at(doc, node ? node->line : 1, node ? node->col : 1, fmt, ap);
+	cfg_verror_at(doc, node ? node->line : 1, node ? node->col : 1, fmt,
+	    ap);
 	va_end(ap);
 }
 
@@ -113,8 +114,12 @@ cfg_node_new(enum cfg_type type, const yaml_mark_t *mark)
 	return node;
 }
 
-/* Appends child to a sequence, or as the next key or value of a map. */
-static void
+/*
+ * Appends child to a sequence, or as the next key or value of a map.
+ * Returns -1 (and frees child) for a key that is not a string: such a
+ * document is refused.
+ */
+static int
 cfg_node_append(struct cfg_doc *doc, struct cfg_node *parent,
     struct cfg_node *child, struct cfg_node **pending_key)
 {
@@ -122,40 +127,36 @@ cfg_node_append(struct cfg_doc *doc, struct cfg_node *parent,
 		parent->items = xreallocarray(parent->items, parent->n + 1,
 		    sizeof(*parent->items));
 		parent->items[parent->n++] = child;
-		return;
+		return 0;
 	}
 	if (*pending_key == NULL) {
 		if (child->type != CFG_SCALAR) {
-			cfg_error(doc, child, "a mapping key must be a plain "
-					      "string, not a %s",
+			cfg_error(doc, child,
+			    "a mapping key must be a plain "
+			    "string, not a %s",
 			    cfg_type_str(child));
-			/* Keep the tree well formed: use a dummy key. */
 			cfg_node_free(child);
-			child = xcalloc(1, sizeof(*child));
-			child->type = CFG_SCALAR;
-			child->value = xstrdup("");
-		} else {
-			for (size_t i = 0; i < parent->n; i++) {
-				if (strcmp(parent->keys[i]->value,
-					child->value) == 0) {
-					cfg_error(doc, child,
-					    "duplicate key '%s' (first at "
-					    "line %u)",
-					    child->value, parent->keys[i]->line);
-					break;
-				}
+			return -1;
+		}
+		for (size_t i = 0; i < parent->n; i++) {
+			if (strcmp(parent->keys[i]->value, child->value) == 0) {
+				cfg_error(doc, child,
+				    "duplicate key '%s' (first at line %u)",
+				    child->value, parent->keys[i]->line);
+				break;
 			}
 		}
 		*pending_key = child;
-		return;
+		return 0;
 	}
-	parent->keys = xreallocarray(parent->keys, parent->n + 1,
-	    sizeof(*parent->keys));
-	parent->items = xreallocarray(parent->items, parent->n + 1,
-	    sizeof(*parent->items));
+	parent->keys =
+	    xreallocarray(parent->keys, parent->n + 1, sizeof(*parent->keys));
+	parent->items =
+	    xreallocarray(parent->items, parent->n + 1, sizeof(*parent->items));
 	parent->keys[parent->n] = *pending_key;
 	parent->items[parent->n++] = child;
 	*pending_key = NULL;
+	return 0;
 }
 
 /* Builds the tree from parser events.  Returns 0, or -1 after an error. */
@@ -169,7 +170,8 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 
 	while (!done) {
 		if (!yaml_parser_parse(parser, &ev)) {
-			cfg_error_at(doc, (unsigned)parser->problem_mark.line + 1,
+			cfg_error_at(doc,
+			    (unsigned)parser->problem_mark.line + 1,
 			    (unsigned)parser->problem_mark.column + 1,
 			    "YAML syntax error: %s",
 			    parser->problem ? parser->problem : "unknown");
@@ -195,7 +197,8 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++ndocs > 1) {
-				cfg_error_at(doc, (unsigned)ev.start_mark.line + 1,
+				cfg_error_at(doc,
+				    (unsigned)ev.start_mark.line + 1,
 				    (unsigned)ev.start_mark.column + 1,
 				    "only one YAML document is allowed");
 				rc = -1;
@@ -213,21 +216,23 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 			break;
 		case YAML_SCALAR_EVENT:
 			node = cfg_node_new(CFG_SCALAR, &ev.start_mark);
-			node->value = xstrndup((const char *)ev.data.scalar.value,
-			    ev.data.scalar.length);
+			node->value =
+			    xstrndup((const char *)ev.data.scalar.value,
+				ev.data.scalar.length);
 			if (strlen(node->value) != ev.data.scalar.length) {
 				cfg_error(doc, node, "NUL byte in a string");
 				rc = -1;
 			}
-			node->plain = ev.data.scalar.style ==
-			    YAML_PLAIN_SCALAR_STYLE;
+			node->plain =
+			    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 		case YAML_MAPPING_START_EVENT:
-			node = cfg_node_new(ev.type == YAML_SEQUENCE_START_EVENT
-				    ? CFG_SEQ
-				    : CFG_MAP,
-			    &ev.start_mark);
+			node =
+			    cfg_node_new(ev.type == YAML_SEQUENCE_START_EVENT ?
+				    CFG_SEQ :
+				    CFG_MAP,
+				&ev.start_mark);
 			break;
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
@@ -240,10 +245,13 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 		if (node != NULL) {
 			if (depth == 0)
 				doc->root = node;
-			else
-				cfg_node_append(doc, stack[depth - 1], node,
-				    &pending[depth - 1]);
-			if (node->type != CFG_SCALAR) {
+			else if (cfg_node_append(doc, stack[depth - 1], node,
+				     &pending[depth - 1]) == -1) {
+				node = NULL;
+				rc = -1;
+				done = 1;
+			}
+			if (node != NULL && node->type != CFG_SCALAR) {
 				if (depth == CFG_MAX_DEPTH) {
 					cfg_error(doc, node,
 					    "nesting deeper than %d levels",
@@ -258,6 +266,11 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 		}
 		yaml_event_delete(&ev);
 	}
+	/* After an error, keys still waiting for their value are not in the
+	 * tree yet. */
+	for (int d = 0; d < depth; d++)
+		if (stack[d]->type == CFG_MAP)
+			cfg_node_free(pending[d]);
 	return rc;
 }
 
@@ -302,8 +315,9 @@ cfg_load_file(const char *path)
 		fclose(fp);
 		doc = xcalloc(1, sizeof(*doc));
 		doc->file = xstrdup(path);
-		cfg_error_at(doc, 1, 1, "not a regular file, or larger than "
-					"%d bytes",
+		cfg_error_at(doc, 1, 1,
+		    "not a regular file, or larger than "
+		    "%d bytes",
 		    CFG_MAX_FILE);
 		return doc;
 	}
@@ -333,7 +347,8 @@ cfg_is_null(const struct cfg_node *node)
 	if (node->type != CFG_SCALAR || !node->plain)
 		return 0;
 	return node->value[0] == '\0' || strcmp(node->value, "~") == 0 ||
-	    strcmp(node->value, "null") == 0 || strcmp(node->value, "Null") == 0 ||
+	    strcmp(node->value, "null") == 0 ||
+	    strcmp(node->value, "Null") == 0 ||
 	    strcmp(node->value, "NULL") == 0;
 }
 
@@ -392,14 +407,14 @@ cfg_check_keys(struct cfg_doc *doc, const struct cfg_node *map,
 
 		list[0] = '\0';
 		for (k = 0; known[k] != NULL && off < sizeof(list); k++) {
-			int n = snprintf(list + off, sizeof(list) - off,
-			    "%s%s", k ? ", " : "", known[k]);
+			int n = snprintf(list + off, sizeof(list) - off, "%s%s",
+			    k ? ", " : "", known[k]);
 			if (n < 0)
 				break;
 			off += (size_t)n;
 		}
-		cfg_error(doc, map->keys[i], "unknown key '%s' in %s (known: %s)",
-		    key, what, list);
+		cfg_error(doc, map->keys[i],
+		    "unknown key '%s' in %s (known: %s)", key, what, list);
 		rc = -1;
 	}
 	return rc;
@@ -430,8 +445,8 @@ cfg_lookup(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
 	if (node == NULL || cfg_is_null(node)) {
 		if (required) {
 			if (node == NULL)
-				cfg_error(doc, map,
-				    "missing required key '%s'", key);
+				cfg_error(doc, map, "missing required key '%s'",
+				    key);
 			else
 				cfg_error(doc, node, "'%s' must not be empty",
 				    key);
@@ -445,8 +460,8 @@ cfg_lookup(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
 
 /* A scalar's text (a string item of a sequence, for instance). */
 int
-cfg_node_str(struct cfg_doc *doc, const struct cfg_node *node,
-    const char *what, const char **out)
+cfg_node_str(struct cfg_doc *doc, const struct cfg_node *node, const char *what,
+    const char **out)
 {
 	if (node == NULL || node->type != CFG_SCALAR || cfg_is_null(node)) {
 		cfg_error(doc, node, "%s must be a string, not a %s", what,
@@ -496,8 +511,9 @@ cfg_uint(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
 		return -1;
 	}
 	if (v < min || v > max) {
-		cfg_error(doc, node, "'%s' must be between %llu and %llu, not "
-				     "%llu",
+		cfg_error(doc, node,
+		    "'%s' must be between %llu and %llu, not "
+		    "%llu",
 		    key, (unsigned long long)min, (unsigned long long)max, v);
 		return -1;
 	}
@@ -580,8 +596,12 @@ cfg_parse_duration(const char *s, uint64_t *ms)
 		const char *suffix;
 		double scale;
 	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-		{ "d", 86400000 }, { "", 1000 },
+		{ "ms", 1 },
+		{ "s", 1000 },
+		{ "m", 60000 },
+		{ "h", 3600000 },
+		{ "d", 86400000 },
+		{ "", 1000 },
 	};
 	char *end;
 	double v;
@@ -607,8 +627,8 @@ cfg_parse_duration(const char *s, uint64_t *ms)
 
 /* Gets a duration in milliseconds within [min, max]. */
 int
-cfg_duration(struct cfg_doc *doc, const struct cfg_node *map,
-    const char *key, int required, uint64_t min, uint64_t max, uint64_t *out)
+cfg_duration(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int required, uint64_t min, uint64_t max, uint64_t *out)
 {
 	const struct cfg_node *node;
 	uint64_t v;
@@ -618,15 +638,18 @@ cfg_duration(struct cfg_doc *doc, const struct cfg_node *map,
 		return rc;
 	if (node->type != CFG_SCALAR ||
 	    cfg_parse_duration(node->value, &v) == -1) {
-		cfg_error(doc, node, "'%s' must be a duration such as 500ms, "
-				     "10s, 5m or 1h, not '%s'",
-		    key, node->type == CFG_SCALAR ? node->value
-						  : cfg_type_str(node));
+		cfg_error(doc, node,
+		    "'%s' must be a duration such as 500ms, "
+		    "10s, 5m or 1h, not '%s'",
+		    key,
+		    node->type == CFG_SCALAR ? node->value :
+					       cfg_type_str(node));
 		return -1;
 	}
 	if (v < min || v > max) {
-		cfg_error(doc, node, "'%s' must be between %llums and %llums, "
-				     "not %s",
+		cfg_error(doc, node,
+		    "'%s' must be between %llums and %llums, "
+		    "not %s",
 		    key, (unsigned long long)min, (unsigned long long)max,
 		    node->value);
 		return -1;
@@ -699,4 +722,31 @@ cfg_map(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
     int required)
 {
 	return cfg_typed(doc, map, key, required, CFG_MAP, "mapping");
+}
+
+/*
+ * Checks a libpq conninfo string ("host=... dbname=..." or a postgresql://
+ * URI) now, so that a typo is a config error and not an endless reconnect.
+ */
+int
+cfg_check_conninfo(struct cfg_doc *doc, const struct cfg_node *node,
+    const char *conninfo)
+{
+	PQconninfoOption *opts;
+	char *err = NULL;
+
+	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
+		char *nl;
+
+		if (err != NULL && (nl = strchr(err, '\n')) != NULL)
+			*nl = '\0';
+		cfg_error(doc, node,
+		    "'database' is not a valid libpq "
+		    "connection string: %s",
+		    err != NULL ? err : "out of memory");
+		PQfreemem(err);
+		return -1;
+	}
+	PQconninfoFree(opts);
+	return 0;
 }

@@ -9,19 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum cfg_type {
-	CFG_SCALAR,
-	CFG_MAP,
-	CFG_SEQ
-};
+enum cfg_type { CFG_SCALAR, CFG_MAP, CFG_SEQ };
 
 /* One YAML node.  A map keeps its keys and values in two parallel arrays. */
 struct cfg_node {
 	enum cfg_type type;
 	unsigned line; /* 1-based */
-	unsigned col;  /* 1-based */
-	char *value;   /* scalar text */
-	int plain;     /* scalar was not quoted (so "~" or "" means null) */
+	unsigned col; /* 1-based */
+	char *value; /* scalar text */
+	int plain; /* scalar was not quoted (so "~" or "" means null) */
 	size_t n;
 	struct cfg_node **keys; /* map only */
 	struct cfg_node **items;
@@ -55,18 +51,19 @@ int cfg_uint(struct cfg_doc *, const struct cfg_node *, const char *, int,
     uint64_t, uint64_t, uint64_t *);
 int cfg_double(struct cfg_doc *, const struct cfg_node *, const char *, int,
     double, double, double *);
-int cfg_bool(struct cfg_doc *, const struct cfg_node *, const char *, int,
-    int *);
-int cfg_duration(struct cfg_doc *, const struct cfg_node *, const char *,
-    int, uint64_t, uint64_t, uint64_t *);
+int
+cfg_bool(struct cfg_doc *, const struct cfg_node *, const char *, int, int *);
+int cfg_duration(struct cfg_doc *, const struct cfg_node *, const char *, int,
+    uint64_t, uint64_t, uint64_t *);
 int cfg_enum(struct cfg_doc *, const struct cfg_node *, const char *, int,
     const char *const[], int *);
-const struct cfg_node *cfg_seq(struct cfg_doc *, const struct cfg_node *,
-    const char *, int);
-const struct cfg_node *cfg_map(struct cfg_doc *, const struct cfg_node *,
-    const char *, int);
+const struct cfg_node *
+cfg_seq(struct cfg_doc *, const struct cfg_node *, const char *, int);
+const struct cfg_node *
+cfg_map(struct cfg_doc *, const struct cfg_node *, const char *, int);
 int cfg_node_str(struct cfg_doc *, const struct cfg_node *, const char *,
     const char **);
 int cfg_parse_duration(const char *, uint64_t *);
+int cfg_check_conninfo(struct cfg_doc *, const struct cfg_node *, const char *);
 
 #endif

@@ -764,29 +764,18 @@ db_write_cb(evutil_socket_t fd, short what, void *arg)
 
 /*
  * Returns a db that connects with conninfo (NULL or "" for libpq's PG*
- * environment variables) once started; name is for logs.  Returns NULL if
- * conninfo cannot be parsed.
+ * environment variables) once started; name is for logs.  A connection
+ * string libpq cannot parse fails every attempt like an unreachable server.
  */
 struct db *
 db_new(struct event_base *base, const char *conninfo, const char *name)
 {
-	PQconninfoOption *opts;
 	struct db *db;
-	char buf[DB_MSG_MAX], *err = NULL;
 
 	if (name == NULL)
 		name = "postgresql";
 	if (conninfo == NULL)
 		conninfo = "";
-	if ((opts = PQconninfoParse(conninfo, &err)) == NULL) {
-		log_warnx("database %s: bad connection string: %s", name,
-		    db_first_line(err != NULL ? err : "out of memory", buf,
-			sizeof(buf)));
-		PQfreemem(err);
-		return NULL;
-	}
-	PQconninfoFree(opts);
-
 	db = xcalloc(1, sizeof(*db));
 	db->base = base;
 	db->conninfo = xstrdup(conninfo);

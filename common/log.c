@@ -112,12 +112,12 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	    log_ident, log_level_names[level], msg);
 }
 
-#define LOG_BODY(level, errnum)                                                \
-	do {                                                                   \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		log_vwrite(level, errnum, fmt, ap);                            \
-		va_end(ap);                                                    \
+#define LOG_BODY(level, errnum)                     \
+	do {                                        \
+		va_list ap;                         \
+		va_start(ap, fmt);                  \
+		log_vwrite(level, errnum, fmt, ap); \
+		va_end(ap);                         \
 	} while (0)
 
 void

@@ -57,7 +57,7 @@ timeutil_format_iso(uint64_t real_us, char *buf, size_t len)
 	if (gmtime_r(&secs, &tm) == NULL)
 		return -1;
 	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (unsigned)(real_us % 1000000ULL));
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (unsigned)(real_us % 1000000ULL));
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }

@@ -63,8 +63,9 @@ ctl_connect(struct ctl *ctl)
 		conninfo = ctl->conf->database;
 	conn = PQconnectdb(conninfo != NULL ? conninfo : "");
 	if (PQstatus(conn) != CONNECTION_OK) {
-		fprintf(stderr, "incidentctl: cannot connect to the database: "
-				"%s",
+		fprintf(stderr,
+		    "incidentctl: cannot connect to the database: "
+		    "%s",
 		    PQerrorMessage(conn));
 		PQfinish(conn);
 		exit(1);
@@ -83,8 +84,7 @@ ctl_connect(struct ctl *ctl)
 static PGresult *
 ctl_query(PGconn *conn, const char *sql, int n, const char *const *params)
 {
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL,
-	    0);
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "incidentctl: %s", PQresultErrorMessage(res));
@@ -162,9 +162,9 @@ ctl_print_table(const PGresult *res, const char *const headers[])
 	}
 	for (int r = -1; r < nr; r++) {
 		for (int c = 0; c < nf && c < 32; c++) {
-			const char *v = r < 0 ? headers[c]
-			    : PQgetisnull(res, r, c) ? "-"
-						      : PQgetvalue(res, r, c);
+			const char *v = r < 0	   ? headers[c] :
+			    PQgetisnull(res, r, c) ? "-" :
+						     PQgetvalue(res, r, c);
 
 			if (*v == '\0')
 				v = "-";
@@ -230,8 +230,9 @@ ctl_show(struct ctl *ctl, const char *which)
 	errno = 0;
 	id = strtoll(which, &end, 10);
 	if (*which == '\0' || *end != '\0' || errno != 0 || id <= 0) {
-		fprintf(stderr, "incidentctl: show: '%s' is not an incident "
-				"number or reference (INC-000123)\n",
+		fprintf(stderr,
+		    "incidentctl: show: '%s' is not an incident "
+		    "number or reference (INC-000123)\n",
 		    which);
 		return 2;
 	}
@@ -286,14 +287,14 @@ ctl_show(struct ctl *ctl, const char *which)
 
 		for (int c = 0; c < PQnfields(inc) && c < 13; c++)
 			printf("%-10s %s\n", labels[c],
-			    PQgetisnull(inc, 0, c) ? "-"
-						   : PQgetvalue(inc, 0, c));
+			    PQgetisnull(inc, 0, c) ? "-" :
+						     PQgetvalue(inc, 0, c));
 		printf("\nhistory:\n");
 		for (int r = 0; r < PQntuples(tr); r++)
-			printf("  %s  %s  %s -> %s  %s\n",
-			    PQgetvalue(tr, r, 0), PQgetvalue(tr, r, 1),
-			    PQgetisnull(tr, r, 2) ? "(new)"
-						  : PQgetvalue(tr, r, 2),
+			printf("  %s  %s  %s -> %s  %s\n", PQgetvalue(tr, r, 0),
+			    PQgetvalue(tr, r, 1),
+			    PQgetisnull(tr, r, 2) ? "(new)" :
+						    PQgetvalue(tr, r, 2),
 			    PQgetvalue(tr, r, 3), PQgetvalue(tr, r, 7));
 		printf("\nnotifications:\n");
 		if (PQntuples(nt) == 0)
@@ -340,8 +341,9 @@ ctl_version(struct ctl *ctl)
 	printf("incidentctl %s, schema version %d\n", PACKAGE_VERSION,
 	    migrate_latest());
 	conn = ctl_connect(ctl);
-	res = PQexec(conn, "SELECT coalesce(max(version), 0) FROM "
-			   "schema_version");
+	res = PQexec(conn,
+	    "SELECT coalesce(max(version), 0) FROM "
+	    "schema_version");
 	if (PQresultStatus(res) == PGRES_TUPLES_OK)
 		printf("database schema version %s\n", PQgetvalue(res, 0, 0));
 	else
@@ -426,8 +428,9 @@ main(int argc, char *argv[])
 			errno = 0;
 			ctl.limit = strtol(optarg, &end, 10);
 			if (*end != '\0' || errno != 0 || ctl.limit < 1) {
-				fprintf(stderr, "incidentctl: --limit needs a "
-						"positive number\n");
+				fprintf(stderr,
+				    "incidentctl: --limit needs a "
+				    "positive number\n");
 				return 2;
 			}
 			break;
@@ -446,8 +449,9 @@ main(int argc, char *argv[])
 	else if (strcmp(cmd, "version") == 0 && optind == argc)
 		rc = ctl_version(&ctl);
 	else {
-		fprintf(stderr, "incidentctl: unknown command or wrong "
-				"arguments: %s\n",
+		fprintf(stderr,
+		    "incidentctl: unknown command or wrong "
+		    "arguments: %s\n",
 		    cmd);
 		usage();
 	}

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include <libpq-fe.h>
+
 #include "cfg.h"
 #include "incidentd.h"
 #include "xmalloc.h"
@@ -95,16 +97,18 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
 	if (cfg_str(doc, node, "url", 1, &s) == 0) {
 		if (strncmp(s, "smtp://", 7) != 0 &&
 		    strncmp(s, "smtps://", 8) != 0)
-			cfg_error(doc, cfg_get(node, "url"), "smtp url must "
-							     "start with "
-							     "smtp:// or "
-							     "smtps://");
+			cfg_error(doc, cfg_get(node, "url"),
+			    "smtp url must "
+			    "start with "
+			    "smtp:// or "
+			    "smtps://");
 		smtp->url = xstrdup(s);
 	}
 	if (cfg_str(doc, node, "from", 1, &s) == 0) {
 		if (!inc_address_ok(s))
-			cfg_error(doc, cfg_get(node, "from"), "'%s' is not a "
-							      "mail address",
+			cfg_error(doc, cfg_get(node, "from"),
+			    "'%s' is not a "
+			    "mail address",
 			    s);
 		smtp->from = xstrdup(s);
 	}
@@ -112,8 +116,9 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
 	smtp->username = inc_dup_opt(doc, node, "username");
 	smtp->password = inc_dup_opt(doc, node, "password");
 	if (smtp->password != NULL && smtp->username == NULL)
-		cfg_error(doc, cfg_get(node, "password"), "password without "
-							  "username");
+		cfg_error(doc, cfg_get(node, "password"),
+		    "password without "
+		    "username");
 	cfg_bool(doc, node, "starttls", 0, &smtp->starttls);
 	cfg_bool(doc, node, "verify_tls", 0, &smtp->verify_tls);
 	cfg_duration(doc, node, "timeout", 0, 1000, 600000, &smtp->timeout_ms);
@@ -140,8 +145,9 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 		if (name == NULL || email == NULL)
 			continue;
 		if (!inc_address_ok(email)) {
-			cfg_error(doc, cfg_get(node, "email"), "'%s' is not a "
-							       "mail address",
+			cfg_error(doc, cfg_get(node, "email"),
+			    "'%s' is not a "
+			    "mail address",
 			    email);
 			continue;
 		}
@@ -232,6 +238,9 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	if (conf->instance == NULL)
 		conf->instance = xstrdup("incidentd");
 	conf->database = inc_dup_opt(doc, root, "database");
+	if (conf->database != NULL)
+		cfg_check_conninfo(doc, cfg_get(root, "database"),
+		    conf->database);
 	cfg_enum(doc, root, "log_level", 0, log_level_names, &level);
 	conf->log_level = (enum log_level)level;
 	conf->poll_interval_ms = 5000;
@@ -248,8 +257,9 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
 	if (conf->ncontacts > 0 && conf->smtp.url == NULL)
-		cfg_error(doc, root, "contacts are set but there is no smtp "
-				     "section to send through");
+		cfg_error(doc, root,
+		    "contacts are set but there is no smtp "
+		    "section to send through");
 	if (doc->nerrors > 0) {
 		inc_conf_free(conf);
 		return NULL;

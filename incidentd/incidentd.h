@@ -19,10 +19,7 @@ struct db;
 struct notify_smtp;
 
 /* How a notification is written: per contact. */
-enum mail_lang {
-	MAIL_LANG_JA,
-	MAIL_LANG_EN
-};
+enum mail_lang { MAIL_LANG_JA, MAIL_LANG_EN };
 
 /* Someone who receives notifications. */
 struct inc_contact {
@@ -33,13 +30,13 @@ struct inc_contact {
 
 /* The SMTP relay incidentd sends through. */
 struct smtp_conf {
-	char *url;       /* smtp://host:port or smtps://host:port */
-	char *from;      /* envelope and header address */
+	char *url; /* smtp://host:port or smtps://host:port */
+	char *from; /* envelope and header address */
 	char *from_name; /* display name, UTF-8 */
-	char *username;  /* AUTH, optional */
+	char *username; /* AUTH, optional */
 	char *password;
-	int starttls;    /* 0 never, 1 required */
-	int verify_tls;  /* certificate and host name checks */
+	int starttls; /* 0 never, 1 required */
+	int verify_tls; /* certificate and host name checks */
 	uint64_t timeout_ms;
 };
 
@@ -52,13 +49,14 @@ struct inc_conf {
 	uint64_t poll_interval_ms;
 	char *console_url; /* shown in messages; optional */
 	char *mail_domain; /* right-hand side of Message-IDs */
-	char *timezone;    /* for times in messages */
+	char *timezone; /* for times in messages */
 	struct smtp_conf smtp;
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
 	struct inc_contact **contacts;
 	size_t ncontacts;
-	char *recipients_json; /* the contacts as incident_ingest() takes them */
+	char
+	    *recipients_json; /* the contacts as incident_ingest() takes them */
 };
 
 struct notify_job;
@@ -92,20 +90,20 @@ void ingest_run(struct incidentd *);
 void notify_init(struct incidentd *);
 void notify_shutdown(struct incidentd *);
 void notify_run(struct incidentd *);
-char *notify_render(const char *, enum mail_lang, const char *,
-    const char *, char **);
+char *notify_render(const char *, enum mail_lang, const char *, const char *,
+    char **);
 int notify_parse_time(const char *, time_t *);
 
 /* One message to build; strings are UTF-8, addresses plain addr-specs. */
 struct mail_msg {
-	const char *from;         /* required */
-	const char *from_name;    /* display name, optional */
-	const char *const *to;    /* at least one */
+	const char *from; /* required */
+	const char *from_name; /* display name, optional */
+	const char *const *to; /* at least one */
 	size_t nto;
 	const char *subject;
-	const char *body;         /* LF or CRLF line breaks */
-	const char *message_id;   /* with or without <>; NULL: none */
-	const char *in_reply_to;  /* NULL: a first message */
+	const char *body; /* LF or CRLF line breaks */
+	const char *message_id; /* with or without <>; NULL: none */
+	const char *in_reply_to; /* NULL: a first message */
 	time_t date;
 };
 
@@ -118,11 +116,11 @@ int mail_format_date(time_t, char *, size_t);
 
 /* How an SMTP transfer ended. */
 enum smtp_outcome {
-	SMTP_SENT,        /* the server accepted the message */
-	SMTP_REFUSED,     /* a 4xx/5xx reply */
+	SMTP_SENT, /* the server accepted the message */
+	SMTP_REFUSED, /* a 4xx/5xx reply */
 	SMTP_UNREACHABLE, /* no connection could be made */
-	SMTP_TIMEOUT,     /* connected, then the server went quiet */
-	SMTP_ERROR        /* TLS, protocol or local failure */
+	SMTP_TIMEOUT, /* connected, then the server went quiet */
+	SMTP_ERROR /* TLS, protocol or local failure */
 };
 
 /*
@@ -134,15 +132,15 @@ typedef void (*notify_smtp_cb)(enum smtp_outcome, const char *, void *);
 
 /* The latest SMTP reply seen, one line of text, for error messages. */
 struct smtp_reply {
-	int code;       /* 0: none yet */
-	int complete;   /* the last line of a multi-line reply was seen */
+	int code; /* 0: none yet */
+	int complete; /* the last line of a multi-line reply was seen */
 	size_t len;
 	char text[256]; /* "550 5.1.1 <x@y>: unknown", controls removed */
 };
 
 /* notify_smtp.c */
-struct notify_smtp *notify_smtp_new(struct event_base *,
-    const struct smtp_conf *);
+struct notify_smtp *
+notify_smtp_new(struct event_base *, const struct smtp_conf *);
 void notify_smtp_free(struct notify_smtp *);
 int notify_smtp_send(struct notify_smtp *, const char *const *, size_t,
     const char *, size_t, notify_smtp_cb, void *);

@@ -189,8 +189,8 @@ main(int argc, char *argv[])
 	db_listen(idd.db, "notification");
 	db_start(idd.db);
 
-	idd.poll_ev = event_new(idd.base, -1, EV_PERSIST, incidentd_poll_cb,
-	    &idd);
+	idd.poll_ev =
+	    event_new(idd.base, -1, EV_PERSIST, incidentd_poll_cb, &idd);
 	poll_tv = timeutil_ms_to_tv(idd.conf->poll_interval_ms);
 	if (idd.poll_ev == NULL || event_add(idd.poll_ev, &poll_tv) == -1)
 		fatalx("cannot arm the poll timer");
@@ -200,8 +200,8 @@ main(int argc, char *argv[])
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot install the signal handler");
 	}
-	log_notice("incidentd %s started as '%s': %zu contacts", PACKAGE_VERSION,
-	    idd.conf->instance, idd.conf->ncontacts);
+	log_notice("incidentd %s started as '%s': %zu contacts",
+	    PACKAGE_VERSION, idd.conf->instance, idd.conf->ncontacts);
 
 	event_base_dispatch(idd.base);
 

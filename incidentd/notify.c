@@ -183,16 +183,17 @@ notify_render(const char *facts_json, enum mail_lang lang, const char *kind,
 	state = notify_fact(facts, "state");
 	old = notify_fact(facts, "old_state");
 	output = notify_fact(facts, "output");
-	segment = notify_segment_name(
-	    json_string_value(json_object_get(facts, "segment")), lang);
-	notify_fmt_time(json_string_value(json_object_get(facts,
-			    "detected_at")),
+	segment = notify_segment_name(json_string_value(
+					  json_object_get(facts, "segment")),
+	    lang);
+	notify_fmt_time(json_string_value(
+			    json_object_get(facts, "detected_at")),
 	    detected, sizeof(detected));
-	notify_fmt_time(json_string_value(json_object_get(facts,
-			    "recovered_at")),
+	notify_fmt_time(json_string_value(
+			    json_object_get(facts, "recovered_at")),
 	    recovered, sizeof(recovered));
-	notify_fmt_duration(json_string_value(json_object_get(facts,
-				"detected_at")),
+	notify_fmt_duration(json_string_value(
+				json_object_get(facts, "detected_at")),
 	    json_string_value(json_object_get(facts, "recovered_at")), lang,
 	    duration, sizeof(duration));
 
@@ -347,7 +348,8 @@ notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
 		idd->mails_failed++;
 		log_warnx("notification %s: %s: %s (will retry)", job->what,
 		    smtp_outcome_str(outcome), error ? error : "");
-		notify_record(job, 0, error ? error : smtp_outcome_str(outcome));
+		notify_record(job, 0,
+		    error ? error : smtp_outcome_str(outcome));
 	}
 }
 
@@ -362,8 +364,8 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	const char *lang_s = PQgetvalue(res, row, 4);
 	const char *facts = PQgetvalue(res, row, 5);
 	const char *ref = PQgetvalue(res, row, 6);
-	enum mail_lang lang = strcmp(lang_s, "en") == 0 ? MAIL_LANG_EN
-							 : MAIL_LANG_JA;
+	enum mail_lang lang =
+	    strcmp(lang_s, "en") == 0 ? MAIL_LANG_EN : MAIL_LANG_JA;
 	struct notify_job *job = xcalloc(1, sizeof(*job));
 	char *subject = NULL, *body, *msg = NULL, *msgid, *parent = NULL;
 	const char *to[1] = { rcpt };
@@ -374,12 +376,11 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	job->idd = idd;
 	job->id = xstrdup(id);
 	job->what = xasprintf("%s %s to %s", ref, kind, rcpt);
-	body = notify_render(facts, lang, kind, idd->conf->console_url,
-	    &subject);
+	body =
+	    notify_render(facts, lang, kind, idd->conf->console_url, &subject);
 	msgid = xasprintf("%s.%s@%s", ref, kind, idd->conf->mail_domain);
 	if (strcmp(kind, "recovered") == 0)
-		parent = xasprintf("%s.opened@%s", ref,
-		    idd->conf->mail_domain);
+		parent = xasprintf("%s.opened@%s", ref, idd->conf->mail_domain);
 	if (body != NULL) {
 		memset(&m, 0, sizeof(m));
 		m.from = idd->conf->smtp.from;
@@ -401,8 +402,8 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 		notify_record(job, 0, "the message could not be written");
 		return;
 	}
-	if (notify_smtp_send(idd->smtp, to, 1, msg, len, notify_sent_cb,
-		job) == -1) {
+	if (notify_smtp_send(idd->smtp, to, 1, msg, len, notify_sent_cb, job) ==
+	    -1) {
 		free(msg);
 		notify_record(job, 0, "the mail could not be queued");
 		return;

@@ -55,8 +55,8 @@ enum check_transition
 check_state_apply(struct check_state *st, enum check_status result,
     unsigned max_attempts)
 {
-	int hard_problem = st->hard_status != CHECK_OK &&
-	    st->hard_status != CHECK_PENDING;
+	int hard_problem =
+	    st->hard_status != CHECK_OK && st->hard_status != CHECK_PENDING;
 
 	if (result == CHECK_OK) {
 		if (st->hard_status != CHECK_OK) {
@@ -98,8 +98,8 @@ check_state_apply(struct check_state *st, enum check_status result,
 static uint64_t
 check_current_interval(const struct mon_check *c)
 {
-	return c->state.type == CHECK_SOFT ? c->retry_interval_ms
-					   : c->interval_ms;
+	return c->state.type == CHECK_SOFT ? c->retry_interval_ms :
+					     c->interval_ms;
 }
 
 /* Records a result: state machine, logs, and the hand-off of hard changes. */
@@ -126,8 +126,8 @@ check_result(struct mon_check *c, enum check_status result)
 		break;
 	case CHECK_SOFT_CHANGE:
 		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, c->name,
-		    check_status_str(result), c->state.attempt,
-		    c->max_attempts, c->output);
+		    check_status_str(result), c->state.attempt, c->max_attempts,
+		    c->output);
 		break;
 	case CHECK_NO_CHANGE:
 		break;
@@ -223,9 +223,8 @@ check_run(struct mon_check *c)
 		else
 			((struct sockaddr_in6 *)&ss)->sin6_port =
 			    htons(c->tcp.port);
-		c->tcp_probe = probe_tcp_start(md->base,
-		    (struct sockaddr *)&ss, c->host->sslen, c->timeout_ms,
-		    check_tcp_cb, c);
+		c->tcp_probe = probe_tcp_start(md->base, (struct sockaddr *)&ss,
+		    c->host->sslen, c->timeout_ms, check_tcp_cb, c);
 		if (c->tcp_probe != NULL)
 			return;
 		break;
@@ -238,8 +237,9 @@ check_run(struct mon_check *c)
 			return;
 		break;
 	}
-	snprintf(c->output, sizeof(c->output), "%s UNKNOWN - the probe "
-					       "could not start (see the log)",
+	snprintf(c->output, sizeof(c->output),
+	    "%s UNKNOWN - the probe "
+	    "could not start (see the log)",
 	    check_kind_str(c->kind));
 	check_result(c, CHECK_UNKNOWN);
 }

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "cfg.h"
 #include "monitord.h"
 #include "xmalloc.h"
@@ -219,8 +221,8 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 		cfg_check_keys(doc, node, "a tcp check", tcp_keys);
 		if (cfg_uint(doc, node, "port", 1, 1, 65535, &v) == 0)
 			check->tcp.port = (uint16_t)v;
-		check->name = name ? xstrdup(name)
-				   : xasprintf("tcp/%u", check->tcp.port);
+		check->name =
+		    name ? xstrdup(name) : xasprintf("tcp/%u", check->tcp.port);
 		break;
 	}
 	return check;
@@ -235,44 +237,50 @@ mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 		struct cfg_node at = { .line = c->line, .col = c->col };
 
 		if (c->timeout_ms >= c->interval_ms)
-			cfg_error(doc, &at, "check '%s' of host '%s': timeout "
-					    "(%llums) must be shorter than "
-					    "interval (%llums)",
+			cfg_error(doc, &at,
+			    "check '%s' of host '%s': timeout "
+			    "(%llums) must be shorter than "
+			    "interval (%llums)",
 			    c->name, c->host->name,
 			    (unsigned long long)c->timeout_ms,
 			    (unsigned long long)c->interval_ms);
 		if (c->timeout_ms > c->retry_interval_ms)
-			cfg_error(doc, &at, "check '%s' of host '%s': timeout "
-					    "(%llums) must not exceed "
-					    "retry_interval (%llums)",
+			cfg_error(doc, &at,
+			    "check '%s' of host '%s': timeout "
+			    "(%llums) must not exceed "
+			    "retry_interval (%llums)",
 			    c->name, c->host->name,
 			    (unsigned long long)c->timeout_ms,
 			    (unsigned long long)c->retry_interval_ms);
 		if (c->kind == CHECK_KIND_ICMP) {
 			if (c->icmp.rtt_warn_ms > c->icmp.rtt_crit_ms)
-				cfg_error(doc, &at, "check '%s' of host '%s': "
-						    "rtt_warning exceeds "
-						    "rtt_critical",
+				cfg_error(doc, &at,
+				    "check '%s' of host '%s': "
+				    "rtt_warning exceeds "
+				    "rtt_critical",
 				    c->name, c->host->name);
 			if (c->icmp.loss_warn_pct > c->icmp.loss_crit_pct)
-				cfg_error(doc, &at, "check '%s' of host '%s': "
-						    "loss_warning exceeds "
-						    "loss_critical",
+				cfg_error(doc, &at,
+				    "check '%s' of host '%s': "
+				    "loss_warning exceeds "
+				    "loss_critical",
 				    c->name, c->host->name);
 			if ((c->icmp.packets - 1) * c->icmp.packet_gap_ms >=
 			    c->timeout_ms)
-				cfg_error(doc, &at, "check '%s' of host '%s': "
-						    "packets x packet_gap does "
-						    "not fit in timeout",
+				cfg_error(doc, &at,
+				    "check '%s' of host '%s': "
+				    "packets x packet_gap does "
+				    "not fit in timeout",
 				    c->name, c->host->name);
 		}
 		for (size_t j = 0; j < i; j++) {
 			const struct mon_check *o = conf->checks[j];
 
 			if (o->host == c->host && strcmp(o->name, c->name) == 0)
-				cfg_error(doc, &at, "host '%s' has two checks "
-						    "named '%s' (first at line "
-						    "%u); give one a name",
+				cfg_error(doc, &at,
+				    "host '%s' has two checks "
+				    "named '%s' (first at line "
+				    "%u); give one a name",
 				    c->host->name, c->name, o->line);
 		}
 	}
@@ -301,17 +309,19 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	if (name == NULL || address == NULL)
 		return;
 	if (!mon_name_ok(name)) {
-		cfg_error(doc, cfg_get(node, "name"), "host name '%s' may only "
-						      "hold letters, digits, "
-						      "'-', '_' and '.'",
+		cfg_error(doc, cfg_get(node, "name"),
+		    "host name '%s' may only "
+		    "hold letters, digits, "
+		    "'-', '_' and '.'",
 		    name);
 		return;
 	}
 	for (size_t i = 0; i < conf->nhosts; i++) {
 		if (strcmp(conf->hosts[i]->name, name) == 0) {
-			cfg_error(doc, cfg_get(node, "name"), "duplicate host "
-							      "'%s' (first at "
-							      "line %u)",
+			cfg_error(doc, cfg_get(node, "name"),
+			    "duplicate host "
+			    "'%s' (first at "
+			    "line %u)",
 			    name, conf->hosts[i]->line);
 			return;
 		}
@@ -323,8 +333,8 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	host->segment = (enum mon_segment)segment;
 	host->line = node->line;
 	host->col = node->col;
-	conf->hosts = xreallocarray(conf->hosts, conf->nhosts + 1,
-	    sizeof(*conf->hosts));
+	conf->hosts =
+	    xreallocarray(conf->hosts, conf->nhosts + 1, sizeof(*conf->hosts));
 	conf->hosts[conf->nhosts++] = host;
 	addr_node = cfg_get(node, "address");
 	mon_resolve(doc, addr_node, host);
@@ -414,8 +424,10 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 		hostname[sizeof(hostname) - 1] = '\0';
 		conf->instance = xasprintf("monitord@%s", hostname);
 	}
-	if (cfg_str(doc, root, "database", 0, &s) == 0)
+	if (cfg_str(doc, root, "database", 0, &s) == 0) {
+		cfg_check_conninfo(doc, cfg_get(root, "database"), s);
 		conf->database = xstrdup(s);
+	}
 	cfg_enum(doc, root, "log_level", 0, log_level_names, &level);
 	conf->log_level = (enum log_level)level;
 	mon_defaults_load(doc, root, &def);

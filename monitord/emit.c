@@ -38,8 +38,8 @@ emit_done_cb(struct db *db, const PGresult *res, void *arg)
 		ch->md->changes_failed++;
 	} else {
 		log_debug("state change recorded: %s (event %s)", ch->what,
-		    PQgetisnull(res, 0, 0) ? "already recorded"
-					   : PQgetvalue(res, 0, 0));
+		    PQgetisnull(res, 0, 0) ? "already recorded" :
+					     PQgetvalue(res, 0, 0));
 		ch->md->changes_emitted++;
 	}
 	free(ch->what);

@@ -70,8 +70,7 @@ monitord_drain_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (db_pending(st->md->db) == 0 ||
-	    timeutil_mono_ms() >= st->deadline) {
+	if (db_pending(st->md->db) == 0 || timeutil_mono_ms() >= st->deadline) {
 		event_base_loopbreak(st->md->base);
 		return;
 	}
@@ -95,8 +94,8 @@ monitord_signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(md->base);
 		return;
 	}
-	log_notice("signal %d: stopping (%zu state changes to write)",
-	    (int)sig, db_pending(md->db));
+	log_notice("signal %d: stopping (%zu state changes to write)", (int)sig,
+	    db_pending(md->db));
 	for (size_t i = 0; i < md->conf->nchecks; i++)
 		check_stop(md->conf->checks[i]);
 	st.md = md;
@@ -155,8 +154,8 @@ main(int argc, char *argv[])
 	if (check_only) {
 		if (verbose)
 			monitord_print_checks(md.conf);
-		printf("%s: OK, %zu hosts, %zu checks\n", file,
-		    md.conf->nhosts, md.conf->nchecks);
+		printf("%s: OK, %zu hosts, %zu checks\n", file, md.conf->nhosts,
+		    md.conf->nchecks);
 		mon_conf_free(md.conf);
 		return 0;
 	}
@@ -171,8 +170,8 @@ main(int argc, char *argv[])
 	md.db = db_new(md.base, md.conf->database, "postgresql");
 	db_start(md.db);
 	for (size_t i = 0; i < 3; i++) {
-		sigs[i] = evsignal_new(md.base, signums[i], monitord_signal_cb,
-		    &md);
+		sigs[i] =
+		    evsignal_new(md.base, signums[i], monitord_signal_cb, &md);
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot install the signal handler");
 	}

@@ -28,10 +28,7 @@ enum mon_segment {
 	SEGMENT_OTHER
 };
 
-enum check_kind {
-	CHECK_KIND_ICMP,
-	CHECK_KIND_TCP
-};
+enum check_kind { CHECK_KIND_ICMP, CHECK_KIND_TCP };
 
 /* Check results and states, in Nagios order; PENDING before the first. */
 enum check_status {
@@ -42,21 +39,14 @@ enum check_status {
 	CHECK_PENDING
 };
 
-enum check_state_type {
-	CHECK_SOFT,
-	CHECK_HARD
-};
+enum check_state_type { CHECK_SOFT, CHECK_HARD };
 
 /* What one result did to a check's state. */
-enum check_transition {
-	CHECK_NO_CHANGE,
-	CHECK_SOFT_CHANGE,
-	CHECK_HARD_CHANGE
-};
+enum check_transition { CHECK_NO_CHANGE, CHECK_SOFT_CHANGE, CHECK_HARD_CHANGE };
 
 /* The soft/hard state of one check (check.c). */
 struct check_state {
-	enum check_status status;      /* latest, soft or hard */
+	enum check_status status; /* latest, soft or hard */
 	enum check_status hard_status; /* last hard state */
 	enum check_state_type type;
 	unsigned attempt; /* 1..max_attempts while soft non-OK */
@@ -149,8 +139,8 @@ const char *check_kind_str(enum check_kind);
 const char *check_status_str(enum check_status);
 const char *check_state_type_str(enum check_state_type);
 void check_state_init(struct check_state *);
-enum check_transition check_state_apply(struct check_state *,
-    enum check_status, unsigned);
+enum check_transition
+check_state_apply(struct check_state *, enum check_status, unsigned);
 void check_start(struct monitord *, struct mon_check *, uint64_t);
 void check_stop(struct mon_check *);
 
@@ -299,8 +289,8 @@ enum probe_tcp_outcome {
 	PROBE_TCP_ERROR
 };
 typedef void (*probe_tcp_cb)(enum probe_tcp_outcome, uint64_t, int, void *);
-struct probe_tcp *probe_tcp_start(struct event_base *,
-    const struct sockaddr *, socklen_t, uint64_t, probe_tcp_cb, void *);
+struct probe_tcp *probe_tcp_start(struct event_base *, const struct sockaddr *,
+    socklen_t, uint64_t, probe_tcp_cb, void *);
 void probe_tcp_cancel(struct probe_tcp *);
 const char *probe_tcp_outcome_str(enum probe_tcp_outcome);
 

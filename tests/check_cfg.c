@@ -101,8 +101,9 @@ START_TEST(test_unknown_key_is_an_error_with_its_position)
 				   "adress: 127.0.0.1\n");
 
 	ck_assert_int_eq(cfg_check_keys(doc, doc->root, "a host", known), -1);
-	assert_one_error(doc, "t.yaml:2:1: unknown key 'adress' in a host "
-			      "(known: name, address)");
+	assert_one_error(doc,
+	    "t.yaml:2:1: unknown key 'adress' in a host "
+	    "(known: name, address)");
 	cfg_free(doc);
 }
 END_TEST
@@ -116,8 +117,9 @@ START_TEST(test_wrong_type_names_the_value_position)
 
 	ck_assert_int_eq(cfg_uint(doc, check, "port", 1, 1, 65535, &v), -1);
 	ck_assert_uint_eq(v, 7);
-	assert_one_error(doc, "t.yaml:2:9: 'port' must be an integer, not "
-			      "'http'");
+	assert_one_error(doc,
+	    "t.yaml:2:9: 'port' must be an integer, not "
+	    "'http'");
 	cfg_free(doc);
 }
 END_TEST
@@ -128,8 +130,9 @@ START_TEST(test_mapping_where_string_expected_is_an_error)
 	const char *s;
 
 	ck_assert_int_eq(cfg_str(doc, doc->root, "name", 1, &s), -1);
-	assert_one_error(doc, "t.yaml:2:3: name must be a string, not a "
-			      "mapping");
+	assert_one_error(doc,
+	    "t.yaml:2:3: name must be a string, not a "
+	    "mapping");
 	cfg_free(doc);
 }
 END_TEST
@@ -139,10 +142,10 @@ START_TEST(test_out_of_range_integer_is_an_error)
 	struct cfg_doc *doc = load("port: 70000\n");
 	uint64_t v;
 
-	ck_assert_int_eq(cfg_uint(doc, doc->root, "port", 1, 1, 65535, &v),
-	    -1);
-	assert_one_error(doc, "t.yaml:1:7: 'port' must be between 1 and "
-			      "65535, not 70000");
+	ck_assert_int_eq(cfg_uint(doc, doc->root, "port", 1, 1, 65535, &v), -1);
+	assert_one_error(doc,
+	    "t.yaml:1:7: 'port' must be between 1 and "
+	    "65535, not 70000");
 	cfg_free(doc);
 }
 END_TEST
@@ -152,11 +155,11 @@ START_TEST(test_negative_integer_is_an_error)
 	struct cfg_doc *doc = load("max_attempts: -1\n");
 	uint64_t v;
 
-	ck_assert_int_eq(cfg_uint(doc, doc->root, "max_attempts", 1, 1, 10,
-			     &v),
+	ck_assert_int_eq(cfg_uint(doc, doc->root, "max_attempts", 1, 1, 10, &v),
 	    -1);
-	assert_one_error(doc, "t.yaml:1:15: 'max_attempts' must be an "
-			      "integer, not '-1'");
+	assert_one_error(doc,
+	    "t.yaml:1:15: 'max_attempts' must be an "
+	    "integer, not '-1'");
 	cfg_free(doc);
 }
 END_TEST
@@ -215,8 +218,9 @@ START_TEST(test_duplicate_key_is_an_error)
 				   "port: 1\n"
 				   "name: b\n");
 
-	assert_one_error(doc, "t.yaml:3:1: duplicate key 'name' (first at "
-			      "line 1)");
+	assert_one_error(doc,
+	    "t.yaml:3:1: duplicate key 'name' (first at "
+	    "line 1)");
 	cfg_free(doc);
 }
 END_TEST
@@ -227,8 +231,9 @@ START_TEST(test_alias_is_refused)
 				   "b: *x\n");
 
 	ck_assert_ptr_null(doc->root);
-	assert_one_error(doc, "t.yaml:2:4: YAML aliases (*x) are not "
-			      "supported; use templates");
+	assert_one_error(doc,
+	    "t.yaml:2:4: YAML aliases (*x) are not "
+	    "supported; use templates");
 	cfg_free(doc);
 }
 END_TEST
@@ -266,8 +271,9 @@ START_TEST(test_complex_key_is_an_error)
 	struct cfg_doc *doc = load("? [a, b]\n: 1\n");
 
 	ck_assert_uint_eq(doc->nerrors, 1);
-	ck_assert_msg(strstr(doc->errors[0], "a mapping key must be a plain "
-					     "string, not a sequence") != NULL,
+	ck_assert_msg(strstr(doc->errors[0],
+			  "a mapping key must be a plain "
+			  "string, not a sequence") != NULL,
 	    "got %s", doc->errors[0]);
 	cfg_free(doc);
 }
@@ -305,8 +311,9 @@ START_TEST(test_bad_duration_names_its_position)
 	ck_assert_int_eq(cfg_duration(doc, doc->root, "interval", 1, 100,
 			     86400000, &ms),
 	    -1);
-	assert_one_error(doc, "t.yaml:1:11: 'interval' must be a duration "
-			      "such as 500ms, 10s, 5m or 1h, not '10 minutes'");
+	assert_one_error(doc,
+	    "t.yaml:1:11: 'interval' must be a duration "
+	    "such as 500ms, 10s, 5m or 1h, not '10 minutes'");
 	cfg_free(doc);
 }
 END_TEST
@@ -319,8 +326,9 @@ START_TEST(test_enum_lists_the_choices)
 	int v;
 
 	ck_assert_int_eq(cfg_enum(doc, doc->root, "segment", 1, names, &v), -1);
-	assert_one_error(doc, "t.yaml:1:10: 'segment' must be one of core, "
-			      "information, finance, other, not 'kikan'");
+	assert_one_error(doc,
+	    "t.yaml:1:10: 'segment' must be one of core, "
+	    "information, finance, other, not 'kikan'");
 	cfg_free(doc);
 }
 END_TEST
@@ -335,8 +343,9 @@ START_TEST(test_booleans_are_strict)
 	ck_assert_int_eq(cfg_bool(doc, doc->root, "b", 1, &v), 0);
 	ck_assert_int_eq(v, 0);
 	ck_assert_int_eq(cfg_bool(doc, doc->root, "c", 1, &v), -1);
-	assert_one_error(doc, "t.yaml:3:4: 'c' must be true or false, not "
-			      "'maybe'");
+	assert_one_error(doc,
+	    "t.yaml:3:4: 'c' must be true or false, not "
+	    "'maybe'");
 	cfg_free(doc);
 }
 END_TEST
@@ -345,8 +354,9 @@ START_TEST(test_missing_file_is_an_error)
 {
 	struct cfg_doc *doc = cfg_load_file("/nonexistent/monitord.yaml");
 
-	assert_one_error(doc, "/nonexistent/monitord.yaml:1:1: cannot open: "
-			      "No such file or directory");
+	assert_one_error(doc,
+	    "/nonexistent/monitord.yaml:1:1: cannot open: "
+	    "No such file or directory");
 	cfg_free(doc);
 }
 END_TEST
@@ -364,8 +374,7 @@ END_TEST
 START_TEST(test_nul_byte_is_refused)
 {
 	static const char text[] = "name: \"a\\0b\"\n";
-	struct cfg_doc *doc = cfg_load_string("t.yaml", text,
-	    sizeof(text) - 1);
+	struct cfg_doc *doc = cfg_load_string("t.yaml", text, sizeof(text) - 1);
 
 	ck_assert_uint_eq(doc->nerrors, 1);
 	ck_assert_msg(strstr(doc->errors[0], "NUL byte") != NULL, "got %s",

@@ -773,12 +773,33 @@ START_TEST(test_null_conninfo_uses_environment)
 }
 END_TEST
 
-START_TEST(test_bad_conninfo_is_refused)
+START_TEST(test_bad_conninfo_fails_like_a_dead_server)
 {
 	struct event_base *base = event_base_new();
+	struct rec r = { 0 };
+	struct db *db;
+	char *log;
 
-	ck_assert_ptr_null(db_new(base, "this is not a conninfo", "bad"));
-	ck_assert_ptr_null(db_new(base, "nosuchoption=1", "bad"));
+	log_capture_start();
+	db = db_new(base, "nosuchoption=1", "bad");
+	ck_assert_ptr_nonnull(db);
+	db_set_backoff(db, 10, 10);
+	db_query(db, "SELECT 1", 0, NULL, 0, rec_cb, &r);
+	db_start(db);
+	test_run_for(base, 200);
+	log = log_capture_end();
+
+	ck_assert_int_eq(count_str(log,
+			     "database bad: cannot connect: invalid connection "
+			     "option \"nosuchoption\""),
+	    1);
+	ck_assert_int_ge(count_str(log, "database bad: still cannot connect"),
+	    5);
+	ck_assert_int_eq(r.called, 0);
+	ck_assert_uint_eq(db_pending(db), 1);
+	free(log);
+	db_free(db);
+	ck_assert_int_eq(r.was_null, 1);
 	event_base_free(base);
 }
 END_TEST
@@ -807,7 +828,7 @@ db_suite(void)
 	tcase_add_test(tc,
 	    test_free_fails_pending_statements_and_silences_callbacks);
 	tcase_add_test(tc, test_null_conninfo_uses_environment);
-	tcase_add_test(tc, test_bad_conninfo_is_refused);
+	tcase_add_test(tc, test_bad_conninfo_fails_like_a_dead_server);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -129,8 +129,9 @@ START_TEST(test_unknown_key_in_host_is_reported_with_position)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 1);
-	assert_error(doc, 0, "4:5: unknown key 'segmnet' in a host (known: "
-			     "name, address, segment, description, checks)");
+	assert_error(doc, 0,
+	    "4:5: unknown key 'segmnet' in a host (known: "
+	    "name, address, segment, description, checks)");
 	cfg_free(doc);
 }
 END_TEST
@@ -148,8 +149,9 @@ START_TEST(test_key_of_other_check_type_is_unknown)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 1);
-	ck_assert_msg(strstr(doc->errors[0], ":6:9: unknown key 'port' in an "
-					     "icmp check") != NULL,
+	ck_assert_msg(strstr(doc->errors[0],
+			  ":6:9: unknown key 'port' in an "
+			  "icmp check") != NULL,
 	    "got %s", doc->errors[0]);
 	cfg_free(doc);
 }
@@ -169,8 +171,9 @@ START_TEST(test_wrong_type_is_reported_with_position)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 2);
-	assert_error(doc, 0, "7:19: 'interval' must be a duration such as "
-			     "500ms, 10s, 5m or 1h, not 'fast'");
+	assert_error(doc, 0,
+	    "7:19: 'interval' must be a duration such as "
+	    "500ms, 10s, 5m or 1h, not 'fast'");
 	assert_error(doc, 1, "6:15: 'port' must be an integer, not 'https'");
 	cfg_free(doc);
 }
@@ -231,9 +234,10 @@ START_TEST(test_broken_yaml_is_reported_with_position)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 1);
-	assert_error(doc, 0, "3:4: YAML syntax error: did not find expected '-' "
-			     "indicator while parsing a block collection "
-			     "started at line 2, column 3");
+	assert_error(doc, 0,
+	    "3:4: YAML syntax error: did not find expected '-' "
+	    "indicator while parsing a block collection "
+	    "started at line 2, column 3");
 	cfg_free(doc);
 }
 END_TEST
@@ -253,8 +257,9 @@ START_TEST(test_timeout_not_shorter_than_interval_is_an_error)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_ge(doc->nerrors, 1);
-	assert_error(doc, 0, "5:9: check 'tcp/80' of host 'a': timeout (5000ms) "
-			     "must be shorter than interval (5000ms)");
+	assert_error(doc, 0,
+	    "5:9: check 'tcp/80' of host 'a': timeout (5000ms) "
+	    "must be shorter than interval (5000ms)");
 	cfg_free(doc);
 }
 END_TEST
@@ -291,8 +296,9 @@ START_TEST(test_duplicate_host_and_check_are_errors)
 	    &doc);
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 1);
-	assert_error(doc, 0, "7:9: host 'a' has two checks named 'tcp/80' "
-			     "(first at line 5); give one a name");
+	assert_error(doc, 0,
+	    "7:9: host 'a' has two checks named 'tcp/80' "
+	    "(first at line 5); give one a name");
 	cfg_free(doc);
 }
 END_TEST
@@ -310,10 +316,12 @@ START_TEST(test_bad_segment_and_type_list_the_choices)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 2);
-	assert_error(doc, 0, "4:14: 'segment' must be one of core, "
-			     "information, finance, other, not '基幹系'");
-	assert_error(doc, 1, "6:15: 'type' must be one of icmp, tcp, not "
-			     "'snmp'");
+	assert_error(doc, 0,
+	    "4:14: 'segment' must be one of core, "
+	    "information, finance, other, not '基幹系'");
+	assert_error(doc, 1,
+	    "6:15: 'type' must be one of icmp, tcp, not "
+	    "'snmp'");
 	cfg_free(doc);
 }
 END_TEST
@@ -332,8 +340,9 @@ START_TEST(test_icmp_threshold_order_is_checked)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 1);
-	assert_error(doc, 0, "5:9: check 'icmp' of host 'a': rtt_warning "
-			     "exceeds rtt_critical");
+	assert_error(doc, 0,
+	    "5:9: check 'icmp' of host 'a': rtt_warning "
+	    "exceeds rtt_critical");
 	cfg_free(doc);
 }
 END_TEST
@@ -349,8 +358,9 @@ START_TEST(test_bad_host_name_is_refused)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 1);
-	assert_error(doc, 0, "2:11: host name 'juki ap' may only hold letters, "
-			     "digits, '-', '_' and '.'");
+	assert_error(doc, 0,
+	    "2:11: host name 'juki ap' may only hold letters, "
+	    "digits, '-', '_' and '.'");
 	cfg_free(doc);
 }
 END_TEST
@@ -366,9 +376,10 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 5);
-	assert_error(doc, 0, "1:1: unknown key 'bogus' in the top level "
-			     "(known: instance, database, log_level, defaults, "
-			     "hosts)");
+	assert_error(doc, 0,
+	    "1:1: unknown key 'bogus' in the top level "
+	    "(known: instance, database, log_level, defaults, "
+	    "hosts)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");

@@ -69,8 +69,8 @@ START_TEST(test_first_deadlines_spread_evenly_over_the_interval)
 
 	for (int i = 0; i < 10000; i++) {
 		snprintf(name, sizeof(name), "host-%d", i);
-		uint64_t d = sched_first_deadline(123456,
-		    10000, sched_hash(name, "icmp"));
+		uint64_t d = sched_first_deadline(123456, 10000,
+		    sched_hash(name, "icmp"));
 		buckets[(d - 123456) / 1000]++;
 	}
 	/* 1000 per second expected; a poor hash would pile them up. */
@@ -252,7 +252,8 @@ sched_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_first_deadline_keeps_the_target_phase);
-	tcase_add_test(tc, test_first_deadlines_spread_evenly_over_the_interval);
+	tcase_add_test(tc,
+	    test_first_deadlines_spread_evenly_over_the_interval);
 	tcase_add_test(tc, test_hash_differs_per_check_of_one_host);
 	tcase_add_test(tc, test_next_deadline_is_rearmed_from_previous_not_now);
 	tcase_add_test(tc,

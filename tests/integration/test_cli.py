@@ -63,6 +63,11 @@ def test_config_checks(work):
         "3 errors"])
     expect([mon, "-n", "-f", os.path.join(work, "missing.yaml")], 1,
            err="missing.yaml:1:1: cannot open: No such file or directory")
+    badconn = write(os.path.join(work, "badconn.yaml"),
+                    "database: \"hots=db01 dbname=incidentd\"\nhosts: []\n")
+    expect([mon, "-n", "-f", badconn], 1, err=badconn + ":1:11: 'database' "
+           "is not a valid libpq connection string: invalid connection "
+           "option \"hots\"")
     broken = write(os.path.join(work, "broken.yaml"), "hosts: [\n")
     expect([mon, "-n", "-f", broken], 1, err=broken + ":2:1: YAML syntax "
            "error")
