@@ -129,15 +129,18 @@ The sample network is running (monitord, incidentd, PostgreSQL on port %d,
 an SMTP sink on port %d).  In another terminal, as root:
 
   export PGHOST=%s PGPORT=%d PGDATABASE=incidentd
-  %s list            the incidents
-  %s show INC-000001 one incident, its history and its mail
-  ls %s/new          the mailbox of the sink
+  export PATH=%s:$PATH
+  incidentctl list               the incidents
+  incidentctl show INC-000001    one incident, its history and its mail
+  ls %s/new
+                                 the mailbox of the sink
   tail -f %s/log/*.log
+                                 what the daemons say
 
 There is no web console yet; it comes with the console issue.
 Ctrl-C here (or `tests/lib/devenv.sh stop`) stops everything.
-""" % (PG_PORT, SMTP_PORT, pg.sock, PG_PORT, ctl[0], ctl[0], sink.maildir,
-       VAR), flush=True)
+""" % (PG_PORT, SMTP_PORT, pg.sock, PG_PORT, os.path.dirname(ctl[0]),
+       sink.maildir, VAR), flush=True)
 
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
