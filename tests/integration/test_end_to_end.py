@@ -10,6 +10,7 @@ SIGTERM and a restart does not duplicate anything.
 
 import os
 import shutil
+import time
 import sys
 import traceback
 
@@ -258,6 +259,27 @@ def main():
         assert pg.query("SELECT count(*) FROM incident") == [["2"]]
         assert pg.query("SELECT count(*) FROM notification") == [["8"]]
         assert len(sink.messages()) == 8
+
+        log("PostgreSQL is down while a fault starts: nothing is lost")
+        pg.stop()
+        service.stop()
+        # The log holds both runs: two hard faults before, this is the third.
+        wait_for("monitord to see the hard fault",
+                 lambda: mon.log().count("OK -> CRITICAL (HARD)") == 3)
+        time.sleep(2)
+        assert mon.alive() and inc.alive(), "a daemon died with the database"
+        pg.start()
+        wait_for("the third incident", lambda: pg.query(
+            "SELECT 1 FROM incident WHERE ref = 'INC-000003' AND status = "
+            "'open'"), timeout=60)
+        service = harness.TcpListener(SERVICE_ADDR, port).start()
+        clean.add(service.stop)
+        wait_for("its four mails", lambda: len(sink.messages()) == 12,
+                 timeout=60)
+        events = pg.query("SELECT new_state FROM state_event WHERE "
+                          "check_name = '%s' ORDER BY id" % check)
+        assert [e[0] for e in events][-2:] == ["CRITICAL", "OK"], events
+        assert pg.query("SELECT count(*) FROM incident") == [["3"]]
         assert inc.stop() == 0
         assert mon.stop() == 0
         log("PASS")
