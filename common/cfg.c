@@ -95,14 +95,6 @@ cfg_error(struct cfg_doc *doc, const struct cfg_node *node, const char *fmt,
 	va_end(ap);
 }
 
-/* Logs every recorded error, one line each. */
-void
-cfg_log_errors(const struct cfg_doc *doc)
-{
-	for (size_t i = 0; i < doc->nerrors; i++)
-		log_errorx("%s", doc->errors[i]);
-}
-
 static struct cfg_node *
 cfg_node_new(enum cfg_type type, const yaml_mark_t *mark)
 {

@@ -37,7 +37,6 @@ struct cfg_doc *cfg_load_string(const char *, const char *, size_t);
 void cfg_free(struct cfg_doc *);
 void cfg_error(struct cfg_doc *, const struct cfg_node *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
-void cfg_log_errors(const struct cfg_doc *);
 int cfg_is_null(const struct cfg_node *);
 const char *cfg_type_str(const struct cfg_node *);
 

@@ -16,6 +16,7 @@
 #include <libpq-fe.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "incidentctl.h"
 #include "incidentd.h"
 
@@ -367,12 +368,8 @@ ctl_load_conf(struct ctl *ctl)
 		file = INCIDENTD_CONF;
 	}
 	ctl->conf = inc_conf_load(file, &doc);
-	if (ctl->conf == NULL) {
-		for (size_t i = 0; i < doc->nerrors; i++)
-			fprintf(stderr, "%s\n", doc->errors[i]);
-		cfg_free(doc);
-		exit(1);
-	}
+	if (ctl->conf == NULL)
+		exit(daemon_conf_failed(doc, "incidentctl", file));
 	cfg_free(doc);
 	ctl->timezone = ctl->conf->timezone;
 }

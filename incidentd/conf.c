@@ -56,20 +56,6 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf);
 }
 
-/* A mail address we are willing to put in an envelope. */
-static int
-inc_address_ok(const char *addr)
-{
-	const char *at = strchr(addr, '@');
-
-	if (at == NULL || at == addr || at[1] == '\0' || strchr(at + 1, '@'))
-		return 0;
-	for (const char *p = addr; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || strchr("<>()[],;:\\\"", *p))
-			return 0;
-	return strlen(addr) <= 254;
-}
-
 static char *
 inc_dup_opt(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
 {
@@ -105,7 +91,7 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
 		smtp->url = xstrdup(s);
 	}
 	if (cfg_str(doc, node, "from", 1, &s) == 0) {
-		if (!inc_address_ok(s))
+		if (!mail_address_valid(s))
 			cfg_error(doc, cfg_get(node, "from"),
 			    "'%s' is not a "
 			    "mail address",
@@ -144,7 +130,7 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 		cfg_enum(doc, node, "lang", 0, mail_lang_names, &lang);
 		if (name == NULL || email == NULL)
 			continue;
-		if (!inc_address_ok(email)) {
+		if (!mail_address_valid(email)) {
 			cfg_error(doc, cfg_get(node, "email"),
 			    "'%s' is not a "
 			    "mail address",

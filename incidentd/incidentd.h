@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "daemon.h"
 #include "log.h"
 
 struct cfg_doc;
@@ -74,6 +75,7 @@ struct incidentd {
 	size_t sending;
 	struct notify_jobs jobs; /* mails handed to notify_smtp */
 	int stopping;
+	struct daemon_stop stop;
 	uint64_t events_applied;
 	uint64_t mails_sent, mails_failed;
 };

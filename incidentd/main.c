@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "db.h"
 #include "incidentd.h"
 #include "timeutil.h"
@@ -69,33 +70,18 @@ incidentd_poll_cb(evutil_socket_t fd, short what, void *arg)
 	notify_run(idd);
 }
 
-/* The state of a stop in progress. */
-struct incidentd_stop {
-	struct incidentd *idd;
-	uint64_t deadline;
-	struct event *ev;
-};
-
-static void
-incidentd_drain_cb(evutil_socket_t fd, short what, void *arg)
+/* The stop is done once no mail is in flight and every outcome is recorded. */
+static int
+incidentd_idle(void *arg)
 {
-	struct incidentd_stop *st = arg;
-	struct timeval tv = { 0, 100 * 1000 };
+	struct incidentd *idd = arg;
 
-	(void)fd;
-	(void)what;
-	if ((st->idd->sending == 0 && db_pending(st->idd->db) == 0) ||
-	    timeutil_mono_ms() >= st->deadline) {
-		event_base_loopbreak(st->idd->base);
-		return;
-	}
-	evtimer_add(st->ev, &tv);
+	return idd->sending == 0 && db_pending(idd->db) == 0;
 }
 
 static void
 incidentd_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	static struct incidentd_stop st;
 	struct incidentd *idd = arg;
 
 	(void)what;
@@ -104,18 +90,12 @@ incidentd_signal_cb(evutil_socket_t sig, short what, void *arg)
 			   "this version; restart incidentd to apply changes");
 		return;
 	}
-	if (st.idd != NULL) {
-		log_notice("second signal: stopping now");
-		event_base_loopbreak(idd->base);
-		return;
-	}
-	log_notice("signal %d: stopping (%zu mails in flight)", (int)sig,
-	    idd->sending);
+	if (idd->stop.ev == NULL)
+		log_notice("signal %d: stopping (%zu mails in flight)",
+		    (int)sig, idd->sending);
 	idd->stopping = 1;
-	st.idd = idd;
-	st.deadline = timeutil_mono_ms() + INCIDENTD_DRAIN_MS;
-	st.ev = evtimer_new(idd->base, incidentd_drain_cb, &st);
-	event_active(st.ev, EV_TIMEOUT, 0);
+	daemon_stop_begin(&idd->stop, idd->base, INCIDENTD_DRAIN_MS,
+	    incidentd_idle, idd);
 }
 
 int
@@ -153,14 +133,8 @@ main(int argc, char *argv[])
 	log_init("incidentd", use_syslog, LOG_LEVEL_INFO);
 	memset(&idd, 0, sizeof(idd));
 	idd.conf = inc_conf_load(file, &doc);
-	if (idd.conf == NULL) {
-		for (size_t i = 0; i < doc->nerrors; i++)
-			fprintf(stderr, "%s\n", doc->errors[i]);
-		fprintf(stderr, "incidentd: %s: %zu error%s\n", file,
-		    doc->nerrors, doc->nerrors == 1 ? "" : "s");
-		cfg_free(doc);
-		return 1;
-	}
+	if (idd.conf == NULL)
+		return daemon_conf_failed(doc, "incidentd", file);
 	cfg_free(doc);
 	if (check_only) {
 		printf("%s: OK, %zu contacts\n", file, idd.conf->ncontacts);
@@ -213,6 +187,7 @@ main(int argc, char *argv[])
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(idd.poll_ev);
+	daemon_stop_free(&idd.stop);
 	notify_smtp_free(idd.smtp);
 	notify_shutdown(&idd);
 	db_free(idd.db);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "db.h"
 #include "monitord.h"
 #include "timeutil.h"
@@ -55,32 +56,18 @@ monitord_clock(void)
 	return timeutil_mono_ms();
 }
 
-/* The state of a stop in progress. */
-struct monitord_stop {
-	struct monitord *md;
-	uint64_t deadline;
-	struct event *ev;
-};
-
-static void
-monitord_drain_cb(evutil_socket_t fd, short what, void *arg)
+/* The stop is done once every state change reached the database. */
+static int
+monitord_idle(void *arg)
 {
-	struct monitord_stop *st = arg;
-	struct timeval tv = { 0, 100 * 1000 };
+	struct monitord *md = arg;
 
-	(void)fd;
-	(void)what;
-	if (db_pending(st->md->db) == 0 || timeutil_mono_ms() >= st->deadline) {
-		event_base_loopbreak(st->md->base);
-		return;
-	}
-	evtimer_add(st->ev, &tv);
+	return db_pending(md->db) == 0;
 }
 
 static void
 monitord_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	static struct monitord_stop st;
 	struct monitord *md = arg;
 
 	(void)what;
@@ -89,19 +76,14 @@ monitord_signal_cb(evutil_socket_t sig, short what, void *arg)
 			   "this version; restart monitord to apply changes");
 		return;
 	}
-	if (st.md != NULL) {
-		log_notice("second signal: stopping now");
-		event_base_loopbreak(md->base);
-		return;
+	if (md->stop.ev == NULL) {
+		log_notice("signal %d: stopping (%zu state changes to write)",
+		    (int)sig, db_pending(md->db));
+		for (size_t i = 0; i < md->conf->nchecks; i++)
+			check_stop(md->conf->checks[i]);
 	}
-	log_notice("signal %d: stopping (%zu state changes to write)", (int)sig,
-	    db_pending(md->db));
-	for (size_t i = 0; i < md->conf->nchecks; i++)
-		check_stop(md->conf->checks[i]);
-	st.md = md;
-	st.deadline = timeutil_mono_ms() + MONITORD_DRAIN_MS;
-	st.ev = evtimer_new(md->base, monitord_drain_cb, &st);
-	event_active(st.ev, EV_TIMEOUT, 0);
+	daemon_stop_begin(&md->stop, md->base, MONITORD_DRAIN_MS, monitord_idle,
+	    md);
 }
 
 int
@@ -142,14 +124,8 @@ main(int argc, char *argv[])
 	log_init("monitord", use_syslog, LOG_LEVEL_INFO);
 	memset(&md, 0, sizeof(md));
 	md.conf = mon_conf_load(file, &doc);
-	if (md.conf == NULL) {
-		for (size_t i = 0; i < doc->nerrors; i++)
-			fprintf(stderr, "%s\n", doc->errors[i]);
-		fprintf(stderr, "monitord: %s: %zu error%s\n", file,
-		    doc->nerrors, doc->nerrors == 1 ? "" : "s");
-		cfg_free(doc);
-		return 1;
-	}
+	if (md.conf == NULL)
+		return daemon_conf_failed(doc, "monitord", file);
 	cfg_free(doc);
 	if (check_only) {
 		if (verbose)
@@ -194,6 +170,7 @@ main(int argc, char *argv[])
 		check_stop(md.conf->checks[i]);
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
+	daemon_stop_free(&md.stop);
 	db_free(md.db);
 	probe_icmp_free(md.icmp);
 	sched_free(md.sched);

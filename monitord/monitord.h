@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "daemon.h"
 #include "log.h"
 
 struct cfg_doc;
@@ -127,6 +128,7 @@ struct monitord {
 	uint64_t probes_skipped;
 	uint64_t changes_emitted;
 	uint64_t changes_failed;
+	struct daemon_stop stop;
 };
 
 /* conf.c */
