@@ -200,8 +200,7 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 		case YAML_ALIAS_EVENT:
 			cfg_error_at(doc, (unsigned)ev.start_mark.line + 1,
 			    (unsigned)ev.start_mark.column + 1,
-			    "YAML aliases (*%s) are not supported; use "
-			    "templates",
+			    "YAML aliases (*%s) are not supported",
 			    (const char *)ev.data.alias.anchor);
 			rc = -1;
 			done = 1;

@@ -4,8 +4,10 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -171,6 +173,38 @@ inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
 		cfg_error(doc, node, "retry_min exceeds retry_max");
 }
 
+/* The domain ends every Message-ID: it must make one that mail accepts. */
+static void
+inc_check_mail_domain(struct cfg_doc *doc, const struct cfg_node *node,
+    const char *domain)
+{
+	char addr[300];
+
+	snprintf(addr, sizeof(addr), "x@%s", domain);
+	if (strlen(domain) > 253 || !mail_address_valid(addr) ||
+	    strchr(domain, '@') != NULL)
+		cfg_error(doc, node, "mail_domain '%s' is not a domain name",
+		    domain);
+}
+
+/*
+ * An unknown TZ silently means UTC in the C library, which would put wrong
+ * times in every message: insist on a zone the system knows.
+ */
+static void
+inc_check_timezone(struct cfg_doc *doc, const struct cfg_node *node,
+    const char *tz)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+	if (tz[0] == '/' || strstr(tz, "..") != NULL || access(path, R_OK) != 0)
+		cfg_error(doc, node,
+		    "unknown time zone '%s' (not in "
+		    "/usr/share/zoneinfo)",
+		    tz);
+}
+
 /* The contacts as the JSON array that incident_ingest() takes. */
 static char *
 inc_recipients_json(const struct inc_conf *conf)
@@ -236,8 +270,13 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	conf->mail_domain = inc_dup_opt(doc, root, "mail_domain");
 	if (conf->mail_domain == NULL)
 		conf->mail_domain = xstrdup("incidentd.invalid");
+	else
+		inc_check_mail_domain(doc, cfg_get(root, "mail_domain"),
+		    conf->mail_domain);
 	if (cfg_str(doc, root, "timezone", 0, &s) != 0)
 		s = "Asia/Tokyo";
+	else
+		inc_check_timezone(doc, cfg_get(root, "timezone"), s);
 	conf->timezone = xstrdup(s);
 	inc_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);

@@ -180,6 +180,13 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	enum check_status status = CHECK_OK;
 
 	c->icmp_probe = NULL;
+	if (r->outcome == ICMP_RESULT_NO_SOCKET) {
+		/* We cannot ping that family at all: we know nothing. */
+		snprintf(c->output, sizeof(c->output), "PING UNKNOWN - %s: %s",
+		    check_addr_str(c), icmp_outcome_str(r->outcome));
+		check_result(c, CHECK_UNKNOWN);
+		return;
+	}
 	if (r->received == 0) {
 		status = CHECK_CRITICAL;
 		snprintf(c->output, sizeof(c->output),

@@ -24,7 +24,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: monitord [-dnv] [-f file]\n"
+	    "usage: monitord [-dnsv] [-f file]\n"
 	    "  -f file  configuration (default %s)\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -v       with -n, list the checks that would run\n"

@@ -277,7 +277,11 @@ DECLARE
 	v_events integer := 0;
 	v_queued integer := 0;
 BEGIN
-	INSERT INTO incidentd_cursor (consumer) VALUES (p_consumer)
+	-- A new name continues where the others are (a renamed incidentd must
+	-- not apply history again); the very first one starts at the start.
+	INSERT INTO incidentd_cursor (consumer, last_event_id)
+	SELECT p_consumer, coalesce(max(last_event_id), 0)
+	FROM incidentd_cursor
 	ON CONFLICT (consumer) DO NOTHING;
 	SELECT last_event_id INTO v_cursor FROM incidentd_cursor
 	WHERE consumer = p_consumer FOR UPDATE;

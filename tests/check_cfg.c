@@ -233,7 +233,7 @@ START_TEST(test_alias_is_refused)
 	ck_assert_ptr_null(doc->root);
 	assert_one_error(doc,
 	    "t.yaml:2:4: YAML aliases (*x) are not "
-	    "supported; use templates");
+	    "supported");
 	cfg_free(doc);
 }
 END_TEST

@@ -80,8 +80,10 @@ def test_config_checks(work):
                 "contacts:\n"
                 "  - name: 当番\n"
                 "    email: toban@city.example.jp\n"
-                "    lang: fr\n")
+                "    lang: fr\n"
+                "timezone: Asia/Edo\n")
     expect([inc, "-n", "-f", bad], 1, err=[
+        bad + ":8:11: unknown time zone 'Asia/Edo'",
         bad + ":2:8: smtp url must start with smtp:// or smtps://",
         bad + ":3:9: 'kanshi' is not a mail address",
         bad + ":7:11: 'lang' must be one of ja, en, not 'fr'"])
@@ -121,6 +123,8 @@ def test_incidentctl(work):
         pg.query("SELECT incident_ingest('incidentd', "
                  "'[{\"email\": \"toban@city.example.jp\", \"name\": "
                  "\"当番\", \"lang\": \"ja\"}]')")
+        assert pg.query("SELECT incident_ingest('renamed', '[]')") == [
+            ["0"]], "a renamed incidentd applied history again"
         out = expect([ctl, "list"], 0, out=["REF", "INC-000001", "open",
                                             "zaimu-ap01", "finance"],
                      env=env)

@@ -14,7 +14,7 @@ cd "$top"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libsnmp-dev snmpd snmp libpq-dev postgresql libyaml-dev check \
-libcurl4-openssl-dev libjansson-dev python3-aiosmtpd ca-certificates"
+libcurl4-openssl-dev libjansson-dev python3-aiosmtpd ca-certificates tzdata"
 
 need_root() {
 	if [ "$(id -u)" != 0 ]; then
