@@ -117,17 +117,17 @@ check_result(struct mon_check *c, enum check_status result)
 	case CHECK_HARD_CHANGE:
 		if (old_hard == CHECK_PENDING && result == CHECK_OK)
 			log_info("%s %s: %s", c->host->name, c->name,
-			    c->output);
+			    c->md->output);
 		else
 			log_notice("%s %s: %s -> %s (HARD): %s", c->host->name,
 			    c->name, check_status_str(old_hard),
-			    check_status_str(result), c->output);
-		emit_state_change(md, c, old_hard, result, c->output);
+			    check_status_str(result), c->md->output);
+		emit_state_change(md, c, old_hard, result, c->md->output);
 		break;
 	case CHECK_SOFT_CHANGE:
 		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, c->name,
 		    check_status_str(result), c->state.attempt, c->max_attempts,
-		    c->output);
+		    c->md->output);
 		break;
 	case CHECK_NO_CHANGE:
 		break;
@@ -150,26 +150,33 @@ check_addr_str(const struct mon_check *c)
 }
 
 static void
-check_tcp_cb(enum probe_tcp_outcome outcome, uint64_t elapsed_us, int err,
-    void *arg)
+check_tcp_cb(const struct probe_tcp_result *r, void *arg)
 {
 	struct mon_check *c = arg;
-	enum check_status status;
+	enum check_status status = CHECK_OK;
+	double secs = (double)r->connect_us / 1e6;
 
-	(void)err;
 	c->tcp_probe = NULL;
-	if (outcome == PROBE_TCP_CONNECTED) {
-		status = CHECK_OK;
-		snprintf(c->output, sizeof(c->output),
-		    "TCP OK - %.3f s response time on %s port %u",
-		    (double)elapsed_us / 1e6, check_addr_str(c), c->tcp.port);
-	} else {
+	c->md->stats.tcp_in_flight--;
+	if (r->outcome != PROBE_TCP_CONNECTED) {
 		status = CHECK_CRITICAL;
-		snprintf(c->output, sizeof(c->output),
-		    "TCP CRITICAL - %s on %s port %u after %.3f s",
-		    probe_tcp_outcome_str(outcome), check_addr_str(c),
-		    c->tcp.port, (double)elapsed_us / 1e6);
+		snprintf(c->md->output, sizeof(c->md->output),
+		    "TCP CRITICAL - %s on %s port %u after %.3f s%s%s",
+		    probe_tcp_outcome_str(r->outcome), check_addr_str(c),
+		    c->tcp.port, (double)r->total_us / 1e6,
+		    r->banner[0] ? ": " : "", r->banner);
+		check_result(c, status);
+		return;
 	}
+	if (c->tcp.connect_crit_ms && r->connect_us >= c->tcp.connect_crit_ms * 1000)
+		status = CHECK_CRITICAL;
+	else if (c->tcp.connect_warn_ms &&
+	    r->connect_us >= c->tcp.connect_warn_ms * 1000)
+		status = CHECK_WARNING;
+	snprintf(c->md->output, sizeof(c->md->output),
+	    "TCP %s - %.3f s response time on %s port %u%s%s",
+	    check_status_str(status), secs, check_addr_str(c), c->tcp.port,
+	    r->banner[0] ? ": " : "", r->banner);
 	check_result(c, status);
 }
 
@@ -182,14 +189,14 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	c->icmp_probe = NULL;
 	if (r->outcome == ICMP_RESULT_NO_SOCKET) {
 		/* We cannot ping that family at all: we know nothing. */
-		snprintf(c->output, sizeof(c->output), "PING UNKNOWN - %s: %s",
+		snprintf(c->md->output, sizeof(c->md->output), "PING UNKNOWN - %s: %s",
 		    check_addr_str(c), icmp_outcome_str(r->outcome));
 		check_result(c, CHECK_UNKNOWN);
 		return;
 	}
 	if (r->received == 0) {
 		status = CHECK_CRITICAL;
-		snprintf(c->output, sizeof(c->output),
+		snprintf(c->md->output, sizeof(c->md->output),
 		    "PING CRITICAL - %s: %s, %u/%u lost", check_addr_str(c),
 		    icmp_outcome_str(r->outcome), r->sent - r->received,
 		    r->sent);
@@ -202,7 +209,7 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	else if (r->loss_pct >= c->icmp.loss_warn_pct ||
 	    r->rtt_avg_ms >= c->icmp.rtt_warn_ms)
 		status = CHECK_WARNING;
-	snprintf(c->output, sizeof(c->output),
+	snprintf(c->md->output, sizeof(c->md->output),
 	    "PING %s - %s: rta %.3f ms (min %.3f, max %.3f, jitter %.3f), "
 	    "lost %.0f%% (%u/%u)",
 	    check_status_str(status), check_addr_str(c), r->rtt_avg_ms,
@@ -219,7 +226,7 @@ check_run(struct mon_check *c)
 	const struct sockaddr *sa = (const struct sockaddr *)&c->host->ss;
 
 	c->in_flight = 1;
-	md->probes_sent++;
+	md->stats.probes_sent[c->kind]++;
 	switch (c->kind) {
 	case CHECK_KIND_TCP: {
 		struct sockaddr_storage ss = c->host->ss;
@@ -231,9 +238,11 @@ check_run(struct mon_check *c)
 			((struct sockaddr_in6 *)&ss)->sin6_port =
 			    htons(c->tcp.port);
 		c->tcp_probe = probe_tcp_start(md->base, (struct sockaddr *)&ss,
-		    c->host->sslen, c->timeout_ms, check_tcp_cb, c);
-		if (c->tcp_probe != NULL)
+		    c->host->sslen, c->timeout_ms, NULL, check_tcp_cb, c);
+		if (c->tcp_probe != NULL) {
+			md->stats.tcp_in_flight++;
 			return;
+		}
 		break;
 	}
 	case CHECK_KIND_ICMP:
@@ -244,7 +253,7 @@ check_run(struct mon_check *c)
 			return;
 		break;
 	}
-	snprintf(c->output, sizeof(c->output),
+	snprintf(c->md->output, sizeof(c->md->output),
 	    "%s UNKNOWN - the probe "
 	    "could not start (see the log)",
 	    check_kind_str(c->kind));
@@ -260,10 +269,10 @@ check_due_cb(struct sched_entry *e, uint64_t now, void *arg)
 	c->last_deadline = e->deadline;
 	sched_add(md->sched, e,
 	    sched_next_deadline(e->deadline, check_current_interval(c), now,
-		&md->probes_skipped));
+		&md->stats.probes_skipped));
 	if (c->in_flight) {
 		/* The timeout is shorter than the interval: a stalled loop. */
-		md->probes_skipped++;
+		md->stats.probes_skipped++;
 		return;
 	}
 	check_run(c);

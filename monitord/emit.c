@@ -31,16 +31,16 @@ emit_done_cb(struct db *db, const PGresult *res, void *arg)
 		/* The db is shutting down with the change still queued. */
 		log_warnx("state change not recorded (shutting down): %s",
 		    ch->what);
-		ch->md->changes_failed++;
+		ch->md->stats.changes_failed++;
 	} else if (!db_result_ok(res)) {
 		log_warnx("state change refused by the database: %s: %s",
 		    ch->what, PQresultErrorMessage(res));
-		ch->md->changes_failed++;
+		ch->md->stats.changes_failed++;
 	} else {
 		log_debug("state change recorded: %s (event %s)", ch->what,
 		    PQgetisnull(res, 0, 0) ? "already recorded" :
 					     PQgetvalue(res, 0, 0));
-		ch->md->changes_emitted++;
+		ch->md->stats.state_changes++;
 	}
 	free(ch->what);
 	free(ch);

@@ -163,9 +163,10 @@ main(int argc, char *argv[])
 
 	log_notice("stopped: %llu probes, %llu state changes recorded, %llu "
 		   "not recorded, %zu still queued",
-	    (unsigned long long)md.probes_sent,
-	    (unsigned long long)md.changes_emitted,
-	    (unsigned long long)md.changes_failed, db_pending(md.db));
+	    (unsigned long long)(md.stats.probes_sent[CHECK_KIND_ICMP] +
+		md.stats.probes_sent[CHECK_KIND_TCP]),
+	    (unsigned long long)md.stats.state_changes,
+	    (unsigned long long)md.stats.changes_failed, db_pending(md.db));
 	for (size_t i = 0; i < md.conf->nchecks; i++)
 		check_stop(md.conf->checks[i]);
 	for (size_t i = 0; i < 3; i++)

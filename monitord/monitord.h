@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "daemon.h"
@@ -90,6 +91,9 @@ struct mon_check {
 	} icmp;
 	struct {
 		uint16_t port;
+		char *send;   /* optional text sent after connecting */
+		char *expect; /* optional text the server must send */
+		uint64_t connect_warn_ms, connect_crit_ms; /* 0: none */
 	} tcp;
 	unsigned line, col;
 
@@ -101,7 +105,6 @@ struct mon_check {
 	int in_flight;
 	struct icmp_probe *icmp_probe;
 	struct probe_tcp *tcp_probe;
-	char output[512];
 };
 
 /* A loaded monitord.yaml. */
@@ -110,10 +113,40 @@ struct mon_conf {
 	char *instance;
 	char *database; /* libpq conninfo; NULL means the PG* environment */
 	enum log_level log_level;
+	char *user;           /* drop privileges to this user; NULL: stay */
+	char *metrics_listen; /* "127.0.0.1:9810"; NULL: no endpoint */
+	double max_rate;      /* probes per second; 0: derived */
+	uint64_t max_in_flight; /* 0: derived */
 	struct mon_host **hosts;
 	size_t nhosts;
 	struct mon_check **checks;
 	size_t nchecks;
+};
+
+#define HIST_NBUCKETS 28
+/* A latency histogram on fixed log-linear buckets, in seconds. */
+struct hist {
+	uint64_t count;
+	double sum;
+	double max;
+	uint64_t buckets[HIST_NBUCKETS]; /* per bucket, not cumulative */
+};
+/* What monitord counts about itself, for /metrics. */
+struct mon_stats {
+	uint64_t probes_sent[2]; /* by enum check_kind */
+	uint64_t probes_skipped; /* more than half an interval late */
+	uint64_t probes_deferred; /* waited for a token or an in-flight slot */
+	uint64_t in_flight;       /* probes running now */
+	uint64_t tcp_in_flight;   /* of which TCP, each holding an fd */
+	uint64_t results[4];      /* by enum check_status, OK..UNKNOWN */
+	uint64_t state_changes;   /* hard changes recorded */
+	uint64_t changes_failed;  /* refused by the database */
+	uint64_t reloads_ok, reloads_failed;
+	struct hist lateness;     /* send time minus deadline, since start */
+	/* The last two 10-second windows: probes sent and the worst lateness. */
+	uint64_t window_start_ms;
+	uint64_t window_probes[2];
+	double window_max[2];
 };
 
 /* The running daemon. */
@@ -124,10 +157,9 @@ struct monitord {
 	struct probe_icmp *icmp;
 	struct db *db;
 	uint64_t last_seq;
-	uint64_t probes_sent;
-	uint64_t probes_skipped;
-	uint64_t changes_emitted;
-	uint64_t changes_failed;
+	struct metrics *metrics;
+	struct mon_stats stats;
+	char output[1024]; /* the result text being written */
 	struct daemon_stop stop;
 };
 
@@ -283,18 +315,53 @@ const char *icmp_outcome_str(enum icmp_outcome);
 const char *icmp_match_str(enum icmp_match);
 
 /* probe_tcp.c */
+/* How a TCP probe ended. */
 enum probe_tcp_outcome {
-	PROBE_TCP_CONNECTED,
-	PROBE_TCP_REFUSED,
-	PROBE_TCP_TIMEOUT,
-	PROBE_TCP_UNREACHABLE,
-	PROBE_TCP_ERROR
+	PROBE_TCP_CONNECTED,   /* connected (and the expected text came) */
+	PROBE_TCP_REFUSED,     /* RST: nothing listens */
+	PROBE_TCP_TIMEOUT,     /* no connection within the timeout */
+	PROBE_TCP_UNREACHABLE, /* no route, network down */
+	PROBE_TCP_ERROR,       /* anything else on connect */
+	PROBE_TCP_EXPECT_TIMEOUT,  /* connected; the expected text never came */
+	PROBE_TCP_EXPECT_MISMATCH, /* connected; other text, or closed early */
+	PROBE_TCP_OUTCOME_COUNT
 };
-typedef void (*probe_tcp_cb)(enum probe_tcp_outcome, uint64_t, int, void *);
+
+/* What to say and to wait for once connected; NULL for a plain connect. */
+struct probe_tcp_opts {
+	const char *send; /* sent after connecting; copied */
+	size_t send_len;
+	const char *expect; /* text to find in what the server sends; copied */
+};
+
+/* The outcome of one probe. */
+struct probe_tcp_result {
+	enum probe_tcp_outcome outcome;
+	int error;           /* errno of a failed connect, else 0 */
+	uint64_t connect_us; /* time to connect, when it connected */
+	uint64_t total_us;   /* time to the outcome */
+	char banner[128];    /* first line received, printable, for messages */
+};
+
+typedef void (*probe_tcp_cb)(const struct probe_tcp_result *, void *);
 struct probe_tcp *probe_tcp_start(struct event_base *, const struct sockaddr *,
-    socklen_t, uint64_t, probe_tcp_cb, void *);
+    socklen_t, uint64_t, const struct probe_tcp_opts *, probe_tcp_cb, void *);
 void probe_tcp_cancel(struct probe_tcp *);
 const char *probe_tcp_outcome_str(enum probe_tcp_outcome);
+
+/* hist.c */
+extern const double hist_bounds[HIST_NBUCKETS - 1]; /* the last is +Inf */
+void hist_add(struct hist *, double);
+double hist_quantile(const struct hist *, double);
+void hist_render(const struct hist *, const char *, const char *,
+    struct evbuffer *);
+
+/* metrics.c */
+struct metrics;
+struct metrics *metrics_new(struct monitord *, const char *);
+void metrics_free(struct metrics *);
+void metrics_render(struct monitord *, struct evbuffer *);
+int metrics_healthy(struct monitord *, struct evbuffer *);
 
 /* emit.c */
 void emit_state_change(struct monitord *, const struct mon_check *,

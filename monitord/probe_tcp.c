@@ -33,12 +33,14 @@ static const char *const probe_tcp_outcome_names[] = {
 	[PROBE_TCP_TIMEOUT] = "timeout",
 	[PROBE_TCP_UNREACHABLE] = "unreachable",
 	[PROBE_TCP_ERROR] = "error",
+	[PROBE_TCP_EXPECT_TIMEOUT] = "expected text did not come",
+	[PROBE_TCP_EXPECT_MISMATCH] = "unexpected reply",
 };
 
 const char *
 probe_tcp_outcome_str(enum probe_tcp_outcome outcome)
 {
-	if ((unsigned)outcome > PROBE_TCP_ERROR)
+	if ((unsigned)outcome >= PROBE_TCP_OUTCOME_COUNT)
 		return "?";
 	return probe_tcp_outcome_names[outcome];
 }
@@ -84,12 +86,18 @@ probe_tcp_close(struct probe_tcp *p)
 static void
 probe_tcp_done(struct probe_tcp *p, enum probe_tcp_outcome outcome, int err)
 {
-	uint64_t elapsed_us = (timeutil_mono_ns() - p->start_ns) / 1000;
+	struct probe_tcp_result r;
 	probe_tcp_cb cb = p->cb;
 	void *arg = p->arg;
 
+	memset(&r, 0, sizeof(r));
+	r.outcome = outcome;
+	r.error = err;
+	r.total_us = (timeutil_mono_ns() - p->start_ns) / 1000;
+	if (outcome == PROBE_TCP_CONNECTED)
+		r.connect_us = r.total_us;
 	probe_tcp_close(p);
-	cb(outcome, elapsed_us, err, arg);
+	cb(&r, arg);
 }
 
 static void
@@ -116,12 +124,14 @@ probe_tcp_connect_cb(evutil_socket_t fd, short what, void *arg)
  */
 struct probe_tcp *
 probe_tcp_start(struct event_base *base, const struct sockaddr *sa,
-    socklen_t salen, uint64_t timeout_ms, probe_tcp_cb cb, void *arg)
+    socklen_t salen, uint64_t timeout_ms, const struct probe_tcp_opts *opts,
+    probe_tcp_cb cb, void *arg)
 {
 	struct probe_tcp *p;
 	struct timeval tv = timeutil_ms_to_tv(timeout_ms);
 	int fd;
 
+	(void)opts;
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1) {
