@@ -111,23 +111,24 @@ check_result(struct mon_check *c, enum check_status result)
 	enum check_transition tr;
 	uint64_t want;
 
-	c->in_flight = 0;
+	if ((unsigned)result <= CHECK_UNKNOWN)
+		md->stats.results[result]++;
 	tr = check_state_apply(&c->state, result, c->max_attempts);
 	switch (tr) {
 	case CHECK_HARD_CHANGE:
 		if (old_hard == CHECK_PENDING && result == CHECK_OK)
-			log_info("%s %s: %s", c->host->name, c->name,
-			    c->md->output);
+			log_debug("%s %s: %s", c->host->name, c->name,
+			    md->output);
 		else
 			log_notice("%s %s: %s -> %s (HARD): %s", c->host->name,
 			    c->name, check_status_str(old_hard),
-			    check_status_str(result), c->md->output);
-		emit_state_change(md, c, old_hard, result, c->md->output);
+			    check_status_str(result), md->output);
+		emit_state_change(md, c, old_hard, result, md->output);
 		break;
 	case CHECK_SOFT_CHANGE:
 		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, c->name,
 		    check_status_str(result), c->state.attempt, c->max_attempts,
-		    c->md->output);
+		    md->output);
 		break;
 	case CHECK_NO_CHANGE:
 		break;
@@ -142,7 +143,18 @@ check_result(struct mon_check *c, enum check_status result)
 		sched_add(md->sched, &c->sched, want);
 }
 
-/* Writes "addr" of a host into buf for messages. */
+/* A probe has ended: its in-flight slot goes back to the scheduler. */
+static void
+check_probe_ended(struct mon_check *c)
+{
+	struct monitord *md = c->md;
+
+	c->in_flight = 0;
+	sched_done(md->sched);
+	md->stats.in_flight = sched_in_flight(md->sched);
+}
+
+/* The address of a check's host as written in the config, for messages. */
 static const char *
 check_addr_str(const struct mon_check *c)
 {
@@ -153,30 +165,32 @@ static void
 check_tcp_cb(const struct probe_tcp_result *r, void *arg)
 {
 	struct mon_check *c = arg;
+	struct monitord *md = c->md;
 	enum check_status status = CHECK_OK;
-	double secs = (double)r->connect_us / 1e6;
 
 	c->tcp_probe = NULL;
-	c->md->stats.tcp_in_flight--;
+	md->stats.tcp_in_flight--;
+	check_probe_ended(c);
 	if (r->outcome != PROBE_TCP_CONNECTED) {
-		status = CHECK_CRITICAL;
-		snprintf(c->md->output, sizeof(c->md->output),
+		snprintf(md->output, sizeof(md->output),
 		    "TCP CRITICAL - %s on %s port %u after %.3f s%s%s",
 		    probe_tcp_outcome_str(r->outcome), check_addr_str(c),
 		    c->tcp.port, (double)r->total_us / 1e6,
 		    r->banner[0] ? ": " : "", r->banner);
-		check_result(c, status);
+		check_result(c, CHECK_CRITICAL);
 		return;
 	}
-	if (c->tcp.connect_crit_ms && r->connect_us >= c->tcp.connect_crit_ms * 1000)
+	if (c->tcp.connect_crit_ms != 0 &&
+	    r->connect_us >= c->tcp.connect_crit_ms * 1000)
 		status = CHECK_CRITICAL;
-	else if (c->tcp.connect_warn_ms &&
+	else if (c->tcp.connect_warn_ms != 0 &&
 	    r->connect_us >= c->tcp.connect_warn_ms * 1000)
 		status = CHECK_WARNING;
-	snprintf(c->md->output, sizeof(c->md->output),
+	snprintf(md->output, sizeof(md->output),
 	    "TCP %s - %.3f s response time on %s port %u%s%s",
-	    check_status_str(status), secs, check_addr_str(c), c->tcp.port,
-	    r->banner[0] ? ": " : "", r->banner);
+	    check_status_str(status), (double)r->connect_us / 1e6,
+	    check_addr_str(c), c->tcp.port, r->banner[0] ? ": " : "",
+	    r->banner);
 	check_result(c, status);
 }
 
@@ -184,23 +198,25 @@ static void
 check_icmp_cb(const struct icmp_result *r, void *arg)
 {
 	struct mon_check *c = arg;
+	struct monitord *md = c->md;
 	enum check_status status = CHECK_OK;
 
 	c->icmp_probe = NULL;
+	check_probe_ended(c);
 	if (r->outcome == ICMP_RESULT_NO_SOCKET) {
 		/* We cannot ping that family at all: we know nothing. */
-		snprintf(c->md->output, sizeof(c->md->output), "PING UNKNOWN - %s: %s",
-		    check_addr_str(c), icmp_outcome_str(r->outcome));
+		snprintf(md->output, sizeof(md->output),
+		    "PING UNKNOWN - %s: %s", check_addr_str(c),
+		    icmp_outcome_str(r->outcome));
 		check_result(c, CHECK_UNKNOWN);
 		return;
 	}
 	if (r->received == 0) {
-		status = CHECK_CRITICAL;
-		snprintf(c->md->output, sizeof(c->md->output),
+		snprintf(md->output, sizeof(md->output),
 		    "PING CRITICAL - %s: %s, %u/%u lost", check_addr_str(c),
 		    icmp_outcome_str(r->outcome), r->sent - r->received,
 		    r->sent);
-		check_result(c, status);
+		check_result(c, CHECK_CRITICAL);
 		return;
 	}
 	if (r->loss_pct >= c->icmp.loss_crit_pct ||
@@ -209,7 +225,7 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	else if (r->loss_pct >= c->icmp.loss_warn_pct ||
 	    r->rtt_avg_ms >= c->icmp.rtt_warn_ms)
 		status = CHECK_WARNING;
-	snprintf(c->md->output, sizeof(c->md->output),
+	snprintf(md->output, sizeof(md->output),
 	    "PING %s - %s: rta %.3f ms (min %.3f, max %.3f, jitter %.3f), "
 	    "lost %.0f%% (%u/%u)",
 	    check_status_str(status), check_addr_str(c), r->rtt_avg_ms,
@@ -218,8 +234,11 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	check_result(c, status);
 }
 
-/* Starts the check's probe; a probe that cannot start is an UNKNOWN. */
-static void
+/*
+ * Starts the check's probe.  Returns 1 when a probe is running; a probe
+ * that cannot start is an UNKNOWN result at once, and returns 0.
+ */
+static int
 check_run(struct mon_check *c)
 {
 	struct monitord *md = c->md;
@@ -227,9 +246,12 @@ check_run(struct mon_check *c)
 
 	c->in_flight = 1;
 	md->stats.probes_sent[c->kind]++;
+	md->stats.window_probes[0]++;
 	switch (c->kind) {
 	case CHECK_KIND_TCP: {
 		struct sockaddr_storage ss = c->host->ss;
+		struct probe_tcp_opts opts = { c->tcp.send,
+			c->tcp.send ? strlen(c->tcp.send) : 0, c->tcp.expect };
 
 		if (ss.ss_family == AF_INET)
 			((struct sockaddr_in *)&ss)->sin_port =
@@ -238,10 +260,10 @@ check_run(struct mon_check *c)
 			((struct sockaddr_in6 *)&ss)->sin6_port =
 			    htons(c->tcp.port);
 		c->tcp_probe = probe_tcp_start(md->base, (struct sockaddr *)&ss,
-		    c->host->sslen, c->timeout_ms, NULL, check_tcp_cb, c);
+		    c->host->sslen, c->timeout_ms, &opts, check_tcp_cb, c);
 		if (c->tcp_probe != NULL) {
 			md->stats.tcp_in_flight++;
-			return;
+			return 1;
 		}
 		break;
 	}
@@ -250,32 +272,49 @@ check_run(struct mon_check *c)
 		    c->icmp.packets, c->icmp.packet_gap_ms, c->timeout_ms,
 		    check_icmp_cb, c);
 		if (c->icmp_probe != NULL)
-			return;
+			return 1;
 		break;
 	}
-	snprintf(c->md->output, sizeof(c->md->output),
-	    "%s UNKNOWN - the probe "
-	    "could not start (see the log)",
+	snprintf(md->output, sizeof(md->output),
+	    "%s UNKNOWN - the probe could not start (see the log)",
 	    check_kind_str(c->kind));
+	c->in_flight = 0;
 	check_result(c, CHECK_UNKNOWN);
+	return 0;
 }
 
-static void
+/*
+ * The scheduler says the check is due.  Lateness (now minus the deadline)
+ * goes to the histogram; a run more than half an interval late is skipped
+ * and counted, never made up for.
+ */
+static int
 check_due_cb(struct sched_entry *e, uint64_t now, void *arg)
 {
 	struct mon_check *c = arg;
 	struct monitord *md = c->md;
+	uint64_t interval = check_current_interval(c);
+	uint64_t deadline = e->deadline;
+	uint64_t now_us = timeutil_mono_ns() / 1000;
+	double late = now_us > deadline * 1000 ?
+	    (double)(now_us - deadline * 1000) / 1e6 :
+	    0.0;
 
-	c->last_deadline = e->deadline;
+	c->last_deadline = deadline;
 	sched_add(md->sched, e,
-	    sched_next_deadline(e->deadline, check_current_interval(c), now,
+	    sched_next_deadline(deadline, interval, now,
 		&md->stats.probes_skipped));
-	if (c->in_flight) {
-		/* The timeout is shorter than the interval: a stalled loop. */
+	if (late * 1000.0 > (double)interval / 2 || c->in_flight) {
 		md->stats.probes_skipped++;
-		return;
+		return 0;
 	}
-	check_run(c);
+	hist_add(&md->stats.lateness, late);
+	if (late > md->stats.window_max[0])
+		md->stats.window_max[0] = late;
+	if (!check_run(c))
+		return 0;
+	md->stats.in_flight = sched_in_flight(md->sched) + 1;
+	return 1;
 }
 
 /* Schedules a check for the first time. */
@@ -295,16 +334,20 @@ check_start(struct monitord *md, struct mon_check *c, uint64_t now)
 void
 check_stop(struct mon_check *c)
 {
-	if (c->md == NULL)
+	struct monitord *md = c->md;
+
+	if (md == NULL)
 		return;
-	sched_remove(c->md->sched, &c->sched);
+	sched_remove(md->sched, &c->sched);
 	if (c->tcp_probe != NULL) {
 		probe_tcp_cancel(c->tcp_probe);
 		c->tcp_probe = NULL;
+		md->stats.tcp_in_flight--;
 	}
 	if (c->icmp_probe != NULL) {
 		probe_icmp_cancel(c->icmp_probe);
 		c->icmp_probe = NULL;
 	}
-	c->in_flight = 0;
+	if (c->in_flight)
+		check_probe_ended(c);
 }

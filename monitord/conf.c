@@ -54,12 +54,15 @@ check_kind_str(enum check_kind kind)
 	return check_kind_names[kind];
 }
 
-static void
+/* Frees one check's settings; it must be stopped.  NULL is allowed. */
+void
 mon_check_free(struct mon_check *check)
 {
 	if (check == NULL)
 		return;
 	free(check->name);
+	free(check->tcp.send);
+	free(check->tcp.expect);
 	free(check);
 }
 
@@ -88,6 +91,8 @@ mon_conf_free(struct mon_conf *conf)
 	free(conf->file);
 	free(conf->instance);
 	free(conf->database);
+	free(conf->user);
+	free(conf->metrics_listen);
 	free(conf);
 }
 
@@ -140,6 +145,13 @@ mon_resolve(struct cfg_doc *doc, const struct cfg_node *node,
 	return 0;
 }
 
+/* Rounds a period up to the scheduler's tick. */
+static uint64_t
+mon_round_tick(uint64_t ms)
+{
+	return (ms + SCHED_TICK_MS - 1) / SCHED_TICK_MS * SCHED_TICK_MS;
+}
+
 /* Reads the keys common to every check, falling back to the defaults. */
 static void
 mon_check_timing(struct cfg_doc *doc, const struct cfg_node *node,
@@ -161,6 +173,9 @@ mon_check_timing(struct cfg_doc *doc, const struct cfg_node *node,
 	    &check->timeout_ms);
 	if (cfg_uint(doc, node, "max_attempts", 0, 1, 100, &v) == 0)
 		check->max_attempts = (unsigned)v;
+	/* Deadlines live on the scheduler's 10 ms grid. */
+	check->interval_ms = mon_round_tick(check->interval_ms);
+	check->retry_interval_ms = mon_round_tick(check->retry_interval_ms);
 }
 
 /* Reads one check of a host; NULL after recording an error. */
@@ -173,9 +188,10 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 		"packet_gap", "rtt_warning", "rtt_critical", "loss_warning",
 		"loss_critical", NULL };
 	static const char *const tcp_keys[] = { "type", "name", "interval",
-		"retry_interval", "timeout", "max_attempts", "port", NULL };
+		"retry_interval", "timeout", "max_attempts", "port", "send",
+		"expect", "connect_warning", "connect_critical", NULL };
 	struct mon_check *check;
-	const char *name = NULL;
+	const char *name = NULL, *s;
 	uint64_t v;
 	int kind;
 
@@ -221,6 +237,14 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 		cfg_check_keys(doc, node, "a tcp check", tcp_keys);
 		if (cfg_uint(doc, node, "port", 1, 1, 65535, &v) == 0)
 			check->tcp.port = (uint16_t)v;
+		if (cfg_str(doc, node, "send", 0, &s) == 0)
+			check->tcp.send = xstrdup(s); /* YAML did the escapes */
+		if (cfg_str(doc, node, "expect", 0, &s) == 0)
+			check->tcp.expect = xstrdup(s);
+		cfg_duration(doc, node, "connect_warning", 0, 1, MS_DAY,
+		    &check->tcp.connect_warn_ms);
+		cfg_duration(doc, node, "connect_critical", 0, 1, MS_DAY,
+		    &check->tcp.connect_crit_ms);
 		check->name =
 		    name ? xstrdup(name) : xasprintf("tcp/%u", check->tcp.port);
 		break;
@@ -252,6 +276,14 @@ mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 			    c->name, c->host->name,
 			    (unsigned long long)c->timeout_ms,
 			    (unsigned long long)c->retry_interval_ms);
+		if (c->kind == CHECK_KIND_TCP && c->tcp.connect_warn_ms &&
+		    c->tcp.connect_crit_ms &&
+		    c->tcp.connect_warn_ms > c->tcp.connect_crit_ms)
+			cfg_error(doc, &at,
+			    "check '%s' of host '%s': "
+			    "connect_warning exceeds "
+			    "connect_critical",
+			    c->name, c->host->name);
 		if (c->kind == CHECK_KIND_ICMP) {
 			if (c->icmp.rtt_warn_ms > c->icmp.rtt_crit_ms)
 				cfg_error(doc, &at,
@@ -355,6 +387,31 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	}
 }
 
+/* Reads the metrics and scheduler blocks, if any. */
+static void
+mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
+    struct mon_conf *conf)
+{
+	static const char *const metrics_keys[] = { "listen", NULL };
+	static const char *const sched_keys[] = { "max_rate", "max_in_flight",
+		NULL };
+	const struct cfg_node *node;
+	const char *s;
+
+	if ((node = cfg_map(doc, root, "metrics", 0)) != NULL) {
+		cfg_check_keys(doc, node, "metrics", metrics_keys);
+		if (cfg_str(doc, node, "listen", 1, &s) == 0)
+			conf->metrics_listen = xstrdup(s);
+	}
+	if ((node = cfg_map(doc, root, "scheduler", 0)) != NULL) {
+		cfg_check_keys(doc, node, "scheduler", sched_keys);
+		cfg_double(doc, node, "max_rate", 0, 0, 10000000,
+		    &conf->max_rate);
+		cfg_uint(doc, node, "max_in_flight", 0, 0, 1000000,
+		    &conf->max_in_flight);
+	}
+}
+
 /* Reads the defaults block, if any. */
 static void
 mon_defaults_load(struct cfg_doc *doc, const struct cfg_node *root,
@@ -387,7 +444,8 @@ struct mon_conf *
 mon_conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
-		"log_level", "defaults", "hosts", NULL };
+		"log_level", "user", "metrics", "scheduler", "defaults",
+		"hosts", NULL };
 	struct cfg_doc *doc = cfg_load_file(path);
 	struct mon_defaults def;
 	struct mon_conf *conf;
@@ -430,6 +488,9 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 	}
 	cfg_enum(doc, root, "log_level", 0, log_level_names, &level);
 	conf->log_level = (enum log_level)level;
+	if (cfg_str(doc, root, "user", 0, &s) == 0)
+		conf->user = xstrdup(s);
+	mon_engine_load(doc, root, conf);
 	mon_defaults_load(doc, root, &def);
 
 	if ((hosts = cfg_seq(doc, root, "hosts", 1)) != NULL) {

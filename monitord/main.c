@@ -4,6 +4,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +22,22 @@
 #define MONITORD_CONF SYSCONFDIR "/monitord/monitord.yaml"
 /* How long a stop waits for queued state changes to reach the database. */
 #define MONITORD_DRAIN_MS 5000
+/* The windows of the probes/s and worst-lateness figures. */
+#define MONITORD_WINDOW_MS 10000
 
 static void
 usage(void)
 {
 	fprintf(stderr,
 	    "usage: monitord [-dnsv] [-f file]\n"
+	    "       monitord -S list [-c echoes] [-t timeout_ms] [-v]\n"
 	    "  -f file  configuration (default %s)\n"
 	    "  -n       check the configuration and exit\n"
-	    "  -v       with -n, list the checks that would run\n"
+	    "  -v       with -n, list the checks that would run;\n"
+	    "           with -S, print every address\n"
 	    "  -d       log debug messages\n"
-	    "  -s       log to syslog instead of stderr\n",
+	    "  -s       log to syslog instead of stderr\n"
+	    "  -S list  ping every address of the list once and exit\n",
 	    MONITORD_CONF);
 	exit(2);
 }
@@ -62,23 +70,34 @@ monitord_idle(void *arg)
 {
 	struct monitord *md = arg;
 
-	return db_pending(md->db) == 0;
+	return emit_pending(md) == 0;
 }
+
+/* Everything the signal handler needs. */
+struct monitord_ctx {
+	struct monitord *md;
+	const char *file;
+	int debug;
+};
 
 static void
 monitord_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct monitord *md = arg;
+	struct monitord_ctx *ctx = arg;
+	struct monitord *md = ctx->md;
 
 	(void)what;
 	if (sig == SIGHUP) {
-		log_notice("SIGHUP: configuration reload is not supported by "
-			   "this version; restart monitord to apply changes");
+		if (md->stop.ev != NULL)
+			return;
+		log_notice("SIGHUP: reloading %s", ctx->file);
+		if (reload_apply(md, ctx->file) == 0 && !ctx->debug)
+			log_set_level(md->conf->log_level);
 		return;
 	}
 	if (md->stop.ev == NULL) {
 		log_notice("signal %d: stopping (%zu state changes to write)",
-		    (int)sig, db_pending(md->db));
+		    (int)sig, emit_pending(md));
 		for (size_t i = 0; i < md->conf->nchecks; i++)
 			check_stop(md->conf->checks[i]);
 	}
@@ -86,19 +105,56 @@ monitord_signal_cb(evutil_socket_t sig, short what, void *arg)
 	    md);
 }
 
+/* Every 10 s: the last window's figures become the ones /metrics shows. */
+static void
+monitord_window_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct monitord *md = arg;
+
+	(void)fd;
+	(void)what;
+	md->stats.window_probes[1] = md->stats.window_probes[0];
+	md->stats.window_probes[0] = 0;
+	md->stats.window_max[1] = md->stats.window_max[0];
+	md->stats.window_max[0] = 0;
+	md->stats.window_start_ms = timeutil_mono_ms();
+	md->stats.probes_deferred = sched_deferred(md->sched);
+}
+
+/* Parses a positive number option or exits with usage. */
+static unsigned long
+monitord_number(const char *s, unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v == 0 || v > max)
+		usage();
+	return v;
+}
+
 int
 main(int argc, char *argv[])
 {
-	const char *file = MONITORD_CONF;
+	const char *file = MONITORD_CONF, *sweep = NULL;
 	struct monitord md;
+	struct monitord_ctx ctx;
 	struct cfg_doc *doc;
-	struct event *sigs[3];
+	struct event *sigs[3], *window_ev;
+	struct event_config *evcfg;
 	const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
+	struct timeval window_tv = timeutil_ms_to_tv(MONITORD_WINDOW_MS);
 	int ch, check_only = 0, verbose = 0, debug = 0, use_syslog = 0;
+	unsigned long echoes = 1, timeout_ms = 1000;
 	uint64_t now;
 
-	while ((ch = getopt(argc, argv, "df:hnsv")) != -1) {
+	while ((ch = getopt(argc, argv, "c:df:hnsS:t:v")) != -1) {
 		switch (ch) {
+		case 'c':
+			echoes = monitord_number(optarg, PROBE_ICMP_MAX_ECHOES);
+			break;
 		case 'd':
 			debug = 1;
 			break;
@@ -111,6 +167,12 @@ main(int argc, char *argv[])
 		case 's':
 			use_syslog = 1;
 			break;
+		case 'S':
+			sweep = optarg;
+			break;
+		case 't':
+			timeout_ms = monitord_number(optarg, 600000);
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -121,7 +183,13 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 
-	log_init("monitord", use_syslog, LOG_LEVEL_INFO);
+	log_init("monitord", use_syslog,
+	    debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	if (sweep != NULL) {
+		if (!debug)
+			log_set_level(LOG_LEVEL_WARN);
+		return sweep_run(sweep, (unsigned)echoes, timeout_ms, verbose);
+	}
 	memset(&md, 0, sizeof(md));
 	md.conf = mon_conf_load(file, &doc);
 	if (md.conf == NULL)
@@ -136,23 +204,47 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	log_set_level(debug ? LOG_LEVEL_DEBUG : md.conf->log_level);
+	/* The config tree of a large network is gone: give it back. */
+	malloc_trim(0);
 
 	signal(SIGPIPE, SIG_IGN);
-	if ((md.base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	/* Sockets that need privileges are opened before anything else. */
+	/* One precise timer (the wheel's tick) costs little and keeps
+	 * lateness within the tick. */
+	if ((evcfg = event_config_new()) == NULL ||
+	    event_config_set_flag(evcfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1 ||
+	    (md.base = event_base_new_with_config(evcfg)) == NULL)
+		fatalx("cannot create the event loop");
+	event_config_free(evcfg);
+
+	/* What needs privileges first: raw sockets, the metrics port. */
 	md.icmp = probe_icmp_new(md.base);
+	if (md.conf->metrics_listen != NULL &&
+	    (md.metrics = metrics_new(&md, md.conf->metrics_listen)) == NULL)
+		fatalx("cannot serve metrics on %s", md.conf->metrics_listen);
+	if (md.conf->user != NULL && priv_drop(md.conf->user) == -1)
+		fatalx("cannot drop privileges to user '%s'", md.conf->user);
+	else if (md.conf->user == NULL && geteuid() == 0)
+		log_notice("running as root: set 'user' to drop privileges");
+
 	md.sched = sched_new(md.base, monitord_clock);
 	md.db = db_new(md.base, md.conf->database, "postgresql");
 	db_start(md.db);
+	ctx.md = &md;
+	ctx.file = file;
+	ctx.debug = debug;
 	for (size_t i = 0; i < 3; i++) {
 		sigs[i] =
-		    evsignal_new(md.base, signums[i], monitord_signal_cb, &md);
+		    evsignal_new(md.base, signums[i], monitord_signal_cb, &ctx);
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot install the signal handler");
 	}
+	window_ev = event_new(md.base, -1, EV_PERSIST, monitord_window_cb, &md);
+	if (window_ev == NULL || event_add(window_ev, &window_tv) == -1)
+		fatalx("cannot arm the statistics timer");
 
+	reload_limits(&md);
 	now = timeutil_mono_ms();
+	md.stats.window_start_ms = now;
 	for (size_t i = 0; i < md.conf->nchecks; i++)
 		check_start(&md, md.conf->checks[i], now);
 	log_notice("monitord %s started as '%s': %zu hosts, %zu checks",
@@ -166,13 +258,16 @@ main(int argc, char *argv[])
 	    (unsigned long long)(md.stats.probes_sent[CHECK_KIND_ICMP] +
 		md.stats.probes_sent[CHECK_KIND_TCP]),
 	    (unsigned long long)md.stats.state_changes,
-	    (unsigned long long)md.stats.changes_failed, db_pending(md.db));
+	    (unsigned long long)md.stats.changes_failed, emit_pending(&md));
 	for (size_t i = 0; i < md.conf->nchecks; i++)
 		check_stop(md.conf->checks[i]);
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
+	event_free(window_ev);
 	daemon_stop_free(&md.stop);
+	metrics_free(md.metrics);
 	db_free(md.db);
+	emit_free(&md);
 	probe_icmp_free(md.icmp);
 	sched_free(md.sched);
 	mon_conf_free(md.conf);

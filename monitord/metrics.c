@@ -1,2 +1,584 @@
-/* placeholder */
+/*
+ * The self-monitoring endpoint: GET /metrics (Prometheus text format 0.0.4)
+ * and GET /healthz (a short JSON object) on libevent's evhttp, in the
+ * daemon's own event loop.
+ *
+ * Labels carry fixed strings only, never a host or check name: with
+ * 100,000 targets those would explode the number of series.  The listening
+ * socket is bound in metrics_new, before privileges are dropped, and only a
+ * numeric address is accepted so that nothing resolves names.
+ */
 #include "config.h"
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "db.h"
+#include "monitord.h"
+#include "xmalloc.h"
+
+/* Small limits: a scrape is one short GET, anything more is hostile. */
+#define METRICS_MAX_HEADERS 8192
+#define METRICS_MAX_BODY 4096
+#define METRICS_TIMEOUT_S 10
+#define METRICS_BACKLOG 64
+#define METRICS_ACCEPT_PAUSE_S 1
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4"
+
+/* The endpoint: its HTTP server and what it reports on. */
+struct metrics {
+	struct monitord *md;
+	struct evhttp *http;
+	struct event *ev_resume; /* re-enables accepting after an error */
+	struct evconnlistener *listener;
+	char *listen;
+	int port;
+	int paused; /* accepting stopped after an accept error */
+	time_t start_time;
+	SLIST_ENTRY(metrics) link;
+};
+
+/*
+ * Every live endpoint.  evhttp gives its listener's error callback the
+ * evhttp itself as argument, so that callback finds its endpoint here.
+ */
+static SLIST_HEAD(, metrics) metrics_all = SLIST_HEAD_INITIALIZER(metrics_all);
+
+/* Label values of enum check_status, OK..PENDING. */
+static const char *const metrics_status_labels[] = {
+	[CHECK_OK] = "ok",
+	[CHECK_WARNING] = "warning",
+	[CHECK_CRITICAL] = "critical",
+	[CHECK_UNKNOWN] = "unknown",
+	[CHECK_PENDING] = "pending",
+};
+
+/* Label values of enum check_kind. */
+static const char *const metrics_kind_labels[] = {
+	[CHECK_KIND_ICMP] = "icmp",
+	[CHECK_KIND_TCP] = "tcp",
+};
+
+/*
+ * Parses "1.2.3.4:port" or "[v6]:port" with a numeric host into ss; port 0
+ * asks the kernel for one.  Returns 0, or -1 after logging why.
+ */
+static int
+metrics_parse_listen(const char *s, struct sockaddr_storage *ss,
+    socklen_t *sslen)
+{
+	struct addrinfo hints, *res;
+	const char *colon, *port, *why;
+	char host[128];
+	size_t hostlen, i;
+	int error, v6;
+
+	if (s == NULL || *s == '\0') {
+		log_warnx("metrics: empty listen address");
+		return -1;
+	}
+	v6 = s[0] == '[';
+	if (v6) {
+		if ((colon = strchr(s, ']')) == NULL || colon[1] != ':') {
+			why = "an IPv6 address needs the form [::1]:port";
+			goto bad;
+		}
+		hostlen = (size_t)(colon - s - 1);
+		memcpy(host, s + 1,
+		    hostlen < sizeof(host) ? hostlen : sizeof(host) - 1);
+		colon++;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL) {
+			why = "no port (host:port)";
+			goto bad;
+		}
+		hostlen = (size_t)(colon - s);
+		if (memchr(s, ':', hostlen) != NULL) {
+			why = "an IPv6 address needs the form [::1]:port";
+			goto bad;
+		}
+		memcpy(host, s,
+		    hostlen < sizeof(host) ? hostlen : sizeof(host) - 1);
+	}
+	if (hostlen == 0) {
+		why = "no host (use 0.0.0.0 or [::] for every address)";
+		goto bad;
+	}
+	if (hostlen >= sizeof(host)) {
+		why = "host too long";
+		goto bad;
+	}
+	host[hostlen] = '\0';
+	port = colon + 1;
+	for (i = 0; port[i] != '\0'; i++)
+		if (port[i] < '0' || port[i] > '9' || i >= 5)
+			break;
+	if (i == 0 || port[i] != '\0' || atoi(port) > 65535) {
+		why = "bad port";
+		goto bad;
+	}
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = v6 ? AF_INET6 : AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {
+		why = error == EAI_NONAME ?
+		    "the host must be a numeric address" :
+		    gai_strerror(error);
+		goto bad;
+	}
+	if (res->ai_addrlen > sizeof(*ss)) {
+		freeaddrinfo(res);
+		why = "address too long";
+		goto bad;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = (socklen_t)res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+
+bad:
+	log_warnx("metrics: bad listen address \"%s\": %s", s, why);
+	return -1;
+}
+
+/* Opens a non-blocking listening socket on ss; -1 with errno set. */
+static int
+metrics_socket(const struct sockaddr_storage *ss, socklen_t sslen)
+{
+	int fd, on = 1, saved;
+
+	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    (ss->ss_family == AF_INET6 &&
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) ==
+		    -1) ||
+	    bind(fd, (const struct sockaddr *)ss, sslen) == -1 ||
+	    listen(fd, METRICS_BACKLOG) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Returns the port fd is bound to, or 0. */
+static int
+metrics_bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/* Writes the HELP and TYPE lines of one family. */
+static void
+metrics_head(struct evbuffer *buf, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* Writes one integer sample; labels is NULL or like kind="icmp". */
+static void
+metrics_u64(struct evbuffer *buf, const char *name, const char *labels,
+    uint64_t v)
+{
+	if (labels != NULL)
+		evbuffer_add_printf(buf, "%s{%s} %" PRIu64 "\n", name, labels,
+		    v);
+	else
+		evbuffer_add_printf(buf, "%s %" PRIu64 "\n", name, v);
+}
+
+/* Writes one floating-point sample without labels. */
+static void
+metrics_double(struct evbuffer *buf, const char *name, double v)
+{
+	char num[HIST_FMTLEN];
+
+	evbuffer_add_printf(buf, "%s %s\n", name,
+	    hist_format(v, num, sizeof(num)));
+}
+
+/* Writes a family with a single integer sample. */
+static void
+metrics_one(struct evbuffer *buf, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	metrics_head(buf, name, type, help);
+	metrics_u64(buf, name, NULL, v);
+}
+
+/* Writes one sample of a family labelled by one fixed label. */
+static void
+metrics_labelled(struct evbuffer *buf, const char *name, const char *label,
+    const char *value, uint64_t v)
+{
+	evbuffer_add_printf(buf, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label,
+	    value, v);
+}
+
+/*
+ * Writes the ICMP engine's counters; with ICMP off (md->icmp NULL) they are
+ * written as zeros, so that the set of series never changes.
+ */
+static void
+metrics_render_icmp(struct monitord *md, struct evbuffer *buf)
+{
+	struct icmp_stats st;
+	int m;
+
+	memset(&st, 0, sizeof(st));
+	if (md->icmp != NULL)
+		probe_icmp_stats(md->icmp, &st);
+	metrics_one(buf, "monitord_icmp_echoes_sent_total", "counter",
+	    "ICMP echo requests handed to the kernel.", st.echoes_sent);
+	metrics_one(buf, "monitord_icmp_replies_accepted_total", "counter",
+	    "ICMP echo replies matched to an echo in flight.",
+	    st.matched[ICMP_MATCH_ACCEPTED]);
+	metrics_head(buf, "monitord_icmp_replies_dropped_total", "counter",
+	    "ICMP messages received and dropped, by reason.");
+	for (m = 0; m < ICMP_MATCH_COUNT; m++) {
+		if (m == ICMP_MATCH_ACCEPTED)
+			continue;
+		metrics_labelled(buf, "monitord_icmp_replies_dropped_total",
+		    "reason", icmp_match_str((enum icmp_match)m),
+		    st.matched[m]);
+	}
+}
+
+/*
+ * Appends the Prometheus text exposition of md's counters to buf.  It walks
+ * every check once to count hard states, which is cheap per scrape.
+ */
+void
+metrics_render(struct monitord *md, struct evbuffer *buf)
+{
+	const struct mon_stats *st = &md->stats;
+	uint64_t states[CHECK_PENDING + 1] = { 0 };
+	double planned = 0;
+	size_t nchecks = 0, i;
+	unsigned s;
+
+	if (md->conf != NULL) {
+		nchecks = md->conf->nchecks;
+		for (i = 0; i < nchecks; i++) {
+			const struct mon_check *c = md->conf->checks[i];
+
+			if ((unsigned)c->state.hard_status <= CHECK_PENDING)
+				states[c->state.hard_status]++;
+			if (c->interval_ms > 0)
+				planned += 1000.0 / (double)c->interval_ms;
+		}
+	}
+
+	if (md->metrics != NULL) {
+		metrics_one(buf, "monitord_start_time_seconds", "gauge",
+		    "Start time of the process since the Unix epoch in seconds.",
+		    (uint64_t)md->metrics->start_time);
+	}
+
+	metrics_head(buf, "monitord_probes_sent_total", "counter",
+	    "Probes started, by kind.");
+	for (s = CHECK_KIND_ICMP; s <= CHECK_KIND_TCP; s++)
+		metrics_labelled(buf, "monitord_probes_sent_total", "kind",
+		    metrics_kind_labels[s], st->probes_sent[s]);
+	metrics_head(buf, "monitord_probes_per_second", "gauge",
+	    "Probes sent per second over the last complete 10-second window.");
+	metrics_double(buf, "monitord_probes_per_second",
+	    (double)st->window_probes[1] / 10.0);
+	metrics_head(buf, "monitord_probes_planned_per_second", "gauge",
+	    "Probes per second the configured check intervals ask for.");
+	metrics_double(buf, "monitord_probes_planned_per_second", planned);
+	metrics_one(buf, "monitord_probes_in_flight", "gauge",
+	    "Probes running now.", st->in_flight);
+	metrics_one(buf, "monitord_tcp_probes_in_flight", "gauge",
+	    "TCP probes running now, each holding a socket.",
+	    st->tcp_in_flight);
+	metrics_one(buf, "monitord_probes_skipped_total", "counter",
+	    "Probes skipped for running more than half an interval late.",
+	    st->probes_skipped);
+	metrics_one(buf, "monitord_probes_deferred_total", "counter",
+	    "Probes that waited for a rate token or an in-flight slot.",
+	    st->probes_deferred);
+	hist_render(&st->lateness, "monitord_probe_lateness_seconds",
+	    "Time from a probe's deadline to its start, in seconds.", buf);
+	metrics_head(buf, "monitord_probe_lateness_window_max_seconds", "gauge",
+	    "Worst probe lateness in the current and the previous 10-second "
+	    "window, in seconds.");
+	metrics_double(buf, "monitord_probe_lateness_window_max_seconds",
+	    st->window_max[0] > st->window_max[1] ? st->window_max[0] :
+						    st->window_max[1]);
+
+	metrics_head(buf, "monitord_check_results_total", "counter",
+	    "Check results, by status.");
+	for (s = CHECK_OK; s <= CHECK_UNKNOWN; s++)
+		metrics_labelled(buf, "monitord_check_results_total", "result",
+		    metrics_status_labels[s], st->results[s]);
+	metrics_head(buf, "monitord_checks", "gauge",
+	    "Configured checks, by hard state.");
+	for (s = CHECK_OK; s <= CHECK_PENDING; s++)
+		metrics_labelled(buf, "monitord_checks", "state",
+		    metrics_status_labels[s], states[s]);
+	metrics_one(buf, "monitord_checks_configured", "gauge",
+	    "Checks in the loaded configuration.", nchecks);
+	metrics_one(buf, "monitord_state_changes_total", "counter",
+	    "Hard state changes recorded in the database.", st->state_changes);
+	metrics_one(buf, "monitord_state_changes_failed_total", "counter",
+	    "Hard state changes the database refused or that were dropped at "
+	    "shutdown.",
+	    st->changes_failed);
+	metrics_one(buf, "monitord_db_queue_depth", "gauge",
+	    "Database statements queued or in flight.",
+	    md->db != NULL ? db_pending(md->db) : 0);
+	metrics_one(buf, "monitord_state_changes_queued", "gauge",
+	    "Hard state changes not yet recorded in the database.",
+	    emit_pending(md));
+	metrics_one(buf, "monitord_db_connected", "gauge",
+	    "1 when the database connection is up, else 0.",
+	    md->db != NULL && db_connected(md->db) ? 1 : 0);
+
+	metrics_render_icmp(md, buf);
+
+	metrics_head(buf, "monitord_config_reloads_total", "counter",
+	    "Configuration reloads, by result.");
+	metrics_labelled(buf, "monitord_config_reloads_total", "result", "ok",
+	    st->reloads_ok);
+	metrics_labelled(buf, "monitord_config_reloads_total", "result",
+	    "failed", st->reloads_failed);
+}
+
+/*
+ * Appends the /healthz JSON object to buf and returns the HTTP status to
+ * send.  A database outage is "degraded" but still 200: monitord keeps
+ * probing and keeps the state changes queued until the database is back.
+ */
+int
+metrics_healthy(struct monitord *md, struct evbuffer *buf)
+{
+	int up = md->db != NULL && db_connected(md->db);
+
+	evbuffer_add_printf(buf,
+	    "{\"status\":\"%s\",\"database\":\"%s\",\"checks\":%zu,"
+	    "\"in_flight\":%" PRIu64 "}\n",
+	    up ? "ok" : "degraded", up ? "connected" : "disconnected",
+	    md->conf != NULL ? md->conf->nchecks : 0, md->stats.in_flight);
+	return HTTP_OK;
+}
+
+/*
+ * Sends the reply whose body is in the request's output buffer.  For HEAD
+ * the body is dropped and its length kept, since evhttp 2.1 would send it.
+ */
+static void
+metrics_reply(struct evhttp_request *req, int code, const char *type)
+{
+	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evhttp_request_get_output_buffer(req);
+	char len[32];
+
+	evhttp_add_header(hdrs, "Content-Type", type);
+	evhttp_add_header(hdrs, "Cache-Control", "no-store");
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+		evhttp_add_header(hdrs, "Content-Length", len);
+		evbuffer_drain(body, evbuffer_get_length(body));
+	}
+	evhttp_send_reply(req, code, NULL, NULL);
+}
+
+/* Serves one request: /metrics and /healthz, GET and HEAD only. */
+static void
+metrics_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct metrics *m = arg;
+	struct evbuffer *body = evhttp_request_get_output_buffer(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	int is_metrics, is_healthz;
+
+	/* A request after the pause ended: accept works again. */
+	if (m->paused && !evtimer_pending(m->ev_resume, NULL)) {
+		log_notice("metrics: accepting connections again");
+		m->paused = 0;
+	}
+	if (path == NULL)
+		path = "";
+	is_metrics = strcmp(path, "/metrics") == 0;
+	is_healthz = strcmp(path, "/healthz") == 0;
+	if (!is_metrics && !is_healthz) {
+		evbuffer_add_printf(body, "not found\n");
+		metrics_reply(req, HTTP_NOTFOUND, "text/plain");
+	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		evbuffer_add_printf(body, "method not allowed\n");
+		metrics_reply(req, HTTP_BADMETHOD, "text/plain");
+	} else if (is_metrics) {
+		metrics_render(m->md, body);
+		metrics_reply(req, HTTP_OK, METRICS_CONTENT_TYPE);
+	} else
+		metrics_reply(req, metrics_healthy(m->md, body),
+		    "application/json");
+}
+
+/* Accepts again after a pause. */
+static void
+metrics_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct metrics *m = arg;
+
+	(void)fd;
+	(void)events;
+	evconnlistener_enable(m->listener);
+}
+
+/*
+ * Pauses accepting after an accept error other than a transient one (out
+ * of descriptors, mostly): libevent would otherwise retry in a busy loop.
+ * arg is the evhttp that owns the listener.
+ */
+static void
+metrics_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct metrics *m;
+	struct timeval tv = { METRICS_ACCEPT_PAUSE_S, 0 };
+	int error = EVUTIL_SOCKET_ERROR();
+
+	evconnlistener_disable(lev);
+	SLIST_FOREACH(m, &metrics_all, link)
+		if (m->http == arg)
+			break;
+	if (m == NULL) {
+		log_warnx("metrics: accept failed on an unknown endpoint");
+		return;
+	}
+	if (!m->paused) {
+		errno = error;
+		log_warn("metrics: accept on %s failed, pausing", m->listen);
+	}
+	m->paused = 1;
+	evtimer_add(m->ev_resume, &tv);
+}
+
+/*
+ * Binds the endpoint to listen ("127.0.0.1:9810", "[::1]:9810"; port 0
+ * picks one) and serves it on md->base.  Returns NULL after logging when the
+ * address is malformed, not numeric, or cannot be bound.
+ */
+struct metrics *
+metrics_new(struct monitord *md, const char *listen)
+{
+	struct metrics *m;
+	struct evconnlistener *lev;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int fd;
+
+	if (metrics_parse_listen(listen, &ss, &sslen) == -1)
+		return NULL;
+	if ((fd = metrics_socket(&ss, sslen)) == -1) {
+		log_warn("metrics: cannot listen on %s", listen);
+		return NULL;
+	}
+
+	m = xcalloc(1, sizeof(*m));
+	m->md = md;
+	m->listen = xstrdup(listen);
+	m->start_time = time(NULL);
+	m->port = metrics_bound_port(fd);
+	if ((m->http = evhttp_new(md->base)) == NULL ||
+	    (m->ev_resume = evtimer_new(md->base, metrics_resume_cb, m)) ==
+		NULL) {
+		log_warnx("metrics: cannot create the HTTP server");
+		close(fd);
+		metrics_free(m);
+		return NULL;
+	}
+	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
+	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
+	/* Let every method reach the callback, which answers 405. */
+	evhttp_set_allowed_methods(m->http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+		EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_gencb(m->http, metrics_request_cb, m);
+	/* The listener owns fd from here; the evhttp owns the listener. */
+	if ((lev = evconnlistener_new(md->base, NULL, NULL,
+		 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)) ==
+	    NULL) {
+		log_warnx("metrics: cannot serve on %s", listen);
+		close(fd);
+		metrics_free(m);
+		return NULL;
+	}
+	if (evhttp_bind_listener(m->http, lev) == NULL) {
+		log_warnx("metrics: cannot serve on %s", listen);
+		evconnlistener_free(lev);
+		metrics_free(m);
+		return NULL;
+	}
+	m->listener = lev;
+	evconnlistener_set_error_cb(lev, metrics_accept_error_cb);
+	SLIST_INSERT_HEAD(&metrics_all, m, link);
+	log_info("metrics: listening on %s (port %d)", listen, m->port);
+	return m;
+}
+
+/* Returns the port the endpoint listens on, useful after asking for 0. */
+int
+metrics_port(const struct metrics *m)
+{
+	return m->port;
+}
+
+/*
+ * Closes the endpoint and every connection it has open.  Not to be called
+ * from inside a request callback.
+ */
+void
+metrics_free(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	if (m->listener != NULL)
+		SLIST_REMOVE(&metrics_all, m, metrics, link);
+	if (m->http != NULL)
+		evhttp_free(m->http);
+	if (m->ev_resume != NULL)
+		event_free(m->ev_resume);
+	free(m->listen);
+	free(m);
+}

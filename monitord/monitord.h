@@ -21,6 +21,7 @@ struct sched;
 struct probe_icmp;
 struct icmp_probe;
 struct probe_tcp;
+struct emit;
 
 /* Network segments of the municipality (運用監視基準 differ per segment). */
 enum mon_segment {
@@ -54,13 +55,18 @@ struct check_state {
 	unsigned attempt; /* 1..max_attempts while soft non-OK */
 };
 
+/* The wheel's resolution: deadlines live on a 10 ms grid. */
+#define SCHED_TICK_MS 10
+
 /* One entry of the timing wheel (sched.c); embedded in its owner. */
 struct sched_entry {
 	TAILQ_ENTRY(sched_entry) link;
 	uint64_t deadline; /* monotonic ms */
-	unsigned slot;
+	unsigned slot; /* in the wheel, or SCHED_READY */
 	int queued;
-	void (*cb)(struct sched_entry *, uint64_t, void *);
+	int waited; /* counted as deferred already */
+	/* Returns 1 when it started a probe, which ends with sched_done. */
+	int (*cb)(struct sched_entry *, uint64_t, void *);
 	void *arg;
 };
 
@@ -91,7 +97,7 @@ struct mon_check {
 	} icmp;
 	struct {
 		uint16_t port;
-		char *send;   /* optional text sent after connecting */
+		char *send; /* optional text sent after connecting */
 		char *expect; /* optional text the server must send */
 		uint64_t connect_warn_ms, connect_crit_ms; /* 0: none */
 	} tcp;
@@ -103,6 +109,7 @@ struct mon_check {
 	uint64_t hash;
 	uint64_t last_deadline; /* of the run in flight or last run */
 	int in_flight;
+	int reload_kept; /* carried over by the reload in progress */
 	struct icmp_probe *icmp_probe;
 	struct probe_tcp *tcp_probe;
 };
@@ -113,9 +120,9 @@ struct mon_conf {
 	char *instance;
 	char *database; /* libpq conninfo; NULL means the PG* environment */
 	enum log_level log_level;
-	char *user;           /* drop privileges to this user; NULL: stay */
+	char *user; /* drop privileges to this user; NULL: stay */
 	char *metrics_listen; /* "127.0.0.1:9810"; NULL: no endpoint */
-	double max_rate;      /* probes per second; 0: derived */
+	double max_rate; /* probes per second; 0: derived */
 	uint64_t max_in_flight; /* 0: derived */
 	struct mon_host **hosts;
 	size_t nhosts;
@@ -136,14 +143,15 @@ struct mon_stats {
 	uint64_t probes_sent[2]; /* by enum check_kind */
 	uint64_t probes_skipped; /* more than half an interval late */
 	uint64_t probes_deferred; /* waited for a token or an in-flight slot */
-	uint64_t in_flight;       /* probes running now */
-	uint64_t tcp_in_flight;   /* of which TCP, each holding an fd */
-	uint64_t results[4];      /* by enum check_status, OK..UNKNOWN */
-	uint64_t state_changes;   /* hard changes recorded */
-	uint64_t changes_failed;  /* refused by the database */
+	uint64_t in_flight; /* probes running now */
+	uint64_t tcp_in_flight; /* of which TCP, each holding an fd */
+	uint64_t results[4]; /* by enum check_status, OK..UNKNOWN */
+	uint64_t state_changes; /* hard changes recorded */
+	uint64_t changes_failed; /* refused by the database */
 	uint64_t reloads_ok, reloads_failed;
-	struct hist lateness;     /* send time minus deadline, since start */
-	/* The last two 10-second windows: probes sent and the worst lateness. */
+	struct hist lateness; /* send time minus deadline, since start */
+	/* The last two 10-second windows: probes sent and the worst lateness.
+	 */
 	uint64_t window_start_ms;
 	uint64_t window_probes[2];
 	double window_max[2];
@@ -158,6 +166,8 @@ struct monitord {
 	struct db *db;
 	uint64_t last_seq;
 	struct metrics *metrics;
+	struct emit *emit;
+	double planned_rate; /* probes per second the intervals ask for */
 	struct mon_stats stats;
 	char output[1024]; /* the result text being written */
 	struct daemon_stop stop;
@@ -166,6 +176,7 @@ struct monitord {
 /* conf.c */
 struct mon_conf *mon_conf_load(const char *, struct cfg_doc **);
 void mon_conf_free(struct mon_conf *);
+void mon_check_free(struct mon_check *);
 const char *mon_segment_str(enum mon_segment);
 const char *check_kind_str(enum check_kind);
 
@@ -181,10 +192,15 @@ void check_stop(struct mon_check *);
 /* sched.c */
 struct sched *sched_new(struct event_base *, uint64_t (*)(void));
 void sched_free(struct sched *);
+void sched_set_limits(struct sched *, double, double, uint64_t);
 void sched_add(struct sched *, struct sched_entry *, uint64_t);
 void sched_remove(struct sched *, struct sched_entry *);
 void sched_tick(struct sched *, uint64_t);
+void sched_done(struct sched *);
 size_t sched_count(const struct sched *);
+size_t sched_ready_count(const struct sched *);
+uint64_t sched_in_flight(const struct sched *);
+uint64_t sched_deferred(const struct sched *);
 uint64_t sched_hash(const char *, const char *);
 uint64_t sched_first_deadline(uint64_t, uint64_t, uint64_t);
 uint64_t sched_next_deadline(uint64_t, uint64_t, uint64_t, uint64_t *);
@@ -317,15 +333,18 @@ const char *icmp_match_str(enum icmp_match);
 /* probe_tcp.c */
 /* How a TCP probe ended. */
 enum probe_tcp_outcome {
-	PROBE_TCP_CONNECTED,   /* connected (and the expected text came) */
-	PROBE_TCP_REFUSED,     /* RST: nothing listens */
-	PROBE_TCP_TIMEOUT,     /* no connection within the timeout */
+	PROBE_TCP_CONNECTED, /* connected (and the expected text came) */
+	PROBE_TCP_REFUSED, /* RST: nothing listens */
+	PROBE_TCP_TIMEOUT, /* no connection within the timeout */
 	PROBE_TCP_UNREACHABLE, /* no route, network down */
-	PROBE_TCP_ERROR,       /* anything else on connect */
-	PROBE_TCP_EXPECT_TIMEOUT,  /* connected; the expected text never came */
+	PROBE_TCP_ERROR, /* anything else on connect */
+	PROBE_TCP_EXPECT_TIMEOUT, /* connected; the expected text never came */
 	PROBE_TCP_EXPECT_MISMATCH, /* connected; other text, or closed early */
 	PROBE_TCP_OUTCOME_COUNT
 };
+
+/* The most a TCP probe reads, and so the longest expected text. */
+#define PROBE_TCP_READ_MAX 1024
 
 /* What to say and to wait for once connected; NULL for a plain connect. */
 struct probe_tcp_opts {
@@ -337,10 +356,10 @@ struct probe_tcp_opts {
 /* The outcome of one probe. */
 struct probe_tcp_result {
 	enum probe_tcp_outcome outcome;
-	int error;           /* errno of a failed connect, else 0 */
+	int error; /* errno of a failed connect, send or read */
 	uint64_t connect_us; /* time to connect, when it connected */
-	uint64_t total_us;   /* time to the outcome */
-	char banner[128];    /* first line received, printable, for messages */
+	uint64_t total_us; /* time to the outcome */
+	char banner[128]; /* first line received, printable, for messages */
 };
 
 typedef void (*probe_tcp_cb)(const struct probe_tcp_result *, void *);
@@ -348,23 +367,41 @@ struct probe_tcp *probe_tcp_start(struct event_base *, const struct sockaddr *,
     socklen_t, uint64_t, const struct probe_tcp_opts *, probe_tcp_cb, void *);
 void probe_tcp_cancel(struct probe_tcp *);
 const char *probe_tcp_outcome_str(enum probe_tcp_outcome);
+int probe_tcp_match(const char *, size_t, const char *, size_t);
+void probe_tcp_banner(char *, size_t, const char *, size_t);
 
 /* hist.c */
+#define HIST_FMTLEN 32 /* room for any double hist_format writes */
 extern const double hist_bounds[HIST_NBUCKETS - 1]; /* the last is +Inf */
 void hist_add(struct hist *, double);
 double hist_quantile(const struct hist *, double);
-void hist_render(const struct hist *, const char *, const char *,
-    struct evbuffer *);
+const char *hist_format(double, char *, size_t);
+void
+hist_render(const struct hist *, const char *, const char *, struct evbuffer *);
 
 /* metrics.c */
 struct metrics;
 struct metrics *metrics_new(struct monitord *, const char *);
 void metrics_free(struct metrics *);
+int metrics_port(const struct metrics *);
 void metrics_render(struct monitord *, struct evbuffer *);
 int metrics_healthy(struct monitord *, struct evbuffer *);
+
+/* priv.c */
+int priv_drop(const char *);
+
+/* reload.c */
+void reload_limits(struct monitord *);
+int reload_apply(struct monitord *, const char *);
+
+/* sweep.c */
+int sweep_run(const char *, unsigned, uint64_t, int);
 
 /* emit.c */
 void emit_state_change(struct monitord *, const struct mon_check *,
     enum check_status, enum check_status, const char *);
+size_t emit_pending(struct monitord *);
+void emit_free(struct monitord *);
+void emit_json_string(struct evbuffer *, const char *);
 
 #endif

@@ -1,31 +1,47 @@
 /*
  * The scheduler: a timing wheel of 10 ms slots driven by one persistent
- * libevent timer, so that tens of thousands of targets cost one timer and
- * an O(due) walk per tick instead of a heap operation per probe.  Deadlines
- * are spread over the interval by a hash of the target and re-armed from the
- * previous deadline, never from "now", so the schedule does not drift.
+ * libevent timer feeds a queue of due targets, which a token bucket and a
+ * cap on probes in flight drain.  Tens of thousands of targets thus cost one
+ * timer and an O(due) walk per tick, never a heap operation per probe, and
+ * a burst of due targets is paced instead of opening thousands of sockets
+ * at once.  Deadlines are spread over the interval by a hash of the target
+ * and re-armed from the previous deadline, never from "now", so the
+ * schedule does not drift.
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 
 #include "monitord.h"
 #include "xmalloc.h"
 
-#define SCHED_TICK_MS 10
 #define SCHED_SLOTS 1024 /* a power of two; spans 10.24 s */
+#define SCHED_READY UINT_MAX /* entry->slot of an entry in the ready queue */
 
 TAILQ_HEAD(sched_list, sched_entry);
 
-/* The wheel.  Entries further away than one turn wait in their slot. */
+/* The wheel, the ready queue and the pacing of the queue. */
 struct sched {
 	struct event_base *base;
 	struct event *tick_ev;
+	struct event *dispatch_ev;
 	uint64_t (*now)(void);
 	uint64_t cur_tick; /* the last tick processed */
 	struct sched_list slots[SCHED_SLOTS];
-	size_t count;
+	size_t count; /* in the wheel and in the ready queue */
+
+	struct sched_list ready; /* due, waiting for a token or a slot */
+	size_t nready;
+	double rate; /* tokens per second; 0 means no limit */
+	double burst; /* most tokens the bucket holds */
+	double tokens;
+	uint64_t refilled; /* ms */
+	uint64_t in_flight, max_in_flight;
+	uint64_t deferred;
 };
+
+static void sched_dispatch(struct sched *, uint64_t);
 
 static void
 sched_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -37,10 +53,20 @@ sched_tick_cb(evutil_socket_t fd, short what, void *arg)
 	sched_tick(s, s->now());
 }
 
+static void
+sched_dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sched *s = arg;
+
+	(void)fd;
+	(void)what;
+	sched_dispatch(s, s->now());
+}
+
 /*
- * Creates a scheduler reading the clock through now() (monotonic ms).  With
- * a NULL base no timer is armed and the caller drives sched_tick() itself,
- * as the tests do.
+ * Creates a scheduler reading the clock through now() (monotonic ms), with
+ * no rate limit and no cap until sched_set_limits().  With a NULL base no
+ * timer is armed and the caller drives sched_tick() itself, as the tests do.
  */
 struct sched *
 sched_new(struct event_base *base, uint64_t (*now)(void))
@@ -51,11 +77,16 @@ sched_new(struct event_base *base, uint64_t (*now)(void))
 	s->base = base;
 	s->now = now;
 	s->cur_tick = now() / SCHED_TICK_MS;
+	s->refilled = now();
+	s->max_in_flight = UINT64_MAX;
 	for (size_t i = 0; i < SCHED_SLOTS; i++)
 		TAILQ_INIT(&s->slots[i]);
+	TAILQ_INIT(&s->ready);
 	if (base != NULL) {
 		s->tick_ev = event_new(base, -1, EV_PERSIST, sched_tick_cb, s);
-		if (s->tick_ev == NULL || event_add(s->tick_ev, &tv) == -1)
+		s->dispatch_ev = event_new(base, -1, 0, sched_dispatch_cb, s);
+		if (s->tick_ev == NULL || s->dispatch_ev == NULL ||
+		    event_add(s->tick_ev, &tv) == -1)
 			fatalx("sched: cannot arm the tick timer");
 	}
 	return s;
@@ -75,9 +106,30 @@ sched_free(struct sched *s)
 			e->queued = 0;
 		}
 	}
+	while ((e = TAILQ_FIRST(&s->ready)) != NULL) {
+		TAILQ_REMOVE(&s->ready, e, link);
+		e->queued = 0;
+	}
 	if (s->tick_ev != NULL)
 		event_free(s->tick_ev);
+	if (s->dispatch_ev != NULL)
+		event_free(s->dispatch_ev);
 	free(s);
+}
+
+/*
+ * Sets the pacing: at most rate probes per second (0: no limit) with bursts
+ * of up to burst, and at most max_in_flight probes running at once.
+ */
+void
+sched_set_limits(struct sched *s, double rate, double burst,
+    uint64_t max_in_flight)
+{
+	s->rate = rate > 0 ? rate : 0;
+	s->burst = burst >= 1 ? burst : 1;
+	if (s->tokens > s->burst)
+		s->tokens = s->burst;
+	s->max_in_flight = max_in_flight > 0 ? max_in_flight : 1;
 }
 
 /* Queues an entry (its cb and arg set) to fire at deadline (monotonic ms). */
@@ -98,59 +150,138 @@ sched_add(struct sched *s, struct sched_entry *e, uint64_t deadline)
 	s->count++;
 }
 
-/* Unlinks an entry if it is queued. */
+/* Unlinks an entry if it is queued, in the wheel or waiting to run. */
 void
 sched_remove(struct sched *s, struct sched_entry *e)
 {
 	if (!e->queued)
 		return;
-	TAILQ_REMOVE(&s->slots[e->slot], e, link);
+	if (e->slot == SCHED_READY) {
+		TAILQ_REMOVE(&s->ready, e, link);
+		s->nready--;
+	} else
+		TAILQ_REMOVE(&s->slots[e->slot], e, link);
 	e->queued = 0;
 	s->count--;
 }
 
+/* Adds the tokens earned since the last refill. */
+static void
+sched_refill(struct sched *s, uint64_t now)
+{
+	if (now <= s->refilled)
+		return;
+	s->tokens += s->rate * (double)(now - s->refilled) / 1000.0;
+	if (s->tokens > s->burst)
+		s->tokens = s->burst;
+	s->refilled = now;
+}
+
 /*
- * Fires every entry due at or before now.  Due entries are moved to a
- * private list first, so that callbacks may re-add (or remove) entries.
+ * Runs ready entries while a token and an in-flight slot are free.  The
+ * callback returns 1 when it started a probe (which holds a slot until
+ * sched_done) and 0 when it did not (a skipped run costs no token).
+ */
+static void
+sched_dispatch(struct sched *s, uint64_t now)
+{
+	struct sched_entry *e;
+
+	sched_refill(s, now);
+	while ((e = TAILQ_FIRST(&s->ready)) != NULL) {
+		if (s->in_flight >= s->max_in_flight ||
+		    (s->rate > 0 && s->tokens < 1))
+			break;
+		TAILQ_REMOVE(&s->ready, e, link);
+		s->nready--;
+		e->queued = 0;
+		s->count--;
+		if (e->cb(e, now, e->arg)) {
+			s->in_flight++;
+			if (s->rate > 0)
+				s->tokens -= 1;
+		}
+	}
+	/* Count each entry once when it has to wait. */
+	TAILQ_FOREACH(e, &s->ready, link) {
+		if (e->waited)
+			break;
+		e->waited = 1;
+		s->deferred++;
+	}
+}
+
+/* A probe started by a callback has ended: its slot is free again. */
+void
+sched_done(struct sched *s)
+{
+	if (s->in_flight > 0)
+		s->in_flight--;
+	if (s->nready > 0 && s->dispatch_ev != NULL)
+		event_active(s->dispatch_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Moves every entry due at or before now to the ready queue, then runs what
+ * the pacing allows.  Entries are taken from the wheel before any callback
+ * runs, so that callbacks may re-add (or remove) entries.
  */
 void
 sched_tick(struct sched *s, uint64_t now)
 {
 	uint64_t target = now / SCHED_TICK_MS, t, first;
-	struct sched_list due;
 	struct sched_entry *e, *next;
 
-	if (target <= s->cur_tick)
-		return;
-	TAILQ_INIT(&due);
-	first = s->cur_tick + 1;
-	/* After a long stall, one pass over the wheel covers every slot. */
-	if (target - s->cur_tick > SCHED_SLOTS)
-		first = target - SCHED_SLOTS + 1;
-	for (t = first; t <= target; t++) {
-		struct sched_list *slot = &s->slots[t & (SCHED_SLOTS - 1)];
+	if (target > s->cur_tick) {
+		first = s->cur_tick + 1;
+		/* After a long stall, one pass over the wheel covers all. */
+		if (target - s->cur_tick > SCHED_SLOTS)
+			first = target - SCHED_SLOTS + 1;
+		for (t = first; t <= target; t++) {
+			struct sched_list *slot =
+			    &s->slots[t & (SCHED_SLOTS - 1)];
 
-		for (e = TAILQ_FIRST(slot); e != NULL; e = next) {
-			next = TAILQ_NEXT(e, link);
-			if (e->deadline / SCHED_TICK_MS > target)
-				continue;
-			TAILQ_REMOVE(slot, e, link);
-			TAILQ_INSERT_TAIL(&due, e, link);
+			for (e = TAILQ_FIRST(slot); e != NULL; e = next) {
+				next = TAILQ_NEXT(e, link);
+				if (e->deadline / SCHED_TICK_MS > target)
+					continue;
+				TAILQ_REMOVE(slot, e, link);
+				e->slot = SCHED_READY;
+				e->waited = 0;
+				TAILQ_INSERT_TAIL(&s->ready, e, link);
+				s->nready++;
+			}
 		}
+		s->cur_tick = target;
 	}
-	s->cur_tick = target;
-	while ((e = TAILQ_FIRST(&due)) != NULL) {
-		TAILQ_REMOVE(&due, e, link);
-		e->queued = 0;
-		s->count--;
-		e->cb(e, now, e->arg);
-	}
+	sched_dispatch(s, now);
 }
 
+/* Entries in the wheel or waiting to run. */
 size_t
 sched_count(const struct sched *s)
 {
 	return s->count;
+}
+
+/* Entries due but waiting for a token or an in-flight slot. */
+size_t
+sched_ready_count(const struct sched *s)
+{
+	return s->nready;
+}
+
+uint64_t
+sched_in_flight(const struct sched *s)
+{
+	return s->in_flight;
+}
+
+/* How many entries had to wait for a token or a slot, in all. */
+uint64_t
+sched_deferred(const struct sched *s)
+{
+	return s->deferred;
 }
 
 /* FNV-1a over a host and a check name: a stable phase for each target. */
@@ -172,15 +303,19 @@ sched_hash(const char *host, const char *check)
 
 /*
  * The first deadline of a target: the next time at or after now whose phase
- * within the interval is hash mod interval.  Targets with one interval are
- * thus spread evenly over it instead of all firing at start-up.
+ * within the interval is hash mod interval, on the 10 ms grid of the wheel
+ * (so that a deadline and the tick that fires it coincide).  Targets with
+ * one interval are thus spread evenly over it instead of all firing at
+ * start-up.
  */
 uint64_t
 sched_first_deadline(uint64_t now, uint64_t interval, uint64_t hash)
 {
-	uint64_t phase = hash % interval;
+	uint64_t phase = hash % interval, d;
 
-	return now + (phase + interval - now % interval) % interval;
+	phase -= phase % SCHED_TICK_MS;
+	d = now + (phase + interval - now % interval) % interval;
+	return d;
 }
 
 /*

@@ -378,8 +378,8 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	ck_assert_uint_eq(doc->nerrors, 5);
 	assert_error(doc, 0,
 	    "1:1: unknown key 'bogus' in the top level "
-	    "(known: instance, database, log_level, defaults, "
-	    "hosts)");
+	    "(known: instance, database, log_level, user, "
+	    "metrics, scheduler, defaults, hosts)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");

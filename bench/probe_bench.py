@@ -1,0 +1,1594 @@
+#!/usr/bin/python3
+"""probe_bench.py: monitord's probe engine beside fping and Nagios 4.
+
+One run prints three sets of figures, as plain tables with ratios:
+
+  steady  monitord's steady state with 10,000 and 100,000 ICMP targets at a
+          10 s interval (one echo per probe), the same 100,000 with 3-echo
+          bursts, and a mixed run of ICMP and TCP targets: probes/s against
+          the plan, lateness p50/p99/max, CPU per 1,000 probes, RSS per
+          target above a 1-target base, false failures.
+  sweep   one pass over 127.1.0.1-127.1.255.254: `fping -c1 -i 0 -q -f LIST`
+          against `monitord -S LIST`: wall time, CPU and loss of each, and
+          the ratio monitord/fping.
+  nagios  Nagios 4 (Debian's nagios4 with check_ping from monitoring-plugins,
+          a private config of 2,000 hosts at 2 s) until it saturates, then
+          monitord's saturated rate on a ladder of shrinking intervals, and
+          the ratio of the two.
+
+Every probe goes to 127.0.0.0/8.  Every process the script starts runs in
+its own session and is stopped by its PID (PostgreSQL through
+harness.Postgres.stop), also on failure, on Ctrl-C and on SIGTERM; every
+phase and the whole run are bounded in time.
+
+Run as root with Debian's Python (standard library only):
+
+    sudo /usr/bin/python3 bench/probe_bench.py [--quick] [--only PHASE]
+                                               [--json FILE] [--monitord PATH]
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
+import harness  # noqa: E402  (tests/lib/harness.py)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PLUGINS = "/usr/lib/nagios/plugins"
+NAGIOS = "/usr/sbin/nagios4"
+NAGIOSSTATS = "/usr/sbin/nagios4stats"
+FPING = "/usr/bin/fping"
+
+# What each phase needs from Debian, and the files that show it is there.
+PHASE_PACKAGES = {
+    "sweep": ({"fping": FPING}, ["fping"]),
+    "nagios": ({"nagios4": NAGIOS, "check_ping": PLUGINS + "/check_ping",
+                "ping": "/usr/bin/ping"},
+               ["nagios4", "monitoring-plugins", "iputils-ping"]),
+}
+
+# The sizes and durations of a full run and of a --quick smoke run.
+PROFILES = {
+    "full": dict(
+        interval_s=10, warmup_s=25, window_s=30, base_s=8,
+        n_small=10000, n_large=100000, mixed_icmp=50000, mixed_tcp=20000,
+        sweep_trials=3,
+        nagios_hosts=2000, nagios_interval_s=2, nagios_warmup_s=20,
+        nagios_window_s=40,
+        sat_targets=100000, sat_intervals=[5, 2, 1, 0.5], sat_warmup_s=10,
+        sat_window_s=15,
+        max_minutes=40),
+    "quick": dict(
+        interval_s=5, warmup_s=10, window_s=10, base_s=4,
+        n_small=2000, n_large=10000, mixed_icmp=5000, mixed_tcp=2000,
+        sweep_trials=1,
+        nagios_hosts=2000, nagios_interval_s=2, nagios_warmup_s=10,
+        nagios_window_s=15,
+        sat_targets=20000, sat_intervals=[2, 1, 0.5], sat_warmup_s=5,
+        sat_window_s=8,
+        max_minutes=15),
+}
+
+# A rung of the saturation ladder still "follows the plan" when all hold.
+FOLLOW_MIN_RATIO = 0.95        # achieved / planned probes per second
+FOLLOW_MAX_SKIP_FRAC = 0.005   # skipped / sent
+FOLLOW_MAX_P99_FRAC = 0.10     # p99 lateness / interval
+
+# The project's targets (from the issue).
+TARGET_P99_S = 0.010
+TARGET_CORE = 0.5
+TARGET_KIB_PER_TARGET = 1.0
+TARGET_SWEEP_RATIO = 1.0
+TARGET_NAGIOS_RATIO = 50.0
+
+
+class BenchError(Exception):
+    """A phase cannot go on; the message says why."""
+
+
+class BenchTimeout(BaseException):
+    """The whole run went over --max-minutes."""
+
+
+# ---------------------------------------------------------------- processes
+
+CLEANUP = harness.Cleanup()
+
+
+def session_members(sid):
+    """PIDs of the processes still in session sid (one we started)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == sid:
+            pids.append(int(d))
+    return pids
+
+
+class Proc:
+    """A process this script started, in a session of its own, so that
+    Ctrl-C on the terminal does not reach it and whatever it forks can be
+    found again.  Stopped by its PID."""
+
+    def __init__(self, name, args, logpath, env=None, stdout=None):
+        self.name, self.args, self.logpath = name, args, logpath
+        self.env, self.stdout = env, stdout
+        self.popen = None
+        self.pid = None
+        self.rc = None
+
+    def start(self):
+        with open(self.logpath, "ab") as logf:
+            self.popen = subprocess.Popen(
+                self.args, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=self.stdout if self.stdout is not None else logf,
+                stderr=logf, start_new_session=True)
+        self.pid = self.popen.pid
+        CLEANUP.add(self.stop)
+        return self
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, timeout=30):
+        """SIGTERM, SIGKILL after timeout, then SIGKILL to anything it left
+        in its session (Nagios's workers and their plugins).  Returns the
+        exit status."""
+        if self.popen is None:
+            return self.rc
+        if self.popen.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                harness.log("%s (pid %d) ignored SIGTERM for %d s: SIGKILL"
+                            % (self.name, self.pid, timeout))
+                os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        for pid in session_members(self.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.rc = self.popen.returncode
+        self.popen = None
+        return self.rc
+
+    def log_tail(self, lines=15):
+        try:
+            with open(self.logpath, encoding="utf-8", errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def run_timed(args, timeout, env=None, stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE):
+    """Runs a command in its own session, bounded by timeout.  Returns
+    (exit status, wall s, CPU s of the child, stdout, stderr)."""
+    p = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                         stdout=stdout, stderr=stderr, text=True,
+                         start_new_session=True)
+    proc = Proc(os.path.basename(args[0]), args, os.devnull)
+    proc.popen, proc.pid = p, p.pid
+    CLEANUP.add(proc.stop)
+    t0 = time.monotonic()
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.stop(timeout=5)
+        raise BenchError("%s did not finish within %d s"
+                         % (" ".join(args[:3]), timeout))
+    wall = time.monotonic() - t0
+    # communicate() reaped the child; its CPU comes from RUSAGE_CHILDREN
+    # deltas taken by the caller when it matters (see cpu_children()).
+    proc.popen = None
+    return p.returncode, wall, out or "", err or ""
+
+
+def cpu_children():
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def proc_cpu_s(pid):
+    """User + system CPU seconds of a live process."""
+    with open("/proc/%d/stat" % pid) as f:
+        stat = f.read()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_mem_kib(pid):
+    """VmRSS and VmHWM of a live process, in KiB."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split()[:2]
+                out[key[:-1]] = int(value)
+    return out
+
+
+def host_cpu():
+    """(busy, total) jiffies of the whole machine."""
+    with open("/proc/stat") as f:
+        vals = [int(v) for v in f.readline().split()[1:9]]
+    idle = vals[3] + vals[4]
+    return sum(vals) - idle, sum(vals)
+
+
+def host_busy_frac(c0, c1):
+    if c0 is None or c1 is None or c1[1] <= c0[1]:
+        return None
+    return (c1[0] - c0[0]) / (c1[1] - c0[1])
+
+
+def sleep_until(deadline, check=None, step=1.0):
+    """Sleeps until deadline (monotonic), calling check() every step."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(step, left))
+        if check is not None:
+            check()
+
+
+# ----------------------------------------------------------------- metrics
+
+METRIC_LINE = re.compile(
+    r'^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)')
+METRIC_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+class Metrics:
+    """One scrape of /metrics (Prometheus text format)."""
+
+    def __init__(self, text):
+        self.samples = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            m = METRIC_LINE.match(line)
+            if m is None:
+                continue
+            try:
+                value = float(m.group(3))
+            except ValueError:
+                continue
+            labels = tuple(sorted(METRIC_LABEL.findall(m.group(2) or "")))
+            self.samples[(m.group(1), labels)] = value
+
+    def has(self, name):
+        return any(n == name for n, _ in self.samples)
+
+    def get(self, name, exclude=None, **labels):
+        """Sum of the samples of name whose labels match; a label listed in
+        exclude {label: values} drops those samples.  None if absent."""
+        total = None
+        for (n, lab), value in self.samples.items():
+            if n != name:
+                continue
+            d = dict(lab)
+            if any(d.get(k) != v for k, v in labels.items()):
+                continue
+            if exclude and any(d.get(k) in vs for k, vs in exclude.items()):
+                continue
+            total = (total or 0.0) + value
+        return total
+
+    def buckets(self, name):
+        """[(le, cumulative count)] of a histogram, by le."""
+        out = []
+        for (n, lab), value in self.samples.items():
+            if n == name + "_bucket":
+                le = dict(lab).get("le")
+                if le is not None:
+                    out.append((float(le), value))
+        return sorted(out)
+
+
+def scrape(port, timeout=5.0):
+    """Reads /metrics on 127.0.0.1:port (never through a proxy)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        body = resp.read().decode("utf-8", "replace")
+        if resp.status != 200:
+            raise OSError("HTTP %d from /metrics" % resp.status)
+        return Metrics(body)
+    finally:
+        conn.close()
+
+
+def delta(m0, m1, name, **kw):
+    a, b = m0.get(name, **kw), m1.get(name, **kw)
+    if a is None or b is None:
+        return None
+    return b - a
+
+
+def hist_quantile(q, b0, b1):
+    """The q-quantile of the observations between two scrapes of one
+    histogram, interpolated linearly inside the bucket that holds it (as
+    Prometheus' histogram_quantile does).  None without observations."""
+    before = dict(b0)
+    cum = [(le, c - before.get(le, 0.0)) for le, c in b1]
+    if not cum or cum[-1][1] <= 0:
+        return None
+    rank = q * cum[-1][1]
+    prev_le, prev_c = 0.0, 0.0
+    for le, c in cum:
+        if c >= rank:
+            if math.isinf(le):
+                return prev_le  # beyond the last finite bucket
+            if c == prev_c:
+                return le
+            return prev_le + (le - prev_le) * (rank - prev_c) / (c - prev_c)
+        prev_le, prev_c = le, c
+    return prev_le
+
+
+def hist_upper(b0, b1):
+    """The upper bound of the highest bucket that got an observation."""
+    before = dict(b0)
+    last, prev = None, 0.0
+    for le, c in b1:
+        d = c - before.get(le, 0.0)
+        if d > prev:
+            last = le
+        prev = d
+    return last
+
+
+# --------------------------------------------------------------- formatting
+
+def fmt(v, digits=1, scale=1.0, none="n/a"):
+    if v is None:
+        return none
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int) and scale == 1.0:
+        return "{:,}".format(v)
+    v = v * scale
+    if math.isinf(v):
+        return "inf"
+    return "{:,.{}f}".format(v, digits)
+
+
+def table(title, headers, rows):
+    """Prints an aligned plain-text table."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    print()
+    print(title)
+    print("-" * len(title))
+    for n, r in enumerate(cells):
+        print("  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i])
+                        for i, c in enumerate(r)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------- environment
+
+def ensure_packages(phases, no_install):
+    """Installs what the phases need with apt-get --no-install-recommends,
+    without letting any package start its service.  Returns {phase: reason}
+    for the phases that cannot run."""
+    missing_pkgs, blocked = [], {}
+    for phase in phases:
+        if phase not in PHASE_PACKAGES:
+            continue
+        files, pkgs = PHASE_PACKAGES[phase]
+        if all(os.access(p, os.X_OK) for p in files.values()):
+            continue
+        missing_pkgs.extend(p for p in pkgs if p not in missing_pkgs)
+    if not missing_pkgs:
+        return blocked
+    if no_install:
+        for phase in phases:
+            if phase in PHASE_PACKAGES and any(
+                    p in missing_pkgs for p in PHASE_PACKAGES[phase][1]):
+                blocked[phase] = "not installed: %s (--no-install)" % \
+                    " ".join(PHASE_PACKAGES[phase][1])
+        return blocked
+    harness.log("installing %s with apt-get" % " ".join(missing_pkgs))
+    # policy-rc.d exit 101 is Debian's "do not start services" switch.
+    policy = "/usr/sbin/policy-rc.d"
+    made_policy = False
+    if not os.path.exists(policy):
+        with open(policy, "w") as f:
+            f.write("#!/bin/sh\nexit 101\n")
+        os.chmod(policy, 0o755)
+        made_policy = True
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    try:
+        cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends"]
+        rc = subprocess.run(cmd + missing_pkgs, env=env, timeout=900,
+                            stdout=subprocess.DEVNULL).returncode
+        if rc != 0:
+            subprocess.run(["apt-get", "update", "-q"], env=env,
+                           timeout=600, stdout=subprocess.DEVNULL)
+            rc = subprocess.run(cmd + missing_pkgs, env=env, timeout=900,
+                                stdout=subprocess.DEVNULL).returncode
+    except subprocess.TimeoutExpired:
+        rc = -1
+    finally:
+        if made_policy:
+            os.unlink(policy)
+    for phase in phases:
+        if phase not in PHASE_PACKAGES:
+            continue
+        files, pkgs = PHASE_PACKAGES[phase]
+        absent = [n for n, p in files.items() if not os.access(p, os.X_OK)]
+        if absent:
+            blocked[phase] = "apt-get install %s failed (rc %s); missing %s" \
+                % (" ".join(pkgs), rc, ", ".join(absent))
+    return blocked
+
+
+def addr(base_octet, i):
+    """The i-th (from 0) of a run of 127.B.C.D addresses from
+    127.base_octet.0.1 on, skipping .0 and .255 in the last octet."""
+    block, last = divmod(i, 254)
+    b, c = divmod(block, 256)
+    if base_octet + b > 255:
+        raise BenchError("too many addresses from 127.%d.0.0" % base_octet)
+    return "127.%d.%d.%d" % (base_octet + b, c, last + 1)
+
+
+class Context:
+    """What the phases share: options, the work directory, PostgreSQL, the
+    TCP sink and what the monitord binary turned out to support."""
+
+    def __init__(self, args, profile):
+        self.args = args
+        self.p = profile
+        self.work = harness.make_workdir("monitord-bench-")
+        self.pg = None
+        self.sink = None
+        self.sink_port = None
+        self.features = None  # {"metrics": bool, "scheduler": bool}
+        self.missing = []     # what the binary lacks, as messages
+        self.metrics_dead = False
+        self.results = {
+            "date": datetime.datetime.now().astimezone().isoformat(
+                timespec="seconds"),
+            "profile": "quick" if args.quick else "full",
+            "machine": machine_facts(),
+            "monitord": args.monitord,
+        }
+
+    def path(self, *parts):
+        return os.path.join(self.work, *parts)
+
+    def note_missing(self, msg):
+        if msg not in self.missing:
+            self.missing.append(msg)
+            harness.log(msg)
+
+
+def machine_facts():
+    facts = {"cores": os.cpu_count(), "kernel": os.uname().release}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    facts["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return facts
+
+
+# ------------------------------------------------------- monitord plumbing
+
+def start_postgres(ctx):
+    if ctx.pg is not None:
+        return
+    harness.log("starting a private PostgreSQL cluster")
+    pg = harness.Postgres(ctx.path("pg"), dbname="monitord_bench")
+    CLEANUP.add(lambda: pg.stop("immediate"))
+    pg.start()
+    ctx.pg = pg
+    rc, _, out, err = run_timed([ctx.args.incidentctl, "migrate"], 120,
+                                env=pg.env())
+    if rc != 0:
+        raise BenchError("incidentctl migrate failed (%d): %s%s"
+                         % (rc, out, err))
+
+
+def start_sink(ctx):
+    """Compiles bench/tcp_sink.c into the work directory and starts it on
+    0.0.0.0 (a free port), which answers on every 127.x address."""
+    if ctx.sink is not None:
+        return
+    src = os.path.join(BENCH_DIR, "tcp_sink.c")
+    exe = ctx.path("tcp_sink")
+    rc, _, out, err = run_timed(["cc", "-O2", "-Wall", "-o", exe, src], 120)
+    if rc != 0:
+        raise BenchError("cannot compile %s:\n%s%s" % (src, out, err))
+    outpath = ctx.path("tcp_sink.out")
+    with open(outpath, "wb") as out_f:
+        ctx.sink = Proc("tcp_sink", [exe], ctx.path("tcp_sink.log"),
+                        stdout=out_f).start()
+
+    def ready():
+        if not ctx.sink.alive():
+            raise BenchError("tcp_sink exited: %s" % ctx.sink.log_tail())
+        with open(outpath) as f:
+            m = re.search(r"listening 0\.0\.0\.0:(\d+)", f.read())
+        return m and int(m.group(1))
+    ctx.sink_port = harness.wait_for("the TCP sink", ready, timeout=10)
+    harness.log("TCP sink listening on 0.0.0.0:%d (pid %d)"
+                % (ctx.sink_port, ctx.sink.pid))
+
+
+def sink_accepted(ctx):
+    try:
+        with open(ctx.path("tcp_sink.out")) as f:
+            m = re.search(r"accepted (\d+)", f.read())
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+def ms_str(ms):
+    return "%dms" % int(round(ms))
+
+
+def write_conf(ctx, path, *, instance, metrics_port, icmp=0, tcp=0,
+               interval_ms=10000, timeout_ms=1000, retry_ms=2000,
+               packets=1, gap_ms=0):
+    """Writes a monitord.yaml with icmp ICMP targets (127.1.0.1 on) and tcp
+    TCP targets (127.64.0.1 on, the sink's port)."""
+    feats = ctx.features or {"metrics": True, "scheduler": True}
+    out = ["# written by bench/probe_bench.py",
+           "instance: %s" % instance,
+           # notice keeps the "stopped: N probes" line, which is all there
+           # is to count probes with when the binary has no /metrics.
+           "log_level: %s" % ("warning" if feats["metrics"] else "notice")]
+    if feats["metrics"]:
+        out += ["metrics:", "  listen: 127.0.0.1:%d" % metrics_port]
+    if feats["scheduler"]:
+        out += ["scheduler:", "  max_rate: 0", "  max_in_flight: 0"]
+    out += ["defaults:",
+            "  interval: %s" % ms_str(interval_ms),
+            "  retry_interval: %s" % ms_str(retry_ms),
+            "  timeout: %s" % ms_str(timeout_ms),
+            "  max_attempts: 3",
+            "hosts:"]
+    icmp_tpl = ("  - name: t%06d\n    address: %s\n    checks:\n"
+                "      - type: icmp\n        packets: %d\n"
+                "        packet_gap: %s")
+    gap = ms_str(gap_ms)
+    for i in range(icmp):
+        out.append(icmp_tpl % (i + 1, addr(1, i), packets, gap))
+    tcp_tpl = ("  - name: w%06d\n    address: %s\n    checks:\n"
+               "      - type: tcp\n        port: %d")
+    for i in range(tcp):
+        out.append(tcp_tpl % (i + 1, addr(64, i), ctx.sink_port or 1))
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def check_conf(ctx, path):
+    rc, _, out, err = run_timed([ctx.args.monitord, "-n", "-f", path], 300)
+    return rc, (out + err).strip()
+
+
+def probe_features(ctx):
+    """Finds out which of the config keys this benchmark writes the binary
+    accepts, dropping the ones it refuses so that the rest can still run."""
+    if ctx.features is not None:
+        return
+    if not os.access(ctx.args.monitord, os.X_OK):
+        raise BenchError("monitord is not built (looked for %s; build into "
+                         "build/ or pass --monitord)" % ctx.args.monitord)
+    ctx.features = {"metrics": True, "scheduler": True}
+    path = ctx.path("features.yaml")
+    for _ in range(3):
+        write_conf(ctx, path, instance="bench-features", metrics_port=1,
+                   icmp=1)
+        rc, text = check_conf(ctx, path)
+        if rc == 0:
+            return
+        dropped = False
+        for key in ("metrics", "scheduler"):
+            if ctx.features[key] and re.search(
+                    r"unknown key '%s'" % key, text):
+                ctx.features[key] = False
+                dropped = True
+                line = [ln for ln in text.splitlines()
+                        if "'%s'" % key in ln][0]
+                what = "/metrics" if key == "metrics" else \
+                    "scheduler settings"
+                ctx.note_missing("monitord has no %s: %s" % (what, line))
+        if not dropped:
+            break
+    raise BenchError("monitord refuses the benchmark's config:\n%s" % text)
+
+
+def parse_stop_line(log_text):
+    """Figures of monitord's "stopped: N probes, ..." log line."""
+    m = None
+    for m in re.finditer(r"stopped: (\d+) probes", log_text):
+        pass
+    return int(m.group(1)) if m else None
+
+
+def db_states(ctx, instance):
+    """{state: count} of current_state rows this instance wrote."""
+    try:
+        rows = ctx.pg.query("SELECT state, count(*) FROM current_state "
+                            "WHERE source = '%s' GROUP BY state" % instance)
+        return {r[0]: int(r[1]) for r in rows}
+    except Exception as e:  # the schema is the lead's; report, go on
+        return {"error": str(e).strip()[:200]}
+
+
+def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
+                 timeout_ms=1000, retry_ms=2000, packets=1, gap_ms=0,
+                 warmup_s=25, window_s=30, base=None):
+    """Runs monitord on a generated config, waits warmup_s, measures over
+    window_s, stops it, and returns the figures as a dict."""
+    n = icmp + tcp
+    interval_ms = int(round(interval_s * 1000))
+    instance = "bench-%s-%d" % (re.sub(r"[^A-Za-z0-9_.-]", "-", label),
+                                int(time.time()))
+    res = dict(label=label, icmp=icmp, tcp=tcp, targets=n,
+               interval_s=interval_s, timeout_ms=timeout_ms, packets=packets,
+               packet_gap_ms=gap_ms, warmup_s=warmup_s, window_s=window_s,
+               planned_nominal=n / interval_s, notes=[])
+    port = harness.free_port()
+    conf = ctx.path("%s.yaml" % re.sub(r"[^A-Za-z0-9_.-]", "_", label))
+    write_conf(ctx, conf, instance=instance, metrics_port=port, icmp=icmp,
+               tcp=tcp, interval_ms=interval_ms, timeout_ms=timeout_ms,
+               retry_ms=retry_ms, packets=packets, gap_ms=gap_ms)
+    rc, text = check_conf(ctx, conf)
+    if rc != 0:
+        raise BenchError("monitord -n refuses %s:\n%s" % (conf, text[-2000:]))
+
+    harness.log("monitord %s: %d ICMP + %d TCP targets every %g s, "
+                "%d echo(es); warm-up %d s, window %d s"
+                % (label, icmp, tcp, interval_s, packets, warmup_s, window_s))
+    logpath = ctx.path("%s.log" % os.path.basename(conf)[:-5])
+    md = Proc("monitord", [ctx.args.monitord, "-f", conf], logpath,
+              env=ctx.pg.env()).start()
+    t_start = time.monotonic()
+
+    def alive():
+        if not md.alive():
+            raise BenchError("monitord (%s) exited with %s:\n%s"
+                             % (label, md.popen.returncode, md.log_tail()))
+
+    use_metrics = ctx.features["metrics"]
+    try:
+        if use_metrics:
+            limit = 10 if ctx.metrics_dead else 60 + n / 2000
+
+            def up():
+                alive()
+                try:
+                    return scrape(port, timeout=2)
+                except OSError:
+                    return None
+            try:
+                harness.wait_for("/metrics of monitord (%s)" % label, up,
+                                 timeout=limit, interval=0.2)
+                ctx.metrics_dead = False
+            except AssertionError:
+                ctx.metrics_dead = True
+                ctx.note_missing("monitord has no /metrics: nothing answered "
+                                 "on 127.0.0.1:%d/metrics within %d s"
+                                 % (port, limit))
+                use_metrics = False
+        res["startup_s"] = time.monotonic() - t_start
+
+        sleep_until(time.monotonic() + warmup_s, alive)
+        m0 = scrape(port) if use_metrics else None
+        cpu0, hc0, t0 = proc_cpu_s(md.pid), host_cpu(), time.monotonic()
+        gauges = {"max": [], "pps": [], "planned": [], "in_flight": [],
+                  "db_queue": []}
+        mem = proc_mem_kib(md.pid)
+        while time.monotonic() < t0 + window_s:
+            time.sleep(min(1.0, max(0.0, t0 + window_s - time.monotonic())))
+            alive()
+            mem = proc_mem_kib(md.pid)
+            if not use_metrics:
+                continue
+            try:
+                m = scrape(port)
+            except OSError as e:
+                res["notes"].append("scrape failed: %s" % e)
+                continue
+            now = time.monotonic()
+            # The gauge covers the current and previous 10 s windows, so
+            # from t0 + 10 s on its samples cover the measuring window.
+            if now >= t0 + min(10.0, window_s - 0.5):
+                gauges["max"].append(m.get(
+                    "monitord_probe_lateness_window_max_seconds"))
+            gauges["pps"].append(m.get("monitord_probes_per_second"))
+            gauges["planned"].append(m.get(
+                "monitord_probes_planned_per_second"))
+            gauges["in_flight"].append(m.get("monitord_probes_in_flight"))
+            gauges["db_queue"].append(m.get("monitord_db_queue_depth"))
+        m1 = scrape(port) if use_metrics else None
+        cpu1, hc1, t1 = proc_cpu_s(md.pid), host_cpu(), time.monotonic()
+        mem = proc_mem_kib(md.pid)
+        res["db_states"] = db_states(ctx, instance)
+        cpu_life = cpu1
+        life_s = time.monotonic() - t_start
+    finally:
+        rc = md.stop(timeout=30)
+    res["exit_status"] = rc
+    if rc not in (0, None):
+        res["notes"].append("monitord exited %s on SIGTERM" % rc)
+
+    dt = t1 - t0
+    res["window_measured_s"] = dt
+    res["cpu_s"] = cpu1 - cpu0
+    res["core_frac"] = (cpu1 - cpu0) / dt
+    res["host_busy"] = host_busy_frac(hc0, hc1)
+    res["vmrss_kib"], res["vmhwm_kib"] = mem.get("VmRSS"), mem.get("VmHWM")
+    if base is not None and n > 1:
+        res["rss_kib_per_target"] = (res["vmrss_kib"] - base["vmrss_kib"]) / n
+        res["hwm_kib_per_target"] = (res["vmhwm_kib"] - base["vmhwm_kib"]) / n
+    states = res["db_states"]
+    if "error" not in states:
+        res["db_ok"] = states.get("OK", 0)
+        res["db_not_ok"] = sum(v for k, v in states.items() if k != "OK")
+        res["db_missing"] = n - sum(states.values())
+
+    if m0 is not None and m1 is not None:
+        sent = delta(m0, m1, "monitord_probes_sent_total")
+        res["probes"] = sent
+        res["achieved"] = sent / dt if sent is not None else None
+        res["by_kind"] = {k: delta(m0, m1, "monitord_probes_sent_total",
+                                   kind=k) for k in ("icmp", "tcp")}
+        echoes = delta(m0, m1, "monitord_icmp_echoes_sent_total")
+        res["echoes_per_s"] = echoes / dt if echoes is not None else None
+        planned = [v for v in gauges["planned"] if v is not None]
+        res["planned"] = statistics.mean(planned) if planned else None
+        plan = res["planned"] or res["planned_nominal"]
+        res["ratio"] = res["achieved"] / plan if res["achieved"] else None
+        b0 = m0.buckets("monitord_probe_lateness_seconds")
+        b1 = m1.buckets("monitord_probe_lateness_seconds")
+        if b1:
+            res["lateness_p50_s"] = hist_quantile(0.50, b0, b1)
+            res["lateness_p99_s"] = hist_quantile(0.99, b0, b1)
+            res["lateness_hist_upper_s"] = hist_upper(b0, b1)
+        else:
+            res["notes"].append("no monitord_probe_lateness_seconds")
+        maxes = [v for v in gauges["max"] if v is not None]
+        res["lateness_max_s"] = max(maxes) if maxes else None
+        res["skipped"] = delta(m0, m1, "monitord_probes_skipped_total")
+        res["deferred"] = delta(m0, m1, "monitord_probes_deferred_total")
+        res["replies_dropped"] = delta(
+            m0, m1, "monitord_icmp_replies_dropped_total")
+        nonok = delta(m0, m1, "monitord_check_results_total",
+                      exclude={"result": ("ok",)})
+        not_ok_now = m1.get("monitord_checks", exclude={"state": ("ok",)})
+        res["nonok_results"], res["checks_not_ok"] = nonok, not_ok_now
+        if nonok is not None and not_ok_now is not None:
+            res["false_failures"] = int(nonok + not_ok_now)
+        res["checks_configured"] = m1.get("monitord_checks_configured")
+        res["db_queue_end"] = m1.get("monitord_db_queue_depth")
+        if res["probes"]:
+            res["cpu_s_per_1k"] = res["cpu_s"] / res["probes"] * 1000
+    else:
+        # No /metrics: count probes with the stop line over the whole life.
+        with open(md.logpath, encoding="utf-8", errors="replace") as f:
+            total = parse_stop_line(f.read())
+        res["notes"].append("no /metrics: probes/s and CPU per 1k probes "
+                            "over the whole run, start-up included; no "
+                            "lateness")
+        if total:
+            res["probes_whole_run"] = total
+            res["achieved"] = total / life_s
+            res["ratio"] = res["achieved"] / res["planned_nominal"]
+            res["cpu_s_per_1k"] = cpu_life / total * 1000
+        if "db_ok" in res:
+            res["false_failures"] = res["db_not_ok"] + res["db_missing"]
+            res["notes"].append("false failures from current_state")
+    if tcp:
+        res["sink_accepted_so_far"] = sink_accepted(ctx)
+    return res
+
+
+# ------------------------------------------------------------------ steady
+
+def phase_steady(ctx):
+    p = ctx.p
+    probe_features(ctx)
+    start_postgres(ctx)
+    start_sink(ctx)
+    iv = p["interval_s"]
+    warm, win = ctx.args.warmup or p["warmup_s"], ctx.args.window or \
+        p["window_s"]
+    if warm < 2 * iv:
+        harness.log("warm-up raised to two intervals (%d s)" % (2 * iv))
+        warm = 2 * iv
+    base = run_monitord(ctx, "base-1", icmp=1, interval_s=iv,
+                        warmup_s=p["base_s"], window_s=2)
+    runs = [base]
+    plan = [
+        ("icmp-%dk" % (p["n_small"] // 1000), dict(icmp=p["n_small"])),
+        ("icmp-%dk" % (p["n_large"] // 1000), dict(icmp=p["n_large"])),
+        ("icmp-%dk-x3" % (p["n_large"] // 1000),
+         dict(icmp=p["n_large"], packets=3, gap_ms=ctx.args.burst_gap_ms)),
+        ("mixed-%dk+%dk-tcp" % (p["mixed_icmp"] // 1000,
+                                p["mixed_tcp"] // 1000),
+         dict(icmp=p["mixed_icmp"], tcp=p["mixed_tcp"])),
+    ]
+    for label, kw in plan:
+        try:
+            runs.append(run_monitord(ctx, label, interval_s=iv,
+                                     warmup_s=warm, window_s=win, base=base,
+                                     **kw))
+        except BenchError as e:
+            harness.log("run %s failed: %s" % (label, e))
+            runs.append(dict(label=label, error=str(e), targets=kw.get(
+                "icmp", 0) + kw.get("tcp", 0), notes=[]))
+        print_steady(runs)
+    ctx.results["steady"] = runs
+    return runs
+
+
+def print_steady(runs):
+    rows = []
+    for r in runs:
+        if "error" in r:
+            rows.append([r["label"], fmt(r["targets"])] + ["failed"] +
+                        [""] * 7)
+            continue
+        rows.append([
+            r["label"], fmt(r["targets"]),
+            "%d" % r["packets"],
+            fmt(r.get("planned") or r.get("planned_nominal"), 0),
+            fmt(r.get("achieved"), 0),
+            fmt(r.get("ratio"), 3),
+            fmt(r.get("echoes_per_s"), 0),
+            fmt(r.get("lateness_p50_s"), 2, 1000),
+            fmt(r.get("lateness_p99_s"), 2, 1000),
+            fmt(r.get("lateness_max_s"), 1, 1000)])
+    table("monitord steady state: throughput and lateness (window after "
+          "warm-up)",
+          ["run", "targets", "echoes", "planned/s", "probes/s",
+           "achieved/plan", "echoes/s", "late p50 ms", "late p99 ms",
+           "late max ms"], rows)
+    rows = []
+    for r in runs:
+        if "error" in r:
+            rows.append([r["label"], r["error"].splitlines()[0][:70]] +
+                        [""] * 8)
+            continue
+        rows.append([
+            r["label"],
+            fmt(r.get("cpu_s_per_1k"), 4),
+            fmt(r.get("core_frac"), 3),
+            fmt(r.get("vmrss_kib"), 1, 1 / 1024),
+            fmt(r.get("vmhwm_kib"), 1, 1 / 1024),
+            fmt(r.get("rss_kib_per_target"), 3),
+            fmt(r.get("hwm_kib_per_target"), 3),
+            fmt(r.get("false_failures")),
+            fmt(r.get("skipped"), 0),
+            "%s/%s" % (fmt(r.get("db_ok")), fmt(r.get("targets")))])
+    table("monitord steady state: cost and correctness",
+          ["run", "CPU s/1k probes", "cores", "VmRSS MiB", "VmHWM MiB",
+           "RSS KiB/target", "HWM KiB/target", "false failures", "skipped",
+           "OK in db"], rows)
+    for r in runs:
+        for note in r.get("notes", []):
+            print("  %s: %s" % (r["label"], note))
+
+
+# ------------------------------------------------------------------- sweep
+
+def phase_sweep(ctx):
+    listfile = ctx.path("sweep-127.1.0.0-16.txt")
+    with open(listfile, "w") as f:
+        f.write("# 127.1.0.1 - 127.1.255.254\n")
+        for i in range(1, 65535):
+            f.write("127.1.%d.%d\n" % (i >> 8, i & 255))
+    n = 65534
+    res = {"targets": n, "list": listfile, "fping": [], "monitord": []}
+    ctx.results["sweep"] = res
+
+    # Does the binary have a sweep mode at all?  A one-address list tells.
+    probe = ctx.path("sweep-probe.txt")
+    with open(probe, "w") as f:
+        f.write("127.0.0.1\n")
+    have_sweep = os.access(ctx.args.monitord, os.X_OK)
+    if not have_sweep:
+        ctx.note_missing("monitord is not built (%s)" % ctx.args.monitord)
+    else:
+        rc, _, out, err = run_timed([ctx.args.monitord, "-S", probe], 30)
+        if rc != 0 or "sweep:" not in out:
+            have_sweep = False
+            first = (err.strip() or out.strip() or "exit %d" % rc)
+            ctx.note_missing("monitord has no sweep mode (-S): %s"
+                             % first.splitlines()[0])
+
+    for trial in range(ctx.p["sweep_trials"]):
+        # Alternate who goes first, so neither always gets a warm cache.
+        order = ["fping", "monitord"] if trial % 2 == 0 else \
+            ["monitord", "fping"]
+        for who in order:
+            if who == "fping":
+                res["fping"].append(sweep_fping(listfile, n))
+            elif have_sweep:
+                res["monitord"].append(sweep_monitord(ctx, listfile, n))
+            time.sleep(1)  # let the last replies and sockets settle
+    summarize_sweep(res)
+    print_sweep(res)
+    return res
+
+
+def sweep_fping(listfile, n):
+    c0 = cpu_children()
+    rc, wall, out, err = run_timed(
+        [FPING, "-c1", "-i", "0", "-q", "-f", listfile], 120)
+    cpu = cpu_children() - c0
+    alive, seen = 0, 0
+    for m in re.finditer(r"^(\S+)\s*:\s*xmt/rcv/%loss = (\d+)/(\d+)/", err,
+                         re.M):
+        seen += 1
+        if int(m.group(3)) > 0:
+            alive += 1
+    harness.log("fping: %.3f s, %d/%d alive (rc %d)" % (wall, alive, n, rc))
+    return dict(wall_s=wall, cpu_s=cpu, alive=alive, lost=n - alive,
+                reported=seen, rc=rc)
+
+
+def sweep_monitord(ctx, listfile, n):
+    c0 = cpu_children()
+    rc, wall, out, err = run_timed([ctx.args.monitord, "-S", listfile], 120)
+    cpu = cpu_children() - c0
+    m = re.search(r"sweep: (\d+) targets, (\d+) alive, (\d+) unreachable, "
+                  r"(\d+) errors, ([\d.]+) s", out)
+    if m is None:
+        harness.log("monitord -S printed no summary (rc %d): %s"
+                    % (rc, (out + err)[-300:]))
+        return dict(wall_s=wall, cpu_s=cpu, rc=rc, error="no summary line")
+    targets, alive = int(m.group(1)), int(m.group(2))
+    harness.log("monitord -S: %.3f s, %d/%d alive (rc %d)"
+                % (wall, alive, targets, rc))
+    return dict(wall_s=wall, cpu_s=cpu, alive=alive, lost=n - alive,
+                unreachable=int(m.group(3)), errors=int(m.group(4)),
+                own_s=float(m.group(5)), targets_read=targets, rc=rc)
+
+
+def summarize_sweep(res):
+    for who in ("fping", "monitord"):
+        ok = [t for t in res[who] if "error" not in t]
+        if ok:
+            res[who + "_median_s"] = statistics.median(t["wall_s"]
+                                                       for t in ok)
+            res[who + "_lost"] = max(t["lost"] for t in ok)
+    if res.get("fping_median_s") and res.get("monitord_median_s"):
+        res["ratio"] = res["monitord_median_s"] / res["fping_median_s"]
+        res["equal_loss"] = res["fping_lost"] == res["monitord_lost"]
+
+
+def print_sweep(res):
+    rows = []
+    for who, label in (("fping", "fping -c1 -i 0 -q -f LIST"),
+                       ("monitord", "monitord -S LIST")):
+        trials = res[who]
+        if not trials:
+            rows.append([label, "not run", "", "", "", ""])
+            continue
+        for i, t in enumerate(trials):
+            if "error" in t:
+                rows.append([label, "#%d" % (i + 1), fmt(t["wall_s"], 3),
+                             "", t["error"], ""])
+                continue
+            rows.append([label, "#%d" % (i + 1), fmt(t["wall_s"], 3),
+                         fmt(t["cpu_s"], 3), "%d/%d" % (t["alive"],
+                                                        res["targets"]),
+                         fmt(t["lost"])])
+    table("Sweep of 127.1.0.1-127.1.255.254 (%d addresses, 1 echo each)"
+          % res["targets"],
+          ["command", "trial", "wall s", "CPU s", "alive", "lost"], rows)
+    print("  median wall: fping %s s, monitord %s s; ratio monitord/fping "
+          "%s (target <= %.1f); loss %s"
+          % (fmt(res.get("fping_median_s"), 3),
+             fmt(res.get("monitord_median_s"), 3),
+             fmt(res.get("ratio"), 3), TARGET_SWEEP_RATIO,
+             "equal" if res.get("equal_loss") else
+             ("DIFFERENT" if "equal_loss" in res else "n/a")))
+
+
+# ------------------------------------------------------------------ nagios
+
+def nagios_obj(kind, **kv):
+    """One object definition, one directive a line (Nagios refuses a
+    definition on a single line)."""
+    body = "".join("    %-28s %s\n" % (k, v) for k, v in kv.items())
+    return "define %s {\n%s}\n" % (kind, body)
+
+
+def write_nagios(d, hosts, interval_s):
+    """A private Nagios 4 instance under d: hosts on 127.20.x.y, each with a
+    host check and a PING service, both check_ping with one echo, every
+    interval_s.  Results are counted from the performance data files."""
+    var = os.path.join(d, "var")
+    for sub in ("objects", "var/spool/checkresults", "var/archives",
+                "var/rw", "var/tmp"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    main = [
+        ("log_file", var + "/nagios.log"),
+        ("cfg_dir", d + "/objects"),
+        ("object_cache_file", var + "/objects.cache"),
+        ("precached_object_file", var + "/objects.precache"),
+        ("resource_file", d + "/resource.cfg"),
+        ("status_file", var + "/status.dat"),
+        ("status_update_interval", "2"),
+        ("nagios_user", "nagios"),
+        ("nagios_group", "nagios"),
+        ("check_external_commands", "0"),
+        ("command_file", var + "/rw/nagios.cmd"),
+        ("query_socket", var + "/rw/nagios.qh"),
+        ("lock_file", var + "/nagios.lock"),
+        ("temp_file", var + "/nagios.tmp"),
+        ("temp_path", var + "/tmp"),
+        ("log_archive_path", var + "/archives"),
+        ("check_result_path", var + "/spool/checkresults"),
+        ("state_retention_file", var + "/retention.dat"),
+        ("retain_state_information", "0"),
+        ("use_syslog", "0"),
+        ("log_notifications", "0"),
+        ("log_service_retries", "0"),
+        ("log_host_retries", "0"),
+        ("log_event_handlers", "0"),
+        ("log_initial_states", "0"),
+        ("log_passive_checks", "0"),
+        ("enable_notifications", "0"),
+        ("enable_event_handlers", "0"),
+        ("enable_flap_detection", "0"),
+        # Never talk to nagios.org: this machine probes loopback only.
+        ("check_for_updates", "0"),
+        ("bare_update_check", "0"),
+        ("interval_length", "1"),
+        ("max_concurrent_checks", "0"),
+        ("check_result_reaper_frequency", "1"),
+        ("max_check_result_reaper_time", "5"),
+        ("service_inter_check_delay_method", "s"),
+        ("host_inter_check_delay_method", "s"),
+        ("max_service_check_spread", "1"),
+        ("max_host_check_spread", "1"),
+        ("check_service_freshness", "0"),
+        ("check_host_freshness", "0"),
+        ("process_performance_data", "1"),
+        ("service_perfdata_file", var + "/perf-service.tsv"),
+        ("service_perfdata_file_template",
+         r"$TIMET$\t$SERVICESTATE$\t$SERVICELATENCY$"),
+        ("service_perfdata_file_mode", "a"),
+        ("service_perfdata_file_processing_interval", "0"),
+        ("host_perfdata_file", var + "/perf-host.tsv"),
+        ("host_perfdata_file_template",
+         r"$TIMET$\t$HOSTSTATE$\t$HOSTLATENCY$"),
+        ("host_perfdata_file_mode", "a"),
+        ("host_perfdata_file_processing_interval", "0"),
+        ("enable_environment_macros", "0"),
+        ("illegal_macro_output_chars", "`~$&|'\"<>"),
+        ("date_format", "iso8601"),
+        ("debug_level", "0"),
+    ]
+    cfg = os.path.join(d, "nagios.cfg")
+    with open(cfg, "w") as f:
+        f.write("# written by bench/probe_bench.py\n")
+        f.write("".join("%s=%s\n" % kv for kv in main))
+    with open(os.path.join(d, "resource.cfg"), "w") as f:
+        f.write("$USER1$=%s\n" % PLUGINS)
+
+    week = {day: "00:00-24:00" for day in (
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+        "sunday")}
+    objs = [
+        nagios_obj("timeperiod", timeperiod_name="always", alias="always",
+                   **week),
+        nagios_obj("command", command_name="bench_host_ping",
+                   command_line="$USER1$/check_ping -H $HOSTADDRESS$ "
+                                "-w 3000.0,80% -c 5000.0,100% -p 1"),
+        nagios_obj("command", command_name="bench_svc_ping",
+                   command_line="$USER1$/check_ping -H $HOSTADDRESS$ "
+                                "-w 100.0,20% -c 500.0,60% -p 1"),
+        nagios_obj("command", command_name="bench_no_notify",
+                   command_line="/bin/true"),
+        nagios_obj("contact", contact_name="bench", alias="bench",
+                   host_notifications_enabled="0",
+                   service_notifications_enabled="0",
+                   host_notification_period="always",
+                   service_notification_period="always",
+                   host_notification_options="n",
+                   service_notification_options="n",
+                   host_notification_commands="bench_no_notify",
+                   service_notification_commands="bench_no_notify"),
+    ]
+    timing = dict(check_interval=str(interval_s),
+                  retry_interval=str(interval_s), max_check_attempts="3",
+                  check_period="always", notification_period="always",
+                  notifications_enabled="0", contacts="bench",
+                  active_checks_enabled="1", passive_checks_enabled="0",
+                  register="0")
+    objs.append(nagios_obj("host", name="bench-host",
+                           check_command="bench_host_ping", **timing))
+    objs.append(nagios_obj("service", name="bench-service",
+                           check_command="bench_svc_ping", **timing))
+    for i in range(hosts):
+        name = "n%05d" % (i + 1)
+        objs.append(nagios_obj("host", use="bench-host", host_name=name,
+                               alias=name, address=addr(20, i)))
+        objs.append(nagios_obj("service", use="bench-service",
+                               host_name=name, service_description="PING"))
+    with open(os.path.join(d, "objects", "bench.cfg"), "w") as f:
+        f.write("".join(objs))
+    subprocess.run(["chown", "-R", "nagios:nagios", var], check=True)
+    return cfg
+
+
+def read_perfdata(path, t0, t1):
+    """(results, non-OK results, latencies) with t0 <= TIMET < t1."""
+    n, bad, lat = 0, 0, []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) < 3 or not parts[0].isdigit():
+                    continue
+                t = int(parts[0])
+                if t0 <= t < t1:
+                    n += 1
+                    if parts[1] not in ("OK", "UP"):
+                        bad += 1
+                    try:
+                        lat.append(float(parts[2]))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return n, bad, lat
+
+
+def quantile(values, q):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, int(math.ceil(q * len(v))) - 1)]
+
+
+def nagios_stats(cfg):
+    names = ["NUMSVCACTCHK1M", "NUMHSTACTCHK1M", "AVGACTSVCLAT",
+             "MAXACTSVCLAT", "NUMSVCOK", "NUMSERVICES"]
+    try:
+        rc, _, out, _ = run_timed([NAGIOSSTATS, "-c", cfg, "-m", "-d",
+                                   ",".join(names)], 30)
+    except BenchError:
+        return None
+    vals = out.split()
+    if rc != 0 or len(vals) != len(names):
+        return None
+    out = {}
+    for k, v in zip(names, vals):
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = None
+    return out
+
+
+def run_nagios(ctx):
+    p = ctx.p
+    d = ctx.path("nagios")
+    hosts, iv = p["nagios_hosts"], p["nagios_interval_s"]
+    cfg = write_nagios(d, hosts, iv)
+    rc, _, out, err = run_timed([NAGIOS, "-v", cfg], 300)
+    if rc != 0:
+        raise BenchError("nagios4 -v refuses the config:\n%s"
+                         % "\n".join((out + err).splitlines()[-15:]))
+    warm, win = p["nagios_warmup_s"], p["nagios_window_s"]
+    harness.log("Nagios 4: %d hosts + %d services every %d s, warm-up %d s, "
+                "window %d s" % (hosts, hosts, iv, warm, win))
+    ng = Proc("nagios4", [NAGIOS, cfg], ctx.path("nagios4.out")).start()
+
+    def alive():
+        if not ng.alive():
+            raise BenchError("nagios4 exited with %s:\n%s"
+                             % (ng.popen.returncode, ng.log_tail()))
+    res = dict(hosts=hosts, services=hosts, interval_s=iv, warmup_s=warm,
+               window_s=win, planned=2 * hosts / iv)
+    try:
+        sleep_until(time.monotonic() + warm, alive)
+        # Whole wall-clock seconds, since $TIMET$ has a resolution of 1 s.
+        t0 = int(time.time()) + 1
+        time.sleep(max(0.0, t0 - time.time()))
+        hc0 = host_cpu()
+        sleep_until(time.monotonic() + win, alive)
+        t1 = t0 + win
+        time.sleep(max(0.0, t1 - time.time()))
+        hc1 = host_cpu()
+        with open("/proc/loadavg") as f:
+            res["loadavg_1m"] = float(f.read().split()[0])
+        res["nagios4stats"] = nagios_stats(cfg)
+    finally:
+        ng.stop(timeout=30)
+    # Read after the stop: Nagios buffers the files and flushes on exit.
+    svc, svc_bad, svc_lat = read_perfdata(d + "/var/perf-service.tsv", t0, t1)
+    hst, hst_bad, hst_lat = read_perfdata(d + "/var/perf-host.tsv", t0, t1)
+    res.update(service_checks=svc, host_checks=hst,
+               achieved=(svc + hst) / win, non_ok=svc_bad + hst_bad,
+               host_busy=host_busy_frac(hc0, hc1),
+               latency_p50_s=quantile(svc_lat + hst_lat, 0.50),
+               latency_p99_s=quantile(svc_lat + hst_lat, 0.99),
+               latency_max_s=max(svc_lat + hst_lat) if svc_lat + hst_lat
+               else None)
+    res["ratio"] = res["achieved"] / res["planned"]
+    res["saturated"] = res["ratio"] < FOLLOW_MIN_RATIO
+    st = res.get("nagios4stats")
+    if st and st.get("NUMSVCACTCHK1M") is not None:
+        res["stats_rate_1m"] = (st["NUMSVCACTCHK1M"] +
+                                (st.get("NUMHSTACTCHK1M") or 0)) / 60.0
+    harness.log("Nagios 4: %d service + %d host checks in %d s = %.1f/s"
+                % (svc, hst, win, res["achieved"]))
+    return res
+
+
+def run_saturation(ctx):
+    """monitord on a ladder of shrinking intervals, until probes/s stops
+    following the plan, lateness or skips grow, or results go bad."""
+    p = ctx.p
+    probe_features(ctx)
+    start_postgres(ctx)
+    n = p["sat_targets"]
+    intervals = ctx.args.sat_intervals or p["sat_intervals"]
+    rungs = []
+    for iv in intervals:
+        timeout_ms = min(1000, int(iv * 1000 / 2))
+        warm = max(p["sat_warmup_s"], 2 * iv)
+        try:
+            r = run_monitord(ctx, "sat-%dk-%gs" % (n // 1000, iv), icmp=n,
+                             interval_s=iv, timeout_ms=timeout_ms,
+                             retry_ms=int(iv * 1000), warmup_s=warm,
+                             window_s=p["sat_window_s"])
+        except BenchError as e:
+            harness.log("saturation rung %g s failed: %s" % (iv, e))
+            rungs.append(dict(label="sat-%gs" % iv, interval_s=iv,
+                              error=str(e), follows=False))
+            break
+        why = []
+        if r.get("ratio") is None or r["ratio"] < FOLLOW_MIN_RATIO:
+            why.append("probes/s below %.0f%% of plan"
+                       % (FOLLOW_MIN_RATIO * 100))
+        if r.get("skipped") and r.get("probes") and \
+                r["skipped"] > FOLLOW_MAX_SKIP_FRAC * r["probes"]:
+            why.append("skips")
+        if r.get("lateness_p99_s") is not None and \
+                r["lateness_p99_s"] > FOLLOW_MAX_P99_FRAC * iv:
+            why.append("p99 lateness > %d%% of interval"
+                       % (FOLLOW_MAX_P99_FRAC * 100))
+        if r.get("false_failures"):
+            why.append("non-OK results")
+        if r.get("lateness_p99_s") is None and ctx.features["metrics"] \
+                and not ctx.metrics_dead:
+            why.append("no lateness figures")
+        r["follows"] = not why
+        r["why_not"] = why
+        rungs.append(r)
+        print_ladder(rungs)
+        if why:
+            break
+    followed = [r for r in rungs if r.get("follows") and r.get("achieved")]
+    all_rates = [r["achieved"] for r in rungs if r.get("achieved")]
+    out = dict(targets=n, rungs=rungs)
+    out["sustained"] = max(r["achieved"] for r in followed) if followed \
+        else None
+    out["peak"] = max(all_rates) if all_rates else None
+    out["saturated"] = bool(rungs) and not rungs[-1].get("follows")
+    return out
+
+
+def print_ladder(rungs):
+    rows = []
+    for r in rungs:
+        if "error" in r:
+            rows.append([r["label"], "", fmt(r["interval_s"], 2), "failed",
+                         r["error"].splitlines()[0][:60]] + [""] * 6)
+            continue
+        rows.append([
+            r["label"], fmt(r["targets"]), fmt(r["interval_s"], 2),
+            fmt(r.get("planned") or r.get("planned_nominal"), 0),
+            fmt(r.get("achieved"), 0), fmt(r.get("ratio"), 3),
+            fmt(r.get("lateness_p99_s"), 2, 1000),
+            fmt(r.get("lateness_max_s"), 1, 1000),
+            fmt(r.get("skipped"), 0), fmt(r.get("core_frac"), 2),
+            fmt(r.get("false_failures")),
+            "yes" if r.get("follows") else "no: " + ", ".join(
+                r.get("why_not", []))])
+    table("monitord saturation ladder (ICMP, 1 echo per probe)",
+          ["run", "targets", "interval s", "planned/s", "probes/s",
+           "achieved/plan", "late p99 ms", "late max ms", "skipped",
+           "cores", "false failures", "follows plan"], rows)
+
+
+def phase_nagios(ctx):
+    res = {}
+    ctx.results["nagios"] = res
+    try:
+        res["nagios4"] = run_nagios(ctx)
+    except BenchError as e:
+        harness.log("Nagios 4 failed: %s" % e)
+        res["nagios4"] = dict(error=str(e))
+    print_nagios(res)
+    # Nagios is stopped before monitord starts: they would share the cores.
+    try:
+        res["monitord"] = run_saturation(ctx)
+    except BenchError as e:
+        harness.log("monitord saturation failed: %s" % e)
+        res["monitord"] = dict(error=str(e))
+    ng, md = res.get("nagios4", {}), res.get("monitord", {})
+    if ng.get("achieved") and md.get("sustained"):
+        res["ratio_sustained"] = md["sustained"] / ng["achieved"]
+    if ng.get("achieved") and md.get("peak"):
+        res["ratio_peak"] = md["peak"] / ng["achieved"]
+    print_nagios(res, final=True)
+    return res
+
+
+def print_nagios(res, final=False):
+    ng = res.get("nagios4", {})
+    if not final:
+        if "error" in ng:
+            print("\nNagios 4: failed: %s" % ng["error"])
+            return
+        st = ng.get("nagios4stats") or {}
+        table("Nagios 4 (%d hosts + %d PING services, check_ping -p 1, every "
+              "%d s)" % (ng["hosts"], ng["services"], ng["interval_s"]),
+              ["figure", "value"],
+              [["planned checks/s", fmt(ng["planned"], 0)],
+               ["executed checks/s (window %d s)" % ng["window_s"],
+                fmt(ng["achieved"], 1)],
+               ["  service / host checks in window",
+                "%d / %d" % (ng["service_checks"], ng["host_checks"])],
+               ["achieved/plan", fmt(ng["ratio"], 3)],
+               ["saturated", "yes" if ng["saturated"] else "NO"],
+               ["check latency p50 / p99 / max s", "%s / %s / %s" % (
+                   fmt(ng["latency_p50_s"], 2), fmt(ng["latency_p99_s"], 2),
+                   fmt(ng["latency_max_s"], 2))],
+               ["non-OK results in window", fmt(ng["non_ok"])],
+               ["machine busy (both cores)", fmt(ng["host_busy"], 2, 100)
+                + " %" if ng["host_busy"] is not None else "n/a"],
+               ["load average (1 min)", fmt(ng.get("loadavg_1m"), 1)],
+               ["nagios4stats last-minute checks/s",
+                fmt(ng.get("stats_rate_1m"), 1)],
+               ["nagios4stats avg / max service latency ms", "%s / %s" % (
+                   fmt(st.get("AVGACTSVCLAT"), 0),
+                   fmt(st.get("MAXACTSVCLAT"), 0))]])
+        return
+    md = res.get("monitord", {})
+    rows = [["Nagios 4 executed checks/s (saturated)",
+             fmt(ng.get("achieved"), 1)],
+            ["monitord highest rate that followed the plan",
+             fmt(md.get("sustained"), 0)
+             + ("" if md.get("saturated") else " (not saturated: a floor)")],
+            ["monitord highest rate reached", fmt(md.get("peak"), 0)],
+            ["ratio monitord/Nagios (followed plan)",
+             fmt(res.get("ratio_sustained"), 1)],
+            ["ratio monitord/Nagios (highest reached)",
+             fmt(res.get("ratio_peak"), 1)],
+            ["target", ">= %.0f" % TARGET_NAGIOS_RATIO]]
+    if "error" in md:
+        rows.insert(1, ["monitord", "failed: %s" % md["error"][:70]])
+    table("Checks per second: monitord against Nagios 4, same run",
+          ["figure", "value"], rows)
+
+
+# ------------------------------------------------------------------ verdict
+
+def verdict(ctx):
+    rows = []
+    steady = {r["label"]: r for r in ctx.results.get("steady", [])}
+    large = [r for k, r in steady.items()
+             if k.startswith("icmp-") and not k.endswith("-x3")
+             and r.get("targets") == ctx.p["n_large"]]
+    if large and "error" not in large[0]:
+        r = large[0]
+        p99 = r.get("lateness_p99_s")
+        rows.append(["p99 lateness, %s" % r["label"], "<= 10 ms",
+                     fmt(p99, 2, 1000) + " ms",
+                     "n/a" if p99 is None else
+                     ("PASS" if p99 <= TARGET_P99_S else "FAIL")])
+        ff = r.get("false_failures")
+        rows.append(["false failures, %s" % r["label"], "0", fmt(ff),
+                     "n/a" if ff is None else ("PASS" if ff == 0 else
+                                               "FAIL")])
+        core = r.get("core_frac")
+        rows.append(["CPU, %s" % r["label"], "<= 0.5 core",
+                     fmt(core, 3),
+                     "n/a" if core is None else
+                     ("PASS" if core <= TARGET_CORE else "FAIL")])
+        kib = r.get("rss_kib_per_target")
+        rows.append(["RSS above base, %s" % r["label"], "<= 1 KiB/target",
+                     fmt(kib, 3),
+                     "n/a" if kib is None else
+                     ("PASS" if kib <= TARGET_KIB_PER_TARGET else "FAIL")])
+    for r in ctx.results.get("steady", []):
+        if r["label"] == "base-1" or "error" in r:
+            continue
+        if r.get("false_failures"):
+            rows.append(["false failures, %s" % r["label"], "0",
+                         fmt(r["false_failures"]), "FAIL"])
+    sw = ctx.results.get("sweep")
+    if sw is not None:
+        ratio = sw.get("ratio")
+        rows.append(["sweep monitord/fping", "<= 1.0 and equal loss",
+                     "%s, loss %s/%s" % (fmt(ratio, 3),
+                                         fmt(sw.get("monitord_lost")),
+                                         fmt(sw.get("fping_lost"))),
+                     "n/a" if ratio is None else
+                     ("PASS" if ratio <= TARGET_SWEEP_RATIO
+                      and sw.get("equal_loss") else "FAIL")])
+    ng = ctx.results.get("nagios")
+    if ng is not None:
+        ratio = ng.get("ratio_sustained")
+        rows.append(["checks/s vs Nagios 4", ">= 50",
+                     fmt(ratio, 1),
+                     "n/a" if ratio is None else
+                     ("PASS" if ratio >= TARGET_NAGIOS_RATIO else "FAIL")])
+    if ctx.args.quick:
+        title = "Against the targets (--quick: smaller N, indicative only)"
+    else:
+        title = "Against the targets"
+    table(title, ["figure", "target", "measured", "verdict"], rows)
+    ctx.results["verdict"] = [dict(zip(("figure", "target", "measured",
+                                        "verdict"), r)) for r in rows]
+    if ctx.missing:
+        print("\nWhat the monitord binary lacks:")
+        for m in ctx.missing:
+            print("  " + m)
+
+
+# -------------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        description="monitord beside fping and Nagios 4 (see bench/"
+                    "README.md).  Run as root with /usr/bin/python3.")
+    ap.add_argument("--monitord", default=os.path.join(
+        SRCDIR, "build", "monitord", "monitord"),
+        help="the monitord binary (default build/monitord/monitord)")
+    ap.add_argument("--incidentctl", default=None,
+                    help="incidentctl for the migrations (default: beside "
+                         "monitord's build, ../incidentctl/incidentctl)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smaller N and shorter windows: a smoke run")
+    ap.add_argument("--only", choices=("steady", "sweep", "nagios"),
+                    help="run one phase")
+    ap.add_argument("--json", metavar="FILE",
+                    help="also write every figure to FILE as JSON")
+    ap.add_argument("--warmup", type=int, metavar="S",
+                    help="steady-state warm-up (at least two intervals)")
+    ap.add_argument("--window", type=int, metavar="S",
+                    help="steady-state measuring window")
+    ap.add_argument("--burst-gap-ms", type=int, default=0, metavar="MS",
+                    help="gap between the echoes of a 3-echo burst "
+                         "(default 0: back to back)")
+    ap.add_argument("--sat-intervals", metavar="LIST",
+                    type=lambda s: [float(x) for x in s.split(",")],
+                    help="intervals of monitord's saturation ladder in s, "
+                         "e.g. 5,2,1,0.5")
+    ap.add_argument("--max-minutes", type=float,
+                    help="stop everything after this long (default 40, "
+                         "15 with --quick)")
+    ap.add_argument("--no-install", action="store_true",
+                    help="do not apt-get install missing peers")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work directory (configs, logs)")
+    args = ap.parse_args(argv)
+    if args.incidentctl is None:
+        args.incidentctl = os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(args.monitord))),
+            "incidentctl", "incidentctl")
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("probe_bench.py must run as root (raw ICMP sockets, the "
+              "private PostgreSQL cluster, Nagios dropping to its user)",
+              file=sys.stderr)
+        return 2
+    profile = dict(PROFILES["quick" if args.quick else "full"])
+    max_minutes = args.max_minutes or profile["max_minutes"]
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    def on_alarm(signum, frame):
+        raise BenchTimeout()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(int(max_minutes * 60))
+
+    phases = [args.only] if args.only else ["steady", "sweep", "nagios"]
+    ctx = Context(args, profile)
+    print("probe_bench: %s run, %s; monitord %s; work directory %s"
+          % (ctx.results["profile"], ctx.results["date"], args.monitord,
+             ctx.work))
+    failed = False
+    try:
+        blocked = ensure_packages(phases, args.no_install)
+        for phase in phases:
+            if phase in blocked:
+                harness.log("skipping %s: %s" % (phase, blocked[phase]))
+                ctx.results.setdefault("skipped", {})[phase] = blocked[phase]
+                failed = True
+                continue
+            harness.log("phase %s" % phase)
+            try:
+                {"steady": phase_steady, "sweep": phase_sweep,
+                 "nagios": phase_nagios}[phase](ctx)
+            except BenchError as e:
+                failed = True
+                harness.log("phase %s failed: %s" % (phase, e))
+                ctx.results.setdefault("failed", {})[phase] = str(e)
+        verdict(ctx)
+    except KeyboardInterrupt:
+        failed = True
+        print("\ninterrupted: stopping what was started", file=sys.stderr)
+    except BenchTimeout:
+        failed = True
+        print("\nover --max-minutes (%g): stopping what was started"
+              % max_minutes, file=sys.stderr)
+    finally:
+        signal.alarm(0)
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
+        if ctx.sink is not None and ctx.sink.alive():
+            ctx.sink.stop(timeout=5)
+            ctx.results["tcp_sink_accepted"] = sink_accepted(ctx)
+        CLEANUP.run()
+        ctx.results["missing"] = ctx.missing
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(ctx.results, f, indent=2, default=str)
+            print("figures written to %s" % args.json)
+        if args.keep or failed:
+            print("work directory kept: %s" % ctx.work)
+        else:
+            shutil.rmtree(ctx.work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
