@@ -101,12 +101,14 @@ def test_incidentctl(work):
         env = pg.env()
         log("incidentctl migrate creates the schema, and again does nothing")
         expect([ctl, "migrate"], 0, out=["applied 001_foundation",
-                                         "schema version 1"], env=env)
-        expect([ctl, "migrate"], 0, out="schema version 1 (latest 1)",
+                                         "applied 002_batched_changes",
+                                         "schema version 2"], env=env)
+        expect([ctl, "migrate"], 0, out="schema version 2 (latest 2)",
                env=env)
-        assert pg.query("SELECT version, name FROM schema_version") == [
-            ["1", "001_foundation"]]
-        expect([ctl, "version"], 0, out="database schema version 1",
+        assert pg.query("SELECT version, name FROM schema_version "
+                        "ORDER BY version") == [
+            ["1", "001_foundation"], ["2", "002_batched_changes"]]
+        expect([ctl, "version"], 0, out="database schema version 2",
                env=env)
 
         log("-d overrides the environment; a dead server is a clear error")
@@ -151,6 +153,20 @@ def test_incidentctl(work):
                env=env)
         expect([ctl, "frobnicate"], 2, err="unknown command", env=env)
         expect([ctl], 2, err="usage: incidentctl", env=env)
+
+        log("a database at version 1 is brought to the latest")
+        pg.psql("postgres", "CREATE DATABASE upgrade OWNER root")
+        with open(os.path.join(harness.SRCDIR, "sql",
+                               "001_foundation.sql")) as f:
+            pg.psql("upgrade", f.read())
+        pg.psql("upgrade", "CREATE TABLE schema_version (version integer "
+                "PRIMARY KEY, name text NOT NULL, applied_at timestamptz "
+                "NOT NULL DEFAULT now()); INSERT INTO schema_version "
+                "VALUES (1, '001_foundation')")
+        out = expect([ctl, "-d", pg.conninfo().replace(
+            "dbname=incidentd", "dbname=upgrade"), "migrate"], 0,
+            out=["applied 002_batched_changes", "schema version 2"])
+        assert "001" not in out, out
 
         log("a database newer than incidentctl is refused")
         pg.query("INSERT INTO schema_version VALUES (999, '999_future')")
