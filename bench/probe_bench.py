@@ -41,6 +41,8 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # leave no __pycache__ in the tree
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, os.path.join(SRCDIR, "tests", "lib"))
@@ -106,6 +108,7 @@ class BenchTimeout(BaseException):
 # ---------------------------------------------------------------- processes
 
 CLEANUP = harness.Cleanup()
+OUR_SIDS = []  # sessions of the processes this script started
 
 
 def session_members(sid):
@@ -144,6 +147,7 @@ class Proc:
                 stdout=self.stdout if self.stdout is not None else logf,
                 stderr=logf, start_new_session=True)
         self.pid = self.popen.pid
+        OUR_SIDS.append(self.pid)
         CLEANUP.add(self.stop)
         return self
 
@@ -194,6 +198,7 @@ def run_timed(args, timeout, env=None, stdout=subprocess.PIPE,
                          start_new_session=True)
     proc = Proc(os.path.basename(args[0]), args, os.devnull)
     proc.popen, proc.pid = p, p.pid
+    OUR_SIDS.append(p.pid)
     CLEANUP.add(proc.stop)
     t0 = time.monotonic()
     try:
@@ -494,6 +499,62 @@ class Context:
         if msg not in self.missing:
             self.missing.append(msg)
             harness.log(msg)
+
+
+# Programs whose ICMP traffic would reach every raw ICMP socket on the
+# machine: Nagios's ping, fping and monitord itself all read through one.
+ICMP_PROGRAMS = ("monitord", "fping", "ping", "nagios4", "check_ping",
+                 "check_icmp")
+
+
+def foreign_icmp_processes():
+    """[(pid, name)] of ICMP programs running that this script did not
+    start."""
+    ours = set(OUR_SIDS)
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        sid = int(stat[stat.rindex(")") + 2:].split()[3])
+        if name in ICMP_PROGRAMS and sid not in ours:
+            found.append((int(d), name))
+    return found
+
+
+def machine_busy(ctx, phase):
+    """How busy the machine is just before a phase: the figures carry any
+    other work that runs beside the benchmark."""
+    others = foreign_icmp_processes()
+    if others:
+        names = ", ".join("%s (pid %d)" % (n, p) for p, n in others[:5])
+        harness.log("WARNING: ICMP programs this script did not start are "
+                    "running: %s%s.  Their echo replies reach every raw "
+                    "ICMP socket here (monitord's, fping's, each ping of "
+                    "Nagios's check_ping), so the figures are not clean; "
+                    "run the benchmark alone." % (
+                        names, " and %d more" % (len(others) - 5)
+                        if len(others) > 5 else ""))
+        ctx.results.setdefault("foreign_icmp", {})[phase] = [
+            "%s:%d" % (n, p) for p, n in others]
+    c0 = host_cpu()
+    time.sleep(2)
+    busy = host_busy_frac(c0, host_cpu())
+    with open("/proc/loadavg") as f:
+        load = float(f.read().split()[0])
+    ctx.results.setdefault("machine_before", {})[phase] = dict(
+        busy=busy, loadavg_1m=load)
+    if busy is not None and busy > 0.10:
+        harness.log("WARNING: the machine is %.0f%% busy before the %s "
+                    "phase (load %.1f): other work shares the cores and "
+                    "its noise is in the figures" % (busy * 100, phase,
+                                                     load))
+    return busy
 
 
 def machine_facts():
@@ -832,14 +893,13 @@ def phase_steady(ctx):
     start_postgres(ctx)
     start_sink(ctx)
     iv = p["interval_s"]
-    warm, win = ctx.args.warmup or p["warmup_s"], ctx.args.window or \
-        p["window_s"]
+    warm = ctx.args.warmup or p["warmup_s"]
+    win = ctx.args.window or p["window_s"]
     if warm < 2 * iv:
         harness.log("warm-up raised to two intervals (%d s)" % (2 * iv))
         warm = 2 * iv
-    base = run_monitord(ctx, "base-1", icmp=1, interval_s=iv,
-                        warmup_s=p["base_s"], window_s=2)
-    runs = [base]
+    runs = []
+    ctx.results["steady"] = runs
     plan = [
         ("icmp-%dk" % (p["n_small"] // 1000), dict(icmp=p["n_small"])),
         ("icmp-%dk" % (p["n_large"] // 1000), dict(icmp=p["n_large"])),
@@ -849,26 +909,49 @@ def phase_steady(ctx):
                                 p["mixed_tcp"] // 1000),
          dict(icmp=p["mixed_icmp"], tcp=p["mixed_tcp"])),
     ]
-    for label, kw in plan:
-        try:
-            runs.append(run_monitord(ctx, label, interval_s=iv,
-                                     warmup_s=warm, window_s=win, base=base,
-                                     **kw))
-        except BenchError as e:
-            harness.log("run %s failed: %s" % (label, e))
-            runs.append(dict(label=label, error=str(e), targets=kw.get(
-                "icmp", 0) + kw.get("tcp", 0), notes=[]))
-        print_steady(runs)
-    ctx.results["steady"] = runs
+    try:
+        # The base: the same daemon with one target, for RSS per target.
+        base = run_monitord(ctx, "base-1", icmp=1, interval_s=iv,
+                            warmup_s=p["base_s"], window_s=2)
+        base["is_base"] = True
+        runs.append(base)
+        for label, kw in plan:
+            try:
+                r = run_monitord(ctx, label, interval_s=iv, warmup_s=warm,
+                                 window_s=win, base=base, **kw)
+            except BenchError as e:
+                harness.log("run %s failed: %s" % (label, e))
+                r = dict(label=label, error=str(e), targets=kw.get(
+                    "icmp", 0) + kw.get("tcp", 0), notes=[])
+            runs.append(r)
+            log_run(r)
+    finally:
+        if runs:
+            print_steady(runs)
     return runs
+
+
+def log_run(r):
+    if "error" in r:
+        return
+    harness.log("  %s: %s probes/s of %s planned, lateness p99 %s ms, "
+                "%s cores, %s false failures"
+                % (r["label"], fmt(r.get("achieved"), 0),
+                   fmt(r.get("planned") or r.get("planned_nominal"), 0),
+                   fmt(r.get("lateness_p99_s"), 2, 1000),
+                   fmt(r.get("core_frac"), 3), fmt(r.get("false_failures"))))
 
 
 def print_steady(runs):
     rows = []
     for r in runs:
         if "error" in r:
-            rows.append([r["label"], fmt(r["targets"])] + ["failed"] +
+            rows.append([r["label"], fmt(r["targets"]), "failed"] +
                         [""] * 7)
+            continue
+        if r.get("is_base"):
+            rows.append([r["label"], fmt(r["targets"]), "%d" % r["packets"]]
+                        + ["-"] * 7)
             continue
         rows.append([
             r["label"], fmt(r["targets"]),
@@ -880,8 +963,11 @@ def print_steady(runs):
             fmt(r.get("lateness_p50_s"), 2, 1000),
             fmt(r.get("lateness_p99_s"), 2, 1000),
             fmt(r.get("lateness_max_s"), 1, 1000)])
-    table("monitord steady state: throughput and lateness (window after "
-          "warm-up)",
+    win = [r for r in runs if "window_s" in r and not r.get("is_base")]
+    table("monitord steady state: throughput and lateness (%s)" % (
+          "warm-up %d s, window %d s, interval %g s" % (
+              win[0]["warmup_s"], win[0]["window_s"], win[0]["interval_s"])
+          if win else "no run"),
           ["run", "targets", "echoes", "planned/s", "probes/s",
            "achieved/plan", "echoes/s", "late p50 ms", "late p99 ms",
            "late max ms"], rows)
@@ -891,14 +977,15 @@ def print_steady(runs):
             rows.append([r["label"], r["error"].splitlines()[0][:70]] +
                         [""] * 8)
             continue
+        base = r.get("is_base")
         rows.append([
             r["label"],
-            fmt(r.get("cpu_s_per_1k"), 4),
+            "-" if base else fmt(r.get("cpu_s_per_1k"), 4),
             fmt(r.get("core_frac"), 3),
             fmt(r.get("vmrss_kib"), 1, 1 / 1024),
             fmt(r.get("vmhwm_kib"), 1, 1 / 1024),
-            fmt(r.get("rss_kib_per_target"), 3),
-            fmt(r.get("hwm_kib_per_target"), 3),
+            "(base)" if base else fmt(r.get("rss_kib_per_target"), 3),
+            "(base)" if base else fmt(r.get("hwm_kib_per_target"), 3),
             fmt(r.get("false_failures")),
             fmt(r.get("skipped"), 0),
             "%s/%s" % (fmt(r.get("db_ok")), fmt(r.get("targets")))])
@@ -1304,9 +1391,11 @@ def run_saturation(ctx):
         r["follows"] = not why
         r["why_not"] = why
         rungs.append(r)
-        print_ladder(rungs)
+        log_run(r)
         if why:
             break
+    if rungs:
+        print_ladder(rungs)
     followed = [r for r in rungs if r.get("follows") and r.get("achieved")]
     all_rates = [r["achieved"] for r in rungs if r.get("achieved")]
     out = dict(targets=n, rungs=rungs)
@@ -1555,6 +1644,7 @@ def main(argv):
                 failed = True
                 continue
             harness.log("phase %s" % phase)
+            machine_busy(ctx, phase)
             try:
                 {"steady": phase_steady, "sweep": phase_sweep,
                  "nagios": phase_nagios}[phase](ctx)

@@ -239,8 +239,13 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 			check->tcp.port = (uint16_t)v;
 		if (cfg_str(doc, node, "send", 0, &s) == 0)
 			check->tcp.send = xstrdup(s); /* YAML did the escapes */
-		if (cfg_str(doc, node, "expect", 0, &s) == 0)
+		if (cfg_str(doc, node, "expect", 0, &s) == 0) {
+			if (strlen(s) == 0 || strlen(s) > PROBE_TCP_READ_MAX)
+				cfg_error(doc, cfg_get(node, "expect"),
+				    "'expect' must hold 1 to %d bytes",
+				    PROBE_TCP_READ_MAX);
 			check->tcp.expect = xstrdup(s);
+		}
 		cfg_duration(doc, node, "connect_warning", 0, 1, MS_DAY,
 		    &check->tcp.connect_warn_ms);
 		cfg_duration(doc, node, "connect_critical", 0, 1, MS_DAY,
@@ -252,10 +257,53 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 	return check;
 }
 
+/* Orders hosts by name, then by position in the file. */
+static int
+mon_host_cmp(const void *a, const void *b)
+{
+	const struct mon_host *x = *(struct mon_host *const *)a;
+	const struct mon_host *y = *(struct mon_host *const *)b;
+	int r = strcmp(x->name, y->name);
+
+	if (r != 0)
+		return r;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Host names are keys: find duplicates by sorting, not by pairs. */
+static void
+mon_conf_unique_hosts(struct cfg_doc *doc, const struct mon_conf *conf)
+{
+	struct mon_host **sorted;
+
+	if (conf->nhosts < 2)
+		return;
+	sorted = xreallocarray(NULL, conf->nhosts, sizeof(*sorted));
+	memcpy(sorted, conf->hosts, conf->nhosts * sizeof(*sorted));
+	qsort(sorted, conf->nhosts, sizeof(*sorted), mon_host_cmp);
+	for (size_t i = 1; i < conf->nhosts; i++) {
+		const struct mon_host *h = sorted[i];
+		struct cfg_node at = { .line = h->name_line,
+			.col = h->name_col };
+		size_t first = i;
+
+		while (
+		    first > 0 && strcmp(sorted[first - 1]->name, h->name) == 0)
+			first--;
+		if (first != i)
+			cfg_error(doc, &at,
+			    "duplicate host '%s' (first at line "
+			    "%u)",
+			    h->name, sorted[first]->line);
+	}
+	free(sorted);
+}
+
 /* The whole-file checks that need more than one value at a time. */
 static void
 mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 {
+	mon_conf_unique_hosts(doc, conf);
 	for (size_t i = 0; i < conf->nchecks; i++) {
 		const struct mon_check *c = conf->checks[i];
 		struct cfg_node at = { .line = c->line, .col = c->col };
@@ -305,14 +353,15 @@ mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 				    "not fit in timeout",
 				    c->name, c->host->name);
 		}
-		for (size_t j = 0; j < i; j++) {
+		/* A host's checks are next to each other in the list. */
+		for (size_t j = i;
+		     j-- > 0 && conf->checks[j]->host == c->host;) {
 			const struct mon_check *o = conf->checks[j];
 
-			if (o->host == c->host && strcmp(o->name, c->name) == 0)
+			if (strcmp(o->name, c->name) == 0)
 				cfg_error(doc, &at,
-				    "host '%s' has two checks "
-				    "named '%s' (first at line "
-				    "%u); give one a name",
+				    "host '%s' has two checks named '%s' (first "
+				    "at line %u); give one a name",
 				    c->host->name, c->name, o->line);
 		}
 	}
@@ -348,23 +397,14 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 		    name);
 		return;
 	}
-	for (size_t i = 0; i < conf->nhosts; i++) {
-		if (strcmp(conf->hosts[i]->name, name) == 0) {
-			cfg_error(doc, cfg_get(node, "name"),
-			    "duplicate host "
-			    "'%s' (first at "
-			    "line %u)",
-			    name, conf->hosts[i]->line);
-			return;
-		}
-	}
-
 	host = xcalloc(1, sizeof(*host));
 	host->name = xstrdup(name);
 	host->address = xstrdup(address);
 	host->segment = (enum mon_segment)segment;
 	host->line = node->line;
 	host->col = node->col;
+	host->name_line = cfg_get(node, "name")->line;
+	host->name_col = cfg_get(node, "name")->col;
 	conf->hosts =
 	    xreallocarray(conf->hosts, conf->nhosts + 1, sizeof(*conf->hosts));
 	conf->hosts[conf->nhosts++] = host;

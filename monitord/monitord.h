@@ -78,6 +78,7 @@ struct mon_host {
 	socklen_t sslen;
 	enum mon_segment segment;
 	unsigned line, col;
+	unsigned name_line, name_col;
 };
 
 /* A check on a host: its settings, then its run-time state. */

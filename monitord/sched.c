@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "monitord.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 #define SCHED_SLOTS 1024 /* a power of two; spans 10.24 s */
@@ -43,6 +44,27 @@ struct sched {
 
 static void sched_dispatch(struct sched *, uint64_t);
 
+/*
+ * Arms the tick for the next 10 ms boundary of the monotonic clock, the
+ * grid the deadlines live on, so that a deadline fires as it falls due
+ * rather than up to a tick later.
+ */
+static void
+sched_arm(struct sched *s)
+{
+	uint64_t now_us = timeutil_mono_ns() / 1000;
+	uint64_t tick_us = SCHED_TICK_MS * 1000;
+	uint64_t wait_us = tick_us - now_us % tick_us;
+	struct timeval tv;
+
+	tv.tv_sec = 0;
+	tv.tv_usec = (suseconds_t)wait_us;
+	/* libevent counts from its cached time; make that now. */
+	event_base_update_cache_time(s->base);
+	if (event_add(s->tick_ev, &tv) == -1)
+		fatalx("sched: cannot arm the tick timer");
+}
+
 static void
 sched_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -51,6 +73,7 @@ sched_tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	sched_tick(s, s->now());
+	sched_arm(s);
 }
 
 static void
@@ -72,7 +95,6 @@ struct sched *
 sched_new(struct event_base *base, uint64_t (*now)(void))
 {
 	struct sched *s = xcalloc(1, sizeof(*s));
-	struct timeval tv = { 0, SCHED_TICK_MS * 1000 };
 
 	s->base = base;
 	s->now = now;
@@ -83,11 +105,11 @@ sched_new(struct event_base *base, uint64_t (*now)(void))
 		TAILQ_INIT(&s->slots[i]);
 	TAILQ_INIT(&s->ready);
 	if (base != NULL) {
-		s->tick_ev = event_new(base, -1, EV_PERSIST, sched_tick_cb, s);
+		s->tick_ev = event_new(base, -1, 0, sched_tick_cb, s);
 		s->dispatch_ev = event_new(base, -1, 0, sched_dispatch_cb, s);
-		if (s->tick_ev == NULL || s->dispatch_ev == NULL ||
-		    event_add(s->tick_ev, &tv) == -1)
-			fatalx("sched: cannot arm the tick timer");
+		if (s->tick_ev == NULL || s->dispatch_ev == NULL)
+			fatalx("sched: cannot create the tick timer");
+		sched_arm(s);
 	}
 	return s;
 }

@@ -281,8 +281,11 @@ START_TEST(test_duplicate_host_and_check_are_errors)
 	    &doc);
 
 	ck_assert_ptr_null(conf);
-	ck_assert_uint_eq(doc->nerrors, 1);
+	ck_assert_uint_eq(doc->nerrors, 2);
 	assert_error(doc, 0, "9:11: duplicate host 'a' (first at line 2)");
+	assert_error(doc, 1,
+	    "7:9: host 'a' has two checks named 'tcp/80' (first at line 5); "
+	    "give one a name");
 	cfg_free(doc);
 
 	conf = load("hosts:\n"
@@ -388,6 +391,84 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 }
 END_TEST
 
+START_TEST(test_tcp_send_expect_and_thresholds_are_read)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf =
+	    load("user: nobody\n"
+		 "metrics:\n"
+		 "  listen: 127.0.0.1:9810\n"
+		 "scheduler:\n"
+		 "  max_rate: 5000\n"
+		 "  max_in_flight: 2000\n"
+		 "hosts:\n"
+		 "  - name: gw01\n"
+		 "    address: 127.20.1.21\n"
+		 "    checks:\n"
+		 "      - type: tcp\n"
+		 "        port: 18080\n"
+		 "        send: \"HEAD / HTTP/1.0\\r\\n\\r\\n\"\n"
+		 "        expect: \"HTTP/1.\"\n"
+		 "        connect_warning: 200ms\n"
+		 "        connect_critical: 1s\n"
+		 "        interval: 1005ms\n"
+		 "        timeout: 1s\n",
+		&doc);
+	const struct mon_check *c;
+
+	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
+	c = conf->checks[0];
+	ck_assert_str_eq(c->tcp.send, "HEAD / HTTP/1.0\r\n\r\n");
+	ck_assert_str_eq(c->tcp.expect, "HTTP/1.");
+	ck_assert_uint_eq(c->tcp.connect_warn_ms, 200);
+	ck_assert_uint_eq(c->tcp.connect_crit_ms, 1000);
+	/* Periods are rounded up to the scheduler's 10 ms grid. */
+	ck_assert_uint_eq(c->interval_ms, 1010);
+	ck_assert_str_eq(conf->user, "nobody");
+	ck_assert_str_eq(conf->metrics_listen, "127.0.0.1:9810");
+	ck_assert(conf->max_rate == 5000.0);
+	ck_assert_uint_eq(conf->max_in_flight, 2000);
+	mon_conf_free(conf);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_tcp_thresholds_out_of_order_are_an_error)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("hosts:\n"
+				     "  - name: gw01\n"
+				     "    address: 127.20.1.21\n"
+				     "    checks:\n"
+				     "      - type: tcp\n"
+				     "        port: 18080\n"
+				     "        expect: \"\"\n"
+				     "        connect_warning: 2s\n"
+				     "        connect_critical: 1s\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0, "7:17: 'expect' must hold 1 to 1024 bytes");
+	cfg_free(doc);
+	conf = load("hosts:\n"
+		    "  - name: gw01\n"
+		    "    address: 127.20.1.21\n"
+		    "    checks:\n"
+		    "      - type: tcp\n"
+		    "        port: 18080\n"
+		    "        connect_warning: 2s\n"
+		    "        connect_critical: 1s\n",
+	    &doc);
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	assert_error(doc, 0,
+	    "5:9: check 'tcp/18080' of host 'gw01': "
+	    "connect_warning exceeds connect_critical");
+	cfg_free(doc);
+}
+END_TEST
+
 static Suite *
 monitord_conf_suite(void)
 {
@@ -409,6 +490,8 @@ monitord_conf_suite(void)
 	tcase_add_test(tc, test_icmp_threshold_order_is_checked);
 	tcase_add_test(tc, test_bad_host_name_is_refused);
 	tcase_add_test(tc, test_all_errors_are_reported_not_just_the_first);
+	tcase_add_test(tc, test_tcp_send_expect_and_thresholds_are_read);
+	tcase_add_test(tc, test_tcp_thresholds_out_of_order_are_an_error);
 	suite_add_tcase(s, tc);
 	return s;
 }

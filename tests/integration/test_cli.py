@@ -88,6 +88,18 @@ def test_config_checks(work):
         bad + ":3:9: 'kanshi' is not a mail address",
         bad + ":7:11: 'lang' must be one of ja, en, not 'fr'"])
 
+    log("a one-shot sweep of a list, and a list with a bad line")
+    lst = write(os.path.join(work, "list.txt"),
+                "# the sweep list\n127.0.0.1\n\n127.0.0.2  # a comment\n"
+                "::1\n")
+    out = expect([mon, "-S", lst, "-v"], 0, out=[
+        "127.0.0.1 alive", "127.0.0.2 alive", "::1 alive",
+        "sweep: 3 targets, 3 alive, 0 unreachable, 0 errors"])
+    bad = write(os.path.join(work, "badlist.txt"), "127.0.0.1\nrouter1\n")
+    expect([mon, "-S", bad], 1, err=bad + ":2:1: 'router1' is not an IPv4 "
+           "or IPv6 address")
+    expect([mon, "-S", lst, "-c", "0"], 2, err="usage: monitord")
+
     log("bad arguments exit 2 with usage")
     expect([mon, "-x"], 2, err="usage: monitord")
     expect([mon, "extra"], 2, err="usage: monitord")

@@ -136,6 +136,8 @@ an SMTP sink on port %d).  In another terminal, as root:
                                  the mailbox of the sink
   tail -f %s/log/*.log
                                  what the daemons say
+  curl http://127.0.0.1:9810/metrics
+                                 monitord's own figures (also /healthz)
 
 There is no web console yet; it comes with the console issue.
 Ctrl-C here (or `tests/lib/devenv.sh stop`) stops everything.
