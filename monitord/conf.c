@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,8 +441,16 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 
 	if ((node = cfg_map(doc, root, "metrics", 0)) != NULL) {
 		cfg_check_keys(doc, node, "metrics", metrics_keys);
-		if (cfg_str(doc, node, "listen", 1, &s) == 0)
+		if (cfg_str(doc, node, "listen", 1, &s) == 0) {
+			struct sockaddr_storage ss;
+			socklen_t sslen;
+			const char *why;
+
+			if (metrics_parse_listen(s, &ss, &sslen, &why) == -1)
+				cfg_error(doc, cfg_get(node, "listen"),
+				    "metrics listen address '%s': %s", s, why);
 			conf->metrics_listen = xstrdup(s);
+		}
 	}
 	if ((node = cfg_map(doc, root, "scheduler", 0)) != NULL) {
 		cfg_check_keys(doc, node, "scheduler", sched_keys);
@@ -528,8 +537,12 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 	}
 	cfg_enum(doc, root, "log_level", 0, log_level_names, &level);
 	conf->log_level = (enum log_level)level;
-	if (cfg_str(doc, root, "user", 0, &s) == 0)
+	if (cfg_str(doc, root, "user", 0, &s) == 0) {
+		if (getpwnam(s) == NULL)
+			cfg_error(doc, cfg_get(root, "user"),
+			    "user '%s' does not exist", s);
 		conf->user = xstrdup(s);
+	}
 	mon_engine_load(doc, root, conf);
 	mon_defaults_load(doc, root, &def);
 

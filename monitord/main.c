@@ -37,7 +37,9 @@ usage(void)
 	    "           with -S, print every address\n"
 	    "  -d       log debug messages\n"
 	    "  -s       log to syslog instead of stderr\n"
-	    "  -S list  ping every address of the list once and exit\n",
+	    "  -S list  ping every address of the list once and exit\n"
+	    "  -c n     with -S, echoes per address (default 1)\n"
+	    "  -t ms    with -S, how long to wait for replies (default 1000)\n",
 	    MONITORD_CONF);
 	exit(2);
 }
@@ -147,6 +149,7 @@ main(int argc, char *argv[])
 	const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
 	struct timeval window_tv = timeutil_ms_to_tv(MONITORD_WINDOW_MS);
 	int ch, check_only = 0, verbose = 0, debug = 0, use_syslog = 0;
+	int echoes_set = 0, timeout_set = 0;
 	unsigned long echoes = 1, timeout_ms = 1000;
 	uint64_t now;
 
@@ -154,6 +157,7 @@ main(int argc, char *argv[])
 		switch (ch) {
 		case 'c':
 			echoes = monitord_number(optarg, PROBE_ICMP_MAX_ECHOES);
+			echoes_set = 1;
 			break;
 		case 'd':
 			debug = 1;
@@ -172,6 +176,7 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			timeout_ms = monitord_number(optarg, 600000);
+			timeout_set = 1;
 			break;
 		case 'v':
 			verbose = 1;
@@ -180,7 +185,7 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (sweep == NULL && (echoes_set || timeout_set)))
 		usage();
 
 	log_init("monitord", use_syslog,

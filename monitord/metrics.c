@@ -77,11 +77,12 @@ static const char *const metrics_kind_labels[] = {
 
 /*
  * Parses "1.2.3.4:port" or "[v6]:port" with a numeric host into ss; port 0
- * asks the kernel for one.  Returns 0, or -1 after logging why.
+ * asks the kernel for one.  Returns 0, or -1 with *whyp saying why (the
+ * config check reports it at the key's position).
  */
-static int
+int
 metrics_parse_listen(const char *s, struct sockaddr_storage *ss,
-    socklen_t *sslen)
+    socklen_t *sslen, const char **whyp)
 {
 	struct addrinfo hints, *res;
 	const char *colon, *port, *why;
@@ -90,8 +91,8 @@ metrics_parse_listen(const char *s, struct sockaddr_storage *ss,
 	int error, v6;
 
 	if (s == NULL || *s == '\0') {
-		log_warnx("metrics: empty listen address");
-		return -1;
+		why = "empty listen address";
+		goto bad;
 	}
 	v6 = s[0] == '[';
 	if (v6) {
@@ -155,7 +156,7 @@ metrics_parse_listen(const char *s, struct sockaddr_storage *ss,
 	return 0;
 
 bad:
-	log_warnx("metrics: bad listen address \"%s\": %s", s, why);
+	*whyp = why;
 	return -1;
 }
 
@@ -330,7 +331,8 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 	    st->probes_skipped);
 	metrics_one(buf, "monitord_probes_deferred_total", "counter",
 	    "Probes that waited for a rate token or an in-flight slot.",
-	    st->probes_deferred);
+	    md->sched != NULL ? sched_deferred(md->sched) :
+				st->probes_deferred);
 	hist_render(&st->lateness, "monitord_probe_lateness_seconds",
 	    "Time from a probe's deadline to its start, in seconds.", buf);
 	metrics_head(buf, "monitord_probe_lateness_window_max_seconds", "gauge",
@@ -504,10 +506,14 @@ metrics_new(struct monitord *md, const char *listen)
 	struct evconnlistener *lev;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
+	const char *why;
 	int fd;
 
-	if (metrics_parse_listen(listen, &ss, &sslen) == -1)
+	if (metrics_parse_listen(listen, &ss, &sslen, &why) == -1) {
+		log_warnx("metrics: bad listen address \"%s\": %s", listen,
+		    why);
 		return NULL;
+	}
 	if ((fd = metrics_socket(&ss, sslen)) == -1) {
 		log_warn("metrics: cannot listen on %s", listen);
 		return NULL;
