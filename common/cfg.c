@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -23,7 +24,7 @@
 /* Deeper documents are refused: no config needs them, and a fuzzer would. */
 #define CFG_MAX_DEPTH 64
 /* Larger files are refused before parsing. */
-#define CFG_MAX_FILE (16 * 1024 * 1024)
+#define CFG_MAX_FILE (1024L * 1024 * 1024)
 
 static void
 cfg_node_free(struct cfg_node *node)
@@ -151,9 +152,50 @@ cfg_node_append(struct cfg_doc *doc, struct cfg_node *parent,
 	return 0;
 }
 
+/*
+ * Whether seq, at depth 1 under the root mapping, is the value of the key
+ * the hook wants.  It is then the last value appended to the root.
+ */
+static int
+cfg_hooked(const struct cfg_doc *doc, const struct cfg_node *root,
+    const struct cfg_node *seq, const struct cfg_hook *hook)
+{
+	(void)doc;
+	return hook != NULL && root->type == CFG_MAP && seq->type == CFG_SEQ &&
+	    root->n > 0 && root->items[root->n - 1] == seq &&
+	    strcmp(root->keys[root->n - 1]->value, hook->key) == 0;
+}
+
+/*
+ * Hands the item just completed (the last of seq) to the hook and drops
+ * it from the tree, so that a file of 100,000 hosts never exists as one
+ * tree of 100,000 hosts.
+ */
+static void
+cfg_hook_item(struct cfg_doc *doc, struct cfg_node *seq,
+    const struct cfg_hook *hook)
+{
+	struct cfg_node *item = seq->items[seq->n - 1];
+	char **errors = doc->errors;
+	size_t nerrors = doc->nerrors;
+
+	/* What the hook finds is kept apart until the whole file parses:
+	 * after a syntax error it would only be noise. */
+	doc->errors = doc->hook_errors;
+	doc->nerrors = doc->nhook_errors;
+	hook->cb(doc, item, hook->arg);
+	doc->hook_errors = doc->errors;
+	doc->nhook_errors = doc->nerrors;
+	doc->errors = errors;
+	doc->nerrors = nerrors;
+	seq->n--;
+	cfg_node_free(item);
+}
+
 /* Builds the tree from parser events.  Returns 0, or -1 after an error. */
 static int
-cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
+cfg_build(struct cfg_doc *doc, yaml_parser_t *parser,
+    const struct cfg_hook *hook)
 {
 	struct cfg_node *stack[CFG_MAX_DEPTH];
 	struct cfg_node *pending[CFG_MAX_DEPTH];
@@ -228,6 +270,9 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 		case YAML_SEQUENCE_END_EVENT:
 		case YAML_MAPPING_END_EVENT:
 			depth--;
+			if (depth == 2 &&
+			    cfg_hooked(doc, stack[0], stack[1], hook))
+				cfg_hook_item(doc, stack[1], hook);
 			break;
 		default:
 			break;
@@ -242,7 +287,11 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 				rc = -1;
 				done = 1;
 			}
-			if (node != NULL && node->type != CFG_SCALAR) {
+			if (node != NULL && node->type == CFG_SCALAR &&
+			    depth == 2 &&
+			    cfg_hooked(doc, stack[0], stack[1], hook))
+				cfg_hook_item(doc, stack[1], hook);
+			else if (node != NULL && node->type != CFG_SCALAR) {
 				if (depth == CFG_MAX_DEPTH) {
 					cfg_error(doc, node,
 					    "nesting deeper than %d levels",
@@ -265,9 +314,38 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser)
 	return rc;
 }
 
-/* Parses text; always returns a document, with errors if it failed. */
+/* Runs the parser over its input; the document keeps the errors. */
+static struct cfg_doc *
+cfg_load(struct cfg_doc *doc, yaml_parser_t *parser,
+    const struct cfg_hook *hook)
+{
+	if (cfg_build(doc, parser, hook) == -1) {
+		cfg_node_free(doc->root);
+		doc->root = NULL;
+		for (size_t i = 0; i < doc->nhook_errors; i++)
+			free(doc->hook_errors[i]);
+	} else if (doc->nhook_errors > 0) {
+		doc->errors = xreallocarray(doc->errors,
+		    doc->nerrors + doc->nhook_errors, sizeof(*doc->errors));
+		memcpy(doc->errors + doc->nerrors, doc->hook_errors,
+		    doc->nhook_errors * sizeof(*doc->errors));
+		doc->nerrors += doc->nhook_errors;
+	}
+	free(doc->hook_errors);
+	doc->hook_errors = NULL;
+	doc->nhook_errors = 0;
+	yaml_parser_delete(parser);
+	return doc;
+}
+
+/*
+ * Parses text; always returns a document, with errors if it failed.  With
+ * a hook, each item of the top-level sequence hook->key goes to hook->cb as
+ * soon as it is complete and is not kept in the tree.
+ */
 struct cfg_doc *
-cfg_load_string(const char *name, const char *text, size_t len)
+cfg_load_string(const char *name, const char *text, size_t len,
+    const struct cfg_hook *hook)
 {
 	struct cfg_doc *doc = xcalloc(1, sizeof(*doc));
 	yaml_parser_t parser;
@@ -276,56 +354,41 @@ cfg_load_string(const char *name, const char *text, size_t len)
 	if (!yaml_parser_initialize(&parser))
 		fatalx("yaml_parser_initialize failed");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (cfg_build(doc, &parser) == -1) {
-		cfg_node_free(doc->root);
-		doc->root = NULL;
-	}
-	yaml_parser_delete(&parser);
-	return doc;
+	return cfg_load(doc, &parser, hook);
 }
 
-/* Reads and parses a file; always returns a document, with errors if any. */
+/*
+ * Reads and parses a file, streaming it through the parser; always returns
+ * a document, with errors if any.  The hook is as for cfg_load_string.
+ */
 struct cfg_doc *
-cfg_load_file(const char *path)
+cfg_load_file(const char *path, const struct cfg_hook *hook)
 {
-	struct cfg_doc *doc;
+	struct cfg_doc *doc = xcalloc(1, sizeof(*doc));
+	yaml_parser_t parser;
+	struct stat st;
 	FILE *fp;
-	char *buf;
-	long size;
 
+	doc->file = xstrdup(path);
 	if ((fp = fopen(path, "r")) == NULL) {
-		int saved = errno;
-
-		doc = xcalloc(1, sizeof(*doc));
-		doc->file = xstrdup(path);
-		cfg_error_at(doc, 1, 1, "cannot open: %s", strerror(saved));
+		cfg_error_at(doc, 1, 1, "cannot open: %s", strerror(errno));
 		return doc;
 	}
-	if (fseek(fp, 0, SEEK_END) == -1 || (size = ftell(fp)) < 0 ||
-	    size > CFG_MAX_FILE || fseek(fp, 0, SEEK_SET) == -1) {
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CFG_MAX_FILE) {
 		fclose(fp);
-		doc = xcalloc(1, sizeof(*doc));
-		doc->file = xstrdup(path);
 		cfg_error_at(doc, 1, 1,
-		    "not a regular file, or larger than "
-		    "%d bytes",
+		    "not a regular file, or larger than %ld bytes",
 		    CFG_MAX_FILE);
 		return doc;
 	}
-	buf = xmalloc((size_t)size + 1);
-	if (fread(buf, 1, (size_t)size, fp) != (size_t)size) {
-		int saved = errno;
-
-		fclose(fp);
-		free(buf);
-		doc = xcalloc(1, sizeof(*doc));
-		doc->file = xstrdup(path);
-		cfg_error_at(doc, 1, 1, "read error: %s", strerror(saved));
-		return doc;
-	}
+	if (!yaml_parser_initialize(&parser))
+		fatalx("yaml_parser_initialize failed");
+	yaml_parser_set_input_file(&parser, fp);
+	cfg_load(doc, &parser, hook);
+	if (ferror(fp))
+		cfg_error_at(doc, 1, 1, "read error");
 	fclose(fp);
-	doc = cfg_load_string(path, buf, (size_t)size);
-	free(buf);
 	return doc;
 }
 
@@ -740,4 +803,61 @@ cfg_check_conninfo(struct cfg_doc *doc, const struct cfg_node *node,
 	}
 	PQconninfoFree(opts);
 	return 0;
+}
+
+/* The line and column an error message starts with, after the file name. */
+static void
+cfg_error_pos(const struct cfg_doc *doc, const char *msg, unsigned long *line,
+    unsigned long *col)
+{
+	const char *p = msg + strlen(doc->file);
+
+	*line = *col = 0;
+	if (strncmp(msg, doc->file, strlen(doc->file)) != 0 || *p != ':')
+		return;
+	*line = strtoul(p + 1, (char **)&p, 10);
+	if (*p == ':')
+		*col = strtoul(p + 1, NULL, 10);
+}
+
+/* An error with its position, for sorting. */
+struct cfg_sorted_error {
+	unsigned long line, col;
+	size_t idx;
+	char *msg;
+};
+
+static int
+cfg_sorted_error_cmp(const void *a, const void *b)
+{
+	const struct cfg_sorted_error *x = a, *y = b;
+
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Puts the errors in the order of the file (stable for one position), so
+ * that what a streaming load reports reads top to bottom.
+ */
+void
+cfg_sort_errors(struct cfg_doc *doc)
+{
+	struct cfg_sorted_error *v;
+
+	if (doc->nerrors < 2)
+		return;
+	v = xreallocarray(NULL, doc->nerrors, sizeof(*v));
+	for (size_t i = 0; i < doc->nerrors; i++) {
+		cfg_error_pos(doc, doc->errors[i], &v[i].line, &v[i].col);
+		v[i].idx = i;
+		v[i].msg = doc->errors[i];
+	}
+	qsort(v, doc->nerrors, sizeof(*v), cfg_sorted_error_cmp);
+	for (size_t i = 0; i < doc->nerrors; i++)
+		doc->errors[i] = v[i].msg;
+	free(v);
 }

@@ -29,11 +29,21 @@ struct cfg_doc {
 	struct cfg_node *root;
 	char **errors;
 	size_t nerrors;
+	char **hook_errors; /* while parsing: what hooks found */
+	size_t nhook_errors;
+};
+
+/* Takes each item of one top-level sequence as soon as it is parsed. */
+struct cfg_hook {
+	const char *key;
+	void (*cb)(struct cfg_doc *, const struct cfg_node *, void *);
+	void *arg;
 };
 
 /* cfg.c */
-struct cfg_doc *cfg_load_file(const char *);
-struct cfg_doc *cfg_load_string(const char *, const char *, size_t);
+struct cfg_doc *cfg_load_file(const char *, const struct cfg_hook *);
+struct cfg_doc *
+cfg_load_string(const char *, const char *, size_t, const struct cfg_hook *);
 void cfg_free(struct cfg_doc *);
 void cfg_error(struct cfg_doc *, const struct cfg_node *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -63,6 +73,7 @@ cfg_map(struct cfg_doc *, const struct cfg_node *, const char *, int);
 int cfg_node_str(struct cfg_doc *, const struct cfg_node *, const char *,
     const char **);
 int cfg_parse_duration(const char *, uint64_t *);
+void cfg_sort_errors(struct cfg_doc *);
 int cfg_check_conninfo(struct cfg_doc *, const struct cfg_node *, const char *);
 
 #endif

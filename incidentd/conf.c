@@ -235,7 +235,7 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
 		"timezone", "smtp", "notify", "contacts", NULL };
-	struct cfg_doc *doc = cfg_load_file(path);
+	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;
 	const char *s;

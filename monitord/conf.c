@@ -153,36 +153,54 @@ mon_round_tick(uint64_t ms)
 	return (ms + SCHED_TICK_MS - 1) / SCHED_TICK_MS * SCHED_TICK_MS;
 }
 
-/* Reads the keys common to every check, falling back to the defaults. */
+/*
+ * Reads the keys common to every check.  What is absent stays 0 and is
+ * filled from the defaults once the whole file is read (mon_apply_defaults):
+ * the defaults may come after the hosts in the file.
+ */
 static void
 mon_check_timing(struct cfg_doc *doc, const struct cfg_node *node,
-    const struct mon_defaults *def, struct mon_check *check)
+    struct mon_check *check)
 {
 	uint64_t v;
 
-	check->interval_ms = def->interval_ms;
-	check->retry_interval_ms = def->retry_interval_ms;
-	check->timeout_ms = def->timeout_ms;
-	check->max_attempts = (unsigned)def->max_attempts;
 	cfg_duration(doc, node, "interval", 0, 100, MS_DAY,
 	    &check->interval_ms);
-	if (cfg_duration(doc, node, "retry_interval", 0, 100, MS_DAY,
-		&check->retry_interval_ms) == 1 &&
-	    def->retry_interval_ms == 0)
-		check->retry_interval_ms = check->interval_ms;
+	cfg_duration(doc, node, "retry_interval", 0, 100, MS_DAY,
+	    &check->retry_interval_ms);
 	cfg_duration(doc, node, "timeout", 0, MS_MIN, MS_DAY,
 	    &check->timeout_ms);
 	if (cfg_uint(doc, node, "max_attempts", 0, 1, 100, &v) == 0)
 		check->max_attempts = (unsigned)v;
-	/* Deadlines live on the scheduler's 10 ms grid. */
-	check->interval_ms = mon_round_tick(check->interval_ms);
-	check->retry_interval_ms = mon_round_tick(check->retry_interval_ms);
+}
+
+/* Gives every check the defaults for what it did not set itself. */
+static void
+mon_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
+{
+	for (size_t i = 0; i < conf->nchecks; i++) {
+		struct mon_check *c = conf->checks[i];
+
+		if (c->interval_ms == 0)
+			c->interval_ms = def->interval_ms;
+		if (c->retry_interval_ms == 0)
+			c->retry_interval_ms = def->retry_interval_ms != 0 ?
+			    def->retry_interval_ms :
+			    c->interval_ms;
+		if (c->timeout_ms == 0)
+			c->timeout_ms = def->timeout_ms;
+		if (c->max_attempts == 0)
+			c->max_attempts = (unsigned)def->max_attempts;
+		/* Deadlines live on the scheduler's 10 ms grid. */
+		c->interval_ms = mon_round_tick(c->interval_ms);
+		c->retry_interval_ms = mon_round_tick(c->retry_interval_ms);
+	}
 }
 
 /* Reads one check of a host; NULL after recording an error. */
 static struct mon_check *
 mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
-    struct mon_host *host, const struct mon_defaults *def)
+    struct mon_host *host)
 {
 	static const char *const icmp_keys[] = { "type", "name", "interval",
 		"retry_interval", "timeout", "max_attempts", "packets",
@@ -206,7 +224,7 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 	check->kind = (enum check_kind)kind;
 	check->line = node->line;
 	check->col = node->col;
-	mon_check_timing(doc, node, def, check);
+	mon_check_timing(doc, node, check);
 	cfg_str(doc, node, "name", 0, &name);
 
 	switch (check->kind) {
@@ -371,7 +389,7 @@ mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 /* Reads one host and its checks into conf. */
 static void
 mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
-    struct mon_conf *conf, const struct mon_defaults *def)
+    struct mon_conf *conf)
 {
 	static const char *const host_keys[] = { "name", "address", "segment",
 		"description", "checks", NULL };
@@ -419,7 +437,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	for (size_t i = 0; i < checks->n; i++) {
 		struct mon_check *check;
 
-		check = mon_check_load(doc, checks->items[i], host, def);
+		check = mon_check_load(doc, checks->items[i], host);
 		if (check == NULL)
 			continue;
 		conf->checks = xreallocarray(conf->checks, conf->nchecks + 1,
@@ -484,10 +502,17 @@ mon_defaults_load(struct cfg_doc *doc, const struct cfg_node *root,
 	cfg_uint(doc, node, "max_attempts", 0, 1, 100, &def->max_attempts);
 }
 
+/* Takes each host as soon as the parser has it (see cfg_hook). */
+static void
+mon_host_hook(struct cfg_doc *doc, const struct cfg_node *node, void *arg)
+{
+	mon_host_load(doc, node, arg);
+}
+
 /*
  * Loads and checks a config file.  Returns the configuration, or NULL when
- * there were errors; either way *docp holds the document and its errors for
- * the caller to print and free.
+ * there were errors; either way *docp holds the document and its errors,
+ * in the order of the file, for the caller to print and free.
  */
 struct mon_conf *
 mon_conf_load(const char *path, struct cfg_doc **docp)
@@ -495,26 +520,25 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "user", "metrics", "scheduler", "defaults",
 		"hosts", NULL };
-	struct cfg_doc *doc = cfg_load_file(path);
+	struct mon_conf *conf = xcalloc(1, sizeof(*conf));
+	struct cfg_hook hook = { "hosts", mon_host_hook, conf };
+	struct cfg_doc *doc;
 	struct mon_defaults def;
-	struct mon_conf *conf;
-	const struct cfg_node *root, *hosts;
+	const struct cfg_node *root;
 	const char *s;
 	int level = LOG_LEVEL_INFO;
 
-	*docp = doc;
-	if (doc->nerrors > 0)
-		return NULL;
+	conf->file = xstrdup(path);
+	/* Hosts are read while the file streams through the parser. */
+	*docp = doc = cfg_load_file(path, &hook);
 	root = doc->root;
 	if (root == NULL) {
-		cfg_error(doc, NULL, "the file is empty");
-		return NULL;
+		if (doc->nerrors == 0)
+			cfg_error(doc, NULL, "the file is empty");
+		goto fail;
 	}
 	if (cfg_expect_map(doc, root, "the top level") == -1)
-		return NULL;
-
-	conf = xcalloc(1, sizeof(*conf));
-	conf->file = xstrdup(path);
+		goto fail;
 	cfg_check_keys(doc, root, "the top level", top_keys);
 	if (cfg_str(doc, root, "instance", 0, &s) == 0) {
 		if (!mon_name_ok(s))
@@ -545,16 +569,16 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 	}
 	mon_engine_load(doc, root, conf);
 	mon_defaults_load(doc, root, &def);
-
-	if ((hosts = cfg_seq(doc, root, "hosts", 1)) != NULL) {
-		for (size_t i = 0; i < hosts->n; i++)
-			mon_host_load(doc, hosts->items[i], conf, &def);
-	}
+	/* Its items went to mon_host_hook; this checks it is there. */
+	cfg_seq(doc, root, "hosts", 1);
+	mon_apply_defaults(conf, &def);
 	if (doc->nerrors == 0)
 		mon_conf_validate(doc, conf);
-	if (doc->nerrors > 0) {
-		mon_conf_free(conf);
-		return NULL;
-	}
+	if (doc->nerrors > 0)
+		goto fail;
 	return conf;
+fail:
+	cfg_sort_errors(doc);
+	mon_conf_free(conf);
+	return NULL;
 }

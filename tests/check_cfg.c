@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@
 static struct cfg_doc *
 load(const char *text)
 {
-	return cfg_load_string("t.yaml", text, strlen(text));
+	return cfg_load_string("t.yaml", text, strlen(text), NULL);
 }
 
 /* Asserts that the document has exactly one error, with this text. */
@@ -352,7 +353,7 @@ END_TEST
 
 START_TEST(test_missing_file_is_an_error)
 {
-	struct cfg_doc *doc = cfg_load_file("/nonexistent/monitord.yaml");
+	struct cfg_doc *doc = cfg_load_file("/nonexistent/monitord.yaml", NULL);
 
 	assert_one_error(doc,
 	    "/nonexistent/monitord.yaml:1:1: cannot open: "
@@ -374,11 +375,92 @@ END_TEST
 START_TEST(test_nul_byte_is_refused)
 {
 	static const char text[] = "name: \"a\\0b\"\n";
-	struct cfg_doc *doc = cfg_load_string("t.yaml", text, sizeof(text) - 1);
+	struct cfg_doc *doc =
+	    cfg_load_string("t.yaml", text, sizeof(text) - 1, NULL);
 
 	ck_assert_uint_eq(doc->nerrors, 1);
 	ck_assert_msg(strstr(doc->errors[0], "NUL byte") != NULL, "got %s",
 	    doc->errors[0]);
+	cfg_free(doc);
+}
+END_TEST
+
+/* What the hook test saw. */
+struct hook_seen {
+	unsigned n;
+	char names[4][16];
+};
+
+static void
+hook_cb(struct cfg_doc *doc, const struct cfg_node *item, void *arg)
+{
+	struct hook_seen *seen = arg;
+	const char *name;
+
+	if (cfg_str(doc, item, "name", 1, &name) == 0 && seen->n < 4)
+		snprintf(seen->names[seen->n], sizeof(seen->names[0]), "%s",
+		    name);
+	seen->n++;
+}
+
+START_TEST(test_hook_takes_items_as_they_are_parsed)
+{
+	static const char text[] = "hosts:\n"
+				   "  - name: a\n"
+				   "  - name: b\n"
+				   "other: [x, y]\n"
+				   "defaults: {interval: 1s}\n";
+	struct hook_seen seen = { 0 };
+	struct cfg_hook hook = { "hosts", hook_cb, &seen };
+	struct cfg_doc *doc =
+	    cfg_load_string("t.yaml", text, strlen(text), &hook);
+	const struct cfg_node *hosts;
+
+	ck_assert_uint_eq(doc->nerrors, 0);
+	ck_assert_uint_eq(seen.n, 2);
+	ck_assert_str_eq(seen.names[0], "a");
+	ck_assert_str_eq(seen.names[1], "b");
+	/* The hooked items are not kept; the rest of the tree is. */
+	hosts = cfg_seq(doc, doc->root, "hosts", 1);
+	ck_assert_ptr_nonnull(hosts);
+	ck_assert_uint_eq(hosts->n, 0);
+	ck_assert_uint_eq(cfg_seq(doc, doc->root, "other", 1)->n, 2);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_hook_errors_are_dropped_after_a_syntax_error)
+{
+	static const char text[] = "hosts:\n"
+				   "  - nmae: a\n"
+				   "  - name: b\n"
+				   "   broken: [\n";
+	struct hook_seen seen = { 0 };
+	struct cfg_hook hook = { "hosts", hook_cb, &seen };
+	struct cfg_doc *doc =
+	    cfg_load_string("t.yaml", text, strlen(text), &hook);
+
+	/* Host a had no name, but only the syntax error is reported. */
+	ck_assert_uint_eq(doc->nerrors, 1);
+	ck_assert_msg(strstr(doc->errors[0], "YAML syntax error") != NULL,
+	    "got %s", doc->errors[0]);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_errors_sort_into_file_order)
+{
+	struct cfg_doc *doc = load("a: 1\n");
+
+	cfg_error(doc, &(struct cfg_node) { .line = 9, .col = 2 }, "third");
+	cfg_error(doc, &(struct cfg_node) { .line = 2, .col = 7 }, "second");
+	cfg_error(doc, &(struct cfg_node) { .line = 2, .col = 3 }, "first");
+	cfg_error(doc, &(struct cfg_node) { .line = 9, .col = 2 }, "fourth");
+	cfg_sort_errors(doc);
+	ck_assert_str_eq(doc->errors[0], "t.yaml:2:3: first");
+	ck_assert_str_eq(doc->errors[1], "t.yaml:2:7: second");
+	ck_assert_str_eq(doc->errors[2], "t.yaml:9:2: third");
+	ck_assert_str_eq(doc->errors[3], "t.yaml:9:2: fourth");
 	cfg_free(doc);
 }
 END_TEST
@@ -414,6 +496,9 @@ cfg_suite(void)
 	tcase_add_test(tc, test_missing_file_is_an_error);
 	tcase_add_test(tc, test_empty_document_has_no_root);
 	tcase_add_test(tc, test_nul_byte_is_refused);
+	tcase_add_test(tc, test_hook_takes_items_as_they_are_parsed);
+	tcase_add_test(tc, test_hook_errors_are_dropped_after_a_syntax_error);
+	tcase_add_test(tc, test_errors_sort_into_file_order);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -171,10 +171,10 @@ START_TEST(test_wrong_type_is_reported_with_position)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 2);
-	assert_error(doc, 0,
+	assert_error(doc, 0, "6:15: 'port' must be an integer, not 'https'");
+	assert_error(doc, 1,
 	    "7:19: 'interval' must be a duration such as "
 	    "500ms, 10s, 5m or 1h, not 'fast'");
-	assert_error(doc, 1, "6:15: 'port' must be an integer, not 'https'");
 	cfg_free(doc);
 }
 END_TEST
@@ -282,10 +282,10 @@ START_TEST(test_duplicate_host_and_check_are_errors)
 
 	ck_assert_ptr_null(conf);
 	ck_assert_uint_eq(doc->nerrors, 2);
-	assert_error(doc, 0, "9:11: duplicate host 'a' (first at line 2)");
-	assert_error(doc, 1,
+	assert_error(doc, 0,
 	    "7:9: host 'a' has two checks named 'tcp/80' (first at line 5); "
 	    "give one a name");
+	assert_error(doc, 1, "9:11: duplicate host 'a' (first at line 2)");
 	cfg_free(doc);
 
 	conf = load("hosts:\n"
