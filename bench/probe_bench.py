@@ -457,7 +457,7 @@ def ensure_packages(phases, no_install):
                            timeout=600, stdout=subprocess.DEVNULL)
             rc = subprocess.run(cmd + missing_pkgs, env=env, timeout=900,
                                 stdout=subprocess.DEVNULL).returncode
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, OSError):
         rc = -1
     finally:
         if made_policy:
@@ -1301,7 +1301,7 @@ def nagios_stats(cfg):
     try:
         rc, _, out, _ = run_timed([NAGIOSSTATS, "-c", cfg, "-m", "-d",
                                    ",".join(names)], 30)
-    except BenchError:
+    except (BenchError, OSError):
         return None
     vals = out.split()
     if rc != 0 or len(vals) != len(names):
