@@ -7,6 +7,12 @@
  * lost connection is closed and reopened after an exponential backoff, the
  * LISTEN channels are subscribed again, and only then does the owner's
  * connect callback run and the queue move on.
+ *
+ * A COPY FROM STDIN is a statement like the others until the server answers
+ * PGRES_COPY_IN; its rows then go out in chunks, each only once libpq has
+ * flushed the one before, so libpq's output buffer stays small and a slow
+ * server makes us wait for writability instead of blocking or buffering the
+ * whole batch twice.
  */
 #include "config.h"
 
@@ -32,6 +38,9 @@
 /* Long enough for the first line of any libpq or server message we log. */
 #define DB_MSG_MAX 512
 
+/* COPY rows are handed to libpq this many bytes at a time. */
+#define DB_COPY_CHUNK 65536
+
 /* Where the connection is; statements only go out in DB_STATE_IDLE. */
 enum db_state {
 	DB_STATE_NEW, /* db_start not called yet */
@@ -40,6 +49,7 @@ enum db_state {
 	DB_STATE_IDLE, /* connected, nothing in flight */
 	DB_STATE_SENDING, /* a statement is sent, output not yet flushed */
 	DB_STATE_READING, /* a statement is flushed, results coming */
+	DB_STATE_COPYING, /* a COPY FROM STDIN is taking its rows */
 	DB_STATE_CLOSED /* db_free in progress */
 };
 
@@ -57,7 +67,9 @@ static const unsigned db_state_moves[] = {
 	[DB_STATE_SENDING] = DB_BIT(DB_STATE_READING) |
 	    DB_BIT(DB_STATE_WAITING) | DB_BIT(DB_STATE_CLOSED),
 	[DB_STATE_READING] = DB_BIT(DB_STATE_IDLE) | DB_BIT(DB_STATE_WAITING) |
-	    DB_BIT(DB_STATE_CLOSED),
+	    DB_BIT(DB_STATE_COPYING) | DB_BIT(DB_STATE_CLOSED),
+	[DB_STATE_COPYING] = DB_BIT(DB_STATE_SENDING) |
+	    DB_BIT(DB_STATE_WAITING) | DB_BIT(DB_STATE_CLOSED),
 	[DB_STATE_CLOSED] = 0,
 };
 
@@ -69,23 +81,31 @@ static const char *const db_state_names[] = {
 	[DB_STATE_IDLE] = "idle",
 	[DB_STATE_SENDING] = "sending",
 	[DB_STATE_READING] = "reading",
+	[DB_STATE_COPYING] = "copying",
 	[DB_STATE_CLOSED] = "closed",
 };
 
 /* Who queued a statement, which decides what happens when it completes. */
 enum db_stmt_kind {
-	DB_STMT_USER, /* db_query: the owner's callback gets the result */
+	DB_STMT_USER, /* db_query, db_copy: the owner's callback gets it */
 	DB_STMT_SETUP, /* the LISTENs sent after connecting */
 	DB_STMT_LISTEN /* one LISTEN added while connected */
 };
 
-/* A queued statement; it owns copies of its text and parameters. */
+/*
+ * A queued statement; it owns copies of its text, parameters and COPY rows.
+ */
 struct db_stmt {
 	TAILQ_ENTRY(db_stmt) entry;
 	enum db_stmt_kind kind;
 	char *sql;
 	int nparams;
 	char **params;
+	int copy; /* a COPY FROM STDIN with the rows below */
+	char *data;
+	size_t len;
+	int copy_in; /* the server took the COPY, this attempt */
+	size_t off; /* bytes handed to libpq so far, this attempt */
 	int flags;
 	db_result_cb cb;
 	void *arg;
@@ -135,6 +155,7 @@ static void db_connpoll_cb(evutil_socket_t, short, void *);
 static void db_read_cb(evutil_socket_t, short, void *);
 static void db_write_cb(evutil_socket_t, short, void *);
 static void db_send_next(struct db *);
+static void db_collect(struct db *);
 
 /* Returns the name of a state, for logs. */
 static const char *
@@ -167,7 +188,7 @@ static int
 db_is_up(const struct db *db)
 {
 	return db->state == DB_STATE_IDLE || db->state == DB_STATE_SENDING ||
-	    db->state == DB_STATE_READING;
+	    db->state == DB_STATE_READING || db->state == DB_STATE_COPYING;
 }
 
 /* Copies the first line of a libpq message, which is the one worth logging. */
@@ -196,6 +217,7 @@ db_stmt_free(struct db_stmt *stmt)
 		free(stmt->params[i]);
 	free(stmt->params);
 	free(stmt->sql);
+	free(stmt->data);
 	free(stmt);
 }
 
@@ -596,6 +618,61 @@ db_flush(struct db *db)
 	}
 }
 
+/*
+ * Hands the rows of the COPY in flight to libpq a chunk at a time, each only
+ * once the one before has been flushed, then ends the COPY and waits for its
+ * result.  A full socket means waiting for writability; the read event comes
+ * back here too, because libpq wants input consumed while output is stuck.
+ */
+static void
+db_copy_put(struct db *db)
+{
+	struct db_stmt *stmt = db->inflight;
+	size_t n;
+	int rc;
+
+	for (;;) {
+		if ((rc = PQflush(db->conn)) == 1)
+			break;
+		if (rc == -1) {
+			db_lost(db, PQerrorMessage(db->conn));
+			return;
+		}
+		if (stmt->off == stmt->len) {
+			if ((rc = PQputCopyEnd(db->conn, NULL)) == 0)
+				break;
+			if (rc == -1) {
+				db_lost(db, PQerrorMessage(db->conn));
+				return;
+			}
+
+			/*
+			 * A server that rejected a row sent its error and
+			 * ReadyForQuery at once and ignores the rest; libpq may
+			 * have read them already, so look for results now.
+			 */
+			db_set_state(db, DB_STATE_SENDING);
+			db_flush(db);
+			if (db->state == DB_STATE_READING)
+				db_collect(db);
+			return;
+		}
+		n = stmt->len - stmt->off;
+		if (n > DB_COPY_CHUNK)
+			n = DB_COPY_CHUNK;
+		if ((rc = PQputCopyData(db->conn, stmt->data + stmt->off,
+			 (int)n)) == 0)
+			break;
+		if (rc == -1) {
+			db_lost(db, PQerrorMessage(db->conn));
+			return;
+		}
+		stmt->off += n;
+	}
+	if (event_add(db->ev_write, NULL) == -1)
+		db_lost(db, "cannot watch the socket");
+}
+
 /* Sends the statement at the head of the queue if the connection is free. */
 static void
 db_send_next(struct db *db)
@@ -612,7 +689,9 @@ db_send_next(struct db *db)
 			return;
 		TAILQ_REMOVE(&db->queue, stmt, entry);
 		db->inflight = stmt;
-		if (stmt->kind == DB_STMT_USER)
+		stmt->copy_in = 0;
+		stmt->off = 0;
+		if (stmt->kind == DB_STMT_USER && !stmt->copy)
 			ok = PQsendQueryParams(db->conn, stmt->sql,
 			    stmt->nparams, NULL,
 			    (const char *const *)stmt->params, NULL, NULL, 0);
@@ -671,11 +750,19 @@ db_collect(struct db *db)
 	while (!PQisBusy(db->conn)) {
 		if ((res = PQgetResult(db->conn)) == NULL)
 			break;
+		if (PQresultStatus(res) == PGRES_COPY_IN &&
+		    db->inflight->copy) {
+			PQclear(res);
+			db->inflight->copy_in = 1;
+			db_set_state(db, DB_STATE_COPYING);
+			db_copy_put(db);
+			return;
+		}
 		switch (PQresultStatus(res)) {
 		case PGRES_COPY_IN:
 		case PGRES_COPY_OUT:
 		case PGRES_COPY_BOTH:
-			/* Only a reset gets libpq out of COPY here. */
+			/* Only a reset gets libpq out of a COPY not ours. */
 			PQclear(res);
 			db->inflight->flags &= ~DB_RETRY;
 			db_lost(db,
@@ -703,6 +790,15 @@ db_collect(struct db *db)
 	res = db->last_res;
 	db->inflight = NULL;
 	db->last_res = NULL;
+
+	/* Its rows were never sent: that must not look like success. */
+	if (stmt->copy && !stmt->copy_in && db_result_ok(res)) {
+		log_warnx("database %s: statement given to db_copy is not a "
+			  "COPY FROM STDIN",
+		    db->name);
+		PQclear(res);
+		res = PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+	}
 	db_set_state(db, DB_STATE_IDLE);
 	db_stmt_done(db, stmt, res);
 	PQclear(res);
@@ -732,6 +828,10 @@ db_read_cb(evutil_socket_t fd, short what, void *arg)
 	case DB_STATE_READING:
 		db_collect(db);
 		break;
+	case DB_STATE_COPYING:
+		/* libpq: after reading, try the flush again. */
+		db_copy_put(db);
+		break;
 	case DB_STATE_IDLE:
 		if (PQstatus(db->conn) == CONNECTION_BAD) {
 			db_lost(db, PQerrorMessage(db->conn));
@@ -758,8 +858,17 @@ db_write_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (db->state == DB_STATE_SENDING)
+	if (db->state == DB_STATE_SENDING) {
+		/*
+		 * A server that rejected a COPY row has sent its whole answer
+		 * before the end of the rows, and libpq may have read it while
+		 * flushing; the socket will not wake us for it.
+		 */
 		db_flush(db);
+		if (db->state == DB_STATE_READING)
+			db_collect(db);
+	} else if (db->state == DB_STATE_COPYING)
+		db_copy_put(db);
 }
 
 /*
@@ -892,6 +1001,21 @@ db_start(struct db *db)
 	db_connect(db);
 }
 
+/* Queues an owner's statement behind the others; it takes ownership. */
+static void
+db_queue_user(struct db *db, struct db_stmt *stmt)
+{
+	db->npending++;
+
+	/* Queued from a callback during db_free: it can never run. */
+	if (db->state == DB_STATE_CLOSED) {
+		db_stmt_done(db, stmt, NULL);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&db->queue, stmt, entry);
+	db_send_next(db);
+}
+
 /*
  * Queues a statement with text parameters (a NULL parameter is SQL NULL)
  * and text results; sql and params are copied.  cb (which may be NULL) is
@@ -916,15 +1040,82 @@ db_query(struct db *db, const char *sql, int nparams, const char *const *params,
 			if (params[i] != NULL)
 				stmt->params[i] = xstrdup(params[i]);
 	}
-	db->npending++;
+	db_queue_user(db, stmt);
+}
 
-	/* Queued from a callback during db_free: it can never run. */
-	if (db->state == DB_STATE_CLOSED) {
-		db_stmt_done(db, stmt, NULL);
-		return;
+/*
+ * Queues a COPY ... FROM STDIN (copy_sql, without parameters) that is fed
+ * the len bytes of rows in data (NULL if len is 0); both are copied.  It
+ * takes its turn in the queue like db_query, and cb gets the COPY's final
+ * result, see db_result_cb.  A statement that succeeds without asking for
+ * the rows is no COPY FROM STDIN: cb gets a PGRES_FATAL_ERROR result.
+ */
+void
+db_copy(struct db *db, const char *copy_sql, const char *data, size_t len,
+    int flags, db_result_cb cb, void *arg)
+{
+	struct db_stmt *stmt = xcalloc(1, sizeof(*stmt));
+
+	stmt->kind = DB_STMT_USER;
+	stmt->sql = xstrdup(copy_sql);
+	stmt->copy = 1;
+	stmt->data = xmalloc(len);
+	if (len > 0)
+		memcpy(stmt->data, data, len);
+	stmt->len = len;
+	stmt->flags = flags & DB_RETRY;
+	stmt->cb = cb;
+	stmt->arg = arg;
+	db_queue_user(db, stmt);
+}
+
+/*
+ * Escapes src as one field of COPY text format (backslash, tab, newline and
+ * carriage return become \\, \t, \n and \r) into dst, snprintf-style: at
+ * most dstlen bytes are written, NUL-terminated when dstlen > 0, and an
+ * escape is never cut in half.  Returns the length the whole field needs,
+ * without the NUL, so a result >= dstlen means dst was too short.  The
+ * bytes are not checked: invalid UTF-8 is the caller's problem.
+ */
+size_t
+db_copy_escape(char *dst, size_t dstlen, const char *src)
+{
+	size_t need = 0, used = 0, n;
+	char esc;
+
+	for (; *src != '\0'; src++) {
+		switch (*src) {
+		case '\\':
+			esc = '\\';
+			break;
+		case '\t':
+			esc = 't';
+			break;
+		case '\n':
+			esc = 'n';
+			break;
+		case '\r':
+			esc = 'r';
+			break;
+		default:
+			esc = '\0';
+			break;
+		}
+		n = esc != '\0' ? 2 : 1;
+
+		/* Once something did not fit, nothing after it is written. */
+		if (used == need && need + n < dstlen) {
+			if (esc != '\0') {
+				dst[used++] = '\\';
+				dst[used++] = esc;
+			} else
+				dst[used++] = *src;
+		}
+		need += n;
 	}
-	TAILQ_INSERT_TAIL(&db->queue, stmt, entry);
-	db_send_next(db);
+	if (dstlen > 0)
+		dst[used] = '\0';
+	return need;
 }
 
 /* Returns the number of statements queued or in flight. */

@@ -102,38 +102,53 @@ check_current_interval(const struct mon_check *c)
 					     c->interval_ms;
 }
 
-/* Records a result: state machine, logs, and the hand-off of hard changes. */
+/*
+ * Applies one result to a state (the check's own, or one of its parts such
+ * as an interface, named sub): the state machine, the logs, and the hand-off
+ * of hard changes.  max_attempts 1 makes the result hard at once (a trap, a
+ * reboot).
+ */
 static void
-check_result(struct mon_check *c, enum check_status result)
+check_apply(struct mon_check *c, struct check_state *st, const char *name,
+    enum check_status result, const char *output, unsigned max_attempts)
 {
 	struct monitord *md = c->md;
-	enum check_status old_hard = c->state.hard_status;
+	enum check_status old_hard = st->hard_status;
 	enum check_transition tr;
-	uint64_t want;
 
 	if ((unsigned)result <= CHECK_UNKNOWN)
 		md->stats.results[result]++;
-	tr = check_state_apply(&c->state, result, c->max_attempts);
+	tr = check_state_apply(st, result, max_attempts);
 	switch (tr) {
 	case CHECK_HARD_CHANGE:
 		if (old_hard == CHECK_PENDING && result == CHECK_OK)
-			log_debug("%s %s: %s", c->host->name, c->name,
-			    md->output);
+			log_debug("%s %s: %s", c->host->name, name, output);
 		else
 			log_notice("%s %s: %s -> %s (HARD): %s", c->host->name,
-			    c->name, check_status_str(old_hard),
-			    check_status_str(result), md->output);
-		emit_state_change(md, c, old_hard, result, md->output);
+			    name, check_status_str(old_hard),
+			    check_status_str(result), output);
+		emit_change(md, c->host, name, c->kind, old_hard, result,
+		    output);
 		break;
 	case CHECK_SOFT_CHANGE:
-		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, c->name,
-		    check_status_str(result), c->state.attempt, c->max_attempts,
-		    md->output);
+		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, name,
+		    check_status_str(result), st->attempt, max_attempts,
+		    output);
 		break;
 	case CHECK_NO_CHANGE:
 		break;
 	}
+}
 
+/* Records a result of the check itself: see check_apply, then the retry
+ * timing. */
+static void
+check_result(struct mon_check *c, enum check_status result)
+{
+	struct monitord *md = c->md;
+	uint64_t want;
+
+	check_apply(c, &c->state, c->name, result, md->output, c->max_attempts);
 	/*
 	 * The next run was planned with the interval that applied when this
 	 * one started; a move into or out of a soft state changes it.
@@ -141,6 +156,28 @@ check_result(struct mon_check *c, enum check_status result)
 	want = c->last_deadline + check_current_interval(c);
 	if (c->sched.queued && want != c->sched.deadline)
 		sched_add(md->sched, &c->sched, want);
+}
+
+/*
+ * Records a result that no probe of this check produced (the implicit SNMP
+ * agent check, a trap): the text is in md->output.  max_attempts 0 means
+ * the check's own.
+ */
+void
+check_record(struct mon_check *c, enum check_status result,
+    unsigned max_attempts)
+{
+	check_apply(c, &c->state, c->name, result, c->md->output,
+	    max_attempts ? max_attempts : c->max_attempts);
+}
+
+/* Records a result of one part of a check (an interface, say). */
+void
+check_sub_result(struct mon_check *c, struct check_state *st, const char *name,
+    enum check_status result, const char *output, int hard_now)
+{
+	check_apply(c, st, name, result, output,
+	    hard_now ? 1 : c->max_attempts);
 }
 
 /* A probe has ended: its in-flight slot goes back to the scheduler. */
@@ -152,6 +189,22 @@ check_probe_ended(struct mon_check *c)
 	c->in_flight = 0;
 	sched_done(md->sched);
 	md->stats.in_flight = sched_in_flight(md->sched);
+}
+
+/* The check's probe has ended with this result (text in md->output). */
+void
+check_finish(struct mon_check *c, enum check_status result)
+{
+	check_probe_ended(c);
+	check_result(c, result);
+}
+
+/* The check's probe has ended without a result of its own (its host's
+ * agent did not answer: that is the agent check's fault, not this one's). */
+void
+check_finish_quiet(struct mon_check *c)
+{
+	check_probe_ended(c);
 }
 
 /* The address of a check's host as written in the config, for messages. */
@@ -267,6 +320,18 @@ check_run(struct mon_check *c)
 		}
 		break;
 	}
+	case CHECK_KIND_SNMP_AGENT:
+		/* Fed by the other SNMP checks; never scheduled. */
+		break;
+	case CHECK_KIND_SNMP_UPTIME:
+	case CHECK_KIND_SNMP_IF:
+	case CHECK_KIND_SNMP_STORAGE:
+	case CHECK_KIND_SNMP_CPU:
+	case CHECK_KIND_SNMP_OID:
+		if (check_snmp_run(c))
+			return 1;
+		break;
+	case CHECK_KIND_COUNT:
 	case CHECK_KIND_ICMP:
 		c->icmp_probe = probe_icmp_start(md->icmp, sa, c->host->sslen,
 		    c->icmp.packets, c->icmp.packet_gap_ms, c->timeout_ms,
@@ -323,9 +388,17 @@ check_start(struct monitord *md, struct mon_check *c, uint64_t now)
 {
 	c->md = md;
 	check_state_init(&c->state);
-	c->hash = sched_hash(c->host->name, c->name);
 	c->sched.cb = check_due_cb;
 	c->sched.arg = c;
+	/* The agent check is fed by the host's other SNMP checks. */
+	if (c->kind == CHECK_KIND_SNMP_AGENT)
+		return;
+	/*
+	 * The SNMP checks of one host share a phase, so that those with one
+	 * interval fall due together and go out in one PDU.
+	 */
+	c->hash = sched_hash(c->host->name,
+	    c->kind >= CHECK_KIND_SNMP_AGENT ? "\nsnmp" : c->name);
 	sched_add(md->sched, &c->sched,
 	    sched_first_deadline(now, c->interval_ms, c->hash));
 }
@@ -348,6 +421,8 @@ check_stop(struct mon_check *c)
 		probe_icmp_cancel(c->icmp_probe);
 		c->icmp_probe = NULL;
 	}
+	if (c->snmp != NULL)
+		check_snmp_cancel(c);
 	if (c->in_flight)
 		check_probe_ended(c);
 }

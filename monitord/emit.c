@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "monitord.h"
+#include "text.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -47,51 +48,17 @@ struct emit {
 void
 emit_json_string(struct evbuffer *buf, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	char *clean = xstrdup(s);
 
+	text_clean(clean);
 	evbuffer_add(buf, "\"", 1);
-	while (*p != '\0') {
-		size_t n = 0;
-
-		if (*p < 0x20 || *p == 0x7f) {
-			evbuffer_add(buf, "?", 1);
-			p++;
-			continue;
-		}
-		if (*p == '"' || *p == '\\') {
+	for (const char *p = clean; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
 			evbuffer_add(buf, "\\", 1);
-			evbuffer_add(buf, p++, 1);
-			continue;
-		}
-		if (*p < 0x80)
-			n = 1;
-		else if (*p >= 0xc2 && *p <= 0xdf)
-			n = 2;
-		else if (*p >= 0xe0 && *p <= 0xef)
-			n = 3;
-		else if (*p >= 0xf0 && *p <= 0xf4)
-			n = 4;
-		for (size_t i = 1; i < n; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				n = 0;
-		/* Overlong forms and surrogates. */
-		if (n == 3 &&
-		    ((p[0] == 0xe0 && p[1] < 0xa0) ||
-			(p[0] == 0xed && p[1] >= 0xa0)))
-			n = 0;
-		if (n == 4 &&
-		    ((p[0] == 0xf0 && p[1] < 0x90) ||
-			(p[0] == 0xf4 && p[1] >= 0x90)))
-			n = 0;
-		if (n == 0) {
-			evbuffer_add(buf, "?", 1);
-			p++;
-			continue;
-		}
-		evbuffer_add(buf, p, n);
-		p += n;
+		evbuffer_add(buf, p, 1);
 	}
 	evbuffer_add(buf, "\"", 1);
+	free(clean);
 }
 
 static struct emit *
@@ -187,11 +154,12 @@ emit_next_seq(struct monitord *md)
 	return md->last_seq;
 }
 
-/* Queues one hard state change for the database. */
+/* Queues one hard state change of a host's check (or a part of it, by
+ * name) for the database. */
 void
-emit_state_change(struct monitord *md, const struct mon_check *c,
-    enum check_status old_status, enum check_status new_status,
-    const char *output)
+emit_change(struct monitord *md, const struct mon_host *host, const char *name,
+    enum check_kind kind, enum check_status old_status,
+    enum check_status new_status, const char *output)
 {
 	struct emit *em = emit_get(md);
 	struct emit_change *ch;
@@ -204,13 +172,13 @@ emit_state_change(struct monitord *md, const struct mon_check *c,
 		fatalx("emit: evbuffer_new failed");
 	evbuffer_add_printf(buf,
 	    "{\"seq\":%llu,\"host\":", (unsigned long long)emit_next_seq(md));
-	emit_json_string(buf, c->host->name);
+	emit_json_string(buf, host->name);
 	evbuffer_add(buf, ",\"check\":", 9);
-	emit_json_string(buf, c->name);
+	emit_json_string(buf, name);
 	evbuffer_add_printf(buf,
 	    ",\"kind\":\"%s\",\"segment\":\"%s\",\"old\":\"%s\","
 	    "\"new\":\"%s\",\"observed\":\"%s\",\"output\":",
-	    check_kind_str(c->kind), mon_segment_str(c->host->segment),
+	    check_kind_str(kind), mon_segment_str(host->segment),
 	    check_status_str(old_status), check_status_str(new_status),
 	    observed);
 	emit_json_string(buf, output);

@@ -72,7 +72,14 @@ monitord_idle(void *arg)
 {
 	struct monitord *md = arg;
 
-	return emit_pending(md) == 0;
+	return emit_pending(md) == 0 && metric_store_pending(md->store) == 0;
+}
+
+/* A trap came in. */
+static void
+monitord_trap_cb(const struct snmp_trap *t, void *arg)
+{
+	check_snmp_trap(arg, t);
 }
 
 /* Everything the signal handler needs. */
@@ -151,7 +158,7 @@ main(int argc, char *argv[])
 	int ch, check_only = 0, verbose = 0, debug = 0, use_syslog = 0;
 	int echoes_set = 0, timeout_set = 0;
 	unsigned long echoes = 1, timeout_ms = 1000;
-	uint64_t now;
+	uint64_t now, probes = 0;
 
 	while ((ch = getopt(argc, argv, "c:df:hnsS:t:v")) != -1) {
 		switch (ch) {
@@ -221,8 +228,15 @@ main(int argc, char *argv[])
 		fatalx("cannot create the event loop");
 	event_config_free(evcfg);
 
-	/* What needs privileges first: raw sockets, the metrics port. */
+	/* What needs privileges first: raw sockets, the metrics port, the
+	 * trap port. */
 	md.icmp = probe_icmp_new(md.base);
+	md.snmp = snmp_engine_new(md.base);
+	if (md.conf->trap_listen != NULL &&
+	    (md.traps = snmp_trap_new(md.base, md.conf->trap_listen,
+		 (const char *const *)md.conf->trap_communities,
+		 md.conf->ntrap_communities, monitord_trap_cb, &md)) == NULL)
+		fatalx("cannot receive traps on %s", md.conf->trap_listen);
 	if (md.conf->metrics_listen != NULL &&
 	    (md.metrics = metrics_new(&md, md.conf->metrics_listen)) == NULL)
 		fatalx("cannot serve metrics on %s", md.conf->metrics_listen);
@@ -234,6 +248,7 @@ main(int argc, char *argv[])
 	md.sched = sched_new(md.base, monitord_clock);
 	md.db = db_new(md.base, md.conf->database, "postgresql");
 	db_start(md.db);
+	md.store = metric_store_new(&md);
 	ctx.md = &md;
 	ctx.file = file;
 	ctx.debug = debug;
@@ -248,6 +263,9 @@ main(int argc, char *argv[])
 		fatalx("cannot arm the statistics timer");
 
 	reload_limits(&md);
+	for (size_t i = 0; i < md.conf->nhosts; i++)
+		check_snmp_host_start(&md, md.conf->hosts[i]);
+	check_snmp_index(&md);
 	now = timeutil_mono_ms();
 	md.stats.window_start_ms = now;
 	for (size_t i = 0; i < md.conf->nchecks; i++)
@@ -258,21 +276,28 @@ main(int argc, char *argv[])
 
 	event_base_dispatch(md.base);
 
+	for (size_t k = 0; k < CHECK_KIND_COUNT; k++)
+		probes += md.stats.probes_sent[k];
 	log_notice("stopped: %llu probes, %llu state changes recorded, %llu "
 		   "not recorded, %zu still queued",
-	    (unsigned long long)(md.stats.probes_sent[CHECK_KIND_ICMP] +
-		md.stats.probes_sent[CHECK_KIND_TCP]),
+	    (unsigned long long)probes,
 	    (unsigned long long)md.stats.state_changes,
 	    (unsigned long long)md.stats.changes_failed, emit_pending(&md));
 	for (size_t i = 0; i < md.conf->nchecks; i++)
 		check_stop(md.conf->checks[i]);
+	for (size_t i = 0; i < md.conf->nhosts; i++)
+		check_snmp_host_stop(&md, md.conf->hosts[i]);
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(window_ev);
 	daemon_stop_free(&md.stop);
 	metrics_free(md.metrics);
+	snmp_trap_free(md.traps);
+	snmp_engine_free(md.snmp);
+	check_snmp_index_free(&md);
 	db_free(md.db);
 	emit_free(&md);
+	metric_store_free(md.store);
 	probe_icmp_free(md.icmp);
 	sched_free(md.sched);
 	mon_conf_free(md.conf);

@@ -69,12 +69,6 @@ static const char *const metrics_status_labels[] = {
 	[CHECK_PENDING] = "pending",
 };
 
-/* Label values of enum check_kind. */
-static const char *const metrics_kind_labels[] = {
-	[CHECK_KIND_ICMP] = "icmp",
-	[CHECK_KIND_TCP] = "tcp",
-};
-
 /*
  * Parses "1.2.3.4:port" or "[v6]:port" with a numeric host into ss; port 0
  * asks the kernel for one.  Returns 0, or -1 with *whyp saying why (the
@@ -311,9 +305,11 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 
 	metrics_head(buf, "monitord_probes_sent_total", "counter",
 	    "Probes started, by kind.");
-	for (s = CHECK_KIND_ICMP; s <= CHECK_KIND_TCP; s++)
-		metrics_labelled(buf, "monitord_probes_sent_total", "kind",
-		    metrics_kind_labels[s], st->probes_sent[s]);
+	for (s = CHECK_KIND_ICMP; s < CHECK_KIND_COUNT; s++)
+		if (s != CHECK_KIND_SNMP_AGENT)
+			metrics_labelled(buf, "monitord_probes_sent_total",
+			    "kind", check_kind_str((enum check_kind)s),
+			    st->probes_sent[s]);
 	metrics_head(buf, "monitord_probes_per_second", "gauge",
 	    "Probes sent per second over the last complete 10-second window.");
 	metrics_double(buf, "monitord_probes_per_second",
@@ -378,6 +374,18 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 	    st->reloads_ok);
 	metrics_labelled(buf, "monitord_config_reloads_total", "result",
 	    "failed", st->reloads_failed);
+	metrics_one(buf, "monitord_traps_received_total", "counter",
+	    "SNMP traps and informs accepted by the listener.",
+	    st->traps_received);
+	metrics_one(buf, "monitord_traps_unknown_sender_total", "counter",
+	    "Traps from an address that is no configured host.",
+	    st->traps_unknown);
+	metrics_one(buf, "monitord_metric_samples_queued", "gauge",
+	    "Measured values waiting to be written to the database.",
+	    metric_store_pending(md->store));
+	metrics_one(buf, "monitord_metric_samples_dropped_total", "counter",
+	    "Measured values dropped because the buffer was full.",
+	    st->samples_dropped);
 }
 
 /*

@@ -21,7 +21,18 @@ struct sched;
 struct probe_icmp;
 struct icmp_probe;
 struct probe_tcp;
+struct mon_snmp_host;
+struct snmp_check;
+struct snmp_check_rt;
+struct snmp_host_rt;
+struct snmp_cred;
+struct snmp_engine;
+struct snmp_agent;
+struct snmp_trap;
 struct emit;
+struct snmp_trap_listener;
+struct metric_store;
+struct snmp_addr_index;
 
 /* Network segments of the municipality (運用監視基準 differ per segment). */
 enum mon_segment {
@@ -31,7 +42,17 @@ enum mon_segment {
 	SEGMENT_OTHER
 };
 
-enum check_kind { CHECK_KIND_ICMP, CHECK_KIND_TCP };
+enum check_kind {
+	CHECK_KIND_ICMP,
+	CHECK_KIND_TCP,
+	CHECK_KIND_SNMP_AGENT, /* implicit: does the host's agent answer */
+	CHECK_KIND_SNMP_UPTIME, /* "sysuptime": reboot detection */
+	CHECK_KIND_SNMP_IF, /* "interfaces" */
+	CHECK_KIND_SNMP_STORAGE, /* "storage": hrStorageTable */
+	CHECK_KIND_SNMP_CPU, /* "cpu": hrProcessorLoad */
+	CHECK_KIND_SNMP_OID, /* "oid": any OID against ranges */
+	CHECK_KIND_COUNT
+};
 
 /* Check results and states, in Nagios order; PENDING before the first. */
 enum check_status {
@@ -79,6 +100,7 @@ struct mon_host {
 	enum mon_segment segment;
 	unsigned line, col;
 	unsigned name_line, name_col;
+	struct mon_snmp_host *snmp; /* NULL: not polled by SNMP */
 };
 
 /* A check on a host: its settings, then its run-time state. */
@@ -113,6 +135,7 @@ struct mon_check {
 	int reload_kept; /* carried over by the reload in progress */
 	struct icmp_probe *icmp_probe;
 	struct probe_tcp *tcp_probe;
+	struct snmp_check *snmp; /* the SNMP kinds: settings and state */
 };
 
 /* A loaded monitord.yaml. */
@@ -125,6 +148,11 @@ struct mon_conf {
 	char *metrics_listen; /* "127.0.0.1:9810"; NULL: no endpoint */
 	double max_rate; /* probes per second; 0: derived */
 	uint64_t max_in_flight; /* 0: derived */
+	struct snmp_cred **creds; /* snmp.credentials */
+	size_t ncreds;
+	char *trap_listen; /* snmp.traps.listen; NULL: no receiver */
+	char **trap_communities;
+	size_t ntrap_communities;
 	struct mon_host **hosts;
 	size_t nhosts;
 	struct mon_check **checks;
@@ -141,7 +169,7 @@ struct hist {
 };
 /* What monitord counts about itself, for /metrics. */
 struct mon_stats {
-	uint64_t probes_sent[2]; /* by enum check_kind */
+	uint64_t probes_sent[CHECK_KIND_COUNT]; /* by enum check_kind */
 	uint64_t probes_skipped; /* more than half an interval late */
 	uint64_t probes_deferred; /* waited for a token or an in-flight slot */
 	uint64_t in_flight; /* probes running now */
@@ -150,6 +178,10 @@ struct mon_stats {
 	uint64_t state_changes; /* hard changes recorded */
 	uint64_t changes_failed; /* refused by the database */
 	uint64_t reloads_ok, reloads_failed;
+	uint64_t traps_received; /* accepted by the listener */
+	uint64_t traps_unknown; /* from no configured host */
+	uint64_t traps_stored; /* written to trap_event */
+	uint64_t samples_dropped; /* metric samples lost to a full buffer */
 	struct hist lateness; /* send time minus deadline, since start */
 	/* The last two 10-second windows: probes sent and the worst lateness.
 	 */
@@ -168,6 +200,10 @@ struct monitord {
 	uint64_t last_seq;
 	struct metrics *metrics;
 	struct emit *emit;
+	struct snmp_engine *snmp;
+	struct snmp_trap_listener *traps;
+	struct metric_store *store;
+	struct snmp_addr_index *by_addr; /* hosts by address, for traps */
 	double planned_rate; /* probes per second the intervals ask for */
 	struct mon_stats stats;
 	char output[1024]; /* the result text being written */
@@ -189,6 +225,11 @@ enum check_transition
 check_state_apply(struct check_state *, enum check_status, unsigned);
 void check_start(struct monitord *, struct mon_check *, uint64_t);
 void check_stop(struct mon_check *);
+void check_finish(struct mon_check *, enum check_status);
+void check_finish_quiet(struct mon_check *);
+void check_record(struct mon_check *, enum check_status, unsigned);
+void check_sub_result(struct mon_check *, struct check_state *, const char *,
+    enum check_status, const char *, int);
 
 /* sched.c */
 struct sched *sched_new(struct event_base *, uint64_t (*)(void));
@@ -371,6 +412,262 @@ const char *probe_tcp_outcome_str(enum probe_tcp_outcome);
 int probe_tcp_match(const char *, size_t, const char *, size_t);
 void probe_tcp_banner(char *, size_t, const char *, size_t);
 
+/* probe_snmp.c */
+#define SNMP_OID_MAX 128 /* sub-identifiers in one OID */
+
+/* A numeric OID, as the checks build and compare them. */
+struct snmp_oid {
+	uint32_t n[SNMP_OID_MAX];
+	size_t len;
+};
+
+enum snmp_version { SNMP_VERSION_V1, SNMP_VERSION_V2C, SNMP_VERSION_V3 };
+
+enum snmp_level {
+	SNMP_LEVEL_NOAUTH, /* noAuthNoPriv */
+	SNMP_LEVEL_AUTHNOPRIV, /* authNoPriv */
+	SNMP_LEVEL_AUTHPRIV /* authPriv */
+};
+
+enum snmp_auth {
+	SNMP_AUTH_SHA, /* HMAC-SHA-96 */
+	SNMP_AUTH_SHA256 /* HMAC-SHA-256 (usmHMAC192SHA256AuthProtocol) */
+};
+
+enum snmp_priv {
+	SNMP_PRIV_AES /* AES-128-CFB */
+};
+
+/* A named credential set from the config; never logged. */
+struct snmp_cred {
+	char *name;
+	enum snmp_version version;
+	char *community; /* v1, v2c */
+	char *user; /* v3 securityName */
+	enum snmp_level level;
+	enum snmp_auth auth;
+	char *auth_pass;
+	enum snmp_priv priv;
+	char *priv_pass;
+};
+
+/* Value types, as the checks need them (not the BER tags). */
+enum snmp_vtype {
+	SNMP_VT_NULL,
+	SNMP_VT_INTEGER,
+	SNMP_VT_UNSIGNED, /* Gauge32 / Unsigned32 */
+	SNMP_VT_COUNTER32,
+	SNMP_VT_COUNTER64,
+	SNMP_VT_TIMETICKS,
+	SNMP_VT_STRING, /* OCTET STRING, also binary */
+	SNMP_VT_OID,
+	SNMP_VT_IPADDRESS,
+	SNMP_VT_NOSUCHOBJECT,
+	SNMP_VT_NOSUCHINSTANCE,
+	SNMP_VT_ENDOFMIBVIEW,
+	SNMP_VT_OTHER
+};
+
+/* One variable binding of a response. */
+struct snmp_varbind {
+	struct snmp_oid oid;
+	enum snmp_vtype type;
+	int64_t i; /* INTEGER */
+	uint64_t u; /* the unsigned types, TimeTicks, IpAddress (host order) */
+	char *str; /* OCTET STRING, NUL-terminated copy; may hold NULs */
+	size_t str_len;
+	struct snmp_oid oidval; /* OBJECT IDENTIFIER values */
+};
+
+/* How a request ended. */
+enum snmp_result {
+	SNMP_RESULT_OK, /* a response (see error_status) */
+	SNMP_RESULT_TIMEOUT, /* no answer after the retries */
+	SNMP_RESULT_UNREACHABLE, /* ICMP port or host unreachable came back */
+	SNMP_RESULT_AUTH, /* v3: unknown user, wrong digest, ... */
+	SNMP_RESULT_ERROR /* could not send, bad PDU, ... */
+};
+
+/* A response handed to the caller; it and its varbinds live until the
+ * callback returns. */
+struct snmp_response {
+	enum snmp_result result;
+	long error_status; /* SNMP errorStatus of a response, 0 = noError */
+	long error_index;
+	char reason[160]; /* readable cause, never a secret */
+	struct snmp_varbind *vb;
+	size_t nvb;
+	uint64_t rtt_us;
+};
+
+typedef void (*snmp_cb)(const struct snmp_response *, void *);
+
+struct snmp_engine;
+struct snmp_agent;
+
+/* Room for any OID snmp_oid_str writes. */
+#define SNMP_OID_STRLEN (SNMP_OID_MAX * 11 + 1)
+
+/* What the SNMP engine counts about itself, for /metrics. */
+struct snmp_stats {
+	uint64_t requests; /* accepted by snmp_agent_get/walk */
+	uint64_t pdus_sent; /* datagrams sent, probes and retries too */
+	uint64_t retries; /* of which resent after a timeout */
+	uint64_t responses; /* PDUs answered */
+	uint64_t timeouts; /* requests ended without an answer */
+	uint64_t unreachable; /* requests ended by an ICMP error */
+	uint64_t auth_errors; /* requests ended by an SNMPv3 report */
+	uint64_t errors; /* requests ended otherwise */
+	uint64_t unknown_source; /* datagrams from no agent of ours */
+	uint64_t undecodable; /* datagrams that did not parse */
+	uint64_t late; /* datagrams while nothing was in flight */
+	uint64_t send_errors; /* failed sendto() calls */
+	uint64_t discoveries; /* SNMPv3 engine IDs discovered */
+	uint64_t keys_computed; /* passphrases turned into keys (Ku) */
+	uint64_t agents; /* agents now */
+	uint64_t queued; /* requests waiting or in flight now */
+};
+
+struct snmp_engine *snmp_engine_new(struct event_base *);
+void snmp_engine_free(struct snmp_engine *);
+void snmp_engine_stats(const struct snmp_engine *, struct snmp_stats *);
+int snmp_engine_input(struct snmp_engine *, const uint8_t *, size_t,
+    const struct sockaddr *, socklen_t);
+struct snmp_agent *snmp_agent_new(struct snmp_engine *, const struct sockaddr *,
+    socklen_t, const struct snmp_cred *, uint64_t, unsigned);
+void snmp_agent_free(struct snmp_agent *);
+int snmp_agent_get(struct snmp_agent *, const struct snmp_oid *, size_t,
+    snmp_cb, void *);
+int snmp_agent_walk(struct snmp_agent *, const struct snmp_oid *, size_t,
+    unsigned, snmp_cb, void *);
+int snmp_oid_parse(const char *, struct snmp_oid *);
+const char *snmp_oid_str(const struct snmp_oid *, char *, size_t);
+int snmp_oid_cmp(const struct snmp_oid *, const struct snmp_oid *);
+int snmp_oid_has_prefix(const struct snmp_oid *, const struct snmp_oid *);
+int snmp_packet_check(const uint8_t *, size_t, long *);
+const char *snmp_result_str(enum snmp_result);
+const char *snmp_vtype_str(enum snmp_vtype);
+
+/* check_snmp.c */
+/* A Nagios-style range ("10", "10:", "~:10", "10:20", "@10:20"). */
+struct snmp_range {
+	double lo, hi; /* -inf / +inf when open */
+	int inside; /* "@": alert inside the range, not outside */
+};
+
+/* A host's SNMP agent as configured; its run time is in check_snmp.c. */
+struct mon_snmp_host {
+	char *cred_name;
+	unsigned cred_line, cred_col;
+	const struct snmp_cred *cred; /* resolved from cred_name */
+	uint16_t port;
+	uint64_t timeout_ms;
+	unsigned retries;
+	unsigned max_attempts; /* of the agent check */
+	struct mon_check *agent_check; /* the implicit "snmp" check */
+	struct snmp_host_rt *rt; /* moves to the new host on reload */
+};
+
+/* Settings of an SNMP check, then its run-time state. */
+struct snmp_check {
+	struct snmp_oid oid; /* "oid" */
+	struct snmp_range warn, crit;
+	int have_warn, have_crit;
+	char *
+	    *names; /* interfaces, storage: ifName/ifDescr or hrStorageDescr */
+	size_t nnames;
+	char **aliases; /* interfaces: ifAlias */
+	size_t naliases;
+	uint32_t *indexes; /* interfaces: ifIndex */
+	size_t nindexes;
+	double warn_pct, crit_pct; /* utilisation, disk or CPU; 0 = none */
+	double err_warn, err_crit; /* interface errors per second; 0 = none */
+
+	struct snmp_check_rt *rt;
+};
+
+int snmp_range_parse(const char *, struct snmp_range *);
+int snmp_range_alert(const struct snmp_range *, double);
+int snmp_uptime_rebooted(uint64_t, uint64_t, uint64_t, uint64_t);
+int snmp_counter_delta(uint64_t, uint64_t, int, uint64_t *);
+void check_snmp_free(struct snmp_check *);
+int check_snmp_same(const struct mon_check *, const struct mon_check *);
+int check_snmp_host_same(const struct mon_host *, const struct mon_host *);
+void check_snmp_host_start(struct monitord *, struct mon_host *);
+void check_snmp_host_adopt(struct mon_host *, struct mon_host *);
+void check_snmp_host_stop(struct monitord *, struct mon_host *);
+int check_snmp_run(struct mon_check *);
+void check_snmp_cancel(struct mon_check *);
+void check_snmp_trap(struct monitord *, const struct snmp_trap *);
+void check_snmp_index(struct monitord *);
+void check_snmp_index_free(struct monitord *);
+
+/* metric_store.c */
+struct metric_store *metric_store_new(struct monitord *);
+void metric_store_free(struct metric_store *);
+void metric_store_add(struct metric_store *, const char *, const char *,
+    const char *, double);
+size_t metric_store_pending(const struct metric_store *);
+
+/* snmp_trap.c */
+#define SNMP_TRAP_MAX_VARBINDS 512 /* more and the datagram is malformed */
+
+/* What a trap reports, from its (v1: converted) trap OID. */
+enum snmp_trap_kind {
+	SNMP_TRAP_COLDSTART,
+	SNMP_TRAP_WARMSTART,
+	SNMP_TRAP_LINKDOWN,
+	SNMP_TRAP_LINKUP,
+	SNMP_TRAP_AUTHFAIL,
+	SNMP_TRAP_OTHER
+};
+
+/* One accepted trap or inform; the decoder owns varbinds (snmp_trap_clear). */
+struct snmp_trap {
+	int version; /* 1 or 2 (SNMPv2c) */
+	int inform; /* an InformRequest, acknowledged by the listener */
+	int32_t request_id; /* v2c */
+	struct sockaddr_storage from; /* the sender, filled by the listener */
+	socklen_t fromlen;
+	/* v1 agent-addr (AF_INET, port 0); ss_family is 0 for v2c. */
+	struct sockaddr_storage agent_addr;
+	struct snmp_oid enterprise; /* v1 enterprise; empty for v2c */
+	uint32_t uptime; /* TimeTicks: hundredths of a second */
+	struct snmp_oid trap_oid; /* snmpTrapOID.0; v1 per RFC 3584 */
+	enum snmp_trap_kind kind;
+	int64_t
+	    if_index; /* ifIndex.N, or N of ifOper/AdminStatus.N; -1: none */
+	int if_admin_status; /* 1 up, 2 down, 3 testing; 0 absent */
+	int if_oper_status; /* 1 up, 2 down, ... 7 lowerLayerDown; 0 absent */
+	struct snmp_varbind *varbinds; /* v2c: without the first two */
+	size_t nvarbinds;
+};
+
+/* What the trap listener counted, for /metrics. */
+struct snmp_trap_stats {
+	uint64_t received; /* datagrams */
+	uint64_t accepted; /* handed to the callback */
+	uint64_t bad_community;
+	uint64_t malformed;
+	uint64_t unsupported; /* SNMPv3 and others, or not a trap PDU */
+	uint64_t informs_acked;
+	uint64_t send_errors; /* acknowledgements the kernel refused */
+	uint64_t recv_errors;
+};
+
+typedef void (*snmp_trap_cb)(const struct snmp_trap *, void *);
+struct snmp_trap_listener *snmp_trap_new(struct event_base *, const char *,
+    const char *const *, size_t, snmp_trap_cb, void *);
+void snmp_trap_free(struct snmp_trap_listener *);
+int snmp_trap_port(const struct snmp_trap_listener *);
+void
+snmp_trap_stats(const struct snmp_trap_listener *, struct snmp_trap_stats *);
+int snmp_trap_decode(const uint8_t *, size_t, const char *const *, size_t,
+    struct snmp_trap *, uint8_t *, size_t *, const char **);
+void snmp_trap_clear(struct snmp_trap *);
+char *snmp_trap_varbinds_json(const struct snmp_trap *);
+const char *snmp_trap_kind_str(enum snmp_trap_kind);
+
 /* hist.c */
 #define HIST_FMTLEN 32 /* room for any double hist_format writes */
 extern const double hist_bounds[HIST_NBUCKETS - 1]; /* the last is +Inf */
@@ -401,8 +698,8 @@ int reload_apply(struct monitord *, const char *);
 int sweep_run(const char *, unsigned, uint64_t, int);
 
 /* emit.c */
-void emit_state_change(struct monitord *, const struct mon_check *,
-    enum check_status, enum check_status, const char *);
+void emit_change(struct monitord *, const struct mon_host *, const char *,
+    enum check_kind, enum check_status, enum check_status, const char *);
 size_t emit_pending(struct monitord *);
 void emit_free(struct monitord *);
 void emit_json_string(struct evbuffer *, const char *);

@@ -84,7 +84,7 @@ reload_limits(struct monitord *md)
 	    planned, rate, burst, (unsigned long long)cap);
 }
 
-/* Orders checks by hash, host and name, for the lookups of a reload. */
+/* Orders checks by host and name, for the lookups of a reload. */
 static int
 reload_cmp(const void *a, const void *b)
 {
@@ -92,8 +92,6 @@ reload_cmp(const void *a, const void *b)
 	const struct mon_check *y = *(struct mon_check *const *)b;
 	int r;
 
-	if (x->hash != y->hash)
-		return x->hash < y->hash ? -1 : 1;
 	if ((r = strcmp(x->host->name, y->host->name)) != 0)
 		return r;
 	return strcmp(x->name, y->name);
@@ -122,7 +120,52 @@ reload_same(const struct mon_check *a, const struct mon_check *b)
 	    a->tcp.connect_warn_ms == b->tcp.connect_warn_ms &&
 	    a->tcp.connect_crit_ms == b->tcp.connect_crit_ms &&
 	    strcmp(a->host->address, b->host->address) == 0 &&
-	    a->host->segment == b->host->segment;
+	    a->host->segment == b->host->segment && check_snmp_same(a, b) &&
+	    check_snmp_host_same(a->host, b->host);
+}
+
+static int
+reload_host_cmp(const void *a, const void *b)
+{
+	const struct mon_host *x = *(struct mon_host *const *)a;
+	const struct mon_host *y = *(struct mon_host *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Hands the SNMP agents of hosts that did not change to their new host
+ * objects, stops the others, and starts those of new or changed hosts.
+ * Runs after the checks were carried over or stopped.
+ */
+static void
+reload_agents(struct monitord *md, struct mon_conf *old, struct mon_conf *nc)
+{
+	struct mon_host **idx, key, *kp = &key;
+
+	idx = xreallocarray(NULL, old->nhosts ? old->nhosts : 1, sizeof(*idx));
+	memcpy(idx, old->hosts, old->nhosts * sizeof(*idx));
+	qsort(idx, old->nhosts, sizeof(*idx), reload_host_cmp);
+	for (size_t i = 0; i < nc->nhosts; i++) {
+		struct mon_host *h = nc->hosts[i], **found;
+
+		if (h->snmp == NULL)
+			continue;
+		key.name = h->name;
+		found = bsearch(&kp, idx, old->nhosts, sizeof(*idx),
+		    reload_host_cmp);
+		if (found != NULL && check_snmp_host_same(*found, h))
+			check_snmp_host_adopt(*found, h);
+	}
+	free(idx);
+	/* What was not adopted goes, before a new agent may take its place. */
+	for (size_t i = 0; i < old->nhosts; i++)
+		check_snmp_host_stop(md, old->hosts[i]);
+	for (size_t i = 0; i < nc->nhosts; i++)
+		check_snmp_host_start(md, nc->hosts[i]);
+	for (size_t i = 0; i < nc->nchecks; i++)
+		if (nc->checks[i]->kind == CHECK_KIND_SNMP_AGENT)
+			nc->checks[i]->host->snmp->agent_check = nc->checks[i];
 }
 
 /* Keeps the old value of a setting that only a restart can change. */
@@ -171,6 +214,7 @@ reload_apply(struct monitord *md, const char *file)
 	reload_keep(&nc->user, &old->user, "user");
 	reload_keep(&nc->metrics_listen, &old->metrics_listen,
 	    "metrics.listen");
+	reload_keep(&nc->trap_listen, &old->trap_listen, "snmp.traps.listen");
 
 	/* The old checks, sorted for lookup; taken ones become NULL. */
 	idx = xreallocarray(NULL, old->nchecks, sizeof(*idx));
@@ -179,12 +223,10 @@ reload_apply(struct monitord *md, const char *file)
 	for (size_t i = 0; i < nc->nchecks; i++) {
 		struct mon_check *c = nc->checks[i], **found;
 
-		c->hash = sched_hash(c->host->name, c->name);
 		memset(&key_check, 0, sizeof(key_check));
 		key_host.name = c->host->name;
 		key_check.host = &key_host;
 		key_check.name = c->name;
-		key_check.hash = c->hash;
 		found =
 		    bsearch(&key, idx, old->nchecks, sizeof(*idx), reload_cmp);
 		if (found != NULL && reload_same(*found, c)) {
@@ -214,8 +256,10 @@ reload_apply(struct monitord *md, const char *file)
 		stopped++;
 	}
 	free(idx);
+	reload_agents(md, old, nc);
 	md->conf = nc;
 	mon_conf_free(old);
+	check_snmp_index(md);
 	reload_limits(md);
 	md->stats.reloads_ok++;
 	log_notice("reloaded %s: %zu checks kept, %zu started, %zu stopped",

@@ -30,6 +30,12 @@
 /* An advisory lock key no other test uses. */
 #define TEST_LOCK_KEY "7402311"
 
+/* The advisory lock that holds up a COPY into a table of test_lock_table. */
+#define TEST_COPY_LOCK_KEY "7402312"
+
+/* The columns every COPY test loads, as test_rows writes them. */
+#define TEST_COPY_COLUMNS "(id int, d double precision, s text)"
+
 static const char *test_conninfo;
 
 /* Order in which statement callbacks ran, across all dbs of a test. */
@@ -43,6 +49,7 @@ struct rec {
 	int connected;
 	ExecStatusType status;
 	int ntuples;
+	char tuples[32]; /* PQcmdTuples: rows a COPY stored */
 	char row[256]; /* first row, fields joined with '|' */
 	char sqlstate[8];
 };
@@ -72,6 +79,8 @@ rec_cb(struct db *db, const PGresult *res, void *arg)
 		return;
 	r->status = PQresultStatus(res);
 	r->ntuples = PQntuples(res);
+	snprintf(r->tuples, sizeof(r->tuples), "%s",
+	    PQcmdTuples((PGresult *)res));
 	r->row[0] = '\0';
 	for (int i = 0; r->ntuples > 0 && i < PQnfields(res); i++) {
 		len = strlen(r->row);
@@ -176,6 +185,102 @@ test_query(struct event_base *base, struct db *db, const char *sql, int nparams,
 	test_wait(base, &r->called, 1, sql);
 	ck_assert_msg(!r->was_null && r->status == PGRES_TUPLES_OK,
 	    "%s failed (status %d)", sql, r->status);
+}
+
+/* Runs a statement that returns no rows on db and checks that it worked. */
+static void
+test_exec(struct event_base *base, struct db *db, const char *sql)
+{
+	struct rec r = { 0 };
+
+	db_query(db, sql, 0, NULL, 0, rec_cb, &r);
+	test_wait(base, &r.called, 1, sql);
+	ck_assert_msg(!r.was_null && r.status == PGRES_COMMAND_OK,
+	    "%s failed (status %d)", sql, r.status);
+}
+
+/* Drops and creates table with the columns of TEST_COPY_COLUMNS. */
+static void
+test_table(struct event_base *base, struct db *db, const char *table)
+{
+	char *sql;
+
+	sql = xasprintf("DROP TABLE IF EXISTS %s", table);
+	test_exec(base, db, sql);
+	free(sql);
+	sql = xasprintf("CREATE TABLE %s " TEST_COPY_COLUMNS, table);
+	test_exec(base, db, sql);
+	free(sql);
+}
+
+/*
+ * Makes table like test_table, but a COPY into it waits, before it reads a
+ * single row, while another session holds TEST_COPY_LOCK_KEY.
+ */
+static void
+test_lock_table(struct event_base *base, struct db *db, const char *table)
+{
+	char *sql;
+
+	test_table(base, db, table);
+	test_exec(base, db,
+	    "CREATE OR REPLACE FUNCTION copy_wait_for_lock() RETURNS trigger "
+	    "LANGUAGE plpgsql AS $$BEGIN PERFORM "
+	    "pg_advisory_xact_lock_shared(" TEST_COPY_LOCK_KEY
+	    "); RETURN NULL; END$$");
+	sql = xasprintf(
+	    "CREATE TRIGGER wait_for_lock BEFORE INSERT ON %s "
+	    "FOR EACH STATEMENT EXECUTE FUNCTION copy_wait_for_lock()",
+	    table);
+	test_exec(base, db, sql);
+	free(sql);
+}
+
+/*
+ * Runs queries on watcher until the backend pid waits for a lock; fails the
+ * test after TEST_WAIT_S seconds.
+ */
+static void
+test_wait_for_lock(struct event_base *base, struct db *watcher, const char *pid)
+{
+	const char *params[] = { pid };
+	uint64_t deadline = timeutil_mono_ms() + TEST_WAIT_S * 1000;
+	struct rec r;
+
+	do {
+		ck_assert_msg(timeutil_mono_ms() < deadline,
+		    "timed out after %d s waiting for backend %s to wait for a "
+		    "lock",
+		    TEST_WAIT_S, pid);
+		test_query(base, watcher,
+		    "SELECT coalesce(wait_event_type, '') FROM pg_stat_activity "
+		    "WHERE pid = $1::int",
+		    1, params, &r);
+	} while (strcmp(r.row, "Lock") != 0);
+}
+
+/*
+ * Returns rows first to first + n - 1 in COPY text format, row i being
+ * (i, i + 0.5, 'row i'), and their length in *len.
+ */
+static char *
+test_rows(int first, int n, size_t *len)
+{
+	size_t size = (size_t)n * 40 + 1;
+	char *data = xmalloc(size);
+	int w;
+
+	*len = 0;
+	for (int i = first; i < first + n; i++) {
+		w = snprintf(data + *len, size - *len, "%d\t%d.5\trow %d\n", i,
+		    i, i);
+
+		/* Not ck_assert: in a loop this long, its bookkeeping shows. */
+		if (w <= 0 || (size_t)w >= size - *len)
+			ck_abort_msg("row %d does not fit", i);
+		*len += (size_t)w;
+	}
+	return data;
 }
 
 /* The log goes to stderr; tests that count log lines redirect it here. */
@@ -804,6 +909,396 @@ START_TEST(test_bad_conninfo_fails_like_a_dead_server)
 }
 END_TEST
 
+START_TEST(test_copy_loads_many_rows)
+{
+	struct event_base *base = event_base_new();
+	struct watch w = { 0 };
+	struct rec r = { 0 }, sums = { 0 };
+	struct db *db;
+	char *data;
+	size_t len;
+
+	db = test_db(base, "copy", &w);
+	db_start(db);
+	test_table(base, db, "copy_many");
+	data = test_rows(1, 100000, &len);
+	db_copy(db, "COPY copy_many (id, d, s) FROM STDIN", data, len, 0,
+	    rec_cb, &r);
+	ck_assert_uint_eq(db_pending(db), 1);
+
+	/* The rows were copied. */
+	memset(data, 'X', len);
+	free(data);
+	test_wait(base, &r.called, 1, "the COPY");
+
+	ck_assert_int_eq(r.was_null, 0);
+	ck_assert_int_eq(r.status, PGRES_COMMAND_OK);
+	ck_assert_str_eq(r.tuples, "100000");
+	ck_assert_uint_eq(db_pending(db), 0);
+
+	/* 1 + ... + 100000 = 5000050000; each d adds 0.5 more. */
+	test_query(base, db,
+	    "SELECT count(*), sum(id), sum(d), bool_and(s = 'row ' || id) "
+	    "FROM copy_many",
+	    0, NULL, &sums);
+	ck_assert_str_eq(sums.row, "100000|5000050000|5000100000|t");
+	ck_assert_int_eq(w.connects, 1);
+	db_free(db);
+	event_base_free(base);
+}
+END_TEST
+
+/* Rejected batches in a row: the server's early answer is easy to miss. */
+#define TEST_BAD_BATCHES 200
+
+/* Counts the results that reject a row as invalid input. */
+static void
+count_invalid_cb(struct db *db, const PGresult *res, void *arg)
+{
+	const char *state;
+
+	(void)db;
+	if (res == NULL || PQresultStatus(res) != PGRES_FATAL_ERROR)
+		return;
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (state != NULL && strcmp(state, "22P02") == 0)
+		(*(int *)arg)++;
+}
+
+START_TEST(test_copy_with_bad_row_fails_and_connection_goes_on)
+{
+	struct event_base *base = event_base_new();
+	struct watch w = { 0 };
+	struct rec pid1 = { 0 }, bad = { 0 }, nosuch = { 0 }, pid2 = { 0 };
+	struct rec count = { 0 };
+	struct db *db;
+	char *data, *rows, *log;
+	size_t len;
+	int invalid = 0;
+
+	log_capture_start();
+	db = test_db(base, "copybad", &w);
+	db_start(db);
+	test_table(base, db, "copy_bad");
+
+	/* The server rejects row 2 while most of the batch is still to come. */
+	rows = test_rows(3, 20000, &len);
+	data = xasprintf("1\t1.5\tok\n2\tnot a number\tbad\n%s", rows);
+	free(rows);
+	db_query(db, "SELECT pg_backend_pid()", 0, NULL, 0, rec_cb, &pid1);
+	db_copy(db, "COPY copy_bad (id, d, s) FROM STDIN", data, strlen(data),
+	    DB_RETRY, rec_cb, &bad);
+	db_copy(db, "COPY no_such_table (id, d, s) FROM STDIN", data,
+	    strlen(data), 0, rec_cb, &nosuch);
+
+	/* Batches of many lengths, so that the end falls anywhere. */
+	len = strlen(data);
+	for (int i = 0; i < TEST_BAD_BATCHES; i++) {
+		db_copy(db, "COPY copy_bad (id, d, s) FROM STDIN", data, len, 0,
+		    count_invalid_cb, &invalid);
+		len -= 1000;
+		while (data[len - 1] != '\n')
+			len--;
+	}
+	db_query(db, "SELECT pg_backend_pid()", 0, NULL, 0, rec_cb, &pid2);
+	db_query(db, "SELECT count(*) FROM copy_bad", 0, NULL, 0, rec_cb,
+	    &count);
+	free(data);
+	test_wait(base, &count.called, 1, "the statements after the COPYs");
+	log = log_capture_end();
+
+	ck_assert_int_eq(bad.called, 1);
+	ck_assert_int_eq(bad.was_null, 0);
+	ck_assert_int_eq(bad.status, PGRES_FATAL_ERROR);
+	ck_assert_str_eq(bad.sqlstate, "22P02");
+	ck_assert_int_eq(nosuch.called, 1);
+	ck_assert_int_eq(nosuch.status, PGRES_FATAL_ERROR);
+	ck_assert_str_eq(nosuch.sqlstate, "42P01");
+	ck_assert_int_eq(invalid, TEST_BAD_BATCHES);
+	ck_assert_int_eq(pid2.status, PGRES_TUPLES_OK);
+	ck_assert_str_eq(pid1.row, pid2.row);
+	ck_assert_str_eq(count.row, "0");
+	ck_assert_int_eq(w.connects, 1);
+	ck_assert_uint_eq(db_pending(db), 0);
+	ck_assert_int_eq(count_str(log, "connection lost"), 0);
+	free(log);
+	db_free(db);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_copy_runs_in_queue_order)
+{
+	struct event_base *base = event_base_new();
+	struct watch w = { 0 };
+	struct rec r[6];
+	struct db *db;
+	char *data;
+	size_t len;
+
+	memset(r, 0, sizeof(r));
+	db = test_db(base, "copyorder", &w);
+	db_start(db);
+	test_table(base, db, "copy_order");
+	test_seq = 0;
+	data = test_rows(1, 10, &len);
+	db_query(db, "SELECT count(*) FROM copy_order", 0, NULL, 0, rec_cb,
+	    &r[0]);
+	db_copy(db, "COPY copy_order (id, d, s) FROM STDIN", data, len, 0,
+	    rec_cb, &r[1]);
+	db_copy(db, "COPY copy_order (id, d, s) FROM STDIN", NULL, 0, 0, rec_cb,
+	    &r[2]);
+	db_query(db, "SELECT count(*), sum(id) FROM copy_order", 0, NULL, 0,
+	    rec_cb, &r[3]);
+	db_copy(db, "COPY copy_order (id, d, s) FROM STDIN", data, len, 0,
+	    rec_cb, &r[4]);
+
+	/* Not a COPY: the rows cannot go anywhere. */
+	db_copy(db, "SELECT 1", data, len, 0, rec_cb, &r[5]);
+	free(data);
+	ck_assert_uint_eq(db_pending(db), 6);
+	test_wait(base, &r[5].called, 1, "the last db_copy");
+
+	for (int i = 0; i < 6; i++) {
+		ck_assert_int_eq(r[i].called, 1);
+		ck_assert_int_eq(r[i].seq, i + 1);
+	}
+	ck_assert_str_eq(r[0].row, "0");
+	ck_assert_int_eq(r[1].status, PGRES_COMMAND_OK);
+	ck_assert_str_eq(r[1].tuples, "10");
+	ck_assert_int_eq(r[2].status, PGRES_COMMAND_OK);
+	ck_assert_str_eq(r[2].tuples, "0");
+	ck_assert_str_eq(r[3].row, "10|55");
+	ck_assert_int_eq(r[4].status, PGRES_COMMAND_OK);
+	ck_assert_int_eq(r[5].was_null, 0);
+	ck_assert_int_eq(r[5].status, PGRES_FATAL_ERROR);
+	ck_assert_uint_eq(db_pending(db), 0);
+	db_free(db);
+	event_base_free(base);
+}
+END_TEST
+
+/* Rows in the COPY that a killed backend interrupts. */
+#define TEST_RETRY_ROWS 500000
+
+START_TEST(test_copy_with_retry_survives_backend_killed)
+{
+	struct event_base *base = event_base_new();
+	struct watch vw = { 0 }, kw = { 0 };
+	struct rec r = { 0 }, pid1 = { 0 }, copied = { 0 }, pid2 = { 0 };
+	const char *params[1];
+	struct db *victim, *killer;
+	long long n = TEST_RETRY_ROWS, count, sum;
+	char *data, *log;
+	size_t len;
+
+	test_seq = 0;
+	log_capture_start();
+	victim = test_db(base, "victim", &vw);
+	killer = test_db(base, "killer", &kw);
+	db_start(killer);
+	db_start(victim);
+	test_lock_table(base, killer, "copy_retry");
+
+	/*
+	 * The killer holds the lock, so the victim's COPY stops before its
+	 * first row while the rows fill the socket behind it.
+	 */
+	test_query(base, killer,
+	    "SELECT pg_advisory_lock(" TEST_COPY_LOCK_KEY ")", 0, NULL, &r);
+	test_query(base, victim, "SELECT pg_backend_pid()", 0, NULL, &pid1);
+	data = test_rows(1, TEST_RETRY_ROWS, &len);
+	db_copy(victim, "COPY copy_retry (id, d, s) FROM STDIN", data, len,
+	    DB_RETRY, rec_cb, &copied);
+	free(data);
+	db_query(victim, "SELECT pg_backend_pid()", 0, NULL, 0, rec_cb, &pid2);
+	ck_assert_uint_eq(db_pending(victim), 2);
+	params[0] = pid1.row;
+	test_wait_for_lock(base, killer, pid1.row);
+	ck_assert_int_eq(copied.called, 0);
+
+	test_query(base, killer, "SELECT pg_terminate_backend($1::int)", 1,
+	    params, &r);
+	ck_assert_str_eq(r.row, "t");
+	test_query(base, killer,
+	    "SELECT pg_advisory_unlock(" TEST_COPY_LOCK_KEY ")", 0, NULL, &r);
+	ck_assert_str_eq(r.row, "t");
+
+	/* The whole COPY is resent after the reconnect, ahead of the next. */
+	test_wait(base, &pid2.called, 1, "the statements after the reconnect");
+	log = log_capture_end();
+	ck_assert_int_eq(copied.called, 1);
+	ck_assert_int_eq(copied.was_null, 0);
+	ck_assert_int_eq(copied.status, PGRES_COMMAND_OK);
+	ck_assert_int_lt(copied.seq, pid2.seq);
+	ck_assert_str_ne(pid1.row, pid2.row);
+	ck_assert_int_eq(vw.connects, 2);
+	ck_assert_int_eq(kw.connects, 1);
+	ck_assert_uint_eq(db_pending(victim), 0);
+
+	/* Every row arrived, possibly twice (see db.h), never in part. */
+	test_query(base, killer, "SELECT count(*), sum(id) FROM copy_retry", 0,
+	    NULL, &r);
+	ck_assert_int_eq(sscanf(r.row, "%lld|%lld", &count, &sum), 2);
+	ck_assert_msg(count == n || count == 2 * n, "%lld rows arrived", count);
+	ck_assert_int_eq(sum, count / n * (n * (n + 1) / 2));
+
+	ck_assert_int_eq(count_str(log, "database victim: connection lost:"),
+	    1);
+	ck_assert_int_eq(count_str(log, "database victim: reconnected"), 1);
+	ck_assert_int_eq(count_str(log, "[warning]"), 1);
+	free(log);
+	db_free(killer);
+	db_free(victim);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_free_fails_queued_and_inflight_copies)
+{
+	struct event_base *base = event_base_new();
+	struct watch vw = { 0 }, hw = { 0 };
+	struct rec r = { 0 }, pid = { 0 }, unsent = { 0 }, inflight = { 0 };
+	struct rec queued = { 0 };
+	struct db *victim, *holder;
+	char *data;
+	size_t len;
+
+	/* Never connected. */
+	victim = test_db(base, "unsent", &vw);
+	db_copy(victim, "COPY copy_free (id, d, s) FROM STDIN", "1\t1\tx\n", 7,
+	    0, rec_cb, &unsent);
+	ck_assert_uint_eq(db_pending(victim), 1);
+	db_free(victim);
+	ck_assert_int_eq(unsent.called, 1);
+	ck_assert_int_eq(unsent.was_null, 1);
+
+	/* One COPY held up by the lock, one behind it. */
+	test_seq = 0;
+	holder = test_db(base, "holder", &hw);
+	victim = test_db(base, "victim", &vw);
+	db_start(holder);
+	db_start(victim);
+	test_lock_table(base, holder, "copy_free");
+	test_query(base, holder,
+	    "SELECT pg_advisory_lock(" TEST_COPY_LOCK_KEY ")", 0, NULL, &r);
+	test_query(base, victim, "SELECT pg_backend_pid()", 0, NULL, &pid);
+	data = test_rows(1, 100000, &len);
+	db_copy(victim, "COPY copy_free (id, d, s) FROM STDIN", data, len,
+	    DB_RETRY, rec_cb, &inflight);
+	db_copy(victim, "COPY copy_free (id, d, s) FROM STDIN", data, len, 0,
+	    rec_cb, &queued);
+	free(data);
+	ck_assert_uint_eq(db_pending(victim), 2);
+	test_wait_for_lock(base, holder, pid.row);
+	db_free(victim);
+
+	ck_assert_int_eq(inflight.called, 1);
+	ck_assert_int_eq(inflight.was_null, 1);
+	ck_assert_int_eq(queued.called, 1);
+	ck_assert_int_eq(queued.was_null, 1);
+	ck_assert_int_lt(inflight.seq, queued.seq);
+
+	/* The COPY cut off never commits. */
+	test_query(base, holder,
+	    "SELECT pg_advisory_unlock(" TEST_COPY_LOCK_KEY ")", 0, NULL, &r);
+	ck_assert_str_eq(r.row, "t");
+	test_query(base, holder, "SELECT count(*) FROM copy_free", 0, NULL, &r);
+	ck_assert_str_eq(r.row, "0");
+	db_free(holder);
+
+	/* Nothing of either db is left in the loop. */
+	test_run_for(base, 100);
+	ck_assert_int_eq(inflight.called, 1);
+	ck_assert_int_eq(event_base_get_num_events(base,
+			     EVENT_BASE_COUNT_ADDED),
+	    0);
+	event_base_free(base);
+}
+END_TEST
+
+/* Fields that need escaping, and some that do not. */
+static const char *const escape_fields[] = {
+	"plain",
+	"",
+	"tab\there",
+	"two\nlines",
+	"cr\rlf\r\n",
+	"back\\slash",
+	"\\N",
+	"\\.",
+	"end of data\n\\.\n",
+	"trailing backslash\\",
+	"\t\n\r\\ all\\\\ of them",
+	"h\xc3\xa9llo w\xc3\xb6rld",
+};
+
+START_TEST(test_copy_escape_round_trips)
+{
+	struct event_base *base = event_base_new();
+	size_t nfields = sizeof(escape_fields) / sizeof(escape_fields[0]);
+	struct watch w = { 0 };
+	struct rec r = { 0 }, copied = { 0 };
+	const char *params[2];
+	char buf[128], id[16], *data, *row;
+	struct db *db;
+
+	/* snprintf-style: the length needed, never half an escape. */
+	ck_assert_uint_eq(db_copy_escape(NULL, 0, "a\tb\\c\nd\re"), 13);
+	ck_assert_uint_eq(db_copy_escape(buf, sizeof(buf), "a\tb\\c\nd\re"),
+	    13);
+	ck_assert_str_eq(buf, "a\\tb\\\\c\\nd\\re");
+	ck_assert_uint_eq(db_copy_escape(buf, 3, "a\tb"), 4);
+	ck_assert_str_eq(buf, "a");
+	ck_assert_uint_eq(db_copy_escape(buf, 4, "a\tb"), 4);
+	ck_assert_str_eq(buf, "a\\t");
+	ck_assert_uint_eq(db_copy_escape(buf, 5, "a\tb"), 4);
+	ck_assert_str_eq(buf, "a\\tb");
+	ck_assert_uint_eq(db_copy_escape(buf, 1, "abc"), 3);
+	ck_assert_str_eq(buf, "");
+	ck_assert_uint_eq(db_copy_escape(buf, sizeof(buf), ""), 0);
+	ck_assert_str_eq(buf, "");
+
+	/* Row i holds field i; the last row is an SQL NULL. */
+	data = xstrdup("");
+	for (size_t i = 0; i < nfields; i++) {
+		ck_assert_uint_lt(db_copy_escape(buf, sizeof(buf),
+				      escape_fields[i]),
+		    sizeof(buf));
+		row = xasprintf("%s%zu\t0\t%s\n", data, i, buf);
+		free(data);
+		data = row;
+	}
+	row = xasprintf("%s%zu\t0\t\\N\n", data, nfields);
+	free(data);
+	data = row;
+
+	db = test_db(base, "escape", &w);
+	db_start(db);
+	test_table(base, db, "copy_escape");
+	db_copy(db, "COPY copy_escape (id, d, s) FROM STDIN", data,
+	    strlen(data), 0, rec_cb, &copied);
+	free(data);
+	test_wait(base, &copied.called, 1, "the COPY");
+	ck_assert_int_eq(copied.status, PGRES_COMMAND_OK);
+	ck_assert_uint_eq(strtoul(copied.tuples, NULL, 10), nfields + 1);
+
+	for (size_t i = 0; i <= nfields; i++) {
+		snprintf(id, sizeof(id), "%zu", i);
+		params[0] = id;
+		params[1] = i < nfields ? escape_fields[i] : NULL;
+		test_query(base, db,
+		    "SELECT s IS NOT DISTINCT FROM $2 FROM copy_escape "
+		    "WHERE id = $1::int",
+		    2, params, &r);
+		ck_assert_msg(strcmp(r.row, "t") == 0,
+		    "field %zu did not round-trip", i);
+	}
+	db_free(db);
+	event_base_free(base);
+}
+END_TEST
+
 /* The one suite of this module. */
 static Suite *
 db_suite(void)
@@ -829,6 +1324,12 @@ db_suite(void)
 	    test_free_fails_pending_statements_and_silences_callbacks);
 	tcase_add_test(tc, test_null_conninfo_uses_environment);
 	tcase_add_test(tc, test_bad_conninfo_fails_like_a_dead_server);
+	tcase_add_test(tc, test_copy_loads_many_rows);
+	tcase_add_test(tc, test_copy_with_bad_row_fails_and_connection_goes_on);
+	tcase_add_test(tc, test_copy_runs_in_queue_order);
+	tcase_add_test(tc, test_copy_with_retry_survives_backend_killed);
+	tcase_add_test(tc, test_free_fails_queued_and_inflight_copies);
+	tcase_add_test(tc, test_copy_escape_round_trips);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -131,7 +131,7 @@ START_TEST(test_unknown_key_in_host_is_reported_with_position)
 	ck_assert_uint_eq(doc->nerrors, 1);
 	assert_error(doc, 0,
 	    "4:5: unknown key 'segmnet' in a host (known: "
-	    "name, address, segment, description, checks)");
+	    "name, address, segment, description, snmp, checks)");
 	cfg_free(doc);
 }
 END_TEST
@@ -323,8 +323,8 @@ START_TEST(test_bad_segment_and_type_list_the_choices)
 	    "4:14: 'segment' must be one of core, "
 	    "information, finance, other, not '基幹系'");
 	assert_error(doc, 1,
-	    "6:15: 'type' must be one of icmp, tcp, not "
-	    "'snmp'");
+	    "6:15: 'type' must be one of icmp, tcp, sysuptime, "
+	    "interfaces, storage, cpu, oid, not 'snmp'");
 	cfg_free(doc);
 }
 END_TEST
@@ -382,7 +382,7 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	assert_error(doc, 0,
 	    "1:1: unknown key 'bogus' in the top level "
 	    "(known: instance, database, log_level, user, "
-	    "metrics, scheduler, defaults, hosts)");
+	    "metrics, scheduler, snmp, defaults, hosts)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");

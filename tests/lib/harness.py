@@ -343,3 +343,109 @@ class Cleanup:
                 fn()
             except Exception as e:  # keep stopping the rest
                 print("cleanup: %s" % e, file=sys.stderr)
+
+
+def free_udp_port(addrs=("127.0.0.1",)):
+    """A UDP port that is free on every one of addrs right now."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((addrs[0], 0))
+            port = s.getsockname()[1]
+        if all(not udp_bound(a, port) for a in addrs):
+            return port
+    raise RuntimeError("no UDP port free on %d addresses" % len(addrs))
+
+
+def udp_bound(addr, port):
+    """Whether some process holds UDP addr:port (our bind fails)."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((addr, port))
+        except OSError:
+            return True
+    return False
+
+
+class Snmpd:
+    """Debian's snmpd answering on UDP port on each of addrs (127.x.y.z
+    addresses, and "::1" for IPv6), configured by the snmpd.conf text
+    conf (communities, createUser and rouser lines, override lines), with
+    its persistent state in a private directory under base.  Stopped by
+    the PID it was started with.
+
+    Each instance has its own engine ID, kept in its directory."""
+
+    SNMPD = "/usr/sbin/snmpd"
+
+    def __init__(self, base, addrs, conf, port=None):
+        self.base = os.path.abspath(base)
+        self.addrs = list(addrs)
+        self.conf = conf
+        self.port = port or free_udp_port(
+            [a for a in self.addrs if ":" not in a] or ["127.0.0.1"])
+        self.persist = os.path.join(self.base, "persist")
+        self.conffile = os.path.join(self.base, "snmpd.conf")
+        self.logfile = os.path.join(self.base, "snmpd.log")
+        self.proc = None
+
+    def endpoints(self):
+        """snmpd's transport list: udp:A:P for each IPv4 address,
+        udp6:[A]:P for each IPv6 one."""
+        return ",".join(("udp6:[%s]:%d" if ":" in a else "udp:%s:%d")
+                        % (a, self.port) for a in self.addrs)
+
+    def start(self):
+        os.makedirs(self.persist, exist_ok=True)
+        with open(self.conffile, "w") as f:
+            f.write(self.conf.rstrip("\n") + "\n")
+            f.write("dontLogTCPWrappersConnects yes\n")
+            # A bare persistentDir line is an unknown token to snmpd.
+            f.write("[snmp] persistentDir %s\n" % self.persist)
+        env = dict(os.environ, MIBS="", SNMP_PERSISTENT_DIR=self.persist)
+        logf = open(self.logfile, "ab")
+        # -C: only our config; -I -smux: no SMUX port, so that several
+        # agents can run; -f: stay in the foreground, stopped by PID.
+        self.proc = subprocess.Popen(
+            [self.SNMPD, "-f", "-Lo", "-C", "-c", self.conffile, "-I",
+             "-smux", self.endpoints()], env=env, stdout=logf, stderr=logf,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        logf.close()
+        wait_for("snmpd on %d addresses at port %d" % (len(self.addrs),
+                                                      self.port),
+                 lambda: self.proc.poll() is not None
+                 or all(udp_bound(a, self.port) for a in self.addrs),
+                 timeout=30)
+        if self.proc.poll() is not None:
+            raise RuntimeError("snmpd exited at once (%d); see %s"
+                               % (self.proc.returncode, self.logfile))
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(self.logfile, encoding="utf-8",
+                      errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def snmpget(self, addr, *args):
+        """Runs Debian's snmpget against addr with the given options and
+        OIDs; returns (exit code, output)."""
+        host = ("udp6:[%s]:%d" if ":" in addr else "udp:%s:%d") % (
+            addr, self.port)
+        p = subprocess.run(["snmpget", "-On", "-t", "1", "-r", "1"] +
+                           list(args[:-1]) + [host, args[-1]],
+                           env=dict(os.environ, MIBS=""),
+                           capture_output=True, text=True)
+        return p.returncode, p.stdout + p.stderr
