@@ -1282,7 +1282,7 @@ snmp_agent_open(struct snmp_agent *a)
 		fatalx("snmp: out of memory");
 	d->agent = a;
 	t->data = d;
-	t->data_length = sizeof(*d);
+	t->data_length = (int)sizeof(*d);
 	t->domain = netsnmpUDPDomain;
 	t->domain_length = netsnmpUDPDomain_len;
 	t->sock = a->sock->fd;
@@ -1681,7 +1681,7 @@ snmp_agent_finish(struct snmp_agent *a, enum snmp_result result, long errstat,
 
 /* Ends the request because its PDU could not be sent. */
 static void
-snmp_agent_send_failed(struct snmp_agent *a, int error, int snmp_errno)
+snmp_agent_send_failed(struct snmp_agent *a, int error, int serr)
 {
 	char reason[128];
 
@@ -1697,7 +1697,7 @@ snmp_agent_send_failed(struct snmp_agent *a, int error, int snmp_errno)
 		snprintf(reason, sizeof(reason),
 		    "cannot build the request "
 		    "(net-snmp error %d)",
-		    snmp_errno);
+		    serr);
 	snmp_agent_finish(a, SNMP_RESULT_ERROR, 0, 0, reason);
 }
 
@@ -2661,7 +2661,7 @@ snmp_engine_read_errors(struct snmp_engine *e, struct snmp_sock *s)
 	}
 }
 
-/* Drains a shared socket: ICMP errors, then datagrams until EAGAIN. */
+/* Drains a shared socket: datagrams until EAGAIN, and ICMP errors. */
 static void
 snmp_engine_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -2673,14 +2673,19 @@ snmp_engine_read_cb(evutil_socket_t fd, short what, void *arg)
 	int i;
 
 	(void)what;
-	snmp_engine_read_errors(e, s);
 	for (i = 0; i < SNMP_READ_BATCH; i++) {
 		fromlen = sizeof(from);
 		n = recvfrom(fd, e->rxbuf, SNMP_DATAGRAM_MAX, MSG_TRUNC,
 		    (struct sockaddr *)&from, &fromlen);
 		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			/* Woken with nothing to read: the error queue, which
+			 * the kernel signals until it is empty.  Not read on
+			 * every wake-up, which would cost a system call. */
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (i == 0)
+					snmp_engine_read_errors(e, s);
 				break;
+			}
 			if (errno == EINTR)
 				continue;
 			/* an ICMP error reported as the socket's error */

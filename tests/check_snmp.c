@@ -70,6 +70,9 @@ struct run {
 };
 
 static struct env env;
+/* What no reason may ever contain. */
+static const char *const *const env_secrets[] = { &env.community, &env.auth,
+	&env.priv, &env.auth256, &env.priv256 };
 static struct run *current; /* the running test's, for collect_cb */
 
 /* Reads a variable the wrapper must set; fails the test without it. */
@@ -256,6 +259,12 @@ collect_cb(const struct snmp_response *resp, void *arg)
 	for (i = 0; i < run->nsecrets; i++)
 		ck_assert_msg(strstr(resp->reason, run->secrets[i]) == NULL,
 		    "a secret in the reason \"%s\"", resp->reason);
+	for (i = 0; i < sizeof(env_secrets) / sizeof(env_secrets[0]); i++) {
+		if (*env_secrets[i] != NULL)
+			ck_assert_msg(strstr(resp->reason, *env_secrets[i]) ==
+				NULL,
+			    "a secret in the reason \"%s\"", resp->reason);
+	}
 	if (resp->result != SNMP_RESULT_OK)
 		ck_assert_msg(resp->reason[0] != '\0', "no reason for %s",
 		    snmp_result_str(resp->result));

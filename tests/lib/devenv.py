@@ -29,6 +29,15 @@ SMTP_PORT = 2525
 # The service that is down in the sample network, so that the demo shows a
 # live incident: the finance network's accounting application server.
 DOWN = ["zaimu-ap01:18443"]
+# The sample network's switches answer SNMP through one snmpd (port 16161),
+# with the credentials of conf/monitord.yaml.
+SNMP_ADDRS = ["127.10.0.2", "127.20.0.2"]
+SNMP_PORT = 16161
+SNMPD_CONF = """rocommunity jouhou-ro 127.0.0.0/8
+createUser kanshi SHA kanshi-auth-2026 AES kanshi-priv-2026
+rouser kanshi priv
+sysName sample-switch
+"""
 
 
 def stop_previous():
@@ -88,6 +97,9 @@ def demo(builddir):
 
     sink = harness.SmtpSink(os.path.join(VAR, "smtp"), SMTP_PORT).start()
     procs["smtp-sink"] = sink.proc
+    snmpd = harness.Snmpd(os.path.join(VAR, "snmpd"), SNMP_ADDRS,
+                          SNMPD_CONF, port=SNMP_PORT).start()
+    procs["snmpd"] = snmpd.proc
     args = [harness.SYSTEM_PYTHON,
             os.path.join(TOP, "tests", "lib", "samplenet.py"),
             harness.binary("monitord"), os.path.join(conf, "monitord.yaml")]
@@ -126,7 +138,8 @@ def demo(builddir):
             print("  To: %s  Subject: %s" % (m["To"], harness.subject_of(m)))
     print("""
 The sample network is running (monitord, incidentd, PostgreSQL on port %d,
-an SMTP sink on port %d).  In another terminal, as root:
+an SMTP sink on port %d, an snmpd for the switches).  In another terminal,
+as root:
 
   export PGHOST=%s PGPORT=%d PGDATABASE=incidentd
   export PATH=%s:$PATH
@@ -138,6 +151,9 @@ an SMTP sink on port %d).  In another terminal, as root:
                                  what the daemons say
   curl http://127.0.0.1:9810/metrics
                                  monitord's own figures (also /healthz)
+  MIBS= snmptrap -v2c -c jouhou-ro --clientaddr=127.20.0.2 127.0.0.1:1162 \\
+      '' .1.3.6.1.6.3.1.1.5.3 .1.3.6.1.2.1.2.2.1.1.1 i 1
+                                 a linkDown trap from jouhou-sw01
 
 There is no web console yet; it comes with the console issue.
 Ctrl-C here (or `tests/lib/devenv.sh stop`) stops everything.
@@ -162,6 +178,7 @@ Ctrl-C here (or `tests/lib/devenv.sh stop`) stops everything.
         mon.stop()
         procs["samplenet"].terminate()
         procs["samplenet"].wait(10)
+        snmpd.stop()
         sink.stop()
         pg.stop()
         try:
