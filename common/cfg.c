@@ -56,6 +56,9 @@ cfg_free(struct cfg_doc *doc)
 	free(doc);
 }
 
+static void cfg_verror_at(struct cfg_doc *, unsigned, unsigned, const char *,
+    va_list) __attribute__((format(printf, 4, 0)));
+
 static void
 cfg_verror_at(struct cfg_doc *doc, unsigned line, unsigned col, const char *fmt,
     va_list ap)

@@ -82,6 +82,9 @@ log_level_parse(const char *s, enum log_level *out)
 }
 
 /* Formats one line; errnum >= 0 appends its strerror text. */
+static void log_vwrite(enum log_level, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {

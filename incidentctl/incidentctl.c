@@ -33,6 +33,8 @@ struct ctl {
 	struct inc_conf *conf;
 };
 
+static void usage(void) __attribute__((noreturn));
+
 static void
 usage(void)
 {

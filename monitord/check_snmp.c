@@ -1470,8 +1470,8 @@ check_snmp_trap(struct monitord *md, const struct snmp_trap *t)
 	snmp_trap_store(md, t, host);
 
 	switch (t->kind) {
-	case SNMP_TRAP_LINKDOWN:
-	case SNMP_TRAP_LINKUP:
+	case TRAP_KIND_LINKDOWN:
+	case TRAP_KIND_LINKUP:
 		c = snmp_host_check(md, host, CHECK_KIND_SNMP_IF);
 		if (c == NULL || c->md == NULL || t->if_index < 0 ||
 		    c->snmp->rt == NULL)
@@ -1484,7 +1484,7 @@ check_snmp_trap(struct monitord *md, const struct snmp_trap *t)
 			if (ifp->index != (uint32_t)t->if_index ||
 			    !ifp->selected)
 				continue;
-			if (t->kind == SNMP_TRAP_LINKDOWN &&
+			if (t->kind == TRAP_KIND_LINKDOWN &&
 			    t->if_admin_status != 2) {
 				st = CHECK_CRITICAL;
 				snprintf(output, sizeof(output),
@@ -1493,7 +1493,7 @@ check_snmp_trap(struct monitord *md, const struct snmp_trap *t)
 			} else
 				snprintf(output, sizeof(output),
 				    "IF OK - %s %s (%s trap)", ifp->name,
-				    t->kind == SNMP_TRAP_LINKUP ?
+				    t->kind == TRAP_KIND_LINKUP ?
 					"up" :
 					"administratively down",
 				    snmp_trap_kind_str(t->kind));
@@ -1502,8 +1502,8 @@ check_snmp_trap(struct monitord *md, const struct snmp_trap *t)
 			    output, 1);
 		}
 		break;
-	case SNMP_TRAP_COLDSTART:
-	case SNMP_TRAP_WARMSTART:
+	case TRAP_KIND_COLDSTART:
+	case TRAP_KIND_WARMSTART:
 		c = snmp_host_check(md, host, CHECK_KIND_SNMP_UPTIME);
 		if (c == NULL || c->md == NULL)
 			break;

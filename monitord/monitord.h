@@ -614,12 +614,12 @@ size_t metric_store_pending(const struct metric_store *);
 
 /* What a trap reports, from its (v1: converted) trap OID. */
 enum snmp_trap_kind {
-	SNMP_TRAP_COLDSTART,
-	SNMP_TRAP_WARMSTART,
-	SNMP_TRAP_LINKDOWN,
-	SNMP_TRAP_LINKUP,
-	SNMP_TRAP_AUTHFAIL,
-	SNMP_TRAP_OTHER
+	TRAP_KIND_COLDSTART,
+	TRAP_KIND_WARMSTART,
+	TRAP_KIND_LINKDOWN,
+	TRAP_KIND_LINKUP,
+	TRAP_KIND_AUTHFAIL,
+	TRAP_KIND_OTHER
 };
 
 /* One accepted trap or inform; the decoder owns varbinds (snmp_trap_clear). */

@@ -169,7 +169,8 @@ struct snmp_req {
 	unsigned max_rep;
 	/* the PDU in flight */
 	size_t pdu_n;
-	int rediscovered;
+	int rediscovered; /* after an unknown engine ID, once */
+	int probe_answered; /* an engine ID probe was answered for it */
 };
 
 /* An SNMP agent: one net-snmp session on the shared socket, and a FIFO. */
@@ -1572,8 +1573,7 @@ snmp_report_reason(int report, char *buf, size_t size)
 		return SNMP_RESULT_ERROR;
 	case SNMPERR_INVALID_MSG:
 		snprintf(buf, size,
-		    "SNMPv3: the agent found our message "
-		    "invalid");
+		    "SNMPv3: the agent found our message invalid");
 		return SNMP_RESULT_ERROR;
 	case SNMPERR_BAD_VERSION:
 		snprintf(buf, size, "SNMPv3: no handler for the PDU");
@@ -1695,9 +1695,7 @@ snmp_agent_send_failed(struct snmp_agent *a, int error, int serr)
 		    strerror(error));
 	else
 		snprintf(reason, sizeof(reason),
-		    "cannot build the request "
-		    "(net-snmp error %d)",
-		    serr);
+		    "cannot build the request (net-snmp error %d)", serr);
 	snmp_agent_finish(a, SNMP_RESULT_ERROR, 0, 0, reason);
 }
 
@@ -2066,13 +2064,14 @@ snmp_agent_usm_acquire(struct snmp_agent *a, netsnmp_session *sp)
 static void
 snmp_agent_discovered(struct snmp_agent *a)
 {
-	netsnmp_session *sp = snmp_sess_session(a->ss);
+	netsnmp_session *sp;
 	char reason[160];
 
 	switch (a->rec.kind) {
 	case SNMP_REC_REPORT:
 	case SNMP_REC_RESPONSE:
-		if (sp->securityEngineIDLen == 0 ||
+		sp = a->ss != NULL ? snmp_sess_session(a->ss) : NULL;
+		if (sp == NULL || sp->securityEngineIDLen == 0 ||
 		    sp->securityEngineID == NULL) {
 			snmp_agent_finish(a, SNMP_RESULT_ERROR, 0, 0,
 			    "SNMPv3: the discovery answer carried no engine "
@@ -2104,6 +2103,7 @@ snmp_agent_discovered(struct snmp_agent *a)
 		    sp->securityEngineIDLen);
 		a->engineid_len = sp->securityEngineIDLen;
 		a->engine->stats.discoveries++;
+		TAILQ_FIRST(&a->queue)->probe_answered = 1;
 		log_debug("snmp: %s: engine ID of %zu bytes discovered",
 		    a->name, a->engineid_len);
 		snmp_rec_clear(&a->rec);
@@ -2356,6 +2356,12 @@ snmp_agent_answered(struct snmp_agent *a)
 		    snmp_agent_forget_engine(a) == -1)
 			a->ss = NULL;
 		snmp_agent_timeout_reason(a, reason, sizeof(reason), "");
+		/* Agents drop what they cannot decrypt, without a report. */
+		if (a->level == SNMP_LEVEL_AUTHPRIV && r->probe_answered)
+			snprintf(reason + strlen(reason),
+			    sizeof(reason) - strlen(reason),
+			    "; the engine ID probe was answered: wrong priv "
+			    "password?");
 		snmp_agent_finish(a, SNMP_RESULT_TIMEOUT, 0, 0, reason);
 		return;
 	case SNMP_REC_LOST:
@@ -2375,8 +2381,8 @@ snmp_agent_answered(struct snmp_agent *a)
 		    !r->rediscovered) {
 			/* The agent's engine ID changed: find it again, then
 			 * send the same PDU. */
-			log_info("snmp: %s: unknown engine ID, discovering "
-				 "it again",
+			log_debug("snmp: %s: unknown engine ID, discovering "
+				  "it again",
 			    a->name);
 			r->rediscovered = 1;
 			snmp_rec_clear(&a->rec);
@@ -2457,9 +2463,11 @@ snmp_agent_step(struct snmp_agent *a)
 			return;
 	}
 	if (a->rec.kind == SNMP_REC_NONE) {
-		a->rec.kind = a->rec.report == SNMPERR_NOT_IN_TIME_WINDOW ?
-		    SNMP_REC_REPORT :
-		    SNMP_REC_LOST;
+		if (a->rec.report == SNMPERR_NOT_IN_TIME_WINDOW ||
+		    a->rec.report == SNMPERR_USM_NOTINTIMEWINDOW)
+			a->rec.kind = SNMP_REC_REPORT;
+		else
+			a->rec.kind = SNMP_REC_LOST;
 	}
 	if (a->state == SNMP_AGENT_DISCOVERING)
 		snmp_agent_discovered(a);
@@ -2517,8 +2525,9 @@ snmp_agent_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	snmp_agent_enter(a);
-	if (a->state != SNMP_AGENT_IDLE && a->ss != NULL) {
-		snmp_sess_timeout(a->ss);
+	if (a->state != SNMP_AGENT_IDLE) {
+		if (a->ss != NULL)
+			snmp_sess_timeout(a->ss);
 		snmp_agent_step(a);
 	}
 	snmp_agent_run(a);

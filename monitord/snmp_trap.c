@@ -125,17 +125,17 @@ const char *
 snmp_trap_kind_str(enum snmp_trap_kind k)
 {
 	switch (k) {
-	case SNMP_TRAP_COLDSTART:
+	case TRAP_KIND_COLDSTART:
 		return "coldStart";
-	case SNMP_TRAP_WARMSTART:
+	case TRAP_KIND_WARMSTART:
 		return "warmStart";
-	case SNMP_TRAP_LINKDOWN:
+	case TRAP_KIND_LINKDOWN:
 		return "linkDown";
-	case SNMP_TRAP_LINKUP:
+	case TRAP_KIND_LINKUP:
 		return "linkUp";
-	case SNMP_TRAP_AUTHFAIL:
+	case TRAP_KIND_AUTHFAIL:
 		return "authenticationFailure";
-	case SNMP_TRAP_OTHER:
+	case TRAP_KIND_OTHER:
 		return "other";
 	}
 	return "other";
@@ -436,23 +436,23 @@ trap_classify(struct snmp_trap *t)
 	size_t i;
 	uint32_t col;
 
-	t->kind = SNMP_TRAP_OTHER;
+	t->kind = TRAP_KIND_OTHER;
 	if (oid_under(&t->trap_oid, oid_snmp_traps, NELEM(oid_snmp_traps), 1))
 		switch (t->trap_oid.n[NELEM(oid_snmp_traps)]) {
 		case 1:
-			t->kind = SNMP_TRAP_COLDSTART;
+			t->kind = TRAP_KIND_COLDSTART;
 			break;
 		case 2:
-			t->kind = SNMP_TRAP_WARMSTART;
+			t->kind = TRAP_KIND_WARMSTART;
 			break;
 		case 3:
-			t->kind = SNMP_TRAP_LINKDOWN;
+			t->kind = TRAP_KIND_LINKDOWN;
 			break;
 		case 4:
-			t->kind = SNMP_TRAP_LINKUP;
+			t->kind = TRAP_KIND_LINKUP;
 			break;
 		case 5:
-			t->kind = SNMP_TRAP_AUTHFAIL;
+			t->kind = TRAP_KIND_AUTHFAIL;
 			break;
 		}
 

@@ -1384,7 +1384,9 @@ START_TEST(test_wrong_v3_priv_password_times_out)
 	ck_assert_int_eq(snmp_agent_get(a, &o, 1, collect_cb, (void *)0), 0);
 	run_wait(run, 1, SAFETY_MS);
 	ck_assert_int_eq(r->result, SNMP_RESULT_TIMEOUT);
-	ck_assert_str_eq(r->reason, "no response after 1 try (0.3 s)");
+	ck_assert_str_eq(r->reason,
+	    "no response after 1 try (0.3 s); the engine ID probe was "
+	    "answered: wrong priv password?");
 	run_free(run);
 }
 END_TEST

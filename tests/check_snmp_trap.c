@@ -378,7 +378,7 @@ START_TEST(test_v1_link_down_is_decoded)
 	    1, 1);
 	ck_assert_int_eq(H.seen[0].version, 1);
 	ck_assert_int_eq(H.seen[0].inform, 0);
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_LINKDOWN);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_LINKDOWN);
 	ck_assert_str_eq(H.seen[0].trap_oid, "1.3.6.1.6.3.1.1.5.3");
 	ck_assert_str_eq(H.seen[0].enterprise, "1.3.6.1.4.1.8072");
 	ck_assert_str_eq(H.seen[0].agent, "127.0.0.1");
@@ -409,7 +409,7 @@ START_TEST(test_v2c_link_down_is_decoded)
 			  ".1.3.6.1.2.1.2.2.1.8.3", "i", "2", NULL },
 	    1, 1);
 	ck_assert_int_eq(H.seen[0].version, 2);
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_LINKDOWN);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_LINKDOWN);
 	ck_assert_str_eq(H.seen[0].trap_oid, "1.3.6.1.6.3.1.1.5.3");
 	ck_assert_str_eq(H.seen[0].enterprise, "");
 	ck_assert_str_eq(H.seen[0].agent, "");
@@ -439,7 +439,7 @@ START_TEST(test_v2c_link_up_without_if_index_takes_the_status_instance)
 			  ".1.3.6.1.6.3.1.1.5.4", ".1.3.6.1.2.1.2.2.1.8.17",
 			  "i", "1", NULL },
 	    1, 1);
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_LINKUP);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_LINKUP);
 	ck_assert_int_eq(H.seen[0].if_index, 17);
 	ck_assert_int_eq(H.seen[0].oper, 1);
 	ck_assert_int_eq(H.seen[0].admin, 0);
@@ -455,7 +455,7 @@ START_TEST(test_v2c_cold_start_is_decoded)
 			  target(to, sizeof(to), 0, snmp_trap_port(H.l)),
 			  "4242", ".1.3.6.1.6.3.1.1.5.1", NULL },
 	    1, 1);
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_COLDSTART);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_COLDSTART);
 	ck_assert_uint_eq(H.seen[0].uptime, 4242);
 	ck_assert_int_eq(H.seen[0].if_index, -1);
 	ck_assert_uint_eq(H.seen[0].nvarbinds, 0);
@@ -465,9 +465,9 @@ END_TEST
 
 START_TEST(test_v1_generic_traps_map_to_snmp_traps)
 {
-	static const enum snmp_trap_kind kinds[] = { SNMP_TRAP_COLDSTART,
-		SNMP_TRAP_WARMSTART, SNMP_TRAP_LINKDOWN, SNMP_TRAP_LINKUP,
-		SNMP_TRAP_AUTHFAIL, SNMP_TRAP_OTHER };
+	static const enum snmp_trap_kind kinds[] = { TRAP_KIND_COLDSTART,
+		TRAP_KIND_WARMSTART, TRAP_KIND_LINKDOWN, TRAP_KIND_LINKUP,
+		TRAP_KIND_AUTHFAIL, TRAP_KIND_OTHER };
 	char to[64], generic[8], want[64];
 	int g;
 
@@ -500,7 +500,7 @@ START_TEST(test_v1_enterprise_specific_trap_oid_is_enterprise_0_specific)
 			  ".1.3.6.1.4.1.9999.1.1", "s", "hello", NULL },
 	    1, 1);
 	ck_assert_str_eq(H.seen[0].trap_oid, "1.3.6.1.4.1.9999.0.42");
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_OTHER);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_OTHER);
 	ck_assert_uint_eq(H.seen[0].uptime, 1234);
 	ck_assert_str_eq(H.seen[0].agent, "10.1.2.3");
 	ck_assert_str_eq(H.seen[0].json,
@@ -525,7 +525,7 @@ START_TEST(test_inform_is_acknowledged)
 	ck_assert_msg(tool_ms() < 2000, "snmptrap ran %ld ms: it timed out",
 	    tool_ms());
 	ck_assert_int_eq(H.seen[0].inform, 1);
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_LINKUP);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_LINKUP);
 	ck_assert_int_eq(H.seen[0].if_index, 3);
 	st = stats();
 	ck_assert_uint_eq(st.informs_acked, 1);
@@ -587,7 +587,7 @@ START_TEST(test_empty_community_list_accepts_any)
 			  target(to, sizeof(to), 0, snmp_trap_port(H.l)), "",
 			  ".1.3.6.1.6.3.1.1.5.2", NULL },
 	    1, 1);
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_WARMSTART);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_WARMSTART);
 }
 END_TEST
 
@@ -674,7 +674,7 @@ START_TEST(test_listener_counts_malformed_and_keeps_working)
 	ck_assert_uint_eq(st.malformed, 5);
 	ck_assert_uint_eq(st.unsupported, 1);
 	ck_assert_uint_eq(st.accepted, 1);
-	ck_assert_int_eq(H.seen[0].kind, SNMP_TRAP_COLDSTART);
+	ck_assert_int_eq(H.seen[0].kind, TRAP_KIND_COLDSTART);
 }
 END_TEST
 
@@ -823,7 +823,7 @@ START_TEST(test_real_datagrams_decode)
 	ck_assert_ptr_null(why);
 	ck_assert_uint_eq(acklen, 0);
 	ck_assert_int_eq(t.version, 1);
-	ck_assert_int_eq(t.kind, SNMP_TRAP_LINKDOWN);
+	ck_assert_int_eq(t.kind, TRAP_KIND_LINKDOWN);
 	ck_assert_int_eq(t.if_index, 3);
 	snmp_trap_clear(&t);
 	snmp_trap_clear(&t);
@@ -1097,7 +1097,7 @@ START_TEST(test_minimal_v2c_trap_decodes)
 	oid_fmt(oid, sizeof(oid), &t.trap_oid);
 	ck_assert_str_eq(oid, "1.3.6");
 	ck_assert_uint_eq(t.uptime, 0);
-	ck_assert_int_eq(t.kind, SNMP_TRAP_OTHER);
+	ck_assert_int_eq(t.kind, TRAP_KIND_OTHER);
 	snmp_trap_clear(&t);
 }
 END_TEST
@@ -1438,13 +1438,13 @@ END_TEST
 
 START_TEST(test_kind_names)
 {
-	ck_assert_str_eq(snmp_trap_kind_str(SNMP_TRAP_COLDSTART), "coldStart");
-	ck_assert_str_eq(snmp_trap_kind_str(SNMP_TRAP_WARMSTART), "warmStart");
-	ck_assert_str_eq(snmp_trap_kind_str(SNMP_TRAP_LINKDOWN), "linkDown");
-	ck_assert_str_eq(snmp_trap_kind_str(SNMP_TRAP_LINKUP), "linkUp");
-	ck_assert_str_eq(snmp_trap_kind_str(SNMP_TRAP_AUTHFAIL),
+	ck_assert_str_eq(snmp_trap_kind_str(TRAP_KIND_COLDSTART), "coldStart");
+	ck_assert_str_eq(snmp_trap_kind_str(TRAP_KIND_WARMSTART), "warmStart");
+	ck_assert_str_eq(snmp_trap_kind_str(TRAP_KIND_LINKDOWN), "linkDown");
+	ck_assert_str_eq(snmp_trap_kind_str(TRAP_KIND_LINKUP), "linkUp");
+	ck_assert_str_eq(snmp_trap_kind_str(TRAP_KIND_AUTHFAIL),
 	    "authenticationFailure");
-	ck_assert_str_eq(snmp_trap_kind_str(SNMP_TRAP_OTHER), "other");
+	ck_assert_str_eq(snmp_trap_kind_str(TRAP_KIND_OTHER), "other");
 }
 END_TEST
 

@@ -4,7 +4,8 @@
 #   tests/lib/devenv.sh demo   install what is needed, build, and run the
 #                              sample municipal network (Ctrl-C stops it)
 #   tests/lib/devenv.sh test   install, build with -Werror, run the whole
-#                              test suite, again under ASan+UBSan, and
+#                              test suite, again under ASan+UBSan, run the
+#                              fuzz targets for a bounded time, and
 #                              make distcheck
 #   tests/lib/devenv.sh stop   stop a demo started from another terminal
 set -eu
@@ -14,7 +15,8 @@ cd "$top"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libsnmp-dev snmpd snmp libpq-dev postgresql libyaml-dev check \
-libcurl4-openssl-dev libjansson-dev python3-aiosmtpd ca-certificates tzdata"
+libcurl4-openssl-dev libjansson-dev python3-aiosmtpd ca-certificates tzdata \
+clang libclang-rt-14-dev"
 
 need_root() {
 	if [ "$(id -u)" != 0 ]; then
@@ -75,6 +77,9 @@ test)
 	build build-san --enable-sanitizers --enable-werror
 	(cd build-san && make -s check) ||
 	    { cat build-san/test-suite.log; exit 1; }
+	echo "devenv: the libFuzzer targets, 30 s each"
+	build build-fuzz CC=clang --enable-fuzzing
+	(cd build-fuzz && make -s fuzz FUZZ_SECONDS=30)
 	echo "devenv: make distcheck"
 	(cd build && make -s distcheck)
 	echo "devenv: all tests passed"
