@@ -272,6 +272,45 @@ metrics_render_icmp(struct monitord *md, struct evbuffer *buf)
 	}
 }
 
+/* The SNMP engine's and the trap listener's counters (zeros without). */
+static void
+metrics_render_snmp(struct monitord *md, struct evbuffer *buf)
+{
+	struct snmp_stats ss;
+	struct snmp_trap_stats ts;
+
+	memset(&ss, 0, sizeof(ss));
+	memset(&ts, 0, sizeof(ts));
+	if (md->snmp != NULL)
+		snmp_engine_stats(md->snmp, &ss);
+	if (md->traps != NULL)
+		snmp_trap_stats(md->traps, &ts);
+	metrics_one(buf, "monitord_snmp_requests_total", "counter",
+	    "SNMP requests (GETs and walks) asked of the engine.", ss.requests);
+	metrics_one(buf, "monitord_snmp_pdus_sent_total", "counter",
+	    "SNMP datagrams sent, retries and discovery probes included.",
+	    ss.pdus_sent);
+	metrics_one(buf, "monitord_snmp_responses_total", "counter",
+	    "SNMP response PDUs received.", ss.responses);
+	metrics_one(buf, "monitord_snmp_timeouts_total", "counter",
+	    "SNMP requests that ended without an answer.", ss.timeouts);
+	metrics_one(buf, "monitord_snmp_unreachable_total", "counter",
+	    "SNMP requests ended by an ICMP error.", ss.unreachable);
+	metrics_one(buf, "monitord_snmp_auth_errors_total", "counter",
+	    "SNMP requests ended by an SNMPv3 report.", ss.auth_errors);
+	metrics_one(buf, "monitord_snmp_unknown_source_total", "counter",
+	    "SNMP datagrams from no agent of ours.", ss.unknown_source);
+	metrics_one(buf, "monitord_snmp_undecodable_total", "counter",
+	    "SNMP datagrams that did not parse.", ss.undecodable);
+	metrics_one(buf, "monitord_snmp_agents", "gauge",
+	    "SNMP agents polled.", ss.agents);
+	metrics_one(buf, "monitord_traps_dropped_total", "counter",
+	    "Trap datagrams dropped: bad community, malformed or unsupported.",
+	    ts.bad_community + ts.malformed + ts.unsupported);
+	metrics_one(buf, "monitord_informs_acked_total", "counter",
+	    "SNMP informs acknowledged.", ts.informs_acked);
+}
+
 /*
  * Appends the Prometheus text exposition of md's counters to buf.  It walks
  * every check once to count hard states, which is cheap per scrape.
@@ -374,6 +413,7 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 	    st->reloads_ok);
 	metrics_labelled(buf, "monitord_config_reloads_total", "result",
 	    "failed", st->reloads_failed);
+	metrics_render_snmp(md, buf);
 	metrics_one(buf, "monitord_traps_received_total", "counter",
 	    "SNMP traps and informs accepted by the listener.",
 	    st->traps_received);
