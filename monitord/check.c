@@ -330,7 +330,10 @@ check_run(struct mon_check *c)
 	case CHECK_KIND_SNMP_OID:
 		if (check_snmp_run(c))
 			return 1;
-		break;
+		/* check_snmp_run wrote why into md->output. */
+		c->in_flight = 0;
+		check_result(c, CHECK_UNKNOWN);
+		return 0;
 	case CHECK_KIND_COUNT:
 	case CHECK_KIND_ICMP:
 		c->icmp_probe = probe_icmp_start(md->icmp, sa, c->host->sslen,

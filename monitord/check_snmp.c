@@ -127,6 +127,7 @@ struct snmp_host_rt {
 	struct mon_host *host;
 	struct snmp_agent *agent;
 	int answered; /* the agent has answered at least once */
+	uint64_t last_outcome_ms; /* when the agent check last got a result */
 	struct event *flush_ev;
 	struct snmp_oid *oids; /* the GET batch being gathered */
 	size_t noids;
@@ -301,6 +302,27 @@ check_snmp_same(const struct mon_check *a, const struct mon_check *b)
 	    x->err_warn == y->err_warn && x->err_crit == y->err_crit;
 }
 
+static int
+snmp_streq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Whether two credential sets are the same, secrets included. */
+static int
+snmp_cred_same(const struct snmp_cred *a, const struct snmp_cred *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return snmp_streq(a->name, b->name) && a->version == b->version &&
+	    snmp_streq(a->community, b->community) &&
+	    snmp_streq(a->user, b->user) && a->level == b->level &&
+	    a->auth == b->auth && snmp_streq(a->auth_pass, b->auth_pass) &&
+	    a->priv == b->priv && snmp_streq(a->priv_pass, b->priv_pass);
+}
+
 /* Whether two hosts reach their agent the same way (for reloads). */
 int
 check_snmp_host_same(const struct mon_host *a, const struct mon_host *b)
@@ -311,8 +333,7 @@ check_snmp_host_same(const struct mon_host *a, const struct mon_host *b)
 		return x == y;
 	return a->sslen == b->sslen && memcmp(&a->ss, &b->ss, a->sslen) == 0 &&
 	    x->port == y->port && x->timeout_ms == y->timeout_ms &&
-	    x->retries == y->retries && x->cred != NULL && y->cred != NULL &&
-	    strcmp(x->cred->name, y->cred->name) == 0;
+	    x->retries == y->retries && snmp_cred_same(x->cred, y->cred);
 }
 
 static struct snmp_check_rt *
@@ -349,9 +370,19 @@ snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 	struct monitord *md = rt->md;
 	struct mon_check *c = rt->host->snmp->agent_check;
 	enum check_status st;
+	uint64_t now;
 
 	if (c == NULL || c->md == NULL)
 		return;
+	/*
+	 * A host's checks may send several requests in one turn: count the
+	 * agent once per half interval, so that max_attempts means polls.
+	 */
+	now = timeutil_mono_ms();
+	if (rt->last_outcome_ms != 0 &&
+	    now - rt->last_outcome_ms < c->retry_interval_ms / 2)
+		return;
+	rt->last_outcome_ms = now;
 	switch (r->result) {
 	case SNMP_RESULT_OK:
 		rt->answered = 1;
@@ -1206,7 +1237,9 @@ check_snmp_host_start(struct monitord *md, struct mon_host *host)
 	struct snmp_host_rt *rt;
 	struct sockaddr_storage ss = host->ss;
 
-	if (sh == NULL || sh->rt != NULL || sh->cred == NULL)
+	/* No agent for a host without SNMP checks (no agent check). */
+	if (sh == NULL || sh->rt != NULL || sh->cred == NULL ||
+	    sh->agent_check == NULL)
 		return;
 	rt = xcalloc(1, sizeof(*rt));
 	rt->md = md;
@@ -1312,6 +1345,18 @@ snmp_addr_cmp(const void *a, const void *b)
 	    &((const struct sockaddr_in6 *)&y->ss)->sin6_addr, 16);
 }
 
+/* Whether two sockaddrs hold the same address (ports aside). */
+static int
+snmp_addr_same(const struct sockaddr_storage *a,
+    const struct sockaddr_storage *b)
+{
+	struct mon_host x, y, *px = &x, *py = &y;
+
+	x.ss = *a;
+	y.ss = *b;
+	return snmp_addr_cmp(&px, &py) == 0;
+}
+
 /* (Re)builds the index of hosts by address that traps are matched with. */
 void
 check_snmp_index(struct monitord *md)
@@ -1350,7 +1395,19 @@ snmp_host_by_addr(struct monitord *md, const struct sockaddr_storage *ss)
 	key.ss = *ss;
 	found = bsearch(&kp, md->by_addr->hosts, md->by_addr->n,
 	    sizeof(*md->by_addr->hosts), snmp_addr_cmp);
-	return found != NULL ? *found : NULL;
+	if (found == NULL)
+		return NULL;
+	/* Hosts may share an address (a ping target and its agent): the
+	 * one polled by SNMP is the one traps are about. */
+	while (found > md->by_addr->hosts && snmp_addr_cmp(found - 1, &kp) == 0)
+		found--;
+	for (struct mon_host **h = found;
+	     h < md->by_addr->hosts + md->by_addr->n &&
+	     snmp_addr_cmp(h, &kp) == 0;
+	     h++)
+		if ((*h)->snmp != NULL)
+			return *h;
+	return *found;
 }
 
 /* The first check of kind on host, or NULL. */
@@ -1442,8 +1499,7 @@ check_snmp_trap(struct monitord *md, const struct snmp_trap *t)
 
 		md->stats.traps_unknown++;
 		for (size_t i = 0; ix != NULL && i < ix->nlogged; i++)
-			if (memcmp(&ix->logged[i], &t->from, sizeof(t->from)) ==
-			    0)
+			if (snmp_addr_same(&ix->logged[i], &t->from))
 				seen = 1;
 		if (!seen) {
 			if (t->from.ss_family == AF_INET)

@@ -540,8 +540,14 @@ mon_agent_check_add(struct mon_conf *conf, struct mon_host *host,
     const struct cfg_node *node)
 {
 	struct mon_check *agent;
+	size_t n = 0;
 
 	if (host->snmp == NULL)
+		return;
+	for (size_t i = conf->nchecks;
+	     i-- > 0 && conf->checks[i]->host == host;)
+		n += conf->checks[i]->snmp != NULL;
+	if (n == 0)
 		return;
 	agent = xcalloc(1, sizeof(*agent));
 	agent->host = host;
@@ -720,6 +726,15 @@ mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 			    "check '%s' of host '%s': "
 			    "connect_warning exceeds "
 			    "connect_critical",
+			    c->name, c->host->name);
+		if (c->snmp != NULL &&
+		    ((c->snmp->warn_pct > 0 && c->snmp->crit_pct > 0 &&
+			 c->snmp->warn_pct > c->snmp->crit_pct) ||
+			(c->snmp->err_warn > 0 && c->snmp->err_crit > 0 &&
+			    c->snmp->err_warn > c->snmp->err_crit)))
+			cfg_error(doc, &at,
+			    "check '%s' of host '%s': the warning threshold "
+			    "exceeds the critical one",
 			    c->name, c->host->name);
 		if (c->kind == CHECK_KIND_ICMP) {
 			if (c->icmp.rtt_warn_ms > c->icmp.rtt_crit_ms)

@@ -302,8 +302,8 @@ metrics_render_snmp(struct monitord *md, struct evbuffer *buf)
 	    "SNMP datagrams from no agent of ours.", ss.unknown_source);
 	metrics_one(buf, "monitord_snmp_undecodable_total", "counter",
 	    "SNMP datagrams that did not parse.", ss.undecodable);
-	metrics_one(buf, "monitord_snmp_agents", "gauge",
-	    "SNMP agents polled.", ss.agents);
+	metrics_one(buf, "monitord_snmp_agents", "gauge", "SNMP agents polled.",
+	    ss.agents);
 	metrics_one(buf, "monitord_traps_dropped_total", "counter",
 	    "Trap datagrams dropped: bad community, malformed or unsupported.",
 	    ts.bad_community + ts.malformed + ts.unsupported);
@@ -331,7 +331,8 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 
 			if ((unsigned)c->state.hard_status <= CHECK_PENDING)
 				states[c->state.hard_status]++;
-			if (c->interval_ms > 0)
+			if (c->interval_ms > 0 &&
+			    c->kind != CHECK_KIND_SNMP_AGENT)
 				planned += 1000.0 / (double)c->interval_ms;
 		}
 	}
@@ -424,7 +425,8 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 	    "Measured values waiting to be written to the database.",
 	    metric_store_pending(md->store));
 	metrics_one(buf, "monitord_metric_samples_dropped_total", "counter",
-	    "Measured values dropped because the buffer was full.",
+	    "Measured values dropped: the buffer was full, or the database "
+	    "refused their batch.",
 	    st->samples_dropped);
 }
 

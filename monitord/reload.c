@@ -45,7 +45,8 @@ reload_limits(struct monitord *md)
 	for (size_t i = 0; i < conf->nchecks; i++) {
 		const struct mon_check *c = conf->checks[i];
 
-		planned += 1000.0 / (double)c->interval_ms;
+		if (c->kind != CHECK_KIND_SNMP_AGENT)
+			planned += 1000.0 / (double)c->interval_ms;
 		if (c->timeout_ms > max_timeout)
 			max_timeout = c->timeout_ms;
 		if (c->kind == CHECK_KIND_ICMP && c->icmp.packets > max_packets)
@@ -168,6 +169,29 @@ reload_agents(struct monitord *md, struct mon_conf *old, struct mon_conf *nc)
 			nc->checks[i]->host->snmp->agent_check = nc->checks[i];
 }
 
+/* The trap listener holds its communities: a change takes a restart. */
+static void
+reload_keep_list(struct mon_conf *nc, struct mon_conf *old)
+{
+	int same = nc->ntrap_communities == old->ntrap_communities;
+	char **tmp;
+	size_t n;
+
+	for (size_t i = 0; same && i < nc->ntrap_communities; i++)
+		same = strcmp(nc->trap_communities[i],
+			   old->trap_communities[i]) == 0;
+	if (same)
+		return;
+	log_warnx("reload: 'snmp.traps.communities' changed; that takes a "
+		  "restart, keeping the old value");
+	tmp = nc->trap_communities;
+	n = nc->ntrap_communities;
+	nc->trap_communities = old->trap_communities;
+	nc->ntrap_communities = old->ntrap_communities;
+	old->trap_communities = tmp;
+	old->ntrap_communities = n;
+}
+
 /* Keeps the old value of a setting that only a restart can change. */
 static void
 reload_keep(char **newv, char **oldv, const char *what)
@@ -215,6 +239,7 @@ reload_apply(struct monitord *md, const char *file)
 	reload_keep(&nc->metrics_listen, &old->metrics_listen,
 	    "metrics.listen");
 	reload_keep(&nc->trap_listen, &old->trap_listen, "snmp.traps.listen");
+	reload_keep_list(nc, old);
 
 	/* The old checks, sorted for lookup; taken ones become NULL. */
 	idx = xreallocarray(NULL, old->nchecks, sizeof(*idx));
