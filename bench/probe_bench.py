@@ -33,6 +33,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import resource
 import shutil
@@ -54,6 +55,8 @@ PLUGINS = "/usr/lib/nagios/plugins"
 NAGIOS = "/usr/sbin/nagios4"
 NAGIOSSTATS = "/usr/sbin/nagios4stats"
 FPING = "/usr/bin/fping"
+SNMPD = harness.Snmpd.SNMPD
+CHECK_SNMP = PLUGINS + "/check_snmp"
 
 # What each phase needs from Debian, and the files that show it is there.
 PHASE_PACKAGES = {
@@ -61,6 +64,10 @@ PHASE_PACKAGES = {
     "nagios": ({"nagios4": NAGIOS, "check_ping": PLUGINS + "/check_ping",
                 "ping": "/usr/bin/ping"},
                ["nagios4", "monitoring-plugins", "iputils-ping"]),
+    "snmp": ({"snmpd": SNMPD, "snmpget": "/usr/bin/snmpget",
+              "snmpwalk": "/usr/bin/snmpwalk", "nagios4": NAGIOS,
+              "check_snmp": CHECK_SNMP},
+             ["snmpd", "snmp", "nagios4", "monitoring-plugins"]),
 }
 
 # The sizes and durations of a full run and of a --quick smoke run.
@@ -74,7 +81,14 @@ PROFILES = {
         sat_targets=100000, sat_intervals=[5, 2, 1, 0.5, 0.25],
         sat_warmup_s=10,
         sat_window_s=15,
-        max_minutes=40),
+        # snmp: the window is one whole cycle of the interfaces check
+        # (a walk every 10th poll), sliced every interval.
+        snmp_agents=5000, snmp_interval_s=10, snmp_warmup_s=20,
+        snmp_window_s=100, snmp_slice_s=10, snmp_base_s=8,
+        snmp_uptime_window_s=30,
+        snmp_nagios_hosts=[250, 1000], snmp_nagios_interval_s=10,
+        snmp_nagios_warmup_s=20, snmp_nagios_window_s=40,
+        max_minutes=45),
     "quick": dict(
         interval_s=5, warmup_s=10, window_s=10, base_s=4,
         n_small=2000, n_large=10000, mixed_icmp=5000, mixed_tcp=2000,
@@ -83,7 +97,12 @@ PROFILES = {
         nagios_window_s=15,
         sat_targets=20000, sat_intervals=[2, 1, 0.5], sat_warmup_s=5,
         sat_window_s=8,
-        max_minutes=15),
+        snmp_agents=500, snmp_interval_s=5, snmp_warmup_s=10,
+        snmp_window_s=50, snmp_slice_s=5, snmp_base_s=4,
+        snmp_uptime_window_s=15,
+        snmp_nagios_hosts=[500], snmp_nagios_interval_s=5,
+        snmp_nagios_warmup_s=10, snmp_nagios_window_s=20,
+        max_minutes=18),
 }
 
 # A rung of the saturation ladder still "follows the plan" when all hold.
@@ -97,6 +116,8 @@ TARGET_CORE = 0.5
 TARGET_KIB_PER_TARGET = 1.0
 TARGET_SWEEP_RATIO = 1.0
 TARGET_NAGIOS_RATIO = 50.0
+TARGET_SNMP_TIMEOUTS = 0
+TARGET_SNMP_US_PER_REQUEST = 15.0
 
 
 class BenchError(Exception):
@@ -242,6 +263,19 @@ def proc_mem_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             if line.startswith(("VmRSS:", "VmHWM:")):
+                key, value = line.split()[:2]
+                out[key[:-1]] = int(value)
+    return out
+
+
+def proc_switches(pid):
+    """Voluntary + involuntary context switches of a live process: how
+    often its event loop went to sleep (or was preempted)."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("voluntary_ctxt_switches:",
+                                "nonvoluntary_ctxt_switches:")):
                 key, value = line.split()[:2]
                 out[key[:-1]] = int(value)
     return out
@@ -518,11 +552,16 @@ class Context:
 # machine: Nagios's ping, fping and monitord itself all read through one.
 ICMP_PROGRAMS = ("monitord", "fping", "ping", "nagios4", "check_ping",
                  "check_icmp")
+# Programs that poll or answer SNMP: another agent or poller shares the
+# cores with the snmp phase's snmpd and monitord (and Nagios's plugins).
+SNMP_PROGRAMS = ("monitord", "snmpd", "snmpget", "snmpwalk", "snmpbulkwalk",
+                 "snmpbulkget", "snmpgetnext", "snmptrapd", "snmpsimd",
+                 "check_snmp", "nagios4")
 
 
-def foreign_icmp_processes():
-    """[(pid, name)] of ICMP programs running that this script did not
-    start."""
+def foreign_icmp_processes(programs=ICMP_PROGRAMS):
+    """[(pid, name)] of ICMP programs (or of programs) running that this
+    script did not start."""
     ours = set(OUR_SIDS)
     found = []
     for d in os.listdir("/proc"):
@@ -535,7 +574,7 @@ def foreign_icmp_processes():
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         sid = int(stat[stat.rindex(")") + 2:].split()[3])
-        if name in ICMP_PROGRAMS and sid not in ours:
+        if name in programs and sid not in ours:
             found.append((int(d), name))
     return found
 
@@ -543,7 +582,20 @@ def foreign_icmp_processes():
 def machine_busy(ctx, phase):
     """How busy the machine is just before a phase: the figures carry any
     other work that runs beside the benchmark."""
-    others = foreign_icmp_processes()
+    if phase == "snmp":
+        others = foreign_icmp_processes(SNMP_PROGRAMS)
+        if others:
+            names = ", ".join("%s (pid %d)" % (n, p) for p, n in others[:5])
+            harness.log("WARNING: SNMP programs this script did not start "
+                        "are running: %s%s.  They share the two cores with "
+                        "this phase's snmpd, monitord and Nagios's "
+                        "check_snmp, so the figures are not clean; run the "
+                        "benchmark alone." % (
+                            names, " and %d more" % (len(others) - 5)
+                            if len(others) > 5 else ""))
+            ctx.results.setdefault("foreign_snmp", {})[phase] = [
+                "%s:%d" % (n, p) for p, n in others]
+    others = [] if phase == "snmp" else foreign_icmp_processes()
     if others:
         names = ", ".join("%s (pid %d)" % (n, p) for p, n in others[:5])
         harness.log("WARNING: ICMP programs this script did not start are "
@@ -719,6 +771,20 @@ def parse_stop_line(log_text):
     return int(m.group(1)) if m else None
 
 
+def probe_kinds(m):
+    """The kind labels of monitord_probes_sent_total in one scrape."""
+    return sorted({dict(lab).get("kind") for (n, lab) in m.samples
+                   if n == "monitord_probes_sent_total"} - {None})
+
+
+def probe_counts(m):
+    """{kind: probes sent so far} from one scrape (None: no scrape)."""
+    if m is None:
+        return None
+    return {k: m.get("monitord_probes_sent_total", kind=k)
+            for k in probe_kinds(m)}
+
+
 def db_states(ctx, instance):
     """{state: count} of current_state rows this instance wrote."""
     try:
@@ -731,28 +797,43 @@ def db_states(ctx, instance):
 
 def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
                  timeout_ms=1000, retry_ms=2000, packets=1, gap_ms=0,
-                 warmup_s=25, window_s=30, base=None):
+                 warmup_s=25, window_s=30, base=None, writer=None,
+                 targets=None, db_rows=None, snap=None, slice_s=None,
+                 describe=None):
     """Runs monitord on a generated config, waits warmup_s, measures over
-    window_s, stops it, and returns the figures as a dict."""
-    n = icmp + tcp
+    window_s, stops it, and returns the figures as a dict.
+
+    The SNMP phase passes writer(path, instance, metrics_port), which
+    writes the config instead of write_conf, with targets (the number of
+    hosts) and db_rows (the current_state rows a healthy run writes).
+    snap(), if given, is called at the start and the end of the window
+    and every slice_s seconds in between; res["slices"] holds each call's
+    result with the time, monitord's CPU and its probe counters then."""
+    n = targets if targets is not None else icmp + tcp
     interval_ms = int(round(interval_s * 1000))
     instance = "bench-%s-%d" % (re.sub(r"[^A-Za-z0-9_.-]", "-", label),
                                 int(time.time()))
-    res = dict(label=label, icmp=icmp, tcp=tcp, targets=n,
+    res = dict(label=label, instance=instance, icmp=icmp, tcp=tcp,
+               targets=n,
                interval_s=interval_s, timeout_ms=timeout_ms, packets=packets,
                packet_gap_ms=gap_ms, warmup_s=warmup_s, window_s=window_s,
                planned_nominal=n / interval_s, notes=[])
     port = harness.free_port()
     conf = ctx.path("%s.yaml" % re.sub(r"[^A-Za-z0-9_.-]", "_", label))
-    write_conf(ctx, conf, instance=instance, metrics_port=port, icmp=icmp,
-               tcp=tcp, interval_ms=interval_ms, timeout_ms=timeout_ms,
-               retry_ms=retry_ms, packets=packets, gap_ms=gap_ms)
+    if writer is not None:
+        writer(conf, instance, port)
+    else:
+        write_conf(ctx, conf, instance=instance, metrics_port=port,
+                   icmp=icmp, tcp=tcp, interval_ms=interval_ms,
+                   timeout_ms=timeout_ms, retry_ms=retry_ms,
+                   packets=packets, gap_ms=gap_ms)
     # No separate `monitord -n` here: a refused config makes the daemon
     # exit at once, which alive() reports with the log's last lines.
 
-    harness.log("monitord %s: %d ICMP + %d TCP targets every %g s, "
-                "%d echo(es); warm-up %d s, window %d s"
-                % (label, icmp, tcp, interval_s, packets, warmup_s, window_s))
+    harness.log("monitord %s: %s every %g s; warm-up %d s, window %d s"
+                % (label, describe or "%d ICMP + %d TCP targets, %d "
+                   "echo(es)" % (icmp, tcp, packets), interval_s, warmup_s,
+                   window_s))
     logpath = ctx.path("%s.log" % os.path.basename(conf)[:-5])
     md = Proc("monitord", [ctx.args.monitord, "-f", conf], logpath,
               env=ctx.pg.env()).start()
@@ -789,6 +870,18 @@ def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
         sleep_until(time.monotonic() + warmup_s, alive)
         m0 = scrape(port) if use_metrics else None
         cpu0, hc0, t0 = proc_cpu_s(md.pid), host_cpu(), time.monotonic()
+        sw0 = proc_switches(md.pid)
+        slices = []
+
+        def take_slice(m):
+            if snap is None:
+                return
+            cpu = proc_cpu_s(md.pid)
+            slices.append(dict(t=time.monotonic() - t0, cpu_s=cpu - cpu0,
+                               probes=probe_counts(m),
+                               engine=snmp_engine_now(m), snap=snap()))
+        take_slice(m0)
+        next_slice = t0 + slice_s if slice_s else None
         gauges = {"max": [], "pps": [], "planned": [], "in_flight": [],
                   "db_queue": []}
         mem = proc_mem_kib(md.pid)
@@ -804,6 +897,10 @@ def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
                 res["notes"].append("scrape failed: %s" % e)
                 continue
             now = time.monotonic()
+            if next_slice is not None and now >= next_slice and \
+                    now < t0 + window_s - 0.5:
+                take_slice(m)
+                next_slice += slice_s
             # The gauge covers the current and previous 10 s windows, so
             # from t0 + 10 s on its samples cover the measuring window.
             if now >= t0 + min(10.0, window_s - 0.5):
@@ -816,10 +913,19 @@ def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
             gauges["db_queue"].append(m.get("monitord_db_queue_depth"))
         m1 = scrape(port) if use_metrics else None
         cpu1, hc1, t1 = proc_cpu_s(md.pid), host_cpu(), time.monotonic()
+        sw1 = proc_switches(md.pid)
+        take_slice(m1)
         mem = proc_mem_kib(md.pid)
         res["db_states"] = db_states(ctx, instance)
         cpu_life = cpu1
         life_s = time.monotonic() - t_start
+        if snap is not None:
+            res["slices"] = slices
+        if use_metrics and writer is not None:
+            res["metrics_end"] = {
+                "%s{%s}" % (k, ",".join('%s="%s"' % kv for kv in lab))
+                if lab else k: v for (k, lab), v in m1.samples.items()
+                if not k.endswith("_bucket")}
     finally:
         rc = md.stop(timeout=30)
     res["exit_status"] = rc
@@ -830,6 +936,7 @@ def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
     res["window_measured_s"] = dt
     res["cpu_s"] = cpu1 - cpu0
     res["core_frac"] = (cpu1 - cpu0) / dt
+    res["switches_per_s"] = {k: (sw1[k] - sw0.get(k, 0)) / dt for k in sw1}
     res["host_busy"] = host_busy_frac(hc0, hc1)
     res["vmrss_kib"], res["vmhwm_kib"] = mem.get("VmRSS"), mem.get("VmHWM")
     if base is not None and n > 1:
@@ -839,14 +946,15 @@ def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
     if "error" not in states:
         res["db_ok"] = states.get("OK", 0)
         res["db_not_ok"] = sum(v for k, v in states.items() if k != "OK")
-        res["db_missing"] = n - sum(states.values())
+        res["db_missing"] = (db_rows if db_rows is not None else n) - \
+            sum(states.values())
 
     if m0 is not None and m1 is not None:
         sent = delta(m0, m1, "monitord_probes_sent_total")
         res["probes"] = sent
         res["achieved"] = sent / dt if sent is not None else None
         res["by_kind"] = {k: delta(m0, m1, "monitord_probes_sent_total",
-                                   kind=k) for k in ("icmp", "tcp")}
+                                   kind=k) for k in probe_kinds(m1)}
         echoes = delta(m0, m1, "monitord_icmp_echoes_sent_total")
         res["echoes_per_s"] = echoes / dt if echoes is not None else None
         planned = [v for v in gauges["planned"] if v is not None]
@@ -877,6 +985,14 @@ def run_monitord(ctx, label, *, icmp=0, tcp=0, interval_s=10.0,
         nonok = delta(m0, m1, "monitord_check_results_total",
                       exclude={"result": ("ok",)})
         not_ok_now = m1.get("monitord_checks", exclude={"state": ("ok",)})
+        res["nonok_by_result"] = {
+            k: delta(m0, m1, "monitord_check_results_total", result=k)
+            for k in ("warning", "critical", "unknown")}
+        res["checks_by_state"] = {
+            dict(lab).get("state"): v for (nm, lab), v in m1.samples.items()
+            if nm == "monitord_checks"}
+        if writer is not None:
+            res["snmp_engine"] = snmp_engine_counters(m0, m1)
         res["nonok_results"], res["checks_not_ok"] = nonok, not_ok_now
         if nonok is not None and not_ok_now is not None:
             res["false_failures"] = int(nonok + not_ok_now)
@@ -1149,6 +1265,53 @@ def write_nagios(d, hosts, interval_s):
     """A private Nagios 4 instance under d: hosts on 127.20.x.y, each with a
     host check and a PING service, both check_ping with one echo, every
     interval_s.  Results are counted from the performance data files."""
+    cfg, objs = nagios_base(d)
+    objs += [
+        nagios_obj("command", command_name="bench_host_ping",
+                   command_line="$USER1$/check_ping -H $HOSTADDRESS$ "
+                                "-w 3000.0,80% -c 5000.0,100% -p 1"),
+        nagios_obj("command", command_name="bench_svc_ping",
+                   command_line="$USER1$/check_ping -H $HOSTADDRESS$ "
+                                "-w 100.0,20% -c 500.0,60% -p 1"),
+    ]
+    timing = nagios_timing(interval_s)
+    objs.append(nagios_obj("host", name="bench-host",
+                           check_command="bench_host_ping", **timing))
+    objs.append(nagios_obj("service", name="bench-service",
+                           check_command="bench_svc_ping", **timing))
+    for i in range(hosts):
+        name = "n%05d" % (i + 1)
+        objs.append(nagios_obj("host", use="bench-host", host_name=name,
+                               alias=name, address=addr(20, i)))
+        objs.append(nagios_obj("service", use="bench-service",
+                               host_name=name, service_description="PING"))
+    nagios_finish(d, objs)
+    return cfg
+
+
+def nagios_timing(interval_s):
+    """The directives every host and service template of the benchmark
+    shares: the check interval, no notifications."""
+    return dict(check_interval=str(interval_s),
+                retry_interval=str(interval_s), max_check_attempts="3",
+                check_period="always", notification_period="always",
+                notifications_enabled="0", contacts="bench",
+                active_checks_enabled="1", passive_checks_enabled="0",
+                register="0")
+
+
+def nagios_finish(d, objs):
+    """Writes the object file and hands the var directory to nagios."""
+    with open(os.path.join(d, "objects", "bench.cfg"), "w") as f:
+        f.write("".join(objs))
+    subprocess.run(["chown", "-R", "nagios:nagios", os.path.join(d, "var")],
+                   check=True)
+
+
+def nagios_base(d):
+    """nagios.cfg and resource.cfg of a private Nagios 4 under d, and the
+    objects every benchmark config needs (a time period, a contact that is
+    never notified).  Returns (path of nagios.cfg, [object texts])."""
     var = os.path.join(d, "var")
     for sub in ("objects", "var/spool/checkresults", "var/archives",
                 "var/rw", "var/tmp"):
@@ -1225,12 +1388,6 @@ def write_nagios(d, hosts, interval_s):
     objs = [
         nagios_obj("timeperiod", timeperiod_name="always", alias="always",
                    **week),
-        nagios_obj("command", command_name="bench_host_ping",
-                   command_line="$USER1$/check_ping -H $HOSTADDRESS$ "
-                                "-w 3000.0,80% -c 5000.0,100% -p 1"),
-        nagios_obj("command", command_name="bench_svc_ping",
-                   command_line="$USER1$/check_ping -H $HOSTADDRESS$ "
-                                "-w 100.0,20% -c 500.0,60% -p 1"),
         nagios_obj("command", command_name="bench_no_notify",
                    command_line="/bin/true"),
         nagios_obj("contact", contact_name="bench", alias="bench",
@@ -1243,26 +1400,7 @@ def write_nagios(d, hosts, interval_s):
                    host_notification_commands="bench_no_notify",
                    service_notification_commands="bench_no_notify"),
     ]
-    timing = dict(check_interval=str(interval_s),
-                  retry_interval=str(interval_s), max_check_attempts="3",
-                  check_period="always", notification_period="always",
-                  notifications_enabled="0", contacts="bench",
-                  active_checks_enabled="1", passive_checks_enabled="0",
-                  register="0")
-    objs.append(nagios_obj("host", name="bench-host",
-                           check_command="bench_host_ping", **timing))
-    objs.append(nagios_obj("service", name="bench-service",
-                           check_command="bench_svc_ping", **timing))
-    for i in range(hosts):
-        name = "n%05d" % (i + 1)
-        objs.append(nagios_obj("host", use="bench-host", host_name=name,
-                               alias=name, address=addr(20, i)))
-        objs.append(nagios_obj("service", use="bench-service",
-                               host_name=name, service_description="PING"))
-    with open(os.path.join(d, "objects", "bench.cfg"), "w") as f:
-        f.write("".join(objs))
-    subprocess.run(["chown", "-R", "nagios:nagios", var], check=True)
-    return cfg
+    return cfg, objs
 
 
 def read_perfdata(path, t0, t1):
@@ -1320,32 +1458,50 @@ def run_nagios(ctx, hosts):
     d = ctx.path("nagios-%d" % hosts)
     iv = p["nagios_interval_s"]
     cfg = write_nagios(d, hosts, iv)
+    return run_nagios_cfg(ctx, cfg, d, "%d" % hosts, hosts=hosts,
+                          services=hosts, host_checks=hosts, interval_s=iv,
+                          warmup_s=p["nagios_warmup_s"],
+                          window_s=p["nagios_window_s"])
+
+
+def run_nagios_cfg(ctx, cfg, d, tag, *, hosts, services, host_checks,
+                   interval_s, warmup_s, window_s, snap=None):
+    """Runs Nagios 4 on the config cfg (written under d), waits warmup_s,
+    counts the results of window_s from the performance data files and
+    returns the figures.  host_checks is how many hosts have an active host
+    check.  snap(), if given, is called at the start and the end of the
+    window (res["snap0"], res["snap1"])."""
     rc, _, out, err = run_timed([NAGIOS, "-v", cfg], 300)
     if rc != 0:
         raise BenchError("nagios4 -v refuses the config:\n%s"
                          % "\n".join((out + err).splitlines()[-15:]))
-    warm, win = p["nagios_warmup_s"], p["nagios_window_s"]
-    harness.log("Nagios 4: %d hosts + %d services every %d s, warm-up %d s, "
-                "window %d s" % (hosts, hosts, iv, warm, win))
+    iv, warm, win = interval_s, warmup_s, window_s
+    harness.log("Nagios 4: %d hosts (%d with a host check) + %d services "
+                "every %g s, warm-up %d s, window %d s"
+                % (hosts, host_checks, services, iv, warm, win))
     ng = Proc("nagios4", [NAGIOS, cfg],
-              ctx.path("nagios4-%d.out" % hosts)).start()
+              ctx.path("nagios4-%s.out" % tag)).start()
 
     def alive():
         if not ng.alive():
             raise BenchError("nagios4 exited with %s:\n%s"
                              % (ng.popen.returncode, ng.log_tail()))
-    res = dict(hosts=hosts, services=hosts, interval_s=iv, warmup_s=warm,
-               window_s=win, planned=2 * hosts / iv)
+    res = dict(hosts=hosts, services=services, interval_s=iv, warmup_s=warm,
+               window_s=win, planned=(services + host_checks) / iv)
     try:
         sleep_until(time.monotonic() + warm, alive)
         # Whole wall-clock seconds, since $TIMET$ has a resolution of 1 s.
         t0 = int(time.time()) + 1
         time.sleep(max(0.0, t0 - time.time()))
         hc0 = host_cpu()
+        if snap is not None:
+            res["snap0"] = snap()
         sleep_until(time.monotonic() + win, alive)
         t1 = t0 + win
         time.sleep(max(0.0, t1 - time.time()))
         hc1 = host_cpu()
+        if snap is not None:
+            res["snap1"] = snap()
         with open("/proc/loadavg") as f:
             res["loadavg_1m"] = float(f.read().split()[0])
         res["nagios4stats"] = nagios_stats(cfg)
@@ -1538,6 +1694,722 @@ def print_ratio(res):
           ["figure", "value"], rows)
 
 
+# -------------------------------------------------------------------- snmp
+
+# SNMPv2-MIB's snmp group, which snmpd keeps for the whole agent (all its
+# addresses): what the agent received and answered, counted at the agent.
+SNMPD_COUNTERS = [
+    ("in_pkts", ".1.3.6.1.2.1.11.1.0"),           # snmpInPkts
+    ("out_pkts", ".1.3.6.1.2.1.11.2.0"),          # snmpOutPkts
+    ("in_total_req_vars", ".1.3.6.1.2.1.11.13.0"),  # varbinds read
+    ("in_get_requests", ".1.3.6.1.2.1.11.15.0"),  # snmpInGetRequests
+    ("in_get_nexts", ".1.3.6.1.2.1.11.16.0"),     # snmpInGetNexts
+    ("out_too_bigs", ".1.3.6.1.2.1.11.20.0"),     # snmpOutTooBigs
+    ("silent_drops", ".1.3.6.1.2.1.11.31.0"),     # snmpSilentDrops
+]
+OID_SYSUPTIME = ".1.3.6.1.2.1.1.3.0"
+OID_IFDESCR = ".1.3.6.1.2.1.2.2.1.2"
+OID_IFOPER = ".1.3.6.1.2.1.2.2.1.8"
+# The kernel's limit on one argument (MAX_ARG_STRLEN): snmpd gets its
+# endpoints as one comma-separated argument.
+MAX_ARG_STRLEN = 131072
+
+
+def snmp_tool(tool, addr, port, *args, timeout=20):
+    """Runs Debian's snmpget/snmpwalk against udp:addr:port with v2c and
+    the community public; returns (exit status, stdout)."""
+    env = dict(os.environ, MIBS="")
+    rc, _, out, err = run_timed(
+        ["/usr/bin/" + tool, "-v2c", "-c", "public", "-On", "-t", "2",
+         "-r", "1", "udp:%s:%d" % (addr, port)] + list(args), timeout,
+        env=env)
+    return rc, out + err
+
+
+def snmpd_counters(addr, port):
+    """The agent's SNMPv2-MIB counters, read with one GET (which itself
+    adds one PDU in and one out)."""
+    rc, out = snmp_tool("snmpget", addr, port,
+                        *[oid for _, oid in SNMPD_COUNTERS])
+    vals = {}
+    for name, oid in SNMPD_COUNTERS:
+        m = re.search(r"^%s = \w+: (\d+)" % re.escape(oid), out, re.M)
+        vals[name] = int(m.group(1)) if m else None
+    if rc != 0 or vals["in_pkts"] is None:
+        raise BenchError("snmpd does not answer its counters at %s:%d: %s"
+                         % (addr, port, out.strip()[:200]))
+    return vals
+
+
+def udp_stats():
+    """The machine's Udp line of /proc/net/snmp, by field name."""
+    with open("/proc/net/snmp") as f:
+        lines = [ln.split() for ln in f if ln.startswith("Udp:")]
+    return {k: int(v) for k, v in zip(lines[0][1:], lines[1][1:])}
+
+
+def counter_delta(a, b, key):
+    if a is None or b is None or a.get(key) is None or b.get(key) is None:
+        return None
+    return b[key] - a[key]
+
+
+def write_snmp_conf(ctx, path, *, instance, metrics_port, addrs, port,
+                    interval_ms, if_names):
+    """A monitord.yaml polling one agent per address of addrs (all on
+    port, v2c, community public): sysuptime and interfaces (if_names) per
+    host."""
+    feats = ctx.features or {"metrics": True, "scheduler": True}
+    # notice: the hard state changes (a timeout, say) stay in the log.
+    out = ["# written by bench/probe_bench.py (snmp phase)",
+           "instance: %s" % instance,
+           "log_level: notice"]
+    if feats["metrics"]:
+        out += ["metrics:", "  listen: 127.0.0.1:%d" % metrics_port]
+    if feats["scheduler"]:
+        out += ["scheduler:", "  max_rate: 0", "  max_in_flight: 0"]
+    out += ["snmp:",
+            "  credentials:",
+            "    - {name: pub, version: 2c, community: public}",
+            "defaults:",
+            "  interval: %s" % ms_str(interval_ms),
+            "  retry_interval: 2s",
+            "  timeout: 1000ms",
+            "  max_attempts: 3",
+            "hosts:"]
+    tpl = ("  - name: s%05d\n    address: %s\n"
+           "    snmp: {credential: pub, port: %d, timeout: 1000ms, "
+           "retries: 2}\n    checks:\n      - type: sysuptime")
+    if if_names:
+        # no interfaces: the engine's cost for one-varbind GETs
+        tpl += ("\n      - type: interfaces\n        names: [%s]"
+                % ", ".join(if_names))
+    for i, a in enumerate(addrs):
+        out.append(tpl % (i + 1, a, port))
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def write_nagios_snmp(d, addrs, port, interval_s, if_index):
+    """A private Nagios 4 for the SNMP workload: one host per address of
+    addrs, no host check, and two check_snmp services per host that match
+    monitord's two checks: sysUpTime.0, and ifOperStatus of the interfaces
+    (if_index: their ifIndex values), every interval_s."""
+    cfg, objs = nagios_base(d)
+    base = ("$USER1$/check_snmp -H $HOSTADDRESS$ -p %d -P 2c -C public "
+            "-t 10 -o " % port)
+    objs += [
+        nagios_obj("command", command_name="bench_snmp_uptime",
+                   command_line=base + OID_SYSUPTIME),
+        nagios_obj("command", command_name="bench_snmp_ifoper",
+                   command_line=base + ",".join(
+                       "%s.%d" % (OID_IFOPER, i) for i in if_index)),
+    ]
+    timing = nagios_timing(interval_s)
+    host = dict(timing, active_checks_enabled="0")
+    objs.append(nagios_obj("host", name="bench-snmp-host", **host))
+    objs.append(nagios_obj("service", name="bench-snmp-service", **timing))
+    for i, a in enumerate(addrs):
+        name = "s%05d" % (i + 1)
+        objs.append(nagios_obj("host", use="bench-snmp-host",
+                               host_name=name, alias=name, address=a))
+        objs.append(nagios_obj("service", use="bench-snmp-service",
+                               host_name=name,
+                               service_description="sysUpTime",
+                               check_command="bench_snmp_uptime"))
+        objs.append(nagios_obj("service", use="bench-snmp-service",
+                               host_name=name,
+                               service_description="ifOperStatus",
+                               check_command="bench_snmp_ifoper"))
+    nagios_finish(d, objs)
+    return cfg, base
+
+
+def snmp_port_candidate():
+    """A UDP port outside the kernel's ephemeral range that nothing holds
+    on any address: a wildcard bind fails if any socket has the port.  An
+    ephemeral port could be taken by some client's socket between this
+    check and snmpd's bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    ranges = [r for r in (range(max(1024, hi + 1), 65536),
+                          range(10000, min(lo, 65536))) if len(r) > 100]
+    for _ in range(200):
+        port = random.choice(random.choice(ranges))
+        if not harness.udp_bound("0.0.0.0", port):
+            return port
+    raise BenchError("no free UDP port outside the ephemeral range")
+
+
+def start_snmpd(ctx, addrs):
+    """One Debian snmpd answering v2c 'public' on every address of addrs
+    (one port).  Returns the harness.Snmpd."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if len(addrs) + 64 > soft:
+        raise BenchError("snmpd needs one fd per address: %d addresses "
+                         "but RLIMIT_NOFILE is %d (hard %d)"
+                         % (len(addrs), soft, hard))
+    for attempt in range(3):
+        port = snmp_port_candidate()
+        agent = harness.Snmpd(ctx.path("snmpd"), addrs,
+                              "rocommunity public 127.0.0.0/8\n", port=port)
+        if len(agent.endpoints()) >= MAX_ARG_STRLEN:
+            raise BenchError("%d snmpd endpoints make a %d-byte argument, "
+                             "over the kernel's %d"
+                             % (len(addrs), len(agent.endpoints()),
+                                MAX_ARG_STRLEN))
+        CLEANUP.add(agent.stop)
+        t0 = time.monotonic()
+        try:
+            agent.start()
+            break
+        except (RuntimeError, AssertionError) as e:
+            agent.stop()
+            tail = agent.log()[-600:]
+            harness.log("snmpd on port %d did not start (%s): %s"
+                        % (port, e, tail.strip().splitlines()[-2:]))
+            if attempt == 2:
+                raise BenchError("snmpd on %d addresses did not start: "
+                                 "%s\n%s" % (len(addrs), e, tail))
+    OUR_SIDS.append(agent.proc.pid)
+    harness.log("snmpd (pid %d) answers on %d addresses %s-%s port %d, "
+                "ready in %.1f s" % (agent.proc.pid, len(addrs), addrs[0],
+                                     addrs[-1], agent.port,
+                                     time.monotonic() - t0))
+    return agent
+
+
+def interfaces_of(addr, port):
+    """[(ifIndex, ifDescr)] the agent reports, by ifIndex."""
+    rc, out = snmp_tool("snmpwalk", addr, port, OID_IFDESCR)
+    found = []
+    for m in re.finditer(r'^%s\.(\d+) = STRING: "?([^"\n]*)"?$'
+                         % re.escape(OID_IFDESCR), out, re.M):
+        found.append((int(m.group(1)), m.group(2)))
+    if rc != 0 or not found:
+        raise BenchError("snmpwalk of ifDescr at %s:%d failed: %s"
+                         % (addr, port, out.strip()[:300]))
+    return sorted(found)
+
+
+def snmp_engine_now(m):
+    """monitord's SNMP engine counters in one scrape ({} without)."""
+    if m is None:
+        return {}
+    return {n: v for (n, lab), v in m.samples.items()
+            if n.startswith("monitord_snmp_") and n.endswith("_total")}
+
+
+def snmp_engine_counters(m0, m1):
+    """Window deltas of the SNMP engine counters monitord exports, if it
+    exports any (monitord_snmp_*_total)."""
+    if m0 is None or m1 is None:
+        return {}
+    names = sorted({n for (n, _) in m1.samples
+                    if n.startswith("monitord_snmp_") and
+                    n.endswith("_total")})
+    return {n: delta(m0, m1, n) for n in names}
+
+
+def snmp_db_agents(ctx, instance):
+    """{state: count} of the agent checks ("snmp") in current_state."""
+    try:
+        rows = ctx.pg.query("SELECT state, count(*) FROM current_state "
+                            "WHERE source = '%s' AND check_name = 'snmp' "
+                            "GROUP BY state" % instance)
+        return {r[0]: int(r[1]) for r in rows}
+    except Exception as e:  # the schema is the lead's; report, go on
+        return {"error": str(e).strip()[:200]}
+
+
+def snmp_db_by_check(ctx, instance):
+    """{check_name pattern: {state: count}}, interfaces folded into if:*."""
+    try:
+        rows = ctx.pg.query(
+            "SELECT CASE WHEN check_name LIKE 'if:%%' THEN 'if:*' ELSE "
+            "check_name END, state, count(*) FROM current_state WHERE "
+            "source = '%s' GROUP BY 1, 2 ORDER BY 1, 2" % instance)
+        out = {}
+        for name, state, count in rows:
+            out.setdefault(name, {})[state] = int(count)
+        return out
+    except Exception as e:
+        return {"error": str(e).strip()[:200]}
+
+
+def run_monitord_snmp(ctx, label, agent, addrs, if_names, *, interval_s,
+                      warmup_s, window_s, slice_s=None, base=None):
+    """monitord polling len(addrs) agents of one snmpd; the generic
+    figures of run_monitord plus the agent's counters over the window."""
+    n = len(addrs)
+    first = addrs[0]
+
+    def writer(path, instance, mport):
+        write_snmp_conf(ctx, path, instance=instance, metrics_port=mport,
+                        addrs=addrs, port=agent.port,
+                        interval_ms=int(round(interval_s * 1000)),
+                        if_names=if_names)
+
+    def snap():
+        return dict(snmpd=snmpd_counters(first, agent.port),
+                    snmpd_cpu_s=proc_cpu_s(agent.proc.pid),
+                    udp=udp_stats(), t=time.monotonic())
+
+    r = run_monitord(ctx, label, interval_s=interval_s, warmup_s=warmup_s,
+                     window_s=window_s, base=base, writer=writer,
+                     targets=n, db_rows=n * (2 + len(if_names)),
+                     snap=snap if base is not None else None,
+                     slice_s=slice_s,
+                     describe="%d SNMP agents (sysuptime%s)"
+                     % (n, " + interfaces " + "/".join(if_names)
+                        if if_names else " only"))
+    r["agents"] = n
+    r["varbinds_per_get"] = 1 + (4 * len(if_names) if if_names else 0)
+    r["check_runs_planned"] = (2 if if_names else 1) * n / interval_s
+    if base is None:
+        return r
+    kinds = r.get("by_kind") or {}
+    runs = None
+    if kinds.get("sysuptime") is not None and \
+            (kinds.get("interfaces") is not None or not if_names):
+        runs = kinds["sysuptime"] + (kinds.get("interfaces") or 0)
+    r["check_runs"] = runs
+    slices = r.get("slices") or []
+    if len(slices) >= 2:
+        a, b = slices[0], slices[-1]
+        dt = b["snap"]["t"] - a["snap"]["t"]
+        # Each read of the counters is one PDU in and one answer: those
+        # after the first are in the deltas.
+        reads = len(slices) - 1
+        s0, s1 = a["snap"]["snmpd"], b["snap"]["snmpd"]
+        pin = counter_delta(s0, s1, "in_pkts")
+        pout = counter_delta(s0, s1, "out_pkts")
+        r["pdus_in"] = pin - reads if pin is not None else None
+        r["pdus_answered"] = pout - reads if pout is not None else None
+        r["agent_counters"] = {k: counter_delta(s0, s1, k)
+                               for k, _ in SNMPD_COUNTERS}
+        r["snap_window_s"] = dt
+        r["pdus_in_per_s"] = r["pdus_in"] / dt
+        r["pdus_answered_per_s"] = r["pdus_answered"] / dt
+        vb = counter_delta(s0, s1, "in_total_req_vars")
+        r["varbinds_per_s"] = vb / dt if vb is not None else None
+        r["snmpd_cores"] = (b["snap"]["snmpd_cpu_s"] -
+                            a["snap"]["snmpd_cpu_s"]) / dt
+        r["udp"] = {k: b["snap"]["udp"][k] - a["snap"]["udp"].get(k, 0)
+                    for k in b["snap"]["udp"]}
+        r["cpu_s_snap"] = b["cpu_s"] - a["cpu_s"]
+        r["slice_figures"] = snmp_slices(slices)
+    # monitord's own counters (window deltas), where it exports them; the
+    # agent's counters stand in for the PDUs where it does not.
+    eng = r.get("snmp_engine") or {}
+    dt = r["window_measured_s"]
+    cpu = r["cpu_s"]
+
+    def eng_d(name):
+        return eng.get("monitord_snmp_%s_total" % name)
+    r["requests"] = eng_d("requests")
+    r["pdus_sent"] = eng_d("pdus_sent")
+    r["responses"] = eng_d("responses")
+    r["engine_timeouts"] = eng_d("timeouts")
+    r["engine_unreachable"] = eng_d("unreachable")
+    r["engine_auth_errors"] = eng_d("auth_errors")
+    answered = r["responses"]
+    if answered is None:
+        answered = r.get("pdus_answered")
+        r["notes"].append("no monitord_snmp_responses_total: PDUs answered "
+                          "counted at the agent (snmpOutPkts)")
+        if r.get("cpu_s_snap") is not None:
+            cpu = r["cpu_s_snap"]
+            dt = r["snap_window_s"]
+    else:
+        r["cpu_s_snap"] = None
+    for k in ("requests", "pdus_sent", "responses"):
+        if r[k] is not None:
+            r[k + "_per_s"] = r[k] / r["window_measured_s"]
+    if answered:
+        r["cpu_us_per_pdu"] = cpu / answered * 1e6
+        if base is not None and base.get("core_frac") is not None:
+            r["cpu_us_per_pdu_above_base"] = \
+                (cpu / dt - base["core_frac"]) / (answered / dt) * 1e6
+    if r["requests"]:
+        r["cpu_us_per_request"] = r["cpu_s"] / r["requests"] * 1e6
+    if runs:
+        r["check_runs_per_s"] = runs / r["window_measured_s"]
+        r["cpu_us_per_check_run"] = r["cpu_s"] / runs * 1e6
+        sent = r["pdus_sent"] if r["pdus_sent"] is not None else \
+            r.get("pdus_in")
+        if sent is not None:
+            r["pdus_per_check_run"] = sent / runs
+        if r["requests"] is not None:
+            r["requests_per_check_run"] = r["requests"] / runs
+    r["db_agents"] = snmp_db_agents(ctx, r["instance"])
+    r["db_by_check"] = snmp_db_by_check(ctx, r["instance"])
+    agents = r["db_agents"]
+    if "error" not in agents:
+        r["agents_not_ok_db"] = sum(v for k, v in agents.items()
+                                    if k != "OK")
+        r["agents_missing_db"] = n - sum(agents.values())
+    parts = [r.get("nonok_results"), r.get("checks_not_ok"),
+             r.get("agents_not_ok_db"), r.get("agents_missing_db")] + [
+        r.get(k) for k in ("engine_timeouts", "engine_unreachable",
+                           "engine_auth_errors") if k in r and
+        r.get("responses") is not None]
+    if all(v is not None for v in parts):
+        r["timeouts"] = int(sum(parts))
+    return r
+
+
+def snmp_slices(slices):
+    """Per-slice rates between consecutive snapshots of the window."""
+    out = []
+    for a, b in zip(slices, slices[1:]):
+        dt = b["snap"]["t"] - a["snap"]["t"]
+        if dt <= 0:
+            continue
+        s0, s1 = a["snap"]["snmpd"], b["snap"]["snmpd"]
+        pin = counter_delta(s0, s1, "in_pkts")
+        pout = counter_delta(s0, s1, "out_pkts")
+        vb = counter_delta(s0, s1, "in_total_req_vars")
+        runs = None
+        if a["probes"] and b["probes"]:
+            runs = sum(b["probes"].get(k, 0) - a["probes"].get(k, 0)
+                       for k in ("sysuptime", "interfaces"))
+        cpu = b["cpu_s"] - a["cpu_s"]
+        e0, e1 = a.get("engine") or {}, b.get("engine") or {}
+        key = "monitord_snmp_responses_total"
+        answered = e1[key] - e0[key] if key in e0 and key in e1 else \
+            (pout - 1 if pout is not None else None)
+        key = "monitord_snmp_requests_total"
+        reqs = e1[key] - e0[key] if key in e0 and key in e1 else None
+        out.append(dict(
+            t0=a["t"], t1=b["t"], dt=dt,
+            check_runs_per_s=runs / dt if runs is not None else None,
+            pdus_in_per_s=(pin - 1) / dt if pin is not None else None,
+            pdus_answered_per_s=(pout - 1) / dt if pout is not None
+            else None,
+            varbinds_per_s=vb / dt if vb is not None else None,
+            cores=cpu / dt,
+            requests_per_s=reqs / dt if reqs is not None else None,
+            responses_per_s=answered / dt if answered is not None else None,
+            cpu_us_per_pdu=cpu / answered * 1e6 if answered else None,
+            snmpd_cores=(b["snap"]["snmpd_cpu_s"] -
+                         a["snap"]["snmpd_cpu_s"]) / dt))
+    return out
+
+
+def run_nagios_snmp(ctx, agent, addrs, hosts, if_index, interval_s,
+                    warmup_s, window_s):
+    d = ctx.path("nagios-snmp-%d" % hosts)
+    cfg, base = write_nagios_snmp(d, addrs[:hosts], agent.port, interval_s,
+                                  if_index)
+    first = addrs[0]
+
+    def snap():
+        return dict(snmpd=snmpd_counters(first, agent.port),
+                    snmpd_cpu_s=proc_cpu_s(agent.proc.pid),
+                    t=time.monotonic())
+    r = run_nagios_cfg(ctx, cfg, d, "snmp-%d" % hosts, hosts=hosts,
+                       services=2 * hosts, host_checks=0,
+                       interval_s=interval_s, warmup_s=warmup_s,
+                       window_s=window_s, snap=snap)
+    r["command"] = base + "OID[,OID...]"
+    s0, s1 = r.get("snap0"), r.get("snap1")
+    if s0 and s1:
+        dt = s1["t"] - s0["t"]
+        pin = counter_delta(s0["snmpd"], s1["snmpd"], "in_pkts")
+        if pin is not None:
+            r["pdus_in_per_s"] = (pin - 1) / dt
+        r["snmpd_cores"] = (s1["snmpd_cpu_s"] - s0["snmpd_cpu_s"]) / dt
+    return r
+
+
+def phase_snmp(ctx):
+    p = ctx.p
+    n = ctx.args.snmp_agents or p["snmp_agents"]
+    iv = p["snmp_interval_s"]
+    res = {"agents": n, "interval_s": iv, "nagios4": []}
+    ctx.results["snmp"] = res
+    probe_features(ctx)
+    if not ctx.features["metrics"]:
+        ctx.note_missing("the snmp phase counts check runs from /metrics; "
+                         "without it there are no check-run figures")
+    start_postgres(ctx)
+    addrs = [addr(65, i) for i in range(n)]
+    agent = start_snmpd(ctx, addrs)
+    res["snmpd_port"] = agent.port
+    try:
+        for a in (addrs[0], addrs[-1]):
+            rc, out = snmp_tool("snmpget", a, agent.port, OID_SYSUPTIME)
+            if rc != 0 or "Timeticks" not in out:
+                raise BenchError("snmpd does not answer at %s:%d: %s"
+                                 % (a, agent.port, out.strip()[:200]))
+        ifs = interfaces_of(addrs[0], agent.port)
+        res["interfaces"] = ["%s (ifIndex %d)" % (nm, i) for i, nm in ifs]
+        if_names = [nm for _, nm in ifs]
+        if_index = [i for i, _ in ifs]
+        harness.log("the agent reports %d interfaces: %s"
+                    % (len(ifs), ", ".join(res["interfaces"])))
+        try:
+            rss0 = proc_mem_kib(agent.proc.pid).get("VmRSS")
+            res["snmpd_vmrss_kib"] = rss0
+            res["snmpd_fds"] = len(os.listdir("/proc/%d/fd"
+                                              % agent.proc.pid))
+        except OSError:
+            pass
+
+        warm = ctx.args.warmup or p["snmp_warmup_s"]
+        if warm < 2 * iv:
+            warm = 2 * iv
+        win = p["snmp_window_s"]
+        runs = []
+        res["monitord"] = runs
+        try:
+            base = run_monitord_snmp(ctx, "snmp-base-1", agent, addrs[:1],
+                                     if_names, interval_s=iv,
+                                     warmup_s=p["snmp_base_s"], window_s=2)
+            base["is_base"] = True
+            runs.append(base)
+            r = run_monitord_snmp(ctx, "snmp-%d" % n, agent, addrs,
+                                  if_names, interval_s=iv, warmup_s=warm,
+                                  window_s=win, slice_s=p["snmp_slice_s"],
+                                  base=base)
+            runs.append(r)
+            # The same agents with one one-varbind GET each per
+            # interval: what the engine costs per request, without the
+            # interfaces check's 16 varbinds and its arithmetic.
+            r = run_monitord_snmp(ctx, "snmp-%d-uptime" % n, agent, addrs,
+                                  [], interval_s=iv, warmup_s=warm,
+                                  window_s=p["snmp_uptime_window_s"],
+                                  slice_s=p["snmp_slice_s"], base=base)
+            runs.append(r)
+        except BenchError as e:
+            harness.log("monitord SNMP run failed: %s" % e)
+            runs.append(dict(label="snmp-%d" % n, agents=n, error=str(e),
+                             notes=[]))
+        finally:
+            if runs:
+                print_snmp_monitord(runs, if_names)
+        # Let snmpd settle before Nagios: monitord's last answers drain.
+        time.sleep(3)
+        try:
+            for hosts in ctx.args.snmp_nagios_hosts or \
+                    p["snmp_nagios_hosts"]:
+                hosts = min(hosts, n)
+                if hosts <= 0:
+                    continue
+                try:
+                    r = run_nagios_snmp(
+                        ctx, agent, addrs, hosts, if_index,
+                        p["snmp_nagios_interval_s"],
+                        p["snmp_nagios_warmup_s"], p["snmp_nagios_window_s"])
+                except BenchError as e:
+                    harness.log("Nagios 4 (SNMP) with %d hosts failed: %s"
+                                % (hosts, e))
+                    r = dict(hosts=hosts, error=str(e))
+                res["nagios4"].append(r)
+                time.sleep(5)
+        finally:
+            print_snmp_nagios(res["nagios4"])
+    finally:
+        res["snmpd_log_tail"] = agent.log()[-2000:]
+        agent.stop()
+    ok = [r for r in res["nagios4"] if r.get("achieved")]
+    if ok:
+        best = max(ok, key=lambda r: r["achieved"])
+        res["nagios_best"], res["nagios_best_hosts"] = best["achieved"], \
+            best["hosts"]
+    md = [r for r in res.get("monitord", []) if not r.get("is_base")
+          and "error" not in r]
+    if md and md[0].get("check_runs_per_s") and res.get("nagios_best"):
+        res["ratio"] = md[0]["check_runs_per_s"] / res["nagios_best"]
+    print_snmp_ratio(res)
+    return res
+
+
+def print_snmp_monitord(runs, if_names):
+    rows = []
+    for r in runs:
+        if r.get("is_base"):
+            continue
+        if "error" in r:
+            rows.append([r["label"], fmt(r.get("agents")), "failed: " +
+                         r["error"].splitlines()[0][:70]] + [""] * 9)
+            continue
+        rows.append([
+            r["label"], fmt(r["agents"]),
+            "%s (%s)" % (fmt(r.get("check_runs_per_s"), 0),
+                         fmt(r.get("check_runs_planned"), 0)),
+            fmt(r.get("requests_per_s"), 0),
+            "%s / %s" % (fmt(r.get("pdus_sent_per_s"), 0),
+                         fmt(r.get("responses_per_s"), 0)),
+            "%s / %s" % (fmt(r.get("pdus_in_per_s"), 0),
+                         fmt(r.get("pdus_answered_per_s"), 0)),
+            "%s / %s" % (fmt(r.get("requests_per_check_run"), 2),
+                         fmt(r.get("pdus_per_check_run"), 2)),
+            fmt(r.get("varbinds_per_s"), 0),
+            "%s / %s / %s" % (fmt(r.get("lateness_p50_s"), 2, 1000),
+                              fmt(r.get("lateness_p99_s"), 2, 1000),
+                              fmt(r.get("lateness_max_s"), 1, 1000)),
+            fmt(r.get("snmpd_cores"), 3)])
+    win = [r for r in runs if "window_s" in r and not r.get("is_base")]
+    table("monitord SNMP steady state: one snmpd on N addresses, sysuptime "
+          "+ interfaces (%s) per agent%s" % (
+              ", ".join(if_names),
+              ", every %g s, warm-up %d s, window %d s" % (
+                  win[0]["interval_s"], win[0]["warmup_s"],
+                  win[0]["window_s"]) if win else ""),
+          ["run", "agents", "check runs/s (plan)", "requests/s",
+           "PDUs/s sent / answered", "at agent in / out",
+           "requests / PDUs per check run", "varbinds/s",
+           "late p50/p99/max ms", "snmpd cores"], rows)
+    print("  check run: one run of a sysuptime or an interfaces check "
+          "(monitord_probes_sent_total{kind=...}); the plan is 2 x agents /"
+          " interval.")
+    print("  request: one GET or one walk asked of monitord's SNMP engine "
+          "(monitord_snmp_requests_total); the GETs of one host that fall "
+          "due together are one request.")
+    print("  PDU: one request datagram (monitord_snmp_pdus_sent_total), "
+          "answered: monitord_snmp_responses_total; at agent: snmpd's "
+          "snmpInPkts / snmpOutPkts.")
+    rows = []
+    for r in runs:
+        if "error" in r:
+            continue
+        if r.get("is_base"):
+            rows.append([r["label"], "-", "-", "-", "-",
+                         fmt(r.get("core_frac"), 4),
+                         fmt((r.get("switches_per_s") or {}).get(
+                             "voluntary_ctxt_switches"), 0),
+                         fmt(r.get("vmrss_kib"), 1, 1 / 1024),
+                         fmt(r.get("vmhwm_kib"), 1, 1 / 1024),
+                         "(base)", "(base)"] + ["-"] * 6)
+            continue
+        rows.append([
+            r["label"],
+            fmt(r.get("cpu_us_per_pdu"), 2),
+            fmt(r.get("cpu_us_per_pdu_above_base"), 2),
+            fmt(r.get("cpu_us_per_request"), 2),
+            fmt(r.get("cpu_us_per_check_run"), 2),
+            fmt(r.get("core_frac"), 4),
+            fmt((r.get("switches_per_s") or {}).get(
+                "voluntary_ctxt_switches"), 0),
+            fmt(r.get("vmrss_kib"), 1, 1 / 1024),
+            fmt(r.get("vmhwm_kib"), 1, 1 / 1024),
+            fmt(r.get("rss_kib_per_target"), 2),
+            fmt(r.get("hwm_kib_per_target"), 2),
+            "%s / %s" % (fmt(r.get("engine_timeouts"), 0),
+                         fmt(r.get("engine_unreachable"), 0)),
+            fmt(r.get("nonok_results"), 0),
+            fmt(r.get("checks_not_ok"), 0),
+            "%s / %s" % (fmt(r.get("agents_not_ok_db")),
+                         fmt(r.get("agents_missing_db"))),
+            fmt((r.get("udp") or {}).get("RcvbufErrors")),
+            fmt(r.get("skipped"), 0)])
+    table("monitord SNMP: cost and timeouts (CPU: monitord's run time from "
+          "/proc/PID/schedstat over the window)",
+          ["run", "CPU us/PDU answered", "above base", "us/request",
+           "us/check run", "cores", "sleeps/s", "VmRSS MiB", "VmHWM MiB",
+           "RSS KiB/agent", "HWM KiB/agent", "timeouts / unreachable",
+           "non-OK results", "checks not OK", "snmp not OK / missing in db",
+           "UDP rcvbuf drops", "skipped"], rows)
+    print("  above base: (cores - the 1-agent base's idle cores) / PDUs "
+          "answered per second.  non-OK results: window delta of "
+          "monitord_check_results_total{result!=\"ok\"};")
+    print("  checks not OK: monitord_checks{state!=\"ok\"} at the end "
+          "(pending too); snmp: the agent checks in current_state.")
+    print("  sleeps/s: monitord's voluntary context switches per second "
+          "(/proc/PID/status), i.e. how often its loop waited in "
+          "epoll_wait.")
+    for r in runs:
+        if r.get("slice_figures"):
+            rows = [["%.0f-%.0f" % (x["t0"], x["t1"]),
+                     fmt(x["check_runs_per_s"], 0),
+                     fmt(x.get("requests_per_s"), 0),
+                     fmt(x.get("responses_per_s"), 0),
+                     "%s / %s" % (fmt(x["pdus_in_per_s"], 0),
+                                  fmt(x["pdus_answered_per_s"], 0)),
+                     fmt(x["varbinds_per_s"], 0),
+                     fmt(x["cores"], 4), fmt(x["cpu_us_per_pdu"], 2),
+                     fmt(x["snmpd_cores"], 3)]
+                    for x in r["slice_figures"]]
+            table("monitord %s by slice of the window (the interfaces "
+                  "check walks ifTable/ifXTable every 10th poll)"
+                  % r["label"],
+                  ["window s", "check runs/s", "requests/s",
+                   "PDUs answered/s", "at agent in / out", "varbinds/s",
+                   "cores", "CPU us/PDU", "snmpd cores"], rows)
+        if r.get("db_by_check"):
+            print("  %s: current_state by check: %s" % (
+                r["label"], "; ".join(
+                    "%s %s" % (k, ", ".join("%s %d" % kv
+                                            for kv in v.items()))
+                    if isinstance(v, dict) else "%s %s" % (k, v)
+                    for k, v in r["db_by_check"].items())))
+        if not r.get("is_base") and r.get("planned") and \
+                r.get("check_runs_planned") and \
+                abs(r["planned"] - r["check_runs_planned"]) > \
+                0.05 * r["check_runs_planned"]:
+            print("  %s: monitord_probes_planned_per_second says %s/s, but "
+                  "%s check runs/s are scheduled (2 per agent per interval)"
+                  % (r["label"], fmt(r["planned"], 0),
+                     fmt(r["check_runs_planned"], 0)))
+        for note in r.get("notes", []):
+            print("  %s: %s" % (r["label"], note))
+
+
+def print_snmp_nagios(runs):
+    rows = []
+    for r in runs:
+        if "error" in r:
+            rows.append([fmt(r["hosts"]), "failed: " +
+                         r["error"].splitlines()[0][:60]] + [""] * 9)
+            continue
+        rows.append([
+            fmt(r["hosts"]), "%g s" % r["interval_s"],
+            fmt(r["planned"], 0), fmt(r["achieved"], 1),
+            fmt(r["ratio"], 3), fmt(r.get("pdus_in_per_s"), 1),
+            "%s / %s / %s" % (fmt(r["latency_p50_s"], 2),
+                              fmt(r["latency_p99_s"], 2),
+                              fmt(r["latency_max_s"], 2)),
+            fmt(r["non_ok"]),
+            fmt(r["host_busy"], 0, 100),
+            fmt(r.get("loadavg_1m"), 1),
+            fmt(r.get("stats_rate_1m"), 1)])
+    win = [r for r in runs if "window_s" in r]
+    table("Nagios 4 + check_snmp: 2 services per host (sysUpTime.0; "
+          "ifOperStatus of every interface in one GET), no host check, %s"
+          % ("warm-up %d s, window %d s" % (win[0]["warmup_s"],
+                                            win[0]["window_s"])
+             if win else "no run"),
+          ["hosts", "interval", "planned/s", "checks/s", "achieved/plan",
+           "PDUs/s at agent", "latency p50/p99/max s", "non-OK",
+           "machine busy %", "load 1m", "nagios4stats 1m/s"], rows)
+    if win:
+        print("  check: one check_snmp service run (one exec of check_snmp, "
+              "which execs snmpget: one GET PDU)")
+        print("  command: %s" % win[0].get("command", ""))
+
+
+def print_snmp_ratio(res):
+    md = [r for r in res.get("monitord", []) if not r.get("is_base")]
+    md = md[0] if md else {}
+    rows = [["Nagios 4 + check_snmp best executed checks/s (%s hosts)"
+             % fmt(res.get("nagios_best_hosts")),
+             fmt(res.get("nagios_best"), 1)],
+            ["monitord check runs/s, %s agents (steady, follows its "
+             "plan: not saturated)" % fmt(md.get("agents")),
+             fmt(md.get("check_runs_per_s"), 0)],
+            ["ratio monitord/Nagios (a floor: monitord was not pushed to "
+             "saturation)", fmt(res.get("ratio"), 1)]]
+    if "error" in md:
+        rows.insert(1, ["monitord", "failed: %s" % md["error"][:70]])
+    table("SNMP checks per second: monitord against Nagios 4 + check_snmp,"
+          " same agent, same run", ["figure", "value"], rows)
+
+
 # ------------------------------------------------------------------ verdict
 
 def verdict(ctx):
@@ -1590,6 +2462,56 @@ def verdict(ctx):
                      fmt(ratio, 1),
                      "n/a" if ratio is None else
                      ("PASS" if ratio >= TARGET_NAGIOS_RATIO else "FAIL")])
+    sn = ctx.results.get("snmp")
+    if sn is not None:
+        md = [r for r in sn.get("monitord", []) if not r.get("is_base")]
+        md = md[0] if md else {}
+        what = "%s agents" % fmt(sn.get("agents"))
+        to = md.get("timeouts")
+        rows.append(["SNMP timeouts, %s" % what, "0",
+                     "n/a" if to is None else
+                     "%s (engine timeouts %s, unreachable %s; non-OK "
+                     "results %s, checks not OK %s, snmp not OK %s, "
+                     "missing %s)" % (
+                         fmt(to), fmt(md.get("engine_timeouts"), 0),
+                         fmt(md.get("engine_unreachable"), 0),
+                         fmt(md.get("nonok_results"), 0),
+                         fmt(md.get("checks_not_ok"), 0),
+                         fmt(md.get("agents_not_ok_db")),
+                         fmt(md.get("agents_missing_db"))),
+                     "n/a" if to is None else
+                     ("PASS" if to <= TARGET_SNMP_TIMEOUTS else "FAIL")])
+        us = md.get("cpu_us_per_pdu")
+        rows.append(["SNMP CPU per request (PDU answered), %s, sysUpTime "
+                     "+ 4 interfaces (17 varbinds)" % what,
+                     "<= %g us" % TARGET_SNMP_US_PER_REQUEST,
+                     "n/a" if us is None else "%s us" % fmt(us, 2),
+                     "n/a" if us is None else
+                     ("PASS" if us <= TARGET_SNMP_US_PER_REQUEST
+                      else "FAIL")])
+        up = [r for r in sn.get("monitord", [])
+              if r.get("label", "").endswith("-uptime") and "error" not in r]
+        if up:
+            us = up[0].get("cpu_us_per_pdu")
+            rows.append(["SNMP CPU per request, %s, sysUpTime only "
+                         "(1 varbind)" % what,
+                         "<= %g us" % TARGET_SNMP_US_PER_REQUEST,
+                         "n/a" if us is None else "%s us (above base %s)"
+                         % (fmt(us, 2),
+                            fmt(up[0].get("cpu_us_per_pdu_above_base"), 2)),
+                         "n/a" if us is None else
+                         ("PASS" if us <= TARGET_SNMP_US_PER_REQUEST
+                          else "FAIL")])
+        us = md.get("cpu_us_per_check_run")
+        if us is not None:
+            rows.append(["SNMP CPU per check run, %s" % what,
+                         "(no target)", "%s us" % fmt(us, 2), "-"])
+        ratio = sn.get("ratio")
+        rows.append(["SNMP checks/s vs Nagios 4 + check_snmp",
+                     "(no target stated)",
+                     "n/a" if ratio is None else
+                     "%s (floor: monitord not saturated)" % fmt(ratio, 1),
+                     "-"])
     if ctx.args.quick:
         title = "Against the targets (--quick: smaller N, indicative only)"
     else:
@@ -1617,7 +2539,7 @@ def parse_args(argv):
                          "monitord's build, ../incidentctl/incidentctl)")
     ap.add_argument("--quick", action="store_true",
                     help="smaller N and shorter windows: a smoke run")
-    ap.add_argument("--only", choices=("steady", "sweep", "nagios"),
+    ap.add_argument("--only", choices=("steady", "sweep", "nagios", "snmp"),
                     help="run one phase")
     ap.add_argument("--json", metavar="FILE",
                     help="also write every figure to FILE as JSON")
@@ -1636,9 +2558,16 @@ def parse_args(argv):
                     type=lambda s: [int(x) for x in s.split(",")],
                     help="Nagios 4 runs, by number of hosts at 2 s, e.g. "
                          "500,2000 (default; --quick: 2000)")
+    ap.add_argument("--snmp-agents", type=int, metavar="N",
+                    help="snmp phase: agents (addresses of the one snmpd) "
+                         "monitord polls (default 5000; --quick: 500)")
+    ap.add_argument("--snmp-nagios-hosts", metavar="LIST",
+                    type=lambda s: [int(x) for x in s.split(",")],
+                    help="snmp phase: Nagios 4 runs, by number of hosts, "
+                         "e.g. 250,1000 (default; --quick: 500)")
     ap.add_argument("--max-minutes", type=float,
-                    help="stop everything after this long (default 40, "
-                         "15 with --quick)")
+                    help="stop everything after this long (default 45, "
+                         "18 with --quick)")
     ap.add_argument("--no-install", action="store_true",
                     help="do not apt-get install missing peers")
     ap.add_argument("--keep", action="store_true",
@@ -1672,7 +2601,8 @@ def main(argv):
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(int(max_minutes * 60))
 
-    phases = [args.only] if args.only else ["steady", "sweep", "nagios"]
+    phases = [args.only] if args.only else ["steady", "sweep", "nagios",
+                                            "snmp"]
     ctx = Context(args, profile)
     print("probe_bench: %s run, %s; monitord %s; work directory %s"
           % (ctx.results["profile"], ctx.results["date"], args.monitord,
@@ -1690,7 +2620,7 @@ def main(argv):
             machine_busy(ctx, phase)
             try:
                 {"steady": phase_steady, "sweep": phase_sweep,
-                 "nagios": phase_nagios}[phase](ctx)
+                 "nagios": phase_nagios, "snmp": phase_snmp}[phase](ctx)
             except Exception as e:  # BenchError, or a helper's own error
                 failed = True
                 what = str(e) if isinstance(e, BenchError) else \

@@ -89,6 +89,15 @@ struct monitord_ctx {
 	int debug;
 };
 
+/* Runs at every tick of the scheduler, before the checks due. */
+static void
+monitord_tick_hook(void *arg)
+{
+	struct monitord *md = arg;
+
+	snmp_engine_poll(md->snmp);
+}
+
 static void
 monitord_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -246,6 +255,12 @@ main(int argc, char *argv[])
 		log_notice("running as root: set 'user' to drop privileges");
 
 	md.sched = sched_new(md.base, monitord_clock);
+	/* SNMP answers are read at the tick, a hundred wake-ups a second
+	 * however many agents answer (see snmp_engine_set_polled). */
+	if (md.snmp != NULL) {
+		snmp_engine_set_polled(md.snmp, 1);
+		sched_set_tick_hook(md.sched, monitord_tick_hook, &md);
+	}
 	md.db = db_new(md.base, md.conf->database, "postgresql");
 	db_start(md.db);
 	md.store = metric_store_new(&md);

@@ -235,6 +235,7 @@ void check_sub_result(struct mon_check *, struct check_state *, const char *,
 struct sched *sched_new(struct event_base *, uint64_t (*)(void));
 void sched_free(struct sched *);
 void sched_set_limits(struct sched *, double, double, uint64_t);
+void sched_set_tick_hook(struct sched *, void (*)(void *), void *);
 void sched_add(struct sched *, struct sched_entry *, uint64_t);
 void sched_remove(struct sched *, struct sched_entry *);
 void sched_tick(struct sched *, uint64_t);
@@ -531,6 +532,8 @@ struct snmp_stats {
 struct snmp_engine *snmp_engine_new(struct event_base *);
 void snmp_engine_free(struct snmp_engine *);
 void snmp_engine_stats(const struct snmp_engine *, struct snmp_stats *);
+void snmp_engine_set_polled(struct snmp_engine *, int);
+void snmp_engine_poll(struct snmp_engine *);
 int snmp_engine_input(struct snmp_engine *, const uint8_t *, size_t,
     const struct sockaddr *, socklen_t);
 struct snmp_agent *snmp_agent_new(struct snmp_engine *, const struct sockaddr *,
@@ -608,6 +611,7 @@ void metric_store_free(struct metric_store *);
 void metric_store_add(struct metric_store *, const char *, const char *,
     const char *, double);
 size_t metric_store_pending(const struct metric_store *);
+size_t metric_store_format_value(char *, double);
 
 /* snmp_trap.c */
 #define SNMP_TRAP_MAX_VARBINDS 512 /* more and the datagram is malformed */

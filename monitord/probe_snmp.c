@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "monitord.h"
@@ -49,8 +50,12 @@
 
 /* What a request and its expected response should stay under, in bytes. */
 #define SNMP_PDU_BUDGET 1400
-/* A guess of an unknown value's encoded size when sizing a PDU. */
-#define SNMP_VALUE_GUESS 32
+/*
+ * A guess of an unknown value's encoded size when sizing a PDU: counters,
+ * gauges, integers and TimeTicks take 3 to 11 bytes.  A response that
+ * does not fit after all comes back as tooBig, and the PDU is halved.
+ */
+#define SNMP_VALUE_GUESS 16
 /* A guess of the index a table column adds to its OID. */
 #define SNMP_INDEX_GUESS 6
 /* A walk stops with an error past this many varbinds. */
@@ -134,6 +139,8 @@ struct snmp_engine {
 	size_t nusm, usm_count;
 	struct snmp_stats stats;
 	uint8_t *rxbuf;
+	int polled; /* read by snmp_engine_poll, not on arrival */
+	uint64_t rx_ns; /* arrival (monotonic) of the datagram being read */
 };
 
 /* What net-snmp's callback recorded for the engine to act on. */
@@ -761,6 +768,9 @@ snmp_sock_open(struct snmp_engine *e, struct snmp_sock *s, int family)
 	} else if (setsockopt(fd, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)) ==
 	    -1)
 		log_warn("snmp: IPv4: IP_RECVERR");
+	/* Arrival times from the kernel: answers may be read a tick later. */
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) == -1)
+		log_warn("snmp: %s: SO_TIMESTAMPNS", fam);
 	size = SNMP_RCVBUF;
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) ==
 		-1 &&
@@ -1055,6 +1065,47 @@ snmp_oid_from_netsnmp(struct snmp_oid *dst, const oid *src, size_t len)
 	dst->len = len;
 }
 
+/*
+ * An OID is 516 bytes, a varbind over a kilobyte: copy the sub-identifiers
+ * in use, never the whole arrays, on the path every answer takes.
+ */
+static void
+snmp_oid_copy(struct snmp_oid *dst, const struct snmp_oid *src)
+{
+	dst->len = src->len;
+	memcpy(dst->n, src->n, src->len * sizeof(src->n[0]));
+}
+
+/* An empty varbind for oid. */
+static void
+snmp_vb_init(struct snmp_varbind *vb, const struct snmp_oid *oid)
+{
+	vb->type = SNMP_VT_NULL;
+	vb->i = 0;
+	vb->u = 0;
+	vb->str = NULL;
+	vb->str_len = 0;
+	vb->oidval.len = 0;
+	if (oid != NULL)
+		snmp_oid_copy(&vb->oid, oid);
+	else
+		vb->oid.len = 0;
+}
+
+/* Moves src's value (not its OID) into dst; src keeps no string. */
+static void
+snmp_vb_move(struct snmp_varbind *dst, struct snmp_varbind *src)
+{
+	dst->type = src->type;
+	dst->i = src->i;
+	dst->u = src->u;
+	dst->str = src->str;
+	dst->str_len = src->str_len;
+	snmp_oid_copy(&dst->oidval, &src->oidval);
+	src->str = NULL;
+	src->str_len = 0;
+}
+
 /* Copies bytes into a NUL-terminated string of the varbind. */
 static void
 snmp_vb_set_string(struct snmp_varbind *vb, const u_char *s, size_t len)
@@ -1072,7 +1123,7 @@ snmp_vb_set_string(struct snmp_varbind *vb, const u_char *s, size_t len)
 static void
 snmp_vb_convert(struct snmp_varbind *vb, const netsnmp_variable_list *v)
 {
-	memset(vb, 0, sizeof(*vb));
+	snmp_vb_init(vb, NULL);
 	snmp_oid_from_netsnmp(&vb->oid, v->name, v->name_length);
 	switch (v->type) {
 	case ASN_NULL:
@@ -1179,7 +1230,8 @@ snmp_agent_netsnmp_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu,
 		r->errindex = pdu->errindex;
 		for (n = 0, v = pdu->variables; v != NULL; v = v->next_variable)
 			n++;
-		r->vb = n ? xcalloc(n, sizeof(*r->vb)) : NULL;
+		/* each one set by snmp_vb_convert */
+		r->vb = n ? xreallocarray(NULL, n, sizeof(*r->vb)) : NULL;
 		for (i = 0, v = pdu->variables; v != NULL && i < n;
 		     v = v->next_variable, i++)
 			snmp_vb_convert(&r->vb[i], v);
@@ -1212,7 +1264,8 @@ snmp_agent_netsnmp_cb(int op, netsnmp_session *sp, int reqid, netsnmp_pdu *pdu,
 		return 1;
 	}
 	if (r->kind != SNMP_REC_NONE)
-		r->at_ns = timeutil_mono_ns();
+		r->at_ns = a->engine->rx_ns != 0 ? a->engine->rx_ns :
+						   timeutil_mono_ns();
 	return 1;
 }
 
@@ -2239,11 +2292,10 @@ snmp_get_absorb(struct snmp_agent *a, struct snmp_req *r)
 	}
 	for (i = 0; i < r->pdu_n; i++) {
 		idx = r->todo[i];
+		/* the value; the OID stays the caller's, whatever the agent
+		 * wrote back */
 		vb = &r->vb[idx];
-		*vb = rec->vb[i];
-		memset(&rec->vb[i], 0, sizeof(rec->vb[i]));
-		/* the caller's OID, whatever the agent wrote back */
-		vb->oid = r->oids[idx];
+		snmp_vb_move(vb, &rec->vb[i]);
 	}
 	r->ntodo -= r->pdu_n;
 	memmove(r->todo, r->todo + r->pdu_n, r->ntodo * sizeof(*r->todo));
@@ -2318,10 +2370,10 @@ snmp_walk_absorb(struct snmp_agent *a, struct snmp_req *r)
 			snmp_agent_finish(a, SNMP_RESULT_ERROR, 0, 0, reason);
 			return;
 		}
-		r->cursor[col] = in->oid;
+		snmp_oid_copy(&r->cursor[col], &in->oid);
 		vb = snmp_walk_slot(r, col);
-		*vb = *in;
-		memset(in, 0, sizeof(*in));
+		snmp_oid_copy(&vb->oid, &in->oid);
+		snmp_vb_move(vb, in);
 		progress++;
 	}
 	if (progress == 0) {
@@ -2489,17 +2541,19 @@ snmp_agent_arm(struct snmp_agent *a)
 		return;
 	timerclear(&tv);
 	if (a->state == SNMP_AGENT_IDLE || a->ss == NULL) {
-		if (TAILQ_EMPTY(&a->queue))
-			evtimer_del(a->ev);
-		else
-			evtimer_add(a->ev, &tv);
+		evtimer_del(a->ev);
+		/* Run from the loop, without a timer in the heap. */
+		if (!TAILQ_EMPTY(&a->queue))
+			event_active(a->ev, EV_TIMEOUT, 1);
 		return;
 	}
 	snmp_sess_select_info2_flags(a->ss, &n, &a->sock->fds, &tv, &block,
 	    NETSNMP_SELECT_NOALARMS);
-	if (block) {
-		/* nothing pending in net-snmp: let the timer find out */
-		timerclear(&tv);
+	if (block || !timerisset(&tv)) {
+		/* nothing pending in net-snmp, or due now: run soon */
+		evtimer_del(a->ev);
+		event_active(a->ev, EV_TIMEOUT, 1);
+		return;
 	}
 	evtimer_add(a->ev, &tv);
 }
@@ -2525,6 +2579,10 @@ snmp_agent_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	snmp_agent_enter(a);
+	/* Polled: an answer may wait in the socket; read it before giving
+	 * up on it. */
+	if (a->engine->polled && a->state != SNMP_AGENT_IDLE)
+		snmp_engine_poll(a->engine);
 	if (a->state != SNMP_AGENT_IDLE) {
 		if (a->ss != NULL)
 			snmp_sess_timeout(a->ss);
@@ -2670,22 +2728,64 @@ snmp_engine_read_errors(struct snmp_engine *e, struct snmp_sock *s)
 	}
 }
 
+/*
+ * The monotonic time a datagram arrived, from its SO_TIMESTAMPNS stamp
+ * (wall clock) and the age that gives it now; 0 without a stamp.
+ */
+static uint64_t
+snmp_rx_mono_ns(struct msghdr *msg)
+{
+	struct cmsghdr *cm;
+	struct timespec ts, now;
+	uint64_t stamp, real, mono;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+		clock_gettime(CLOCK_REALTIME, &now);
+		mono = timeutil_mono_ns();
+		stamp =
+		    (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+		real = (uint64_t)now.tv_sec * 1000000000ULL +
+		    (uint64_t)now.tv_nsec;
+		/* A clock step between arrival and now: no better guess. */
+		if (stamp > real || real - stamp > mono)
+			return 0;
+		return mono - (real - stamp);
+	}
+	return 0;
+}
+
 /* Drains a shared socket: datagrams until EAGAIN, and ICMP errors. */
 static void
-snmp_engine_read_cb(evutil_socket_t fd, short what, void *arg)
+snmp_sock_drain(struct snmp_sock *s)
 {
-	struct snmp_sock *s = arg;
 	struct snmp_engine *e = s->engine;
 	struct sockaddr_storage from;
-	socklen_t fromlen;
+	struct msghdr msg;
+	struct iovec iov;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec)) + 64];
+		struct cmsghdr align;
+	} cbuf;
 	ssize_t n;
 	int i;
 
-	(void)what;
+	if (s->fd == -1)
+		return;
 	for (i = 0; i < SNMP_READ_BATCH; i++) {
-		fromlen = sizeof(from);
-		n = recvfrom(fd, e->rxbuf, SNMP_DATAGRAM_MAX, MSG_TRUNC,
-		    (struct sockaddr *)&from, &fromlen);
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = e->rxbuf;
+		iov.iov_len = SNMP_DATAGRAM_MAX;
+		msg.msg_name = &from;
+		msg.msg_namelen = sizeof(from);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = sizeof(cbuf.buf);
+		n = recvmsg(s->fd, &msg, MSG_TRUNC | MSG_DONTWAIT);
 		if (n == -1) {
 			/* Woken with nothing to read: the error queue, which
 			 * the kernel signals until it is empty.  Not read on
@@ -2701,13 +2801,56 @@ snmp_engine_read_cb(evutil_socket_t fd, short what, void *arg)
 			snmp_engine_read_errors(e, s);
 			continue;
 		}
-		if ((size_t)n > SNMP_DATAGRAM_MAX) {
+		if ((size_t)n > SNMP_DATAGRAM_MAX ||
+		    (msg.msg_flags & MSG_TRUNC)) {
 			e->stats.undecodable++;
 			continue;
 		}
+		e->rx_ns = snmp_rx_mono_ns(&msg);
 		snmp_engine_input(e, e->rxbuf, (size_t)n,
-		    (struct sockaddr *)&from, fromlen);
+		    (struct sockaddr *)&from, msg.msg_namelen);
+		e->rx_ns = 0;
 	}
+}
+
+static void
+snmp_engine_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	snmp_sock_drain(arg);
+}
+
+/*
+ * Polled mode: the sockets wake nobody; the caller drains them with
+ * snmp_engine_poll() on a timer it has anyway (monitord's 10 ms tick), so
+ * that a thousand answers a second cost a hundred wake-ups, not a
+ * thousand.  Round-trip times still come from the kernel's arrival stamps.
+ */
+void
+snmp_engine_set_polled(struct snmp_engine *e, int on)
+{
+	if (e == NULL || e->polled == !!on)
+		return;
+	e->polled = !!on;
+	for (size_t i = 0; i < 2; i++) {
+		if (e->sock[i].ev == NULL)
+			continue;
+		if (on)
+			event_del(e->sock[i].ev);
+		else if (event_add(e->sock[i].ev, NULL) == -1)
+			log_warnx("snmp: cannot watch the socket again");
+	}
+}
+
+/* Reads what has arrived on the sockets (polled mode). */
+void
+snmp_engine_poll(struct snmp_engine *e)
+{
+	if (e == NULL || e->stats.agents == 0)
+		return;
+	for (size_t i = 0; i < 2; i++)
+		snmp_sock_drain(&e->sock[i]);
 }
 
 /* Queues a request; the agent's timer starts it from the loop. */
@@ -2767,13 +2910,13 @@ snmp_agent_get(struct snmp_agent *a, const struct snmp_oid *oids, size_t n,
 	r->arg = arg;
 	r->n = n;
 	r->oids = xreallocarray(NULL, n, sizeof(*r->oids));
-	memcpy(r->oids, oids, n * sizeof(*r->oids));
-	r->vb = xcalloc(n, sizeof(*r->vb));
+	r->vb = xreallocarray(NULL, n, sizeof(*r->vb));
 	r->nvb = r->cap = n;
 	r->todo = xreallocarray(NULL, n, sizeof(*r->todo));
 	for (i = 0; i < n; i++) {
 		r->todo[i] = i;
-		r->vb[i].oid = oids[i];
+		snmp_oid_copy(&r->oids[i], &oids[i]);
+		snmp_vb_init(&r->vb[i], &oids[i]);
 	}
 	r->ntodo = n;
 	r->max_per_pdu = n;

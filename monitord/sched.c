@@ -40,6 +40,8 @@ struct sched {
 	uint64_t refilled; /* ms */
 	uint64_t in_flight, max_in_flight;
 	uint64_t deferred;
+	void (*hook)(void *); /* runs at every tick, before the due entries */
+	void *hook_arg;
 };
 
 static void sched_dispatch(struct sched *, uint64_t);
@@ -72,8 +74,18 @@ sched_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->hook != NULL)
+		s->hook(s->hook_arg);
 	sched_tick(s, s->now());
 	sched_arm(s);
+}
+
+/* Has fn(arg) run at every tick of the timer, before the due entries. */
+void
+sched_set_tick_hook(struct sched *s, void (*fn)(void *), void *arg)
+{
+	s->hook = fn;
+	s->hook_arg = arg;
 }
 
 static void

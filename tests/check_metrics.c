@@ -441,6 +441,44 @@ START_TEST(test_format_writes_floats_as_prometheus_does)
 }
 END_TEST
 
+/* Sample values for COPY: fixed point, six decimals at most. */
+START_TEST(test_sample_values_are_written_fixed_point)
+{
+	char b[32];
+	size_t n;
+
+	n = metric_store_format_value(b, 0);
+	ck_assert_str_eq(b, "0");
+	ck_assert_uint_eq(n, 1);
+	metric_store_format_value(b, 42);
+	ck_assert_str_eq(b, "42");
+	metric_store_format_value(b, -42.5);
+	ck_assert_str_eq(b, "-42.5");
+	metric_store_format_value(b, 0.000001);
+	ck_assert_str_eq(b, "0.000001");
+	metric_store_format_value(b, 0.0000004);
+	ck_assert_str_eq(b, "0");
+	metric_store_format_value(b, -0.0000004);
+	ck_assert_str_eq(b, "0");
+	metric_store_format_value(b, 1000.0 / 3);
+	ck_assert_str_eq(b, "333.333333");
+	metric_store_format_value(b, 99.9999996);
+	ck_assert_str_eq(b, "100");
+	metric_store_format_value(b, 12345678901.25);
+	ck_assert_str_eq(b, "12345678901.25");
+	metric_store_format_value(b, 4294967296.0 * 4096);
+	ck_assert_str_eq(b, "17592186044416");
+	metric_store_format_value(b, -1e300);
+	ck_assert_str_eq(b, "-1.0000000000000001e+300");
+	/* what COPY reads back is within a millionth */
+	for (double v = 0.001234567; fabs(v) < 1e11; v *= -1.37) {
+		metric_store_format_value(b, v);
+		ck_assert_double_eq_tol(strtod(b, NULL), v,
+		    fabs(v) < 1e9 ? 0.5e-6 : 0.5e-3);
+	}
+}
+END_TEST
+
 START_TEST(test_render_is_cumulative_and_inf_equals_count)
 {
 	static const char expected[] = "# HELP t_seconds A test.\n"
@@ -1049,6 +1087,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_quantile_in_inf_bucket_is_max);
 	tcase_add_test(tc, test_quantile_never_exceeds_max);
 	tcase_add_test(tc, test_format_writes_floats_as_prometheus_does);
+	tcase_add_test(tc, test_sample_values_are_written_fixed_point);
 	tcase_add_test(tc, test_render_is_cumulative_and_inf_equals_count);
 	suite_add_tcase(s, tc);
 
