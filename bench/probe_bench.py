@@ -2482,8 +2482,12 @@ def verdict(ctx):
                      "n/a" if to is None else
                      ("PASS" if to <= TARGET_SNMP_TIMEOUTS else "FAIL")])
         us = md.get("cpu_us_per_pdu")
+        vpp = None
+        if md.get("varbinds_per_s") and md.get("pdus_in_per_s"):
+            vpp = md["varbinds_per_s"] / md["pdus_in_per_s"]
         rows.append(["SNMP CPU per request (PDU answered), %s, sysUpTime "
-                     "+ 4 interfaces (17 varbinds)" % what,
+                     "+ interfaces (%s varbinds per PDU)"
+                     % (what, fmt(vpp, 0)),
                      "<= %g us" % TARGET_SNMP_US_PER_REQUEST,
                      "n/a" if us is None else "%s us" % fmt(us, 2),
                      "n/a" if us is None else
