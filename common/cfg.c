@@ -42,6 +42,67 @@ cfg_node_free(struct cfg_node *node)
 	free(node);
 }
 
+/*
+ * A mapping that shows several layers as one: for each key, the value of
+ * the first layer that has it (a check, then its template, then its
+ * segment's defaults, say).  The keys and values stay the layers' own, so
+ * errors name the line where the value was written.  only[i], if not
+ * NULL, lists the keys layer i may give.  Free with cfg_merged_free.
+ */
+struct cfg_node *
+cfg_merge(const struct cfg_node *const layers[],
+    const char *const *const only[], size_t n)
+{
+	struct cfg_node *m = xcalloc(1, sizeof(*m));
+
+	m->type = CFG_MAP;
+	m->borrowed = 1;
+	for (size_t l = 0; l < n; l++) {
+		const struct cfg_node *layer = layers[l];
+
+		if (layer == NULL || layer->type != CFG_MAP)
+			continue;
+		if (m->line == 0) {
+			m->line = layer->line;
+			m->col = layer->col;
+		}
+		for (size_t i = 0; i < layer->n; i++) {
+			const char *key = layer->keys[i]->value;
+			size_t k;
+
+			if (only != NULL && only[l] != NULL) {
+				for (k = 0; only[l][k] != NULL; k++)
+					if (strcmp(only[l][k], key) == 0)
+						break;
+				if (only[l][k] == NULL)
+					continue;
+			}
+			if (cfg_get(m, key) != NULL)
+				continue;
+			m->keys =
+			    xreallocarray(m->keys, m->n + 1, sizeof(*m->keys));
+			m->items = xreallocarray(m->items, m->n + 1,
+			    sizeof(*m->items));
+			m->keys[m->n] = layer->keys[i];
+			m->items[m->n++] = layer->items[i];
+		}
+	}
+	if (m->line == 0)
+		m->line = m->col = 1;
+	return m;
+}
+
+/* Frees what cfg_merge made, not the layers. */
+void
+cfg_merged_free(struct cfg_node *m)
+{
+	if (m == NULL)
+		return;
+	free(m->keys);
+	free(m->items);
+	free(m);
+}
+
 /* Frees a document; NULL is allowed. */
 void
 cfg_free(struct cfg_doc *doc)
@@ -65,11 +126,22 @@ cfg_verror_at(struct cfg_doc *doc, unsigned line, unsigned col, const char *fmt,
 {
 	char msg[1024];
 
+	char *full;
+
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	full = xasprintf("%s:%u:%u: %s", doc->file, line, col, msg);
+	/* A template's mistake would otherwise repeat for every host that
+	 * uses it. */
+	for (size_t i = doc->nerrors > 256 ? doc->nerrors - 256 : 0;
+	     i < doc->nerrors; i++) {
+		if (strcmp(doc->errors[i], full) == 0) {
+			free(full);
+			return;
+		}
+	}
 	doc->errors =
 	    xreallocarray(doc->errors, doc->nerrors + 1, sizeof(*doc->errors));
-	doc->errors[doc->nerrors++] =
-	    xasprintf("%s:%u:%u: %s", doc->file, line, col, msg);
+	doc->errors[doc->nerrors++] = full;
 }
 
 static void cfg_error_at(struct cfg_doc *doc, unsigned line, unsigned col,

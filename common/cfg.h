@@ -21,6 +21,7 @@ struct cfg_node {
 	size_t n;
 	struct cfg_node **keys; /* map only */
 	struct cfg_node **items;
+	int borrowed; /* made by cfg_merge: keys and items are others' */
 };
 
 /* A loaded document and the errors found so far. */
@@ -74,6 +75,9 @@ int cfg_node_str(struct cfg_doc *, const struct cfg_node *, const char *,
     const char **);
 int cfg_parse_duration(const char *, uint64_t *);
 void cfg_sort_errors(struct cfg_doc *);
+struct cfg_node *
+cfg_merge(const struct cfg_node *const[], const char *const *const[], size_t);
+void cfg_merged_free(struct cfg_node *);
 int cfg_check_conninfo(struct cfg_doc *, const struct cfg_node *, const char *);
 
 #endif

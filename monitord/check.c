@@ -7,10 +7,12 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "monitord.h"
 #include "timeutil.h"
+#include "xmalloc.h"
 
 static const char *const check_status_names[] = {
 	[CHECK_OK] = "OK",
@@ -103,32 +105,128 @@ check_current_interval(const struct mon_check *c)
 }
 
 /*
+ * Adds a result to a flapping history (a ring of CHECK_FLAP_HISTORY, which
+ * the first result fills) and returns the weighted share of state changes
+ * in it, in percent, in *pct.  Newer changes weigh more (1.2) than older
+ * ones (0.8), as in Nagios, so that flapping is seen to start and to stop
+ * sooner.  Returns 1 when the result changed the state.
+ */
+int
+check_flap_push(uint8_t *hist, uint8_t *n, uint8_t *pos,
+    enum check_status result, double *pct)
+{
+	const size_t len = CHECK_FLAP_HISTORY;
+	double changes = 0;
+	uint8_t prev;
+	size_t i, k;
+	int changed;
+
+	if (*n == 0) {
+		memset(hist, (int)result, len);
+		*n = (uint8_t)len;
+		*pos = 0;
+	}
+	prev = hist[(*pos + len - 1) % len];
+	changed = prev != (uint8_t)result;
+	hist[*pos] = (uint8_t)result;
+	*pos = (uint8_t)((*pos + 1) % len);
+	/* oldest first: the ring's next slot is its oldest */
+	for (i = 1; i < len; i++) {
+		k = (*pos + i) % len;
+		if (hist[k] != hist[(k + len - 1) % len])
+			changes +=
+			    0.8 + 0.4 * (double)(i - 1) / (double)(len - 2);
+	}
+	*pct = changes * 100.0 / (double)(len - 1);
+	return changed;
+}
+
+/* Whether a status is a problem (not OK, not PENDING). */
+static int
+check_problem(enum check_status s)
+{
+	return s != CHECK_OK && s != CHECK_PENDING;
+}
+
+/*
+ * Sends a recorded change of c (or of a part, by name) with what the
+ * topology says of it, and keeps what was recorded.
+ */
+static void
+check_emit(struct mon_check *c, struct check_state *st, const char *name,
+    enum check_status old, enum check_status now, const char *output,
+    int flapping)
+{
+	struct monitord *md = c->md;
+	const struct mon_host *root = NULL, *hroot;
+	struct emit_extra x = { NULL, NULL, flapping };
+
+	if (check_problem(now) && flapping != 0)
+		root = topo_suppressor(c);
+	if (root != NULL) {
+		x.root = root->name;
+		md->stats.suppressed++;
+	}
+	if (c == c->host->host_check && st == &c->state) {
+		c->host->state = topo_host_state(c->host, &hroot);
+		x.host_state = host_state_str(c->host->state);
+	}
+	if (st == &c->state) {
+		free(c->suppressed_by);
+		c->suppressed_by = root != NULL ? xstrdup(root->name) : NULL;
+		c->recorded = now;
+	}
+	emit_change(md, c->host, name, c->kind, old, now, output, &x);
+}
+
+/*
  * Applies one result to a state (the check's own, or one of its parts such
- * as an interface, named sub): the state machine, the logs, and the hand-off
- * of hard changes.  max_attempts 1 makes the result hard at once (a trap, a
- * reboot).
+ * as an interface, named sub): the state machine, flapping, first
+ * isolation, the logs, and the hand-off of hard changes.  max_attempts 1
+ * makes the result hard at once (a trap, a reboot).
  */
 static void
 check_apply(struct mon_check *c, struct check_state *st, const char *name,
     enum check_status result, const char *output, unsigned max_attempts)
 {
 	struct monitord *md = c->md;
-	enum check_status old_hard = st->hard_status;
+	enum check_status old_hard = st->hard_status, old = st->status;
 	enum check_transition tr;
+	int own = st == &c->state, is_host = own && c == c->host->host_check;
+	int was_failing = is_host ? topo_host_failing(c->host) : 0;
+	int flap = 0, emitted = 0;
 
 	if ((unsigned)result <= CHECK_UNKNOWN)
 		md->stats.results[result]++;
 	tr = check_state_apply(st, result, max_attempts);
+	if (own && c->flap.enabled > 0) {
+		check_flap_push(c->flap_hist, &c->flap_n, &c->flap_pos, result,
+		    &c->flap_pct);
+		if (!c->flapping && c->flap_pct >= c->flap.start_pct)
+			flap = 1;
+		else if (c->flapping && c->flap_pct < c->flap.stop_pct)
+			flap = -1;
+	}
+	/* A first failure: ask the hosts this one depends on, now. */
+	if (own && check_problem(result) && !check_problem(old))
+		topo_first_failure(c);
+
 	switch (tr) {
 	case CHECK_HARD_CHANGE:
 		if (old_hard == CHECK_PENDING && result == CHECK_OK)
 			log_debug("%s %s: %s", c->host->name, name, output);
 		else
-			log_notice("%s %s: %s -> %s (HARD): %s", c->host->name,
-			    name, check_status_str(old_hard),
-			    check_status_str(result), output);
-		emit_change(md, c->host, name, c->kind, old_hard, result,
-		    output);
+			log_notice("%s %s: %s -> %s (HARD%s): %s",
+			    c->host->name, name, check_status_str(old_hard),
+			    check_status_str(result),
+			    own && c->flapping ? ", flapping" : "", output);
+		/* While it flaps, its changes are one fault, not many. */
+		if (!(own && c->flapping))
+			check_emit(c, st, name, old_hard, result, output, -1);
+		else if (flap == -1) {
+			check_emit(c, st, name, c->recorded, result, output, 0);
+			emitted = 1;
+		}
 		break;
 	case CHECK_SOFT_CHANGE:
 		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, name,
@@ -138,6 +236,57 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 	case CHECK_NO_CHANGE:
 		break;
 	}
+	if (flap == 1) {
+		c->flapping = 1;
+		md->stats.flap_starts++;
+		log_notice("%s %s: flapping (%.0f%% state changes)",
+		    c->host->name, name, c->flap_pct);
+		snprintf(md->output, sizeof(md->output),
+		    "FLAPPING - %.0f%% of the last %d results changed the "
+		    "state (start threshold %.0f%%); changes are not "
+		    "reported until it settles",
+		    c->flap_pct, CHECK_FLAP_HISTORY, c->flap.start_pct);
+		/* A check that never settled has only its latest state. */
+		check_emit(c, st, name,
+		    c->recorded != CHECK_PENDING ? c->recorded : st->status,
+		    st->hard_status != CHECK_PENDING ? st->hard_status :
+						       st->status,
+		    md->output, 1);
+	} else if (flap == -1) {
+		c->flapping = 0;
+		md->stats.flap_stops++;
+		log_notice("%s %s: stopped flapping (%.0f%%), %s",
+		    c->host->name, name, c->flap_pct,
+		    check_status_str(st->hard_status));
+		if (!emitted)
+			check_emit(c, st, name,
+			    c->recorded != CHECK_PENDING ? c->recorded :
+							   st->status,
+			    st->hard_status != CHECK_PENDING ? st->hard_status :
+							       st->status,
+			    output, 0);
+	}
+	if (is_host && was_failing != topo_host_failing(c->host))
+		topo_host_changed(c->host, was_failing);
+}
+
+/*
+ * The cover of a recorded problem of c has gone (its host or a parent
+ * answers again) while the problem stays: record it again, as a fault of
+ * its own.
+ */
+void
+check_reclassify(struct mon_check *c)
+{
+	if (!check_problem(c->state.hard_status) || c->flapping)
+		return;
+	log_notice("%s %s: %s, no longer covered by %s", c->host->name, c->name,
+	    check_status_str(c->state.hard_status), c->suppressed_by);
+	snprintf(c->md->output, sizeof(c->md->output),
+	    "%s still %s after %s answered again", c->name,
+	    check_status_str(c->state.hard_status), c->suppressed_by);
+	check_emit(c, &c->state, c->name, c->state.hard_status,
+	    c->state.hard_status, c->md->output, -1);
 }
 
 /* Records a result of the check itself: see check_apply, then the retry
@@ -391,6 +540,7 @@ check_start(struct monitord *md, struct mon_check *c, uint64_t now)
 {
 	c->md = md;
 	check_state_init(&c->state);
+	c->recorded = CHECK_PENDING;
 	c->sched.cb = check_due_cb;
 	c->sched.arg = c;
 	/* The agent check is fed by the host's other SNMP checks. */

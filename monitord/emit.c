@@ -159,7 +159,8 @@ emit_next_seq(struct monitord *md)
 void
 emit_change(struct monitord *md, const struct mon_host *host, const char *name,
     enum check_kind kind, enum check_status old_status,
-    enum check_status new_status, const char *output)
+    enum check_status new_status, const char *output,
+    const struct emit_extra *x)
 {
 	struct emit *em = emit_get(md);
 	struct emit_change *ch;
@@ -182,6 +183,16 @@ emit_change(struct monitord *md, const struct mon_host *host, const char *name,
 	    check_status_str(old_status), check_status_str(new_status),
 	    observed);
 	emit_json_string(buf, output);
+	if (x != NULL && x->host_state != NULL)
+		evbuffer_add_printf(buf, ",\"host_state\":\"%s\"",
+		    x->host_state);
+	if (x != NULL && x->root != NULL) {
+		evbuffer_add(buf, ",\"root\":", 8);
+		emit_json_string(buf, x->root);
+	}
+	if (x != NULL && x->flapping >= 0)
+		evbuffer_add_printf(buf, ",\"flapping\":%s",
+		    x->flapping ? "true" : "false");
 	evbuffer_add(buf, "}", 2); /* with the NUL */
 
 	ch = xcalloc(1, sizeof(*ch));

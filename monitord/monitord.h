@@ -91,6 +91,14 @@ struct sched_entry {
 	void *arg;
 };
 
+/* A host's reachability, from its host check and its parents'. */
+enum host_state { HOST_PENDING, HOST_UP, HOST_DOWN, HOST_UNREACHABLE };
+
+/* Where something was written in the config. */
+struct mon_pos {
+	unsigned line, col;
+};
+
 /* A monitored host. */
 struct mon_host {
 	char *name;
@@ -98,10 +106,28 @@ struct mon_host {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	enum mon_segment segment;
+	char *department; /* the user department that owns it, or NULL */
+	char **tags;
+	size_t ntags;
 	unsigned line, col;
 	unsigned name_line, name_col;
 	struct mon_snmp_host *snmp; /* NULL: not polled by SNMP */
+	/* Topology: the routers, switches or firewalls in front of it. */
+	char **parent_names;
+	struct mon_pos *parent_pos;
+	size_t nparents;
+	struct mon_host **parents; /* resolved; NULL where unknown */
+	struct mon_host **children;
+	size_t nchildren;
+	size_t index; /* in conf->hosts */
+	size_t first_check, nchecks; /* its checks in conf->checks */
+	char *host_check_name; /* as configured, or NULL */
+	struct mon_check *host_check; /* the check its state follows */
+	enum host_state state; /* as last recorded */
 };
+
+/* Results a check's flapping is judged on (Nagios's 21). */
+#define CHECK_FLAP_HISTORY 21
 
 /* A check on a host: its settings, then its run-time state. */
 struct mon_check {
@@ -124,6 +150,10 @@ struct mon_check {
 		char *expect; /* optional text the server must send */
 		uint64_t connect_warn_ms, connect_crit_ms; /* 0: none */
 	} tcp;
+	struct {
+		int enabled; /* -1 until the defaults are applied */
+		double start_pct, stop_pct; /* 0 until then */
+	} flap;
 	unsigned line, col;
 
 	struct monitord *md;
@@ -133,6 +163,12 @@ struct mon_check {
 	uint64_t last_deadline; /* of the run in flight or last run */
 	int in_flight;
 	int reload_kept; /* carried over by the reload in progress */
+	char *suppressed_by; /* root-cause host of the recorded problem */
+	enum check_status recorded; /* the hard state last recorded */
+	int flapping;
+	double flap_pct; /* weighted state changes, % */
+	uint8_t flap_hist[CHECK_FLAP_HISTORY]; /* latest results, a ring */
+	uint8_t flap_n, flap_pos;
 	struct icmp_probe *icmp_probe;
 	struct probe_tcp *tcp_probe;
 	struct snmp_check *snmp; /* the SNMP kinds: settings and state */
@@ -176,6 +212,9 @@ struct mon_stats {
 	uint64_t tcp_in_flight; /* of which TCP, each holding an fd */
 	uint64_t results[4]; /* by enum check_status, OK..UNKNOWN */
 	uint64_t state_changes; /* hard changes recorded */
+	uint64_t on_demand; /* host checks run early for first isolation */
+	uint64_t suppressed; /* problems recorded with a root cause */
+	uint64_t flap_starts, flap_stops;
 	uint64_t changes_failed; /* refused by the database */
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t traps_received; /* accepted by the listener */
@@ -230,6 +269,20 @@ void check_finish_quiet(struct mon_check *);
 void check_record(struct mon_check *, enum check_status, unsigned);
 void check_sub_result(struct mon_check *, struct check_state *, const char *,
     enum check_status, const char *, int);
+void check_reclassify(struct mon_check *);
+int
+check_flap_push(uint8_t *, uint8_t *, uint8_t *, enum check_status, double *);
+
+/* topo.c */
+const char *host_state_str(enum host_state);
+int topo_host_failing(const struct mon_host *);
+int topo_host_blocked(const struct mon_host *, const struct mon_host **);
+enum host_state
+topo_host_state(const struct mon_host *, const struct mon_host **);
+const struct mon_host *topo_suppressor(const struct mon_check *);
+void topo_check_soon(struct mon_check *);
+void topo_first_failure(struct mon_check *);
+void topo_host_changed(struct mon_host *, int);
 
 /* sched.c */
 struct sched *sched_new(struct event_base *, uint64_t (*)(void));
@@ -702,8 +755,15 @@ int reload_apply(struct monitord *, const char *);
 int sweep_run(const char *, unsigned, uint64_t, int);
 
 /* emit.c */
+/* What a state change says besides the states: see emit_change. */
+struct emit_extra {
+	const char *host_state; /* the host check's: "UP"...; NULL otherwise */
+	const char *root; /* the root-cause host it is suppressed by */
+	int flapping; /* 1 flapping starts, 0 it stops, -1 neither */
+};
 void emit_change(struct monitord *, const struct mon_host *, const char *,
-    enum check_kind, enum check_status, enum check_status, const char *);
+    enum check_kind, enum check_status, enum check_status, const char *,
+    const struct emit_extra *);
 size_t emit_pending(struct monitord *);
 void emit_free(struct monitord *);
 void emit_json_string(struct evbuffer *, const char *);

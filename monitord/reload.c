@@ -259,6 +259,9 @@ reload_apply(struct monitord *md, const char *file)
 
 			/* Carry the running check over to the new host. */
 			o->host = c->host;
+			if (c->host->host_check == c)
+				c->host->host_check = o;
+			o->flap = c->flap;
 			nc->checks[i] = o;
 			o->reload_kept = 1;
 			c->host = NULL;

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "monitord.h"
 
@@ -124,6 +125,149 @@ START_TEST(test_status_names)
 }
 END_TEST
 
+/* Pushes n results of one status; returns the last percentage. */
+static double
+push_n(uint8_t *h, uint8_t *n, uint8_t *pos, enum check_status st, int times)
+{
+	double pct = -1;
+
+	for (int i = 0; i < times; i++)
+		check_flap_push(h, n, pos, st, &pct);
+	return pct;
+}
+
+START_TEST(test_flapping_weights_newer_changes_more)
+{
+	uint8_t h[CHECK_FLAP_HISTORY], n = 0, pos = 0;
+	double pct;
+
+	/* a steady state: no change at all, the first result fills all */
+	ck_assert_double_eq(push_n(h, &n, &pos, CHECK_OK, 30), 0);
+	/* one change, the newest: weight 1.2 of 20 transitions */
+	ck_assert_int_eq(check_flap_push(h, &n, &pos, CHECK_CRITICAL, &pct), 1);
+	ck_assert_double_eq_tol(pct, 1.2 * 100 / 20, 1e-9);
+	/* the same change, 19 results later: the oldest, weight 0.8 */
+	pct = push_n(h, &n, &pos, CHECK_CRITICAL, 19);
+	ck_assert_double_eq_tol(pct, 0.8 * 100 / 20, 1e-9);
+	/* one more and it has left the history */
+	ck_assert_double_eq(push_n(h, &n, &pos, CHECK_CRITICAL, 1), 0);
+	/* a change on every result: the weights average 1, so 100 % */
+	for (int i = 0; i < 20; i++)
+		check_flap_push(h, &n, &pos, i % 2 ? CHECK_CRITICAL : CHECK_OK,
+		    &pct);
+	ck_assert_double_eq_tol(pct, 100, 1e-9);
+	/* two states taking turns every other result: half the changes */
+	for (int i = 0; i < 21; i++)
+		check_flap_push(h, &n, &pos,
+		    (i / 2) % 2 ? CHECK_WARNING : CHECK_OK, &pct);
+	ck_assert_double_eq_tol(pct, 50, 2.5);
+}
+END_TEST
+
+/*
+ * core -> rt1, rt2 (redundant uplinks of sw) -> sw -> pc.  Each host has
+ * a host check, pc also a tcp check.
+ */
+struct topo_fixture {
+	struct mon_host core, rt1, rt2, sw, pc;
+	struct mon_check c_core, c_rt1, c_rt2, c_sw, c_pc, c_pc_tcp;
+	struct mon_host *p_rt[1], *p_sw[2], *p_pc[1];
+};
+
+static void
+topo_setup(struct topo_fixture *f)
+{
+	struct mon_host *hosts[] = { &f->core, &f->rt1, &f->rt2, &f->sw,
+		&f->pc };
+	struct mon_check *checks[] = { &f->c_core, &f->c_rt1, &f->c_rt2,
+		&f->c_sw, &f->c_pc };
+	const char *names[] = { "core", "rt1", "rt2", "sw", "pc" };
+
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < 5; i++) {
+		hosts[i]->name = (char *)names[i];
+		hosts[i]->host_check = checks[i];
+		checks[i]->host = hosts[i];
+		check_state_init(&checks[i]->state);
+		checks[i]->state.status = CHECK_OK;
+		checks[i]->state.hard_status = CHECK_OK;
+	}
+	f->c_pc_tcp.host = &f->pc;
+	check_state_init(&f->c_pc_tcp.state);
+	f->p_rt[0] = &f->core;
+	f->rt1.parents = f->p_rt;
+	f->rt1.nparents = 1;
+	f->rt2.parents = f->p_rt;
+	f->rt2.nparents = 1;
+	f->p_sw[0] = &f->rt1;
+	f->p_sw[1] = &f->rt2;
+	f->sw.parents = f->p_sw;
+	f->sw.nparents = 2;
+	f->p_pc[0] = &f->sw;
+	f->pc.parents = f->p_pc;
+	f->pc.nparents = 1;
+}
+
+static void
+set_failing(struct mon_check *c, int hard)
+{
+	c->state.status = CHECK_CRITICAL;
+	if (hard)
+		c->state.hard_status = CHECK_CRITICAL;
+}
+
+START_TEST(test_topology_with_redundant_parents)
+{
+	struct topo_fixture f;
+	const struct mon_host *root;
+
+	topo_setup(&f);
+	/* one uplink down: the switch is still reachable through the other */
+	set_failing(&f.c_rt1, 1);
+	set_failing(&f.c_sw, 1);
+	ck_assert_int_eq(topo_host_blocked(&f.sw, &root), 0);
+	ck_assert_int_eq(topo_host_state(&f.sw, &root), HOST_DOWN);
+	ck_assert_ptr_null(topo_suppressor(&f.c_sw));
+	/* both down: unreachable, and the first router is to blame */
+	set_failing(&f.c_rt2, 0); /* soft: its latest result counts already */
+	ck_assert_int_eq(topo_host_state(&f.sw, &root), HOST_UNREACHABLE);
+	ck_assert_ptr_eq(root, &f.rt1);
+	ck_assert_ptr_eq(topo_suppressor(&f.c_sw), &f.rt1);
+	/* pc behind the switch: blocked, blamed on the same root */
+	set_failing(&f.c_pc, 1);
+	ck_assert_int_eq(topo_host_state(&f.pc, &root), HOST_UNREACHABLE);
+	ck_assert_ptr_eq(root, &f.rt1);
+	/* the core behind both routers fails: it is the root of all */
+	set_failing(&f.c_core, 1);
+	ck_assert_int_eq(topo_host_state(&f.rt1, &root), HOST_UNREACHABLE);
+	ck_assert_ptr_eq(root, &f.core);
+	ck_assert_int_eq(topo_host_state(&f.pc, &root), HOST_UNREACHABLE);
+	ck_assert_ptr_eq(root, &f.core);
+	ck_assert_int_eq(topo_host_state(&f.core, &root), HOST_DOWN);
+	ck_assert_ptr_null(root);
+	/* a check on pc is covered by pc's root */
+	set_failing(&f.c_pc_tcp, 1);
+	ck_assert_ptr_eq(topo_suppressor(&f.c_pc_tcp), &f.core);
+	/* the routers answer again, the switch not: the switch is DOWN,
+	 * and pc's problems are the switch's */
+	f.c_core.state.status = f.c_core.state.hard_status = CHECK_OK;
+	f.c_rt1.state.status = f.c_rt1.state.hard_status = CHECK_OK;
+	ck_assert_int_eq(topo_host_state(&f.sw, &root), HOST_DOWN);
+	ck_assert_ptr_eq(topo_suppressor(&f.c_pc_tcp), &f.sw);
+	ck_assert_ptr_eq(topo_suppressor(&f.c_pc), &f.sw);
+	/* pc itself answers, its tcp check does not: its own fault */
+	f.c_pc.state.status = f.c_pc.state.hard_status = CHECK_OK;
+	ck_assert_ptr_null(topo_suppressor(&f.c_pc_tcp));
+	ck_assert_int_eq(topo_host_state(&f.pc, &root), HOST_UP);
+	/* WARNING is up; PENDING is not known yet */
+	f.c_sw.state.status = f.c_sw.state.hard_status = CHECK_WARNING;
+	ck_assert_int_eq(topo_host_state(&f.sw, &root), HOST_UP);
+	check_state_init(&f.c_sw.state);
+	ck_assert_int_eq(topo_host_state(&f.sw, &root), HOST_PENDING);
+	ck_assert_str_eq(host_state_str(HOST_UNREACHABLE), "UNREACHABLE");
+}
+END_TEST
+
 static Suite *
 check_suite(void)
 {
@@ -138,6 +282,8 @@ check_suite(void)
 	tcase_add_test(tc, test_down_at_start_needs_its_retries_too);
 	tcase_add_test(tc, test_change_between_problems_while_hard_is_hard);
 	tcase_add_test(tc, test_status_names);
+	tcase_add_test(tc, test_flapping_weights_newer_changes_more);
+	tcase_add_test(tc, test_topology_with_redundant_parents);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -131,7 +131,8 @@ START_TEST(test_unknown_key_in_host_is_reported_with_position)
 	ck_assert_uint_eq(doc->nerrors, 1);
 	assert_error(doc, 0,
 	    "4:5: unknown key 'segmnet' in a host (known: "
-	    "name, address, segment, description, snmp, checks)");
+	    "name, address, use, segment, department, tags, parents, "
+	    "host_check, description, snmp, checks)");
 	cfg_free(doc);
 }
 END_TEST
@@ -382,7 +383,8 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	assert_error(doc, 0,
 	    "1:1: unknown key 'bogus' in the top level "
 	    "(known: instance, database, log_level, user, "
-	    "metrics, scheduler, snmp, defaults, hosts)");
+	    "metrics, scheduler, snmp, defaults, segments, templates, "
+	    "hosts)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");
@@ -469,6 +471,251 @@ START_TEST(test_tcp_thresholds_out_of_order_are_an_error)
 }
 END_TEST
 
+/* The check named name of host h, or NULL. */
+static struct mon_check *
+find_check(struct mon_conf *conf, const char *h, const char *name)
+{
+	for (size_t i = 0; i < conf->nchecks; i++)
+		if (strcmp(conf->checks[i]->host->name, h) == 0 &&
+		    strcmp(conf->checks[i]->name, name) == 0)
+			return conf->checks[i];
+	return NULL;
+}
+
+static struct mon_host *
+find_host(struct mon_conf *conf, const char *name)
+{
+	for (size_t i = 0; i < conf->nhosts; i++)
+		if (strcmp(conf->hosts[i]->name, name) == 0)
+			return conf->hosts[i];
+	return NULL;
+}
+
+/* A check defined once in a template, segment criteria, and overrides. */
+START_TEST(test_templates_and_segment_defaults_apply)
+{
+	struct cfg_doc *doc;
+	struct mon_check *c;
+	struct mon_host *h;
+	struct mon_conf *conf = load(
+	    "defaults: {interval: 60s, max_attempts: 3}\n"
+	    "segments:\n"
+	    "  core:\n"
+	    "    interval: 30s\n"
+	    "    retry_interval: 10s\n"
+	    "    icmp: {rtt_warning: 20ms, rtt_critical: 80ms}\n"
+	    "  finance:\n"
+	    "    max_attempts: 5\n"
+	    "templates:\n"
+	    "  - name: base\n"
+	    "    tags: [monitored]\n"
+	    "    checks:\n"
+	    "      - type: icmp\n"
+	    "      - {type: tcp, port: 22, name: ssh}\n"
+	    "  - name: core-switch\n"
+	    "    use: base\n"
+	    "    segment: core\n"
+	    "    department: \xe6\x83\x85\xe5\xa0\xb1\xe6\x94\xbf\xe7\xad\x96\xe8\xaa\xb2\n"
+	    "    tags: [switch, core]\n"
+	    "    checks:\n"
+	    "      - {type: tcp, port: 443}\n"
+	    "hosts:\n"
+	    "  - name: kikan-sw01\n"
+	    "    address: 127.0.0.1\n"
+	    "    use: core-switch\n"
+	    "    tags: [floor3]\n"
+	    "    checks:\n"
+	    "      - {type: icmp, packets: 5}\n"
+	    "  - name: zaimu-sv01\n"
+	    "    address: 127.0.0.2\n"
+	    "    use: [base]\n"
+	    "    segment: finance\n",
+	    &doc);
+
+	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
+	h = find_host(conf, "kikan-sw01");
+	ck_assert_int_eq(h->segment, SEGMENT_CORE);
+	ck_assert_str_eq(h->department,
+	    "\xe6\x83\x85\xe5\xa0\xb1\xe6\x94\xbf\xe7\xad\x96\xe8\xaa\xb2");
+	ck_assert_uint_eq(h->ntags, 4);
+	ck_assert_str_eq(h->tags[0], "floor3");
+	ck_assert_str_eq(h->tags[1], "switch");
+	ck_assert_str_eq(h->tags[3], "monitored");
+	/* the host's icmp replaced the template's; the segment's criteria */
+	c = find_check(conf, "kikan-sw01", "icmp");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->icmp.packets, 5);
+	ck_assert_double_eq(c->icmp.rtt_warn_ms, 20);
+	ck_assert_double_eq(c->icmp.rtt_crit_ms, 80);
+	ck_assert_uint_eq(c->interval_ms, 30000);
+	ck_assert_uint_eq(c->retry_interval_ms, 10000);
+	ck_assert_uint_eq(c->max_attempts, 3);
+	ck_assert_int_eq(c->flap.enabled, 1);
+	ck_assert_ptr_nonnull(find_check(conf, "kikan-sw01", "ssh"));
+	ck_assert_ptr_nonnull(find_check(conf, "kikan-sw01", "tcp/443"));
+	ck_assert_ptr_eq(h->host_check, c);
+	/* another segment, another criterion; the defaults elsewhere */
+	c = find_check(conf, "zaimu-sv01", "icmp");
+	ck_assert_uint_eq(c->max_attempts, 5);
+	ck_assert_uint_eq(c->interval_ms, 60000);
+	ck_assert_double_eq(c->icmp.rtt_warn_ms, 100);
+	ck_assert_ptr_null(find_check(conf, "zaimu-sv01", "tcp/443"));
+	mon_conf_free(conf);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_template_mistakes_are_reported_where_written)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf =
+	    load("templates:\n"
+		 "  - name: a\n"
+		 "    use: b\n"
+		 "    checks: [{type: icmp, pakets: 2}]\n"
+		 "  - name: b\n"
+		 "    use: a\n"
+		 "hosts:\n"
+		 "  - {name: h1, address: 127.0.0.1, use: a}\n"
+		 "  - {name: h2, address: 127.0.0.1, use: a}\n"
+		 "  - {name: h3, address: 127.0.0.1, use: c}\n",
+		&doc);
+
+	ck_assert_ptr_null(conf);
+	/* once for all hosts, not once per host */
+	ck_assert_uint_eq(doc->nerrors, 3);
+	assert_error(doc, 0,
+	    "4:27: unknown key 'pakets' in an icmp check (known: type, "
+	    "name, interval, retry_interval, timeout, max_attempts, "
+	    "flap_detection, flap_start, flap_stop, packets, packet_gap, "
+	    "rtt_warning, rtt_critical, loss_warning, loss_critical)");
+	assert_error(doc, 1, "6:10: template 'a' uses itself");
+	assert_error(doc, 2,
+	    "10:41: no template named 'c' (templates are defined under "
+	    "'templates', before 'hosts')");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_templates_after_hosts_are_refused)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf =
+	    load("hosts:\n"
+		 "  - {name: h1, address: 127.0.0.1, use: t}\n"
+		 "templates:\n"
+		 "  - {name: t, checks: [{type: icmp}]}\n",
+		&doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 2);
+	assert_error(doc, 0,
+	    "2:41: no template named 't' (templates are defined under "
+	    "'templates', before 'hosts')");
+	assert_error(doc, 1,
+	    "3:1: 'templates' must come before 'hosts' (hosts are read as "
+	    "the file is, and use it)");
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_segment_keys_are_checked)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("segments:\n"
+				     "  core: {intervl: 30s}\n"
+				     "  dmz: {}\n"
+				     "  finance:\n"
+				     "    tcp: {rtt_warning: 1s}\n"
+				     "hosts:\n"
+				     "  - {name: h1, address: 127.0.0.1, "
+				     "checks: [{type: icmp}]}\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 3);
+	ck_assert_msg(strstr(doc->errors[0],
+			  ":2:10: unknown key 'intervl' in segment 'core'") !=
+		NULL,
+	    "%s", doc->errors[0]);
+	ck_assert_msg(strstr(doc->errors[1],
+			  ":3:3: unknown key 'dmz' in segments (known: core, "
+			  "information, finance, other)") != NULL,
+	    "%s", doc->errors[1]);
+	ck_assert_msg(strstr(doc->errors[2],
+			  ":5:11: unknown key 'rtt_warning' in tcp") != NULL,
+	    "%s", doc->errors[2]);
+	cfg_free(doc);
+}
+END_TEST
+
+/* Redundant uplinks, and the children lists built from them. */
+START_TEST(test_parents_resolve_into_a_graph)
+{
+	struct cfg_doc *doc;
+	struct mon_host *rt1, *rt2, *sw, *pc;
+	struct mon_conf *conf = load(
+	    "templates:\n"
+	    "  - {name: t, checks: [{type: icmp}, {type: tcp, port: 22}]}\n"
+	    "hosts:\n"
+	    "  - {name: pc01, address: 127.0.0.4, use: t, parents: [sw01]}\n"
+	    "  - {name: sw01, address: 127.0.0.3, use: t, "
+	    "parents: [rt01, rt02], host_check: tcp/22}\n"
+	    "  - {name: rt01, address: 127.0.0.1, use: t}\n"
+	    "  - {name: rt02, address: 127.0.0.2, use: t}\n",
+	    &doc);
+
+	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
+	rt1 = find_host(conf, "rt01");
+	rt2 = find_host(conf, "rt02");
+	sw = find_host(conf, "sw01");
+	pc = find_host(conf, "pc01");
+	ck_assert_uint_eq(sw->nparents, 2);
+	ck_assert_ptr_eq(sw->parents[0], rt1);
+	ck_assert_ptr_eq(sw->parents[1], rt2);
+	ck_assert_ptr_eq(pc->parents[0], sw);
+	ck_assert_uint_eq(rt1->nchildren, 1);
+	ck_assert_ptr_eq(rt1->children[0], sw);
+	ck_assert_uint_eq(sw->nchildren, 1);
+	ck_assert_ptr_eq(sw->host_check, find_check(conf, "sw01", "tcp/22"));
+	ck_assert_ptr_eq(pc->host_check, find_check(conf, "pc01", "icmp"));
+	mon_conf_free(conf);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_parent_loops_and_unknown_parents_are_errors)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load(
+	    "templates:\n"
+	    "  - {name: t, checks: [{type: icmp}]}\n"
+	    "hosts:\n"
+	    "  - {name: a, address: 127.0.0.1, use: t, parents: [c]}\n"
+	    "  - {name: b, address: 127.0.0.1, use: t, parents: [a]}\n"
+	    "  - {name: c, address: 127.0.0.1, use: t, parents: [x, b]}\n"
+	    "  - {name: d, address: 127.0.0.1, use: t, parents: [d]}\n"
+	    "  - {name: e, address: 127.0.0.1, use: t, parents: rt01}\n"
+	    "  - {name: f, address: 127.0.0.1, use: t, host_check: ping}\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 5);
+	assert_error(doc, 0,
+	    "5:53: loop in the parents: a -> c -> b -> a (each is a parent "
+	    "of the one before)");
+	assert_error(doc, 1, "6:53: host 'c': parent 'x' is not a host");
+	assert_error(doc, 2, "7:53: host 'd' is its own parent");
+	assert_error(doc, 3,
+	    "8:52: 'parents' must be a list of host names, such as "
+	    "[core-rt01]");
+	assert_error(doc, 4,
+	    "9:55: host 'f': 'host_check' names 'ping', which is not one of "
+	    "its checks");
+	cfg_free(doc);
+}
+END_TEST
+
 static Suite *
 monitord_conf_suite(void)
 {
@@ -492,6 +739,12 @@ monitord_conf_suite(void)
 	tcase_add_test(tc, test_all_errors_are_reported_not_just_the_first);
 	tcase_add_test(tc, test_tcp_send_expect_and_thresholds_are_read);
 	tcase_add_test(tc, test_tcp_thresholds_out_of_order_are_an_error);
+	tcase_add_test(tc, test_templates_and_segment_defaults_apply);
+	tcase_add_test(tc, test_template_mistakes_are_reported_where_written);
+	tcase_add_test(tc, test_templates_after_hosts_are_refused);
+	tcase_add_test(tc, test_segment_keys_are_checked);
+	tcase_add_test(tc, test_parents_resolve_into_a_graph);
+	tcase_add_test(tc, test_parent_loops_and_unknown_parents_are_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
