@@ -172,6 +172,7 @@ check_emit(struct mon_check *c, struct check_state *st, const char *name,
 		x.host_state = host_state_str(c->host->state);
 	}
 	if (st == &c->state) {
+		c->cover_lost_ms = 0;
 		free(c->suppressed_by);
 		c->suppressed_by = root != NULL ? xstrdup(root->name) : NULL;
 		c->recorded = now;
@@ -266,8 +267,18 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 							       st->status,
 			    output, 0);
 	}
-	if (is_host && was_failing != topo_host_failing(c->host))
+	/* A result taken after the cover went, and still a problem. */
+	if (own && c->suppressed_by != NULL && c->cover_lost_ms != 0 &&
+	    c->last_deadline >= c->cover_lost_ms && tr == CHECK_NO_CHANGE) {
+		c->cover_lost_ms = 0;
+		if (topo_suppressor(c) == NULL)
+			check_reclassify(c);
+	}
+	if (is_host && was_failing != topo_host_failing(c->host)) {
 		topo_host_changed(c->host, was_failing);
+		if (was_failing)
+			topo_host_answers(c->host);
+	}
 }
 
 /*

@@ -164,6 +164,7 @@ struct mon_check {
 	int in_flight;
 	int reload_kept; /* carried over by the reload in progress */
 	char *suppressed_by; /* root-cause host of the recorded problem */
+	uint64_t cover_lost_ms; /* when that host answered again, or 0 */
 	enum check_status recorded; /* the hard state last recorded */
 	int flapping;
 	double flap_pct; /* weighted state changes, % */
@@ -282,6 +283,7 @@ topo_host_state(const struct mon_host *, const struct mon_host **);
 const struct mon_host *topo_suppressor(const struct mon_check *);
 void topo_check_soon(struct mon_check *);
 void topo_first_failure(struct mon_check *);
+void topo_host_answers(struct mon_host *);
 void topo_host_changed(struct mon_host *, int);
 
 /* sched.c */

@@ -133,6 +133,19 @@ topo_check_soon(struct mon_check *c)
 	sched_add(md->sched, &c->sched, now);
 }
 
+/*
+ * h's host check answers again: if a parent is failing, a path through it
+ * works after all, so ask the parent now rather than at its next interval
+ * (a hard problem is checked at the normal interval, which may be long).
+ */
+void
+topo_host_answers(struct mon_host *h)
+{
+	for (size_t i = 0; i < h->nparents; i++)
+		if (h->parents[i] != NULL && topo_host_failing(h->parents[i]))
+			topo_check_soon(h->parents[i]->host_check);
+}
+
 /* A check of h had its first failure: ask for fresh host check results. */
 void
 topo_first_failure(struct mon_check *c)
@@ -149,12 +162,14 @@ topo_first_failure(struct mon_check *c)
 }
 
 /*
- * Looks again at the suppressed problems of h's checks: one whose cover
- * is gone (the host or a parent answers again while the check still
- * fails) is recorded again, now as a fault of its own.
+ * The cover of h's suppressed problems may be gone: each is checked again
+ * soon, and the first result taken after now decides (check_apply): a
+ * check that still fails is then a fault of its own.  Deciding now, on
+ * results taken while the path was down, would turn every child into a
+ * fault of its own the moment its parent answers.
  */
 static void
-topo_recheck_host(struct mon_host *h)
+topo_recheck_host(struct mon_host *h, uint64_t now)
 {
 	struct monitord *md;
 
@@ -165,16 +180,15 @@ topo_recheck_host(struct mon_host *h)
 
 		if (c->suppressed_by == NULL || c->md == NULL)
 			continue;
-		if (topo_suppressor(c) != NULL)
-			continue;
-		check_reclassify(c);
+		c->cover_lost_ms = now;
+		topo_check_soon(c);
 	}
 }
 
 /*
  * The host check of h moved between failing and answering (soft or hard).
- * When it answers again, h's own checks and everything behind it are
- * looked at again: a child that still fails is now DOWN in its own right.
+ * When it answers again, h's own checks and everything behind it with a
+ * suppressed problem are looked at again (topo_recheck_host).
  */
 void
 topo_host_changed(struct mon_host *h, int was_failing)
@@ -183,6 +197,7 @@ topo_host_changed(struct mon_host *h, int was_failing)
 	size_t n = 0, cap;
 	unsigned char *seen;
 	struct monitord *md = h->host_check ? h->host_check->md : NULL;
+	uint64_t now = timeutil_mono_ms();
 
 	if (md == NULL || !was_failing || topo_host_failing(h))
 		return;
@@ -194,7 +209,7 @@ topo_host_changed(struct mon_host *h, int was_failing)
 	while (n > 0) {
 		struct mon_host *x = todo[--n];
 
-		topo_recheck_host(x);
+		topo_recheck_host(x, now);
 		for (size_t i = 0; i < x->nchildren; i++) {
 			struct mon_host *ch = x->children[i];
 

@@ -16,7 +16,7 @@ cd "$top"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libsnmp-dev snmpd snmp libpq-dev postgresql libyaml-dev check \
 libcurl4-openssl-dev libjansson-dev python3-aiosmtpd ca-certificates tzdata \
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev iproute2 nftables monitoring-plugins"
 
 need_root() {
 	if [ "$(id -u)" != 0 ]; then

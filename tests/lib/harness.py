@@ -266,13 +266,17 @@ class Daemon:
     """One of the project's daemons, run in the foreground with its log in a
     file."""
 
-    def __init__(self, name, args, env, logpath):
+    def __init__(self, name, args, env, logpath, prefix=()):
         self.name, self.args, self.env, self.logpath = name, args, env, logpath
+        # e.g. ("ip", "netns", "exec", NS): it execs the daemon, whose
+        # PID stays the one we signal
+        self.prefix = list(prefix)
         self.proc = None
 
     def start(self):
         logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([binary(self.name)] + self.args,
+        self.proc = subprocess.Popen(self.prefix + [binary(self.name)] +
+                                     self.args,
                                      env=self.env, stdout=logf, stderr=logf,
                                      start_new_session=True)
         logf.close()
