@@ -64,3 +64,25 @@ text_clean(char *s)
 		i += len;
 	}
 }
+
+/* As text_clean, but newlines and tabs stay (a plugin's long output). */
+void
+text_clean_lines(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t n = 0;
+
+	while (p[n] != '\0')
+		n++;
+	for (size_t i = 0; i < n;) {
+		size_t len = text_utf8_len(p + i, n - i);
+
+		if (len == 0 ||
+		    (len == 1 && p[i] != '\n' && p[i] != '\t' &&
+			(p[i] < 0x20 || p[i] == 0x7f))) {
+			p[i++] = '?';
+			continue;
+		}
+		i += len;
+	}
+}

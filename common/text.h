@@ -9,5 +9,6 @@
 /* text.c */
 size_t text_utf8_len(const unsigned char *, size_t);
 void text_clean(char *);
+void text_clean_lines(char *);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "monitord.h"
+#include "text.h"
 #include "timeutil.h"
 #include "xmalloc.h"
 
@@ -447,6 +448,102 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	check_result(c, status);
 }
 
+/* Appends text to md->output, cut at its end. */
+static void
+check_output_add(struct monitord *md, const char *text)
+{
+	size_t len = strlen(md->output);
+
+	if (len + 1 < sizeof(md->output))
+		snprintf(md->output + len, sizeof(md->output) - len, "%s",
+		    text);
+}
+
+static void
+check_plugin_cb(const struct plugin_result *r, void *arg)
+{
+	struct mon_check *c = arg;
+	struct monitord *md = c->md;
+	struct plugin_output po;
+	enum check_status status;
+	char note[160];
+
+	c->plugin_run = NULL;
+	check_probe_ended(c);
+	plugin_output_parse(r->out, r->out_len, &po);
+	if (r->spawn_error != 0) {
+		status = CHECK_UNKNOWN;
+		snprintf(md->output, sizeof(md->output),
+		    "PLUGIN UNKNOWN - cannot run %s: %s", c->plugin.argv[0],
+		    strerror(r->spawn_error));
+	} else if (r->timed_out) {
+		status = c->plugin.timeout_state;
+		snprintf(md->output, sizeof(md->output),
+		    "PLUGIN %s - %s timed out after %.1f s (its process "
+		    "group was killed)",
+		    check_status_str(status), c->plugin.argv[0],
+		    (double)c->timeout_ms / 1000);
+	} else {
+		if (r->signo != 0) {
+			status = CHECK_UNKNOWN;
+			snprintf(note, sizeof(note),
+			    "killed by signal %d: ", r->signo);
+		} else if (r->code < 0 || r->code > 3) {
+			status = CHECK_UNKNOWN;
+			snprintf(note, sizeof(note),
+			    "exit code %d (not 0-3): ", r->code);
+		} else {
+			status = plugin_exit_status(r->code);
+			note[0] = '\0';
+		}
+		snprintf(md->output, sizeof(md->output), "%s", note);
+		if (po.summary[0] != '\0')
+			check_output_add(md, po.summary);
+		else {
+			check_output_add(md, "(no output on stdout)");
+			if (r->err[0] != '\0') {
+				char line[256];
+
+				/* its first line */
+				snprintf(line, sizeof(line), "%.*s",
+				    (int)strcspn(r->err, "\r\n"), r->err);
+				check_output_add(md, " stderr: ");
+				check_output_add(md, line);
+			}
+		}
+		if (po.long_output[0] != '\0') {
+			check_output_add(md, "\n");
+			check_output_add(md, po.long_output);
+		}
+		if (r->truncated) {
+			static const char cut[] = " (output cut at 8 KiB)";
+			size_t len = strlen(md->output);
+
+			if (len + sizeof(cut) > sizeof(md->output))
+				md->output[sizeof(md->output) - sizeof(cut)] =
+				    '\0';
+			check_output_add(md, cut);
+		}
+	}
+	/* Performance data: every value, as a measured value. */
+	for (size_t i = 0; i < po.nperf; i++) {
+		char metric[PLUGIN_LABEL_MAX + 16];
+
+		if (po.perf[i].uom[0] != '\0')
+			snprintf(metric, sizeof(metric), "%s[%s]",
+			    po.perf[i].label, po.perf[i].uom);
+		else
+			snprintf(metric, sizeof(metric), "%s",
+			    po.perf[i].label);
+		text_clean(metric);
+		metric_store_add(md->store, c->host->name, c->name, metric,
+		    po.perf[i].value);
+	}
+	plugin_output_free(&po);
+	text_clean_lines(md->output);
+	check_result(c, status);
+}
+
 /*
  * Starts the check's probe.  Returns 1 when a probe is running; a probe
  * that cannot start is an UNKNOWN result at once, and returns 0.
@@ -494,6 +591,10 @@ check_run(struct mon_check *c)
 		c->in_flight = 0;
 		check_result(c, CHECK_UNKNOWN);
 		return 0;
+	case CHECK_KIND_PLUGIN:
+		c->plugin_run = plugin_start(md->plugins, c->plugin.argv,
+		    c->timeout_ms, check_plugin_cb, c);
+		return 1;
 	case CHECK_KIND_COUNT:
 	case CHECK_KIND_ICMP:
 		c->icmp_probe = probe_icmp_start(md->icmp, sa, c->host->sslen,
@@ -561,8 +662,8 @@ check_start(struct monitord *md, struct mon_check *c, uint64_t now)
 	 * The SNMP checks of one host share a phase, so that those with one
 	 * interval fall due together and go out in one PDU.
 	 */
-	c->hash = sched_hash(c->host->name,
-	    c->kind >= CHECK_KIND_SNMP_AGENT ? "\nsnmp" : c->name);
+	c->hash =
+	    sched_hash(c->host->name, c->snmp != NULL ? "\nsnmp" : c->name);
 	sched_add(md->sched, &c->sched,
 	    sched_first_deadline(now, c->interval_ms, c->hash));
 }
@@ -587,6 +688,10 @@ check_stop(struct mon_check *c)
 	}
 	if (c->snmp != NULL)
 		check_snmp_cancel(c);
+	if (c->plugin_run != NULL) {
+		plugin_cancel(c->plugin_run);
+		c->plugin_run = NULL;
+	}
 	if (c->in_flight)
 		check_probe_ended(c);
 }

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -26,13 +27,14 @@ static const char *const mon_segment_names[] = { "core", "information",
 	"finance", "other", NULL };
 /* By enum check_kind; "snmp" is the implicit agent check. */
 static const char *const check_kind_names[] = { "icmp", "tcp", "snmp",
-	"sysuptime", "interfaces", "storage", "cpu", "oid", NULL };
+	"sysuptime", "interfaces", "storage", "cpu", "oid", "plugin", NULL };
 /* What a check's type may be in the file (not the implicit "snmp"). */
 static const char *const check_type_names[] = { "icmp", "tcp", "sysuptime",
-	"interfaces", "storage", "cpu", "oid", NULL };
+	"interfaces", "storage", "cpu", "oid", "plugin", NULL };
 static const enum check_kind check_type_kinds[] = { CHECK_KIND_ICMP,
 	CHECK_KIND_TCP, CHECK_KIND_SNMP_UPTIME, CHECK_KIND_SNMP_IF,
-	CHECK_KIND_SNMP_STORAGE, CHECK_KIND_SNMP_CPU, CHECK_KIND_SNMP_OID };
+	CHECK_KIND_SNMP_STORAGE, CHECK_KIND_SNMP_CPU, CHECK_KIND_SNMP_OID,
+	CHECK_KIND_PLUGIN };
 /* The keys of each type, besides check_common_keys; by check_type_names. */
 static const char *const icmp_keys[] = { "packets", "packet_gap", "rtt_warning",
 	"rtt_critical", "loss_warning", "loss_critical", NULL };
@@ -46,8 +48,13 @@ static const char *const storage_keys[] = { "names", "warning", "critical",
 	NULL };
 static const char *const cpu_keys[] = { "warning", "critical", NULL };
 static const char *const oid_keys[] = { "oid", "warning", "critical", NULL };
+static const char *const plugin_keys[] = { "command", "timeout_state", NULL };
 static const char *const *const check_type_keys[] = { icmp_keys, tcp_keys,
-	uptime_keys, if_keys, storage_keys, cpu_keys, oid_keys };
+	uptime_keys, if_keys, storage_keys, cpu_keys, oid_keys, plugin_keys };
+static const char *const timeout_state_names[] = { "ok", "warning", "critical",
+	"unknown", NULL };
+/* Where a plugin named without a path is looked for, by default. */
+#define MON_PLUGIN_DIR "/usr/lib/nagios/plugins"
 static const char *const snmp_version_names[] = { "1", "2c", "3", NULL };
 static const char *const snmp_level_names[] = { "noAuthNoPriv", "authNoPriv",
 	"authPriv", NULL };
@@ -101,6 +108,9 @@ mon_check_free(struct mon_check *check)
 		return;
 	free(check->name);
 	free(check->suppressed_by);
+	for (char **a = check->plugin.argv; a != NULL && *a != NULL; a++)
+		free(*a);
+	free(check->plugin.argv);
 	free(check->tcp.send);
 	free(check->tcp.expect);
 	check_snmp_free(check->snmp);
@@ -618,6 +628,97 @@ mon_agent_check_add(struct mon_conf *conf, struct mon_host *host,
 }
 
 /* Reads one check of a host; NULL after recording an error. */
+/* The last part of a path. */
+static const char *
+mon_basename(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? slash + 1 : path;
+}
+
+/* Replaces the macros a plugin's arguments may hold. */
+static char *
+mon_plugin_expand(const char *arg, const struct mon_host *host)
+{
+	static const char *const names[] = { "$HOSTADDRESS$", "$HOSTNAME$",
+		NULL };
+	const char *values[] = { host->address, host->name };
+	size_t len = 0, cap = strlen(arg) + 1;
+	char *out = xmalloc(cap);
+
+	while (*arg != '\0') {
+		size_t k, vl;
+
+		for (k = 0; names[k] != NULL; k++)
+			if (strncmp(arg, names[k], strlen(names[k])) == 0)
+				break;
+		if (names[k] == NULL) {
+			out[len++] = *arg++;
+			continue;
+		}
+		vl = strlen(values[k]);
+		cap += vl;
+		out = xreallocarray(out, cap, 1);
+		memcpy(out + len, values[k], vl);
+		len += vl;
+		arg += strlen(names[k]);
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/*
+ * Reads a plugin check: its command (a list: the program, then each
+ * argument; no shell), found in plugins.directory unless it holds a '/'.
+ */
+static void
+mon_plugin_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct mon_check *check)
+{
+	const struct cfg_node *seq = cfg_get(node, "command");
+	const struct cfg_node *pl = cfg_get(doc->root, "plugins");
+	const struct cfg_node *dn = cfg_get(pl, "directory");
+	const char *dir = MON_PLUGIN_DIR, *v;
+	int st = CHECK_UNKNOWN;
+	size_t n = 0;
+
+	if (dn != NULL && dn->type == CFG_SCALAR)
+		dir = dn->value;
+	if (cfg_enum(doc, node, "timeout_state", 0, timeout_state_names, &st) ==
+	    0)
+		check->plugin.timeout_state = (enum check_status)st;
+	else
+		check->plugin.timeout_state = CHECK_UNKNOWN;
+	if (seq != NULL && seq->type == CFG_SCALAR) {
+		cfg_error(doc, seq,
+		    "'command' must be a list: the program, "
+		    "then each argument, such as [check_disk, "
+		    "-w, 20%%, -p, /] (there is no shell)");
+		return;
+	}
+	if ((seq = cfg_seq(doc, node, "command", 1)) == NULL)
+		return;
+	if (seq->n == 0) {
+		cfg_error(doc, seq, "'command' is empty");
+		return;
+	}
+	check->plugin.argv = xreallocarray(NULL, seq->n + 1, sizeof(char *));
+	for (size_t i = 0; i < seq->n; i++) {
+		if (cfg_node_str(doc, seq->items[i], "command", &v) == -1)
+			v = "";
+		if (i == 0 && strchr(v, '/') == NULL)
+			check->plugin.argv[n++] = xasprintf("%s/%s", dir, v);
+		else
+			check->plugin.argv[n++] =
+			    mon_plugin_expand(v, check->host);
+	}
+	check->plugin.argv[n] = NULL;
+	if (access(check->plugin.argv[0], X_OK) == -1)
+		cfg_error(doc, seq->items[0], "plugin '%s': %s",
+		    check->plugin.argv[0], strerror(errno));
+}
+
 static struct mon_check *mon_check_load_merged(struct cfg_doc *,
     const struct cfg_node *, struct mon_host *, int);
 
@@ -701,6 +802,15 @@ mon_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
 		cfg_double(doc, node, "loss_critical", 0, 0, 100,
 		    &check->icmp.loss_crit_pct);
 		check->name = xstrdup(name ? name : "icmp");
+		break;
+	case CHECK_KIND_PLUGIN:
+		mon_check_keys(doc, node, "a plugin check", plugin_keys);
+		mon_plugin_load(doc, node, check);
+		check->name = name ? xstrdup(name) :
+		    check->plugin.argv != NULL ?
+				     xasprintf("plugin/%s",
+					 mon_basename(check->plugin.argv[0])) :
+				     xstrdup("plugin");
 		break;
 	case CHECK_KIND_TCP:
 		mon_check_keys(doc, node, "a tcp check", tcp_keys);
@@ -1195,6 +1305,19 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 			conf->metrics_listen = xstrdup(s);
 		}
 	}
+	conf->plugin_max = 16;
+	if ((node = cfg_map(doc, root, "plugins", 0)) != NULL) {
+		static const char *const plugin_keys_top[] = { "max_concurrent",
+			"directory", NULL };
+		uint64_t v;
+
+		cfg_check_keys(doc, node, "plugins", plugin_keys_top);
+		if (cfg_uint(doc, node, "max_concurrent", 0, 1, 1000, &v) == 0)
+			conf->plugin_max = (unsigned)v;
+		if (cfg_str(doc, node, "directory", 0, &s) == 0 && s[0] != '/')
+			cfg_error(doc, cfg_get(node, "directory"),
+			    "'directory' must be an absolute path");
+	}
 	if ((node = cfg_map(doc, root, "scheduler", 0)) != NULL) {
 		cfg_check_keys(doc, node, "scheduler", sched_keys);
 		cfg_double(doc, node, "max_rate", 0, 0, 10000000,
@@ -1358,7 +1481,9 @@ mon_order_check(struct cfg_doc *doc, const struct cfg_node *root)
 		if (strcmp(k, "hosts") == 0)
 			hosts = i;
 		else if (i > hosts &&
-		    (strcmp(k, "templates") == 0 || strcmp(k, "segments") == 0))
+		    (strcmp(k, "templates") == 0 ||
+			strcmp(k, "segments") == 0 ||
+			strcmp(k, "plugins") == 0))
 			cfg_error(doc, root->keys[i],
 			    "'%s' must come before 'hosts' (hosts are read "
 			    "as the file is, and use it)",
@@ -1510,7 +1635,7 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "user", "metrics", "scheduler", "snmp", "defaults",
-		"segments", "templates", "hosts", NULL };
+		"segments", "templates", "plugins", "hosts", NULL };
 	struct mon_conf *conf = xcalloc(1, sizeof(*conf));
 	struct cfg_hook hook = { "hosts", mon_host_hook, conf };
 	struct cfg_doc *doc;

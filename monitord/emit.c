@@ -42,20 +42,27 @@ struct emit {
 
 /*
  * Appends s to buf as a JSON string.  Bytes that are not valid UTF-8, and
- * control characters, become '?': PostgreSQL refuses invalid UTF-8, and
- * one bad banner must not cost the whole batch.
+ * control characters other than newline and tab (which are escaped),
+ * become '?': PostgreSQL refuses invalid UTF-8, and one bad banner must
+ * not cost the whole batch.
  */
 void
 emit_json_string(struct evbuffer *buf, const char *s)
 {
 	char *clean = xstrdup(s);
 
-	text_clean(clean);
+	text_clean_lines(clean);
 	evbuffer_add(buf, "\"", 1);
 	for (const char *p = clean; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			evbuffer_add(buf, "\\", 1);
-		evbuffer_add(buf, p, 1);
+		if (*p == '\n')
+			evbuffer_add(buf, "\\n", 2);
+		else if (*p == '\t')
+			evbuffer_add(buf, "\\t", 2);
+		else {
+			if (*p == '"' || *p == '\\')
+				evbuffer_add(buf, "\\", 1);
+			evbuffer_add(buf, p, 1);
+		}
 	}
 	evbuffer_add(buf, "\"", 1);
 	free(clean);

@@ -241,6 +241,7 @@ main(int argc, char *argv[])
 	 * trap port. */
 	md.icmp = probe_icmp_new(md.base);
 	md.snmp = snmp_engine_new(md.base);
+	md.plugins = plugin_runner_new(md.base, md.conf->plugin_max);
 	if (md.conf->trap_listen != NULL &&
 	    (md.traps = snmp_trap_new(md.base, md.conf->trap_listen,
 		 (const char *const *)md.conf->trap_communities,
@@ -309,6 +310,7 @@ main(int argc, char *argv[])
 	metrics_free(md.metrics);
 	snmp_trap_free(md.traps);
 	snmp_engine_free(md.snmp);
+	plugin_runner_free(md.plugins);
 	check_snmp_index_free(&md);
 	db_free(md.db);
 	emit_free(&md);

@@ -319,6 +319,7 @@ void
 metrics_render(struct monitord *md, struct evbuffer *buf)
 {
 	const struct mon_stats *st = &md->stats;
+	uint64_t prun, pqueue, pstart, ptime;
 	uint64_t states[CHECK_PENDING + 1] = { 0 };
 	double planned = 0;
 	size_t nchecks = 0, i;
@@ -390,6 +391,26 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 		    metrics_status_labels[s], states[s]);
 	metrics_one(buf, "monitord_checks_configured", "gauge",
 	    "Checks in the loaded configuration.", nchecks);
+	plugin_runner_counts(md->plugins, &prun, &pqueue, &pstart, &ptime);
+	metrics_one(buf, "monitord_plugins_running", "gauge",
+	    "Plugins running now.", prun);
+	metrics_one(buf, "monitord_plugins_queued", "gauge",
+	    "Plugins waiting for a slot (plugins.max_concurrent).", pqueue);
+	metrics_one(buf, "monitord_plugins_started_total", "counter",
+	    "Plugins started.", pstart);
+	metrics_one(buf, "monitord_plugins_timed_out_total", "counter",
+	    "Plugins killed at their timeout, with their process group.",
+	    ptime);
+	metrics_one(buf, "monitord_host_checks_on_demand_total", "counter",
+	    "Host checks run early because a check behind them failed.",
+	    st->on_demand);
+	metrics_one(buf, "monitord_problems_suppressed_total", "counter",
+	    "Problems recorded with a root cause (first isolation).",
+	    st->suppressed);
+	metrics_one(buf, "monitord_flapping_started_total", "counter",
+	    "Times a check started flapping.", st->flap_starts);
+	metrics_one(buf, "monitord_flapping_stopped_total", "counter",
+	    "Times a check stopped flapping.", st->flap_stops);
 	metrics_one(buf, "monitord_state_changes_total", "counter",
 	    "Hard state changes recorded in the database.", st->state_changes);
 	metrics_one(buf, "monitord_state_changes_failed_total", "counter",

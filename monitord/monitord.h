@@ -51,6 +51,7 @@ enum check_kind {
 	CHECK_KIND_SNMP_STORAGE, /* "storage": hrStorageTable */
 	CHECK_KIND_SNMP_CPU, /* "cpu": hrProcessorLoad */
 	CHECK_KIND_SNMP_OID, /* "oid": any OID against ranges */
+	CHECK_KIND_PLUGIN, /* a Nagios-compatible plugin */
 	CHECK_KIND_COUNT
 };
 
@@ -151,6 +152,10 @@ struct mon_check {
 		uint64_t connect_warn_ms, connect_crit_ms; /* 0: none */
 	} tcp;
 	struct {
+		char **argv; /* macros expanded; argv[0] a path */
+		enum check_status timeout_state;
+	} plugin;
+	struct {
 		int enabled; /* -1 until the defaults are applied */
 		double start_pct, stop_pct; /* 0 until then */
 	} flap;
@@ -172,6 +177,7 @@ struct mon_check {
 	uint8_t flap_n, flap_pos;
 	struct icmp_probe *icmp_probe;
 	struct probe_tcp *tcp_probe;
+	struct plugin_run *plugin_run;
 	struct snmp_check *snmp; /* the SNMP kinds: settings and state */
 };
 
@@ -185,6 +191,7 @@ struct mon_conf {
 	char *metrics_listen; /* "127.0.0.1:9810"; NULL: no endpoint */
 	double max_rate; /* probes per second; 0: derived */
 	uint64_t max_in_flight; /* 0: derived */
+	unsigned plugin_max; /* plugins.max_concurrent */
 	struct snmp_cred **creds; /* snmp.credentials */
 	size_t ncreds;
 	char *trap_listen; /* snmp.traps.listen; NULL: no receiver */
@@ -244,6 +251,7 @@ struct monitord {
 	struct snmp_trap_listener *traps;
 	struct metric_store *store;
 	struct snmp_addr_index *by_addr; /* hosts by address, for traps */
+	struct plugin_runner *plugins;
 	double planned_rate; /* probes per second the intervals ask for */
 	struct mon_stats stats;
 	char output[1024]; /* the result text being written */
@@ -659,6 +667,61 @@ void check_snmp_cancel(struct mon_check *);
 void check_snmp_trap(struct monitord *, const struct snmp_trap *);
 void check_snmp_index(struct monitord *);
 void check_snmp_index_free(struct monitord *);
+
+/* plugin_output.c */
+#define PLUGIN_OUTPUT_MAX 8192 /* bytes of a plugin's output kept */
+#define PLUGIN_LABEL_MAX 128
+#define PLUGIN_PERF_MAX 64 /* items of performance data kept */
+
+/* One item of performance data: 'label'=value[UOM];warn;crit;min;max */
+struct plugin_perf {
+	char label[PLUGIN_LABEL_MAX];
+	double value; /* NAN for U */
+	char uom[8];
+	char warn[32], crit[32]; /* ranges, as written */
+	double min, max;
+	int have_min, have_max;
+};
+
+/* What a plugin printed, taken apart. */
+struct plugin_output {
+	char *summary; /* the first line, without its performance data */
+	char *long_output; /* the lines after it */
+	struct plugin_perf *perf;
+	size_t nperf;
+	size_t perf_bad; /* items that did not parse */
+};
+
+void plugin_output_parse(const char *, size_t, struct plugin_output *);
+void plugin_output_free(struct plugin_output *);
+enum check_status plugin_exit_status(int);
+
+/* plugin.c */
+struct plugin_runner;
+/* How a plugin run ended. */
+struct plugin_result {
+	int exited; /* exit code valid */
+	int code; /* exit code */
+	int signo; /* killed by this signal, or 0 */
+	int timed_out;
+	int spawn_error; /* errno of a failed start, or 0 */
+	const char *out; /* stdout, NUL-terminated, at most PLUGIN_OUTPUT_MAX */
+	size_t out_len;
+	int truncated; /* more was written than kept */
+	const char *err; /* stderr, the first KiB */
+	uint64_t duration_us;
+};
+typedef void (*plugin_cb)(const struct plugin_result *, void *);
+struct plugin_run;
+
+struct plugin_runner *plugin_runner_new(struct event_base *, unsigned);
+void plugin_runner_free(struct plugin_runner *);
+void plugin_runner_set_max(struct plugin_runner *, unsigned);
+struct plugin_run *plugin_start(struct plugin_runner *, char *const[], uint64_t,
+    plugin_cb, void *);
+void plugin_cancel(struct plugin_run *);
+void plugin_runner_counts(const struct plugin_runner *, uint64_t *, uint64_t *,
+    uint64_t *, uint64_t *);
 
 /* metric_store.c */
 struct metric_store *metric_store_new(struct monitord *);

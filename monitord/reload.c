@@ -285,6 +285,7 @@ reload_apply(struct monitord *md, const char *file)
 	}
 	free(idx);
 	reload_agents(md, old, nc);
+	plugin_runner_set_max(md->plugins, nc->plugin_max);
 	md->conf = nc;
 	mon_conf_free(old);
 	check_snmp_index(md);

@@ -325,7 +325,7 @@ START_TEST(test_bad_segment_and_type_list_the_choices)
 	    "information, finance, other, not '基幹系'");
 	assert_error(doc, 1,
 	    "6:15: 'type' must be one of icmp, tcp, sysuptime, "
-	    "interfaces, storage, cpu, oid, not 'snmp'");
+	    "interfaces, storage, cpu, oid, plugin, not 'snmp'");
 	cfg_free(doc);
 }
 END_TEST
@@ -384,7 +384,7 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	    "1:1: unknown key 'bogus' in the top level "
 	    "(known: instance, database, log_level, user, "
 	    "metrics, scheduler, snmp, defaults, segments, templates, "
-	    "hosts)");
+	    "plugins, hosts)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");
