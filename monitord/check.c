@@ -459,6 +459,25 @@ check_output_add(struct monitord *md, const char *text)
 		    text);
 }
 
+/* Performance data: every value, as a measured value. */
+static void
+check_store_perf(struct mon_check *c, const struct plugin_output *po)
+{
+	for (size_t i = 0; i < po->nperf; i++) {
+		char metric[PLUGIN_LABEL_MAX + 16];
+
+		if (po->perf[i].uom[0] != '\0')
+			snprintf(metric, sizeof(metric), "%s[%s]",
+			    po->perf[i].label, po->perf[i].uom);
+		else
+			snprintf(metric, sizeof(metric), "%s",
+			    po->perf[i].label);
+		text_clean(metric);
+		metric_store_add(c->md->store, c->host->name, c->name, metric,
+		    po->perf[i].value);
+	}
+}
+
 static void
 check_plugin_cb(const struct plugin_result *r, void *arg)
 {
@@ -525,23 +544,60 @@ check_plugin_cb(const struct plugin_result *r, void *arg)
 			check_output_add(md, cut);
 		}
 	}
-	/* Performance data: every value, as a measured value. */
-	for (size_t i = 0; i < po.nperf; i++) {
-		char metric[PLUGIN_LABEL_MAX + 16];
-
-		if (po.perf[i].uom[0] != '\0')
-			snprintf(metric, sizeof(metric), "%s[%s]",
-			    po.perf[i].label, po.perf[i].uom);
-		else
-			snprintf(metric, sizeof(metric), "%s",
-			    po.perf[i].label);
-		text_clean(metric);
-		metric_store_add(md->store, c->host->name, c->name, metric,
-		    po.perf[i].value);
-	}
+	check_store_perf(c, &po);
 	plugin_output_free(&po);
 	text_clean_lines(md->output);
 	check_result(c, status);
+}
+
+/*
+ * A result submitted for a passive check: its text is read like a
+ * plugin's output.
+ */
+void
+check_passive_result(struct mon_check *c, enum check_status status,
+    const char *text, size_t len)
+{
+	struct monitord *md = c->md;
+	struct plugin_output po;
+
+	if (md == NULL)
+		return;
+	c->passive.last_ms = timeutil_mono_ms();
+	plugin_output_parse(text, len, &po);
+	snprintf(md->output, sizeof(md->output), "%s",
+	    po.summary[0] != '\0' ? po.summary : "(no output)");
+	if (po.long_output[0] != '\0') {
+		check_output_add(md, "\n");
+		check_output_add(md, po.long_output);
+	}
+	check_store_perf(c, &po);
+	plugin_output_free(&po);
+	text_clean_lines(md->output);
+	check_result(c, status);
+}
+
+/*
+ * A passive check falls due: without a result within its heartbeat, the
+ * job behind it is taken to have stopped.
+ */
+static void
+check_heartbeat(struct mon_check *c)
+{
+	struct monitord *md = c->md;
+	uint64_t now = timeutil_mono_ms(), quiet;
+
+	if (c->passive.heartbeat_ms == 0)
+		return;
+	quiet = now - c->passive.last_ms;
+	if (quiet < c->passive.heartbeat_ms)
+		return;
+	snprintf(md->output, sizeof(md->output),
+	    "HEARTBEAT %s - no result for %llu s (expected every %llu s)",
+	    check_status_str(c->passive.heartbeat_state),
+	    (unsigned long long)(quiet / 1000),
+	    (unsigned long long)(c->passive.heartbeat_ms / 1000));
+	check_result(c, c->passive.heartbeat_state);
 }
 
 /*
@@ -595,6 +651,13 @@ check_run(struct mon_check *c)
 		c->plugin_run = plugin_start(md->plugins, c->plugin.argv,
 		    c->timeout_ms, check_plugin_cb, c);
 		return 1;
+	case CHECK_KIND_PASSIVE:
+		/* Nothing to send: only the heartbeat to look at. */
+		c->in_flight = 0;
+		md->stats.probes_sent[c->kind]--;
+		md->stats.window_probes[0]--;
+		check_heartbeat(c);
+		return 0;
 	case CHECK_KIND_COUNT:
 	case CHECK_KIND_ICMP:
 		c->icmp_probe = probe_icmp_start(md->icmp, sa, c->host->sslen,
@@ -653,6 +716,7 @@ check_start(struct monitord *md, struct mon_check *c, uint64_t now)
 	c->md = md;
 	check_state_init(&c->state);
 	c->recorded = CHECK_PENDING;
+	c->passive.last_ms = timeutil_mono_ms(); /* a heartbeat of grace */
 	c->sched.cb = check_due_cb;
 	c->sched.arg = c;
 	/* The agent check is fed by the host's other SNMP checks. */

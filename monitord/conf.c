@@ -27,14 +27,15 @@ static const char *const mon_segment_names[] = { "core", "information",
 	"finance", "other", NULL };
 /* By enum check_kind; "snmp" is the implicit agent check. */
 static const char *const check_kind_names[] = { "icmp", "tcp", "snmp",
-	"sysuptime", "interfaces", "storage", "cpu", "oid", "plugin", NULL };
+	"sysuptime", "interfaces", "storage", "cpu", "oid", "plugin", "passive",
+	NULL };
 /* What a check's type may be in the file (not the implicit "snmp"). */
 static const char *const check_type_names[] = { "icmp", "tcp", "sysuptime",
-	"interfaces", "storage", "cpu", "oid", "plugin", NULL };
+	"interfaces", "storage", "cpu", "oid", "plugin", "passive", NULL };
 static const enum check_kind check_type_kinds[] = { CHECK_KIND_ICMP,
 	CHECK_KIND_TCP, CHECK_KIND_SNMP_UPTIME, CHECK_KIND_SNMP_IF,
 	CHECK_KIND_SNMP_STORAGE, CHECK_KIND_SNMP_CPU, CHECK_KIND_SNMP_OID,
-	CHECK_KIND_PLUGIN };
+	CHECK_KIND_PLUGIN, CHECK_KIND_PASSIVE };
 /* The keys of each type, besides check_common_keys; by check_type_names. */
 static const char *const icmp_keys[] = { "packets", "packet_gap", "rtt_warning",
 	"rtt_critical", "loss_warning", "loss_critical", NULL };
@@ -49,8 +50,11 @@ static const char *const storage_keys[] = { "names", "warning", "critical",
 static const char *const cpu_keys[] = { "warning", "critical", NULL };
 static const char *const oid_keys[] = { "oid", "warning", "critical", NULL };
 static const char *const plugin_keys[] = { "command", "timeout_state", NULL };
+static const char *const passive_keys[] = { "token", "heartbeat",
+	"heartbeat_state", NULL };
 static const char *const *const check_type_keys[] = { icmp_keys, tcp_keys,
-	uptime_keys, if_keys, storage_keys, cpu_keys, oid_keys, plugin_keys };
+	uptime_keys, if_keys, storage_keys, cpu_keys, oid_keys, plugin_keys,
+	passive_keys };
 static const char *const timeout_state_names[] = { "ok", "warning", "critical",
 	"unknown", NULL };
 /* Where a plugin named without a path is looked for, by default. */
@@ -111,6 +115,11 @@ mon_check_free(struct mon_check *check)
 	for (char **a = check->plugin.argv; a != NULL && *a != NULL; a++)
 		free(*a);
 	free(check->plugin.argv);
+	if (check->passive.token != NULL) {
+		explicit_bzero(check->passive.token,
+		    strlen(check->passive.token));
+		free(check->passive.token);
+	}
 	free(check->tcp.send);
 	free(check->tcp.expect);
 	check_snmp_free(check->snmp);
@@ -803,6 +812,24 @@ mon_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
 		    &check->icmp.loss_crit_pct);
 		check->name = xstrdup(name ? name : "icmp");
 		break;
+	case CHECK_KIND_PASSIVE: {
+		int st = CHECK_CRITICAL;
+
+		mon_check_keys(doc, node, "a passive check", passive_keys);
+		if (cfg_str(doc, node, "token", 1, &s) == 0) {
+			if (strlen(s) < 16)
+				cfg_error(doc, cfg_get(node, "token"),
+				    "a token must be at least 16 characters");
+			check->passive.token = xstrdup(s);
+		}
+		cfg_duration(doc, node, "heartbeat", 0, 1000, 366 * MS_DAY,
+		    &check->passive.heartbeat_ms);
+		cfg_enum(doc, node, "heartbeat_state", 0, timeout_state_names,
+		    &st);
+		check->passive.heartbeat_state = (enum check_status)st;
+		check->name = xstrdup(name ? name : "passive");
+		break;
+	}
 	case CHECK_KIND_PLUGIN:
 		mon_check_keys(doc, node, "a plugin check", plugin_keys);
 		mon_plugin_load(doc, node, check);

@@ -34,7 +34,7 @@
 
 /* Small limits: a scrape is one short GET, anything more is hostile. */
 #define METRICS_MAX_HEADERS 8192
-#define METRICS_MAX_BODY 4096
+#define METRICS_MAX_BODY 16384 /* a passive result */
 #define METRICS_TIMEOUT_S 10
 #define METRICS_BACKLOG 64
 #define METRICS_ACCEPT_PAUSE_S 1
@@ -407,6 +407,11 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 	metrics_one(buf, "monitord_problems_suppressed_total", "counter",
 	    "Problems recorded with a root cause (first isolation).",
 	    st->suppressed);
+	metrics_one(buf, "monitord_passive_results_total", "counter",
+	    "Passive results accepted.", st->passive_accepted);
+	metrics_one(buf, "monitord_passive_refused_total", "counter",
+	    "Passive results refused for a wrong or missing token.",
+	    st->passive_refused);
 	metrics_one(buf, "monitord_flapping_started_total", "counter",
 	    "Times a check started flapping.", st->flap_starts);
 	metrics_one(buf, "monitord_flapping_stopped_total", "counter",
@@ -508,6 +513,10 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	}
 	if (path == NULL)
 		path = "";
+	if (strcmp(path, "/api/v1/results") == 0) {
+		passive_handle(m->md, req);
+		return;
+	}
 	is_metrics = strcmp(path, "/metrics") == 0;
 	is_healthz = strcmp(path, "/healthz") == 0;
 	if (!is_metrics && !is_healthz) {

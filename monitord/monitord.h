@@ -52,6 +52,7 @@ enum check_kind {
 	CHECK_KIND_SNMP_CPU, /* "cpu": hrProcessorLoad */
 	CHECK_KIND_SNMP_OID, /* "oid": any OID against ranges */
 	CHECK_KIND_PLUGIN, /* a Nagios-compatible plugin */
+	CHECK_KIND_PASSIVE, /* results submitted over HTTP */
 	CHECK_KIND_COUNT
 };
 
@@ -156,6 +157,12 @@ struct mon_check {
 		enum check_status timeout_state;
 	} plugin;
 	struct {
+		char *token; /* what submitters must show */
+		uint64_t heartbeat_ms; /* 0: none */
+		enum check_status heartbeat_state;
+		uint64_t last_ms; /* monotonic, of the last result */
+	} passive;
+	struct {
 		int enabled; /* -1 until the defaults are applied */
 		double start_pct, stop_pct; /* 0 until then */
 	} flap;
@@ -223,6 +230,7 @@ struct mon_stats {
 	uint64_t on_demand; /* host checks run early for first isolation */
 	uint64_t suppressed; /* problems recorded with a root cause */
 	uint64_t flap_starts, flap_stops;
+	uint64_t passive_accepted, passive_refused;
 	uint64_t changes_failed; /* refused by the database */
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t traps_received; /* accepted by the listener */
@@ -279,6 +287,8 @@ void check_record(struct mon_check *, enum check_status, unsigned);
 void check_sub_result(struct mon_check *, struct check_state *, const char *,
     enum check_status, const char *, int);
 void check_reclassify(struct mon_check *);
+void check_passive_result(struct mon_check *, enum check_status, const char *,
+    size_t);
 int
 check_flap_push(uint8_t *, uint8_t *, uint8_t *, enum check_status, double *);
 
@@ -722,6 +732,20 @@ struct plugin_run *plugin_start(struct plugin_runner *, char *const[], uint64_t,
 void plugin_cancel(struct plugin_run *);
 void plugin_runner_counts(const struct plugin_runner *, uint64_t *, uint64_t *,
     uint64_t *, uint64_t *);
+
+/* passive.c */
+struct evhttp_request;
+/* A result submitted for a passive check; strings live in root. */
+struct passive_req {
+	void *root; /* the decoded JSON (json_t) */
+	const char *host, *check;
+	int status; /* 0-3 */
+	const char *output;
+	size_t output_len;
+};
+int passive_parse(const char *, size_t, struct passive_req *, char *, size_t);
+void passive_req_free(struct passive_req *);
+void passive_handle(struct monitord *, struct evhttp_request *);
 
 /* metric_store.c */
 struct metric_store *metric_store_new(struct monitord *);

@@ -107,6 +107,18 @@ reload_streq(const char *a, const char *b)
 }
 
 /* Whether a check, and the host it probes, are the same in both configs. */
+/* Whether two NULL-terminated argument lists are equal. */
+static int
+reload_argv_eq(char *const *a, char *const *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	for (; *a != NULL && *b != NULL; a++, b++)
+		if (strcmp(*a, *b) != 0)
+			return 0;
+	return *a == NULL && *b == NULL;
+}
+
 static int
 reload_same(const struct mon_check *a, const struct mon_check *b)
 {
@@ -120,6 +132,11 @@ reload_same(const struct mon_check *a, const struct mon_check *b)
 	    reload_streq(a->tcp.expect, b->tcp.expect) &&
 	    a->tcp.connect_warn_ms == b->tcp.connect_warn_ms &&
 	    a->tcp.connect_crit_ms == b->tcp.connect_crit_ms &&
+	    reload_argv_eq(a->plugin.argv, b->plugin.argv) &&
+	    a->plugin.timeout_state == b->plugin.timeout_state &&
+	    reload_streq(a->passive.token, b->passive.token) &&
+	    a->passive.heartbeat_ms == b->passive.heartbeat_ms &&
+	    a->passive.heartbeat_state == b->passive.heartbeat_state &&
 	    strcmp(a->host->address, b->host->address) == 0 &&
 	    a->host->segment == b->host->segment && check_snmp_same(a, b) &&
 	    check_snmp_host_same(a->host, b->host);

@@ -28,6 +28,7 @@ from harness import log, wait_for  # noqa: E402
 PLUGINS = "/usr/lib/nagios/plugins"
 MARK = "mdplugintest%d" % os.getpid()
 MAX = 4
+TOKEN = "s3cr3t-token-0123456789"
 SLEEPERS = 8
 
 # %(sleep)s and %(yes)s are copies of sleep and yes whose names carry the
@@ -105,7 +106,14 @@ def monitord_yaml(d, mport, tport, backups):
     for name, body in checks:
         lines.append("      - %s" % body.replace("{", "{name: %s, " % name,
                                                    1))
-    lines += ["  - name: sleepers",
+    lines += ["  - name: batch01",
+              "    address: 127.0.0.3",
+              "    checks:",
+              "      - {name: nightly-backup, type: passive, token: %s,"
+              % TOKEN,
+              "         heartbeat: 4s, interval: 1s, retry_interval: 1s,",
+              "         timeout: 500ms}",
+              "  - name: sleepers",
               "    address: 127.0.0.2",
               "    checks:"]
     for i in range(SLEEPERS):
@@ -126,6 +134,25 @@ def metric(port, name):
         text = r.read().decode()
     m = re.search(r"^%s (\d+)" % name, text, re.M)
     return int(m.group(1)) if m else None
+
+
+def submit(port, body, token=TOKEN, method="POST", raw=None):
+    """POSTs a passive result; returns (status, decoded JSON)."""
+    import http.client
+    import json
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    hdrs = {"Content-Type": "application/json"}
+    if token is not None:
+        hdrs["Authorization"] = "Bearer " + token
+    data = raw if raw is not None else json.dumps(body).encode()
+    c.request(method, "/api/v1/results", body=data, headers=hdrs)
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    try:
+        return r.status, json.loads(text)
+    except ValueError:
+        return r.status, text
 
 
 def ours():
@@ -293,6 +320,44 @@ def main():
             old = [x for x in marker_ages() if x[1] > 3.0]
             assert not old, "not killed: %s" % old
             time.sleep(0.2)
+
+        log("passive results: accepted with the token, refused without")
+        good = {"host": "batch01", "check": "nightly-backup", "status": 0,
+                "output": "BACKUP OK - 12 GB in 41 min | size=12GB;;;0\n"
+                          "zaimu.dump done"}
+        assert submit(mport, good) == (202, {"state": "OK"})
+        assert submit(mport, good, token="wrong-token-0123456789")[0] == 401
+        assert submit(mport, good, token=None)[0] == 401
+        assert submit(mport, dict(good, check="nope"))[0] == 404
+        assert submit(mport, dict(good, status=7))[0] == 400
+        assert submit(mport, None, raw=b"{not json")[0] == 400
+        assert submit(mport, None, raw=b"[]")[0] == 400
+        assert submit(mport, good, method="GET")[0] == 405
+        assert submit(mport, dict(good, output="x" * 20000))[0] == 413
+        wait_for("the passive result recorded", lambda: pg.query(
+            "SELECT state, replace(output, E'\\n', '/') FROM current_state "
+            "WHERE host = 'batch01'") ==
+            [["OK", "BACKUP OK - 12 GB in 41 min/zaimu.dump done"]],
+            timeout=10)
+        st, body = submit(mport, dict(good, status="CRITICAL",
+                                      output="BACKUP CRITICAL - disk full"))
+        assert st == 202, (st, body)
+        wait_for("CRITICAL recorded", lambda: pg.query(
+            "SELECT state FROM current_state WHERE host = 'batch01'") ==
+            [["CRITICAL"]], timeout=10)
+        submit(mport, good)
+        wait_for("size stored", lambda: pg.query(
+            "SELECT count(*) FROM metric_sample WHERE host = 'batch01' "
+            "AND metric = 'size[GB]'")[0][0] != "0", timeout=10)
+        log("no result for the heartbeat: CRITICAL, the dead man's switch")
+        wait_for("heartbeat missed", lambda: pg.query(
+            "SELECT state, output LIKE 'HEARTBEAT CRITICAL - no result for "
+            "%' FROM current_state WHERE host = 'batch01'") ==
+            [["CRITICAL", "t"]], timeout=15)
+        assert submit(mport, good)[0] == 202
+        wait_for("back to OK", lambda: pg.query(
+            "SELECT state FROM current_state WHERE host = 'batch01'") ==
+            [["OK"]], timeout=10)
 
         log("SIGTERM stops cleanly and leaves no plugin running")
         assert mon.stop() == 0
