@@ -160,7 +160,8 @@ check_emit(struct mon_check *c, struct check_state *st, const char *name,
 {
 	struct monitord *md = c->md;
 	const struct mon_host *root = NULL, *hroot;
-	struct emit_extra x = { NULL, NULL, flapping };
+	struct emit_extra x = { NULL, NULL, flapping, NULL };
+	const struct downtime *dt;
 
 	if (check_problem(now) && flapping != 0)
 		root = topo_suppressor(c);
@@ -168,6 +169,8 @@ check_emit(struct mon_check *c, struct check_state *st, const char *name,
 		x.root = root->name;
 		md->stats.suppressed++;
 	}
+	if ((dt = downtime_of(md->conf, c, time(NULL))) != NULL)
+		x.downtime = dt->name;
 	if (c == c->host->host_check && st == &c->state) {
 		c->host->state = topo_host_state(c->host, &hroot);
 		x.host_state = host_state_str(c->host->state);

@@ -197,6 +197,10 @@ emit_change(struct monitord *md, const struct mon_host *host, const char *name,
 		evbuffer_add(buf, ",\"root\":", 8);
 		emit_json_string(buf, x->root);
 	}
+	if (x != NULL && x->downtime != NULL) {
+		evbuffer_add(buf, ",\"downtime\":", 12);
+		emit_json_string(buf, x->downtime);
+	}
 	if (x != NULL && x->flapping >= 0)
 		evbuffer_add_printf(buf, ",\"flapping\":%s",
 		    x->flapping ? "true" : "false");

@@ -98,6 +98,18 @@ monitord_tick_hook(void *arg)
 	snmp_engine_poll(md->snmp);
 }
 
+/* How far ahead downtime windows are written, and how often. */
+#define MONITORD_DOWNTIME_DAYS 62
+#define MONITORD_DOWNTIME_MS (3600 * 1000)
+
+static void
+monitord_downtime_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	downtime_publish(arg, MONITORD_DOWNTIME_DAYS);
+}
+
 static void
 monitord_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -160,7 +172,8 @@ main(int argc, char *argv[])
 	struct monitord md;
 	struct monitord_ctx ctx;
 	struct cfg_doc *doc;
-	struct event *sigs[3], *window_ev;
+	struct event *sigs[3], *window_ev, *downtime_ev;
+	struct timeval downtime_tv = timeutil_ms_to_tv(MONITORD_DOWNTIME_MS);
 	struct event_config *evcfg;
 	const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
 	struct timeval window_tv = timeutil_ms_to_tv(MONITORD_WINDOW_MS);
@@ -274,6 +287,11 @@ main(int argc, char *argv[])
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot install the signal handler");
 	}
+	downtime_ev =
+	    event_new(md.base, -1, EV_PERSIST, monitord_downtime_cb, &md);
+	if (downtime_ev == NULL || event_add(downtime_ev, &downtime_tv) == -1)
+		fatalx("cannot arm the downtime timer");
+	downtime_publish(&md, MONITORD_DOWNTIME_DAYS);
 	window_ev = event_new(md.base, -1, EV_PERSIST, monitord_window_cb, &md);
 	if (window_ev == NULL || event_add(window_ev, &window_tv) == -1)
 		fatalx("cannot arm the statistics timer");
@@ -306,6 +324,7 @@ main(int argc, char *argv[])
 	for (size_t i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_free(window_ev);
+	event_free(downtime_ev);
 	daemon_stop_free(&md.stop);
 	metrics_free(md.metrics);
 	snmp_trap_free(md.traps);

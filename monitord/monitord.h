@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -188,6 +189,36 @@ struct mon_check {
 	struct snmp_check *snmp; /* the SNMP kinds: settings and state */
 };
 
+/* How a downtime repeats. */
+enum downtime_every {
+	DOWNTIME_ONCE,
+	DOWNTIME_DAY,
+	DOWNTIME_WEEK,
+	DOWNTIME_MONTH
+};
+
+/* A scheduled downtime (downtime.c): its rule, its targets, and the
+ * window last worked out. */
+struct downtime {
+	char *name;
+	char *comment;
+	char *timezone; /* "Asia/Tokyo" */
+	enum downtime_every every;
+	time_t once_start, once_end; /* DOWNTIME_ONCE */
+	int at_min; /* start, minutes after local midnight */
+	uint64_t duration_s;
+	int wday; /* 0 Sunday; week, and month with nth */
+	int mday; /* month: 1..31, or -1 the last day, -2 ... */
+	int nth; /* month: the n-th weekday (1..5, -1 last), 0: mday */
+	char **hosts, **checks; /* checks as "host/check" */
+	size_t nhosts, nchecks;
+	int *segments;
+	size_t nsegments;
+	char *targets_text;
+	unsigned line, col;
+	time_t cur_start, cur_end;
+};
+
 /* A loaded monitord.yaml. */
 struct mon_conf {
 	char *file;
@@ -208,6 +239,8 @@ struct mon_conf {
 	size_t nhosts;
 	struct mon_check **checks;
 	size_t nchecks;
+	struct downtime **downtimes;
+	size_t ndowntimes;
 };
 
 #define HIST_NBUCKETS 28
@@ -733,6 +766,15 @@ void plugin_cancel(struct plugin_run *);
 void plugin_runner_counts(const struct plugin_runner *, uint64_t *, uint64_t *,
     uint64_t *, uint64_t *);
 
+/* downtime.c */
+int downtime_window(const struct downtime *, time_t, time_t *, time_t *);
+int downtime_parse_local(const char *, const char *, time_t *);
+int downtime_covers(const struct downtime *, const struct mon_check *);
+const struct downtime *
+downtime_of(struct mon_conf *, const struct mon_check *, time_t);
+void downtime_free(struct downtime *);
+void downtime_publish(struct monitord *, unsigned);
+
 /* passive.c */
 struct evhttp_request;
 /* A result submitted for a passive check; strings live in root. */
@@ -849,6 +891,7 @@ struct emit_extra {
 	const char *host_state; /* the host check's: "UP"...; NULL otherwise */
 	const char *root; /* the root-cause host it is suppressed by */
 	int flapping; /* 1 flapping starts, 0 it stops, -1 neither */
+	const char *downtime; /* the downtime it falls in */
 };
 void emit_change(struct monitord *, const struct mon_host *, const char *,
     enum check_kind, enum check_status, enum check_status, const char *,

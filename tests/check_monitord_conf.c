@@ -325,7 +325,7 @@ START_TEST(test_bad_segment_and_type_list_the_choices)
 	    "information, finance, other, not '基幹系'");
 	assert_error(doc, 1,
 	    "6:15: 'type' must be one of icmp, tcp, sysuptime, "
-	    "interfaces, storage, cpu, oid, plugin, not 'snmp'");
+	    "interfaces, storage, cpu, oid, plugin, passive, not 'snmp'");
 	cfg_free(doc);
 }
 END_TEST
@@ -384,7 +384,7 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	    "1:1: unknown key 'bogus' in the top level "
 	    "(known: instance, database, log_level, user, "
 	    "metrics, scheduler, snmp, defaults, segments, templates, "
-	    "plugins, hosts)");
+	    "plugins, hosts, downtimes)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");
@@ -716,6 +716,39 @@ START_TEST(test_parent_loops_and_unknown_parents_are_errors)
 }
 END_TEST
 
+START_TEST(test_downtime_mistakes_are_reported)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load(
+	    "hosts:\n"
+	    "  - {name: h1, address: 127.0.0.1, checks: [{type: icmp}]}\n"
+	    "downtimes:\n"
+	    "  - {name: a, hosts: [h2], start: '2026-12-01 22:00', "
+	    "end: '2026-12-01 21:00'}\n"
+	    "  - {name: b, segments: [dmz], every: month, nth: 2, at: '25:00', "
+	    "duration: 1h}\n"
+	    "  - {name: c, every: week, at: '22:00', duration: 4h, "
+	    "hosts: [h1], timezone: Mars/Olympus}\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 8);
+	assert_error(doc, 0, "4:22: downtime 'a': no host 'h2'");
+	assert_error(doc, 1, "4:60: downtime 'a' ends before it starts");
+	assert_error(doc, 2,
+	    "5:5: downtime 'b' covers nothing: give hosts, checks or "
+	    "segments");
+	assert_error(doc, 3,
+	    "5:26: no segment 'dmz' (core, information, finance, other)");
+	assert_error(doc, 4, "5:51: 'nth' needs a 'weekday'");
+	assert_error(doc, 5, "5:58: 'at' must be HH:MM, not '25:00'");
+	assert_error(doc, 6, "6:5: missing required key 'weekday'");
+	assert_error(doc, 7,
+	    "6:78: unknown time zone 'Mars/Olympus' (such as Asia/Tokyo)");
+	cfg_free(doc);
+}
+END_TEST
+
 static Suite *
 monitord_conf_suite(void)
 {
@@ -745,6 +778,7 @@ monitord_conf_suite(void)
 	tcase_add_test(tc, test_segment_keys_are_checked);
 	tcase_add_test(tc, test_parents_resolve_into_a_graph);
 	tcase_add_test(tc, test_parent_loops_and_unknown_parents_are_errors);
+	tcase_add_test(tc, test_downtime_mistakes_are_reported);
 	suite_add_tcase(s, tc);
 	return s;
 }
