@@ -203,6 +203,18 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 
 	if ((unsigned)result <= CHECK_UNKNOWN)
 		md->stats.results[result]++;
+	if (own) {
+		size_t len = strlen(output);
+
+		/* kept in place: outputs change on every result */
+		if (len + 1 > c->last_output_cap) {
+			c->last_output_cap = len + 1 < 64 ? 64 : len + 1;
+			c->last_output =
+			    xreallocarray(c->last_output, c->last_output_cap, 1);
+		}
+		memcpy(c->last_output, output, len + 1);
+		c->last_result = time(NULL);
+	}
 	tr = check_state_apply(st, result, max_attempts);
 	if (own && c->flap.enabled > 0) {
 		check_flap_push(c->flap_hist, &c->flap_n, &c->flap_pos, result,
@@ -408,6 +420,9 @@ check_tcp_cb(const struct probe_tcp_result *r, void *arg)
 	    check_status_str(status), (double)r->connect_us / 1e6,
 	    check_addr_str(c), c->tcp.port, r->banner[0] ? ": " : "",
 	    r->banner);
+	if (c->store_samples)
+		metric_store_add(md->store, c->host->name, c->name, "time[s]",
+		    (double)r->connect_us / 1e6);
 	check_result(c, status);
 }
 
@@ -433,6 +448,9 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 		    "PING CRITICAL - %s: %s, %u/%u lost", check_addr_str(c),
 		    icmp_outcome_str(r->outcome), r->sent - r->received,
 		    r->sent);
+		if (c->store_samples)
+			metric_store_add(md->store, c->host->name, c->name,
+			    "pl[%]", 100);
 		check_result(c, CHECK_CRITICAL);
 		return;
 	}
@@ -448,6 +466,12 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	    check_status_str(status), check_addr_str(c), r->rtt_avg_ms,
 	    r->rtt_min_ms, r->rtt_max_ms, r->jitter_ms, r->loss_pct,
 	    r->sent - r->received, r->sent);
+	if (c->store_samples) {
+		metric_store_add(md->store, c->host->name, c->name, "rta[ms]",
+		    r->rtt_avg_ms);
+		metric_store_add(md->store, c->host->name, c->name, "pl[%]",
+		    r->loss_pct);
+	}
 	check_result(c, status);
 }
 
@@ -547,7 +571,8 @@ check_plugin_cb(const struct plugin_result *r, void *arg)
 			check_output_add(md, cut);
 		}
 	}
-	check_store_perf(c, &po);
+	if (c->store_samples)
+		check_store_perf(c, &po);
 	plugin_output_free(&po);
 	text_clean_lines(md->output);
 	check_result(c, status);
@@ -574,7 +599,8 @@ check_passive_result(struct mon_check *c, enum check_status status,
 		check_output_add(md, "\n");
 		check_output_add(md, po.long_output);
 	}
-	check_store_perf(c, &po);
+	if (c->store_samples)
+		check_store_perf(c, &po);
 	plugin_output_free(&po);
 	text_clean_lines(md->output);
 	check_result(c, status);

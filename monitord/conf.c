@@ -75,12 +75,13 @@ struct mon_defaults {
 	uint64_t max_attempts;
 	int flap_detection;
 	double flap_start, flap_stop;
+	int store_samples;
 };
 
 /* The keys every check may have, and that defaults and segments set. */
 static const char *const check_common_keys[] = { "interval", "retry_interval",
 	"timeout", "max_attempts", "flap_detection", "flap_start", "flap_stop",
-	NULL };
+	"store_samples", NULL };
 
 /* Template inheritance deeper than this is refused (and loops with it). */
 #define MON_TEMPLATE_DEPTH 16
@@ -112,6 +113,7 @@ mon_check_free(struct mon_check *check)
 		return;
 	free(check->name);
 	free(check->suppressed_by);
+	free(check->last_output);
 	for (char **a = check->plugin.argv; a != NULL && *a != NULL; a++)
 		free(*a);
 	free(check->plugin.argv);
@@ -282,6 +284,9 @@ mon_check_timing(struct cfg_doc *doc, const struct cfg_node *node,
 	check->flap.enabled = -1;
 	if (cfg_bool(doc, node, "flap_detection", 0, &on) == 0)
 		check->flap.enabled = on;
+	check->store_samples = -1;
+	if (cfg_bool(doc, node, "store_samples", 0, &on) == 0)
+		check->store_samples = on;
 	cfg_double(doc, node, "flap_start", 0, 1, 100, &check->flap.start_pct);
 	cfg_double(doc, node, "flap_stop", 0, 1, 100, &check->flap.stop_pct);
 }
@@ -325,6 +330,8 @@ mon_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
 			c->max_attempts = (unsigned)def->max_attempts;
 		if (c->flap.enabled == -1)
 			c->flap.enabled = def->flap_detection;
+		if (c->store_samples == -1)
+			c->store_samples = def->store_samples;
 		if (c->flap.start_pct == 0)
 			c->flap.start_pct = def->flap_start;
 		if (c->flap.stop_pct == 0)
@@ -1374,10 +1381,12 @@ mon_defaults_load(struct cfg_doc *doc, const struct cfg_node *root,
 	def->flap_detection = 1;
 	def->flap_start = 35;
 	def->flap_stop = 20;
+	def->store_samples = 1;
 	if ((node = cfg_map(doc, root, "defaults", 0)) == NULL)
 		return;
 	cfg_check_keys(doc, node, "defaults", check_common_keys);
 	cfg_bool(doc, node, "flap_detection", 0, &def->flap_detection);
+	cfg_bool(doc, node, "store_samples", 0, &def->store_samples);
 	cfg_double(doc, node, "flap_start", 0, 1, 100, &def->flap_start);
 	cfg_double(doc, node, "flap_stop", 0, 1, 100, &def->flap_stop);
 	cfg_duration(doc, node, "interval", 0, 100, MS_DAY, &def->interval_ms);

@@ -517,6 +517,10 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 		passive_handle(m->md, req);
 		return;
 	}
+	if (strcmp(path, "/api/v1/checks") == 0 && cmd == EVHTTP_REQ_GET) {
+		passive_checks_json(m->md, req);
+		return;
+	}
 	is_metrics = strcmp(path, "/metrics") == 0;
 	is_healthz = strcmp(path, "/healthz") == 0;
 	if (!is_metrics && !is_healthz) {

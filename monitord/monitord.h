@@ -163,6 +163,10 @@ struct mon_check {
 		enum check_status heartbeat_state;
 		uint64_t last_ms; /* monotonic, of the last result */
 	} passive;
+	int store_samples; /* measured values to metric_sample; -1 unset */
+	char *last_output; /* of the latest result (GET /api/v1/checks) */
+	size_t last_output_cap;
+	time_t last_result; /* wall clock */
 	struct {
 		int enabled; /* -1 until the defaults are applied */
 		double start_pct, stop_pct; /* 0 until then */
@@ -788,6 +792,7 @@ struct passive_req {
 int passive_parse(const char *, size_t, struct passive_req *, char *, size_t);
 void passive_req_free(struct passive_req *);
 void passive_handle(struct monitord *, struct evhttp_request *);
+void passive_checks_json(struct monitord *, struct evhttp_request *);
 
 /* metric_store.c */
 struct metric_store *metric_store_new(struct monitord *);

@@ -139,6 +139,64 @@ passive_reply(struct evhttp_request *req, int code, const char *key,
 	evhttp_send_reply(req, code, NULL, NULL);
 }
 
+/*
+ * GET /api/v1/checks[?host=NAME]: every check's latest result as monitord
+ * holds it (soft states, attempts and flapping included), one JSON array.
+ */
+void
+passive_checks_json(struct monitord *md, struct evhttp_request *req)
+{
+	struct evbuffer *body = evhttp_request_get_output_buffer(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq args;
+	const char *host = NULL;
+	int first = 1;
+
+	TAILQ_INIT(&args);
+	if (query != NULL && evhttp_parse_query_str(query, &args) == 0)
+		host = evhttp_find_header(&args, "host");
+	evbuffer_add(body, "[", 1);
+	for (size_t i = 0; i < md->conf->nchecks; i++) {
+		const struct mon_check *c = md->conf->checks[i];
+		const struct mon_host *h = c->host;
+
+		if (host != NULL && strcmp(host, h->name) != 0)
+			continue;
+		evbuffer_add_printf(body, "%s\n{\"host\":", first ? "" : ",");
+		first = 0;
+		emit_json_string(body, h->name);
+		evbuffer_add(body, ",\"check\":", 9);
+		emit_json_string(body, c->name);
+		evbuffer_add_printf(body,
+		    ",\"kind\":\"%s\",\"segment\":\"%s\",\"state\":\"%s\","
+		    "\"state_type\":\"%s\",\"attempt\":%u,"
+		    "\"max_attempts\":%u,\"hard_state\":\"%s\","
+		    "\"flapping\":%s,\"flap_percent\":%.1f,"
+		    "\"host_check\":%s,\"host_state\":\"%s\","
+		    "\"last_result\":%lld,\"output\":",
+		    check_kind_str(c->kind), mon_segment_str(h->segment),
+		    check_status_str(c->state.status),
+		    check_state_type_str(c->state.type), c->state.attempt,
+		    c->max_attempts, check_status_str(c->state.hard_status),
+		    c->flapping ? "true" : "false", c->flap_pct,
+		    c == h->host_check ? "true" : "false",
+		    host_state_str(h->state), (long long)c->last_result);
+		emit_json_string(body,
+		    c->last_output != NULL ? c->last_output : "");
+		if (c->suppressed_by != NULL) {
+			evbuffer_add(body, ",\"root_cause\":", 14);
+			emit_json_string(body, c->suppressed_by);
+		}
+		evbuffer_add(body, "}", 1);
+	}
+	evbuffer_add(body, "\n]\n", 3);
+	evhttp_clear_headers(&args);
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "application/json");
+	evhttp_send_reply(req, HTTP_OK, NULL, NULL);
+}
+
 /* POST /api/v1/results */
 void
 passive_handle(struct monitord *md, struct evhttp_request *req)

@@ -587,7 +587,8 @@ START_TEST(test_template_mistakes_are_reported_where_written)
 	assert_error(doc, 0,
 	    "4:27: unknown key 'pakets' in an icmp check (known: type, "
 	    "name, interval, retry_interval, timeout, max_attempts, "
-	    "flap_detection, flap_start, flap_stop, packets, packet_gap, "
+	    "flap_detection, flap_start, flap_stop, store_samples, packets, "
+	    "packet_gap, "
 	    "rtt_warning, rtt_critical, loss_warning, loss_critical)");
 	assert_error(doc, 1, "6:10: template 'a' uses itself");
 	assert_error(doc, 2,

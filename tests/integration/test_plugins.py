@@ -296,6 +296,19 @@ def main():
             st["bk-old"]
         assert st["bk-empty"][0] == "CRITICAL", st["bk-empty"]
 
+        log("GET /api/v1/checks shows every latest result")
+        import json
+        with urllib.request.urlopen(
+                "http://127.0.0.1:%d/api/v1/checks?host=shisetsu-sv01"
+                % mport, timeout=5) as r:
+            checks = {c["check"]: c for c in json.loads(r.read())}
+        assert len(checks) == 20, len(checks)
+        assert checks["fds"]["output"] == "0\n1\n2\n3", checks["fds"]
+        assert checks["ok"]["state"] == "OK" and \
+            checks["ok"]["state_type"] == "HARD" and \
+            checks["ok"]["last_result"] > time.time() - 60, checks["ok"]
+        assert checks["crit"]["hard_state"] == "CRITICAL"
+
         log("performance data became measured values")
         wait_for("samples", lambda: pg.query(
             "SELECT count(DISTINCT check_name || metric) FROM metric_sample "

@@ -346,6 +346,12 @@ def main():
         assert pg.query("SELECT count(*) FROM incident WHERE host = "
                         "'zaimu-flaky' AND status = 'open'") == [["0"]]
 
+        log("every ICMP result left its round trip and loss")
+        assert pg.query("SELECT count(DISTINCT host) FROM metric_sample "
+                        "WHERE metric = 'rta[ms]'") == [[str(total)]]
+        assert int(pg.query("SELECT count(*) FROM metric_sample WHERE "
+                            "metric = 'pl[%]' AND value = 100")[0][0]) > 0
+
         log("SIGTERM stops cleanly")
         assert mon.stop() == 0
         log("PASS")
