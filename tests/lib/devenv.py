@@ -64,7 +64,13 @@ def stop_previous():
     if pids.get("pg"):
         pg = harness.Postgres(os.path.join(VAR, "pg"), PG_PORT)
         if pg.running():
-            pg.stop()
+            try:
+                pg.stop()
+            except subprocess.CalledProcessError:
+                # the demo, told to stop, may be stopping it right now
+                time.sleep(2)
+                if pg.running():
+                    raise
             print("stopped PostgreSQL")
     try:
         os.unlink(PIDFILE)
