@@ -38,7 +38,7 @@ def test_config_checks(work):
     mon, inc = harness.binary("monitord"), harness.binary("incidentd")
     log("the sample configs pass their checks")
     expect([mon, "-n", "-f", os.path.join(SAMPLE, "monitord.yaml")], 0,
-           out="OK, 12 hosts")
+           out="OK, 13 hosts")
     expect([inc, "-n", "-f", os.path.join(SAMPLE, "incidentd.yaml")], 0,
            out="OK, 2 contacts")
     out = expect([mon, "-n", "-v", "-f", os.path.join(SAMPLE,
