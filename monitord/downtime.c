@@ -238,6 +238,7 @@ downtime_free(struct downtime *d)
 	free(d->name);
 	free(d->comment);
 	free(d->timezone);
+	free(d->targets_text);
 	for (size_t i = 0; i < d->nhosts; i++)
 		free(d->hosts[i]);
 	free(d->hosts);
