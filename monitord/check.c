@@ -206,14 +206,26 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 	if (own) {
 		size_t len = strlen(output);
 
-		/* kept in place: outputs change on every result */
-		if (len + 1 > c->last_output_cap) {
-			c->last_output_cap = len + 1 < 64 ? 64 : len + 1;
-			c->last_output =
-			    xreallocarray(c->last_output, c->last_output_cap, 1);
-		}
-		memcpy(c->last_output, output, len + 1);
 		c->last_result = time(NULL);
+		/*
+		 * An OK ping or connect says no more than its samples do
+		 * (metric_sample), and 100,000 of them would cost a tenth of
+		 * a kilobyte each: only problems keep their text.
+		 */
+		if (result == CHECK_OK && (c->kind == CHECK_KIND_ICMP ||
+					      c->kind == CHECK_KIND_TCP)) {
+			free(c->last_output);
+			c->last_output = NULL;
+			c->last_output_cap = 0;
+		} else {
+			/* kept in place: outputs change on every result */
+			if (len + 1 > c->last_output_cap) {
+				c->last_output_cap = len + 1;
+				c->last_output = xreallocarray(c->last_output,
+				    c->last_output_cap, 1);
+			}
+			memcpy(c->last_output, output, len + 1);
+		}
 	}
 	tr = check_state_apply(st, result, max_attempts);
 	if (own && c->flap.enabled > 0) {
