@@ -22,17 +22,6 @@
 
 #define INCIDENTD_CONF SYSCONFDIR "/monitord/incidentd.yaml"
 
-/* Options shared by every command. */
-struct ctl {
-	const char *conffile;
-	const char *conninfo;
-	const char *timezone;
-	int json;
-	int all;
-	long limit;
-	struct inc_conf *conf;
-};
-
 static void usage(void) __attribute__((noreturn));
 
 static void
@@ -41,20 +30,33 @@ usage(void)
 	fprintf(stderr,
 	    "usage: incidentctl [-f incidentd.yaml] [-d conninfo] command\n"
 	    "commands:\n"
-	    "  migrate                      create or update the schema\n"
-	    "  list [--all] [--limit N] [--json]\n"
-	    "                               incidents (open and recovered;\n"
-	    "                               --all for every one)\n"
-	    "  show ID|REF [--json]         one incident, its history and\n"
-	    "                               its notifications\n"
-	    "  version                      program and schema versions\n"
+	    "  migrate                 create or update the schema\n"
+	    "  version                 program and schema versions\n"
+	    "  list [--all] [--open|--closed] [--phase P] [--segment S]\n"
+	    "       [--priority N] [--limit N]\n"
+	    "  show INC                one incident: fields, attached\n"
+	    "                          checks, history, notifications\n"
+	    "  history INC             its moves, field changes and notes\n"
+	    "  ack INC                 acknowledge\n"
+	    "  assign INC --to NAME [--kind person|team|outsourcer]\n"
+	    "  advance INC PHASE [--set field=value]... [--reason R]\n"
+	    "  set INC --set field=value... [--reason R]\n"
+	    "  note INC TEXT\n"
+	    "  open --summary TEXT [--host H] [--segment S]\n"
+	    "       [--reported-by WHO] [--set field=value]...\n"
+	    "  problem create --title T [--set field=value]...\n"
+	    "  problem update PRB --set field=value... [--reason R]\n"
+	    "  problem link INC PRB | problem show PRB\n"
+	    "Every command takes --json; changes take --as NAME (default\n"
+	    "$USER) and --role ROLE (default operator).  Exit codes: 0 done,\n"
+	    "1 error, 2 usage, 3 refused, 4 conflict, 5 not found.\n"
 	    "The database is -d, else the config's 'database', else the\n"
 	    "PG* environment (PGHOST, PGPORT, PGDATABASE, PGUSER...).\n");
 	exit(2);
 }
 
 /* Connects as the options say; exits with a message on failure. */
-static PGconn *
+PGconn *
 ctl_connect(struct ctl *ctl)
 {
 	const char *conninfo = ctl->conninfo;
@@ -84,7 +86,7 @@ ctl_connect(struct ctl *ctl)
 }
 
 /* Runs a query with parameters; exits with a message on failure. */
-static PGresult *
+PGresult *
 ctl_query(PGconn *conn, const char *sql, int n, const char *const *params)
 {
 	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
@@ -99,7 +101,7 @@ ctl_query(PGconn *conn, const char *sql, int n, const char *const *params)
 }
 
 /* A result as a JSON array of objects; NULLs become null. */
-static json_t *
+json_t *
 ctl_rows_json(const PGresult *res)
 {
 	json_t *arr = json_array();
@@ -124,7 +126,7 @@ ctl_rows_json(const PGresult *res)
 	return arr;
 }
 
-static void
+void
 ctl_print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -134,7 +136,7 @@ ctl_print_json(json_t *j)
 }
 
 /* Display width of UTF-8 text: East Asian characters take two columns. */
-static int
+int
 ctl_width(const char *s)
 {
 	int w = 0;
@@ -148,7 +150,7 @@ ctl_width(const char *s)
 }
 
 /* Prints a result as an aligned table with a header line. */
-static void
+void
 ctl_print_table(const PGresult *res, const char *const headers[])
 {
 	int nf = PQnfields(res), nr = PQntuples(res);
@@ -179,150 +181,6 @@ ctl_print_table(const PGresult *res, const char *const headers[])
 		}
 		printf("\n");
 	}
-}
-
-static int
-ctl_list(struct ctl *ctl)
-{
-	static const char *const headers[] = { "REF", "STATUS", "PHASE",
-		"SEVERITY", "SEGMENT", "HOST", "CHECK", "DETECTED", "RECOVERED",
-		NULL };
-	char limit[32];
-	const char *params[2] = { ctl->all ? "true" : "false", limit };
-	PGconn *conn = ctl_connect(ctl);
-	PGresult *res;
-
-	snprintf(limit, sizeof(limit), "%ld", ctl->limit);
-	res = ctl_query(conn,
-	    "SELECT ref, status, phase, severity, segment, host, "
-	    "check_name AS check, "
-	    "to_char(detected_at, 'YYYY-MM-DD HH24:MI:SS') AS detected, "
-	    "to_char(recovered_at, 'YYYY-MM-DD HH24:MI:SS') AS recovered "
-	    "FROM incident "
-	    "WHERE $1::boolean OR status = 'open' "
-	    "   OR recovered_at > now() - interval '7 days' "
-	    "ORDER BY (status = 'open') DESC, detected_at DESC, id DESC "
-	    "LIMIT $2::bigint",
-	    2, params);
-	if (ctl->json) {
-		json_t *j = ctl_rows_json(res);
-
-		ctl_print_json(j);
-		json_decref(j);
-	} else if (PQntuples(res) == 0)
-		printf("no incidents\n");
-	else
-		ctl_print_table(res, headers);
-	PQclear(res);
-	PQfinish(conn);
-	return 0;
-}
-
-static int
-ctl_show(struct ctl *ctl, const char *which)
-{
-	PGconn *conn;
-	PGresult *inc, *tr, *nt;
-	const char *params[1];
-	char *end;
-	long long id;
-
-	/* INC-000123, or the bare number. */
-	if (strncasecmp(which, "INC-", 4) == 0)
-		which += 4;
-	errno = 0;
-	id = strtoll(which, &end, 10);
-	if (*which == '\0' || *end != '\0' || errno != 0 || id <= 0) {
-		fprintf(stderr,
-		    "incidentctl: show: '%s' is not an incident "
-		    "number or reference (INC-000123)\n",
-		    which);
-		return 2;
-	}
-	conn = ctl_connect(ctl);
-	char idbuf[32];
-	snprintf(idbuf, sizeof(idbuf), "%lld", id);
-	params[0] = idbuf;
-	inc = ctl_query(conn,
-	    "SELECT id, ref, status, phase, severity, host, check_name AS "
-	    "check, segment, summary, source, "
-	    "to_char(detected_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS detected_at, "
-	    "to_char(opened_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS opened_at, "
-	    "to_char(recovered_at, 'YYYY-MM-DD HH24:MI:SS TZ') AS "
-	    "recovered_at "
-	    "FROM incident WHERE id = $1::bigint",
-	    1, params);
-	if (PQntuples(inc) == 0) {
-		fprintf(stderr, "incidentctl: show: no incident INC-%06lld\n",
-		    id);
-		PQclear(inc);
-		PQfinish(conn);
-		return 1;
-	}
-	tr = ctl_query(conn,
-	    "SELECT to_char(at, 'YYYY-MM-DD HH24:MI:SS') AS at, actor, "
-	    "from_status, to_status, from_phase, to_phase, event_id, reason "
-	    "FROM incident_transition WHERE incident_id = $1::bigint "
-	    "ORDER BY id",
-	    1, params);
-	nt = ctl_query(conn,
-	    "SELECT id, kind, channel, recipient, status, attempts, "
-	    "to_char(sent_at, 'YYYY-MM-DD HH24:MI:SS') AS sent_at, "
-	    "to_char(next_attempt_at, 'YYYY-MM-DD HH24:MI:SS') AS "
-	    "next_attempt_at, last_error "
-	    "FROM notification WHERE incident_id = $1::bigint ORDER BY id",
-	    1, params);
-
-	if (ctl->json) {
-		json_t *rows = ctl_rows_json(inc);
-		json_t *j = json_incref(json_array_get(rows, 0));
-
-		json_decref(rows);
-		json_object_set_new(j, "transitions", ctl_rows_json(tr));
-		json_object_set_new(j, "notifications", ctl_rows_json(nt));
-		ctl_print_json(j);
-		json_decref(j);
-	} else {
-		static const char *const labels[] = { "id", "reference",
-			"status", "phase", "severity", "host", "check",
-			"segment", "summary", "source", "detected", "opened",
-			"recovered" };
-
-		for (int c = 0; c < PQnfields(inc) && c < 13; c++)
-			printf("%-10s %s\n", labels[c],
-			    PQgetisnull(inc, 0, c) ? "-" :
-						     PQgetvalue(inc, 0, c));
-		printf("\nhistory:\n");
-		for (int r = 0; r < PQntuples(tr); r++)
-			printf("  %s  %s  %s -> %s  %s\n", PQgetvalue(tr, r, 0),
-			    PQgetvalue(tr, r, 1),
-			    PQgetisnull(tr, r, 2) ? "(new)" :
-						    PQgetvalue(tr, r, 2),
-			    PQgetvalue(tr, r, 3), PQgetvalue(tr, r, 7));
-		printf("\nnotifications:\n");
-		if (PQntuples(nt) == 0)
-			printf("  none\n");
-		for (int r = 0; r < PQntuples(nt); r++) {
-			printf("  #%s %s %s to %s: %s, %s attempt%s",
-			    PQgetvalue(nt, r, 0), PQgetvalue(nt, r, 1),
-			    PQgetvalue(nt, r, 2), PQgetvalue(nt, r, 3),
-			    PQgetvalue(nt, r, 4), PQgetvalue(nt, r, 5),
-			    strcmp(PQgetvalue(nt, r, 5), "1") == 0 ? "" : "s");
-			if (!PQgetisnull(nt, r, 6))
-				printf(", sent %s", PQgetvalue(nt, r, 6));
-			else if (strcmp(PQgetvalue(nt, r, 4), "pending") == 0)
-				printf(", next try %s", PQgetvalue(nt, r, 7));
-			if (!PQgetisnull(nt, r, 8))
-				printf(", last error: %s",
-				    PQgetvalue(nt, r, 8));
-			printf("\n");
-		}
-	}
-	PQclear(inc);
-	PQclear(tr);
-	PQclear(nt);
-	PQfinish(conn);
-	return 0;
 }
 
 static int
@@ -384,16 +242,36 @@ main(int argc, char *argv[])
 		{ "all", no_argument, NULL, 'a' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "phase", required_argument, NULL, 'P' },
+		{ "segment", required_argument, NULL, 'S' },
+		{ "priority", required_argument, NULL, 'p' },
+		{ "open", no_argument, NULL, 'o' },
+		{ "closed", no_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ "as", required_argument, NULL, 'A' },
+		{ "role", required_argument, NULL, 'R' },
+		{ "to", required_argument, NULL, 't' },
+		{ "kind", required_argument, NULL, 'k' },
+		{ "summary", required_argument, NULL, 'm' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "reported-by", required_argument, NULL, 'b' },
+		{ "title", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl;
 	const char *cmd;
 	char *end;
-	int ch, rc;
+	int ch, rc, nargs;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.limit = 100;
 	ctl.timezone = "Asia/Tokyo";
+	ctl.role = "operator";
+	if ((ctl.actor = getenv("SUDO_USER")) == NULL &&
+	    (ctl.actor = getenv("USER")) == NULL &&
+	    (ctl.actor = getenv("LOGNAME")) == NULL)
+		ctl.actor = "incidentctl";
 	log_init("incidentctl", 0, LOG_LEVEL_WARN);
 	while ((ch = getopt_long(argc, argv, "+d:f:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -433,19 +311,97 @@ main(int argc, char *argv[])
 				return 2;
 			}
 			break;
+		case 'P':
+			ctl.phase = optarg;
+			break;
+		case 'S':
+			ctl.segment = optarg;
+			break;
+		case 'p': {
+			const char *d =
+			    optarg + (*optarg == 'P' || *optarg == 'p');
+
+			if (d[0] < '1' || d[0] > '5' || d[1] != '\0') {
+				fprintf(stderr,
+				    "incidentctl: --priority is 1-5 "
+				    "(or P1-P5), not '%s'\n",
+				    optarg);
+				return 2;
+			}
+			ctl.priority = d;
+			break;
+		}
+		case 'o':
+			ctl.status = "open";
+			break;
+		case 'c':
+			ctl.status = "closed";
+			break;
+		case 's':
+			if (lifecycle_parse_set(&ctl, optarg) == -1)
+				return 2;
+			break;
+		case 'r':
+			ctl.reason = optarg;
+			break;
+		case 'A':
+			ctl.actor = optarg;
+			break;
+		case 'R':
+			ctl.role = optarg;
+			break;
+		case 't':
+			ctl.to = optarg;
+			break;
+		case 'k':
+			ctl.kind = optarg;
+			break;
+		case 'm':
+			ctl.summary = optarg;
+			break;
+		case 'H':
+			ctl.host = optarg;
+			break;
+		case 'b':
+			ctl.reported_by = optarg;
+			break;
+		case 'T':
+			ctl.title = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
+	if (*ctl.actor == '\0') {
+		fprintf(stderr, "incidentctl: --as needs a name\n");
+		return 2;
+	}
 
 	ctl_load_conf(&ctl);
-	if (strcmp(cmd, "migrate") == 0 && optind == argc)
+	nargs = argc - optind;
+	if (strcmp(cmd, "migrate") == 0 && nargs == 0)
 		rc = ctl_migrate(&ctl);
-	else if (strcmp(cmd, "list") == 0 && optind == argc)
-		rc = ctl_list(&ctl);
-	else if (strcmp(cmd, "show") == 0 && optind == argc - 1)
-		rc = ctl_show(&ctl, argv[optind]);
-	else if (strcmp(cmd, "version") == 0 && optind == argc)
+	else if (strcmp(cmd, "list") == 0 && nargs == 0)
+		rc = lifecycle_list(&ctl);
+	else if (strcmp(cmd, "show") == 0 && nargs == 1)
+		rc = lifecycle_show(&ctl, argv[optind]);
+	else if (strcmp(cmd, "history") == 0 && nargs == 1)
+		rc = lifecycle_history(&ctl, argv[optind]);
+	else if (strcmp(cmd, "ack") == 0 && nargs == 1)
+		rc = lifecycle_ack(&ctl, argv[optind]);
+	else if (strcmp(cmd, "assign") == 0 && nargs == 1)
+		rc = lifecycle_assign(&ctl, argv[optind]);
+	else if (strcmp(cmd, "advance") == 0 && nargs == 2)
+		rc = lifecycle_advance(&ctl, argv[optind], argv[optind + 1]);
+	else if (strcmp(cmd, "set") == 0 && nargs == 1)
+		rc = lifecycle_set(&ctl, argv[optind]);
+	else if (strcmp(cmd, "note") == 0 && nargs == 2)
+		rc = lifecycle_note(&ctl, argv[optind], argv[optind + 1]);
+	else if (strcmp(cmd, "open") == 0 && nargs == 0)
+		rc = lifecycle_open(&ctl);
+	else if (strcmp(cmd, "problem") == 0)
+		rc = lifecycle_problem(&ctl, nargs, argv + optind);
+	else if (strcmp(cmd, "version") == 0 && nargs == 0)
 		rc = ctl_version(&ctl);
 	else {
 		fprintf(stderr,
@@ -454,6 +410,7 @@ main(int argc, char *argv[])
 		    cmd);
 		usage();
 	}
+	json_decref(ctl.fields);
 	inc_conf_free(ctl.conf);
 	return rc;
 }

@@ -55,6 +55,7 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf->mail_domain);
 	free(conf->timezone);
 	free(conf->recipients_json);
+	free(conf->lifecycle_json);
 	free(conf);
 }
 
@@ -205,6 +206,125 @@ inc_check_timezone(struct cfg_doc *doc, const struct cfg_node *node,
 		    tz);
 }
 
+/* A list of strings under key into arr; errors name the item. */
+static void
+inc_str_list(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    const char *what, json_t *arr)
+{
+	const struct cfg_node *seq = cfg_seq(doc, map, key, 0);
+	const char *s;
+
+	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
+		if (cfg_node_str(doc, seq->items[i], what, &s) == 0) {
+			if (*s == '\0')
+				cfg_error(doc, seq->items[i], "%s is empty",
+				    what);
+			else
+				json_array_append_new(arr, json_string(s));
+		}
+	}
+}
+
+/*
+ * One dependency of a service: "host" (any of its checks) or
+ * "host/check", as monitord.yaml names them.
+ */
+static void
+inc_service_dep(struct cfg_doc *doc, const struct cfg_node *node, json_t *arr)
+{
+	const char *s, *slash;
+
+	if (cfg_node_str(doc, node, "a dependency", &s) == -1)
+		return;
+	slash = strchr(s, '/');
+	if (*s == '\0' || slash == s || (slash != NULL && slash[1] == '\0') ||
+	    (slash != NULL && strchr(slash + 1, '/') != NULL)) {
+		cfg_error(doc, node,
+		    "dependency '%s' must be a host or host/check", s);
+		return;
+	}
+	if (slash == NULL)
+		json_array_append_new(arr, json_pack("{s:s}", "host", s));
+	else
+		json_array_append_new(arr,
+		    json_pack("{s:s%, s:s}", "host", s, (size_t)(slash - s),
+			"check", slash + 1));
+}
+
+/*
+ * The service map and the lifecycle's windows, as the JSON that
+ * lifecycle_configure() takes.
+ */
+static void
+inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
+    struct inc_conf *conf)
+{
+	static const char *const lkeys[] = { "reopen_window", "problem_window",
+		NULL };
+	static const char *const skeys[] = { "name", "title", "operator",
+		"departments", "depends", NULL };
+	static const char *const operators[] = { "in-house", "outsourcer",
+		NULL };
+	const struct cfg_node *lc = cfg_map(doc, root, "lifecycle", 0);
+	const struct cfg_node *seq = cfg_seq(doc, root, "services", 0);
+	json_t *j = json_object(), *services = json_array();
+	uint64_t reopen = 3600000, window = 30 * MS_DAY;
+	char buf[64];
+
+	if (lc != NULL) {
+		cfg_check_keys(doc, lc, "lifecycle", lkeys);
+		cfg_duration(doc, lc, "reopen_window", 0, 0, 30 * MS_DAY,
+		    &reopen);
+		cfg_duration(doc, lc, "problem_window", 0, 0, 3650 * MS_DAY,
+		    &window);
+	}
+	snprintf(buf, sizeof(buf), "%llu milliseconds",
+	    (unsigned long long)reopen);
+	json_object_set_new(j, "reopen_window", json_string(buf));
+	snprintf(buf, sizeof(buf), "%llu milliseconds",
+	    (unsigned long long)window);
+	json_object_set_new(j, "problem_window", json_string(buf));
+	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
+		const struct cfg_node *node = seq->items[i], *deps;
+		const char *name = NULL, *title = NULL;
+		json_t *svc, *list;
+		int op = 0;
+
+		if (cfg_expect_map(doc, node, "a service") == -1)
+			continue;
+		cfg_check_keys(doc, node, "a service", skeys);
+		if (cfg_str(doc, node, "name", 1, &name) != 0)
+			continue;
+		for (size_t k = 0; k < i; k++) {
+			const struct cfg_node *o =
+			    cfg_get(seq->items[k], "name");
+
+			if (o != NULL && o->type == CFG_SCALAR &&
+			    strcmp(o->value, name) == 0)
+				cfg_error(doc, cfg_get(node, "name"),
+				    "service '%s' is defined twice", name);
+		}
+		cfg_str(doc, node, "title", 0, &title);
+		cfg_enum(doc, node, "operator", 0, operators, &op);
+		svc = json_pack("{s:s, s:s, s:s}", "name", name, "title",
+		    title != NULL ? title : name, "operator", operators[op]);
+		list = json_array();
+		inc_str_list(doc, node, "departments", "a department", list);
+		json_object_set_new(svc, "departments", list);
+		list = json_array();
+		deps = cfg_seq(doc, node, "depends", 0);
+		for (size_t k = 0; deps != NULL && k < deps->n; k++)
+			inc_service_dep(doc, deps->items[k], list);
+		json_object_set_new(svc, "depends", list);
+		json_array_append_new(services, svc);
+	}
+	conf->nservices = json_array_size(services);
+	json_object_set_new(j, "services", services);
+	if ((conf->lifecycle_json = json_dumps(j, JSON_COMPACT)) == NULL)
+		fatalx("cannot encode the service map as JSON");
+	json_decref(j);
+}
+
 /* The contacts as the JSON array that incident_ingest() takes. */
 static char *
 inc_recipients_json(const struct inc_conf *conf)
@@ -234,7 +354,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
-		"timezone", "smtp", "notify", "contacts", NULL };
+		"timezone", "smtp", "notify", "contacts", "lifecycle",
+		"services", NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;
@@ -281,6 +402,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	inc_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
+	inc_lifecycle_load(doc, root, conf);
+	cfg_sort_errors(doc);
 	if (conf->ncontacts > 0 && conf->smtp.url == NULL)
 		cfg_error(doc, root,
 		    "contacts are set but there is no smtp "

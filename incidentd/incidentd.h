@@ -56,8 +56,11 @@ struct inc_conf {
 	unsigned max_attempts;
 	struct inc_contact **contacts;
 	size_t ncontacts;
-	char
-	    *recipients_json; /* the contacts as incident_ingest() takes them */
+	/* the contacts as incident_ingest() takes them */
+	char *recipients_json;
+	/* the services and windows as lifecycle_configure() takes them */
+	char *lifecycle_json;
+	size_t nservices;
 };
 
 struct notify_job;

@@ -34,11 +34,25 @@ usage(void)
 }
 
 static void
+incidentd_configured_cb(struct db *db, const PGresult *res, void *arg)
+{
+	(void)db;
+	(void)arg;
+	if (res != NULL && !db_result_ok(res))
+		log_warnx("cannot store the service map: %s",
+		    PQresultErrorMessage(res));
+}
+
+static void
 incidentd_connect_cb(struct db *db, void *arg)
 {
 	struct incidentd *idd = arg;
+	const char *params[1];
 
-	(void)db;
+	/* The service map first: new incidents take their impact from it. */
+	params[0] = idd->conf->lifecycle_json;
+	db_query(db, "SELECT lifecycle_configure($1::jsonb)", 1, params,
+	    DB_RETRY, incidentd_configured_cb, idd);
 	/* Whatever happened while we were away is in the tables. */
 	ingest_run(idd);
 	notify_run(idd);
@@ -137,7 +151,8 @@ main(int argc, char *argv[])
 		return daemon_conf_failed(doc, "incidentd", file);
 	cfg_free(doc);
 	if (check_only) {
-		printf("%s: OK, %zu contacts\n", file, idd.conf->ncontacts);
+		printf("%s: OK, %zu contacts, %zu services\n", file,
+		    idd.conf->ncontacts, idd.conf->nservices);
 		inc_conf_free(idd.conf);
 		return 0;
 	}

@@ -364,6 +364,7 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	const char *lang_s = PQgetvalue(res, row, 4);
 	const char *facts = PQgetvalue(res, row, 5);
 	const char *ref = PQgetvalue(res, row, 6);
+	const char *round = PQgetvalue(res, row, 7);
 	enum mail_lang lang =
 	    strcmp(lang_s, "en") == 0 ? MAIL_LANG_EN : MAIL_LANG_JA;
 	struct notify_job *job = xcalloc(1, sizeof(*job));
@@ -378,9 +379,18 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	job->what = xasprintf("%s %s to %s", ref, kind, rcpt);
 	body =
 	    notify_render(facts, lang, kind, idd->conf->console_url, &subject);
-	msgid = xasprintf("%s.%s@%s", ref, kind, idd->conf->mail_domain);
-	if (strcmp(kind, "recovered") == 0)
+	/* A reopened incident's messages are a new round of the thread. */
+	if (strcmp(round, "0") == 0) {
+		msgid =
+		    xasprintf("%s.%s@%s", ref, kind, idd->conf->mail_domain);
+		if (strcmp(kind, "recovered") == 0)
+			parent = xasprintf("%s.opened@%s", ref,
+			    idd->conf->mail_domain);
+	} else {
+		msgid = xasprintf("%s.%s.%s@%s", ref, kind, round,
+		    idd->conf->mail_domain);
 		parent = xasprintf("%s.opened@%s", ref, idd->conf->mail_domain);
+	}
 	if (body != NULL) {
 		memset(&m, 0, sizeof(m));
 		m.from = idd->conf->smtp.from;
@@ -493,7 +503,7 @@ notify_run(struct incidentd *idd)
 	params[1] = lease;
 	db_query(idd->db,
 	    "SELECT n.id, n.kind, n.recipient, n.recipient_name, n.lang, "
-	    "n.facts::text, i.ref "
+	    "n.facts::text, i.ref, n.round "
 	    "FROM notification_claim($1, $2::interval) AS n "
 	    "JOIN incident AS i ON i.id = n.incident_id ORDER BY n.id",
 	    2, params, DB_RETRY, notify_claim_cb, idd);

@@ -70,6 +70,8 @@ smtp:
 notify:
   retry_min: 1s
   retry_max: 2s
+lifecycle:
+  reopen_window: 0s                # each fault here is a new incident
 contacts:
   - name: 情報政策課 当番
     email: toban@city.example.jp
