@@ -148,21 +148,23 @@ def test_incidentctl(work):
         assert rows[0]["ref"] == "INC-000001" and \
             rows[0]["severity"] == "CRITICAL", rows
         expect([ctl, "show", "INC-000001"], 0, out=[
-            "reference  INC-000001", "host       zaimu-ap01",
-            "(new) -> open", "opened email to toban@city.example.jp: "
-            "pending"], env=env)
+            "%-22s %s" % ("reference", "INC-000001"),
+            "%-22s %s" % ("host", "zaimu-ap01"),
+            "%-22s %s" % ("phase", "detection (障害検知)"),
+            "opened  detection  -- detected by m",
+            "#1 opened email to toban@city.example.jp: pending"], env=env)
         detail = json.loads(expect([ctl, "show", "1", "--json"], 0,
                                    env=env))
         assert detail["id"] == 1 and detail["status"] == "open", detail
-        assert detail["transitions"][0]["to_status"] == "open", detail
+        assert detail["history"][0]["what"] == "opened", detail
         assert detail["notifications"][0]["recipient"] == \
             "toban@city.example.jp", detail
 
         log("bad arguments and missing incidents are clear errors")
-        expect([ctl, "show", "INC-000009"], 1, err="no incident INC-000009",
+        expect([ctl, "show", "INC-000009"], 5, err="no incident INC-000009",
                env=env)
-        expect([ctl, "show", "nine"], 2, err="is not an incident number",
-               env=env)
+        expect([ctl, "show", "nine"], 2, err="'nine' is not a number or a "
+               "reference (INC-000123)", env=env)
         expect([ctl, "list", "--limit", "x"], 2, err="--limit needs",
                env=env)
         expect([ctl, "frobnicate"], 2, err="unknown command", env=env)
