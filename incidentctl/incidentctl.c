@@ -115,7 +115,8 @@ ctl_rows_json(const PGresult *res)
 
 			if (PQgetisnull(res, r, c))
 				jv = json_null();
-			else if (PQftype(res, c) == 20 || PQftype(res, c) == 23)
+			else if (PQftype(res, c) == 20 ||
+			    PQftype(res, c) == 21 || PQftype(res, c) == 23)
 				jv = json_integer(strtoll(v, NULL, 10));
 			else
 				jv = json_string(v);

@@ -17,6 +17,7 @@
 #include <libpq-fe.h>
 
 #include "incidentctl.h"
+#include "xmalloc.h"
 
 #define DATE_FMT "'YYYY-MM-DD HH24:MI:SS'"
 
@@ -402,6 +403,28 @@ lifecycle_history(struct ctl *ctl, const char *which)
 }
 
 /*
+ * Reports a change that was made: "before value after" for people, or
+ * {"ok": true, "value": ..., "message": ...} with --json.
+ */
+static void
+lifecycle_done(const struct ctl *ctl, const char *before, const char *value,
+    const char *after)
+{
+	char *msg;
+	json_t *j;
+
+	msg = xasprintf("%s%s%s", before, value, after);
+	if (ctl->json) {
+		j = json_pack("{s:b, s:s, s:s}", "ok", 1, "value", value,
+		    "message", msg);
+		ctl_print_json(j);
+		json_decref(j);
+	} else
+		printf("%s\n", msg);
+	free(msg);
+}
+
+/*
  * Connects and runs one change; prints before, the last column of the
  * answer, and after.
  */
@@ -414,7 +437,7 @@ lifecycle_run(struct ctl *ctl, const char *sql, int n,
 	int rc;
 
 	if ((res = lifecycle_change(conn, sql, n, params, &rc)) != NULL) {
-		printf("%s%s%s\n", before,
+		lifecycle_done(ctl, before,
 		    PQntuples(res) > 0 ?
 			PQgetvalue(res, 0, PQnfields(res) - 1) :
 			"",
@@ -442,9 +465,12 @@ lifecycle_ack(struct ctl *ctl, const char *which)
 	    3, params, &rc);
 	if (res != NULL) {
 		if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
-			printf("%s acknowledged by %s\n", ref, ctl->actor);
+			lifecycle_done(ctl, ref, " acknowledged by ",
+			    ctl->actor);
 		else
-			printf("%s was acknowledged already\n", ref);
+			lifecycle_done(ctl, ref, "",
+			    " was acknowledged "
+			    "already");
 		PQclear(res);
 	}
 	PQfinish(conn);
@@ -511,7 +537,10 @@ lifecycle_advance(struct ctl *ctl, const char *which, const char *phase)
 	    "$7)",
 	    7, params, &rc);
 	if (res != NULL) {
-		printf("%s: %s -> %s\n", ref, params[2], PQgetvalue(res, 0, 0));
+		char from[160];
+
+		snprintf(from, sizeof(from), "%s: %s -> ", ref, params[2]);
+		lifecycle_done(ctl, from, PQgetvalue(res, 0, 0), "");
 		PQclear(res);
 	}
 	free(fields);

@@ -262,7 +262,9 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	static const char *const lkeys[] = { "reopen_window", "problem_window",
 		NULL };
 	static const char *const skeys[] = { "name", "title", "operator",
-		"departments", "depends", NULL };
+		"impact", "departments", "depends", NULL };
+	static const char *const impacts[] = { "high", "medium", "low",
+		NULL };
 	static const char *const operators[] = { "in-house", "outsourcer",
 		NULL };
 	const struct cfg_node *lc = cfg_map(doc, root, "lifecycle", 0);
@@ -288,7 +290,7 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 		const struct cfg_node *node = seq->items[i], *deps;
 		const char *name = NULL, *title = NULL;
 		json_t *svc, *list;
-		int op = 0;
+		int op = 0, impact = 1;
 
 		if (cfg_expect_map(doc, node, "a service") == -1)
 			continue;
@@ -306,8 +308,10 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 		}
 		cfg_str(doc, node, "title", 0, &title);
 		cfg_enum(doc, node, "operator", 0, operators, &op);
-		svc = json_pack("{s:s, s:s, s:s}", "name", name, "title",
-		    title != NULL ? title : name, "operator", operators[op]);
+		cfg_enum(doc, node, "impact", 0, impacts, &impact);
+		svc = json_pack("{s:s, s:s, s:s, s:i}", "name", name, "title",
+		    title != NULL ? title : name, "operator", operators[op],
+		    "impact", impact + 1);
 		list = json_array();
 		inc_str_list(doc, node, "departments", "a department", list);
 		json_object_set_new(svc, "departments", list);

@@ -316,6 +316,8 @@ CREATE TABLE service (
 	name       text PRIMARY KEY,
 	title      text NOT NULL,
 	operator   text NOT NULL CHECK (operator IN ('in-house', 'outsourcer')),
+	-- the impact of its failure, as in priority_matrix (1 = high)
+	impact     smallint NOT NULL DEFAULT 2 CHECK (impact BETWEEN 1 AND 3),
 	updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE service_department (
@@ -761,6 +763,7 @@ DECLARE
 	v_inc incident;
 	v_services jsonb;
 	v_depts jsonb;
+	v_impact smallint;
 BEGIN
 	SELECT * INTO v_inc FROM incident WHERE id = p_id;
 	WITH hit AS (
@@ -775,8 +778,10 @@ BEGIN
 	SELECT (SELECT coalesce(jsonb_agg(service ORDER BY service), '[]')
 	        FROM svc),
 	       (SELECT coalesce(jsonb_agg(DISTINCT sd.department), '[]')
-	        FROM service_department sd JOIN svc USING (service))
-	INTO v_services, v_depts;
+	        FROM service_department sd JOIN svc USING (service)),
+	       (SELECT min(s.impact) FROM service s JOIN svc
+	        ON svc.service = s.name)
+	INTO v_services, v_depts, v_impact;
 	IF v_services = '[]'::jsonb THEN
 		RETURN;
 	END IF;
@@ -793,6 +798,15 @@ BEGIN
 	                 AND role <> 'system') THEN
 		PERFORM incident_put(p_id, 'affected_departments', v_depts,
 		    p_actor, 'system', 'from the service map');
+	END IF;
+	-- the highest impact of the services it touches
+	IF NOT EXISTS (SELECT 1 FROM incident_field_change
+	               WHERE incident_id = p_id AND field = 'impact'
+	                 AND role <> 'system') THEN
+		PERFORM incident_put(p_id, 'impact', to_jsonb(v_impact),
+		    p_actor, 'system', 'the highest impact of ' ||
+		    (SELECT string_agg(x, ', ') FROM
+		     jsonb_array_elements_text(v_services) x));
 	END IF;
 END
 $$;
@@ -1005,10 +1019,11 @@ BEGIN
 		DELETE FROM service;
 		FOR v_s IN SELECT * FROM jsonb_array_elements(p_conf ->
 		    'services') LOOP
-			INSERT INTO service (name, title, operator)
+			INSERT INTO service (name, title, operator, impact)
 			VALUES (v_s ->> 'name', coalesce(v_s ->> 'title',
 			    v_s ->> 'name'), coalesce(v_s ->> 'operator',
-			    'in-house'));
+			    'in-house'), coalesce((v_s ->> 'impact')::smallint,
+			    2));
 			INSERT INTO service_department (service, department)
 			SELECT DISTINCT v_s ->> 'name', d
 			FROM jsonb_array_elements_text(coalesce(

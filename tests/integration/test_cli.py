@@ -88,6 +88,34 @@ def test_config_checks(work):
         bad + ":3:9: 'kanshi' is not a mail address",
         bad + ":7:11: 'lang' must be one of ja, en, not 'fr'"])
 
+    log("a broken service map and lifecycle, in file order")
+    bad = write(os.path.join(work, "bad-services.yaml"),
+                "lifecycle:\n"
+                "  reopen_window: soon\n"
+                "  extra: 1\n"
+                "services:\n"
+                "  - name: juki\n"
+                "    operator: vendor\n"
+                "    impact: huge\n"
+                "    depends: [\"/x\", \"h/\", juki-ap01]\n"
+                "    departments: [\"\"]\n"
+                "  - name: juki\n"
+                "  - title: no name\n")
+    _, _, err = run([inc, "-n", "-f", bad])
+    want = [bad + ":2:18: 'reopen_window' must be a duration",
+            bad + ":3:3: unknown key 'extra' in lifecycle",
+            bad + ":6:15: 'operator' must be one of in-house, outsourcer, "
+            "not 'vendor'",
+            bad + ":7:13: 'impact' must be one of high, medium, low, not "
+            "'huge'",
+            bad + ":8:15: dependency '/x' must be a host or host/check",
+            bad + ":8:21: dependency 'h/' must be a host or host/check",
+            bad + ":9:19: a department is empty",
+            bad + ":10:11: service 'juki' is defined twice",
+            bad + ":11:5: missing required key 'name'"]
+    pos = [err.find(w) for w in want]
+    assert all(p >= 0 for p in pos) and pos == sorted(pos), err
+
     log("a one-shot sweep of a list, and a list with a bad line")
     lst = write(os.path.join(work, "list.txt"),
                 "# the sweep list\n127.0.0.1\n\n127.0.0.2  # a comment\n"

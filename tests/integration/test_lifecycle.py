@@ -58,6 +58,7 @@ services:
   - name: juki
     title: 住民記録
     operator: outsourcer
+    impact: high
     departments: [住民課]
     depends: [juki-ap01, kikan-sw01]
   - name: zaimu
@@ -162,12 +163,16 @@ def test_storm(pg, ev, ctl, sink):
                "incident_id = 1") == str(N_CHILDREN)
     inc = ctl.json("show", "INC-000001")
     assert inc["children"] and len(inc["children"]) == N_CHILDREN
+    del inc["children"]
     assert inc["suspected_component"] == "kikan-sw01", inc
     assert inc["suspected_segment"] == "core", inc
     # juki through the switch itself and its AP hosts; zaimu through the
     # one child that is zaimu-ap07/http
     assert inc["affected_services"] == "juki, zaimu", inc
     assert inc["affected_departments"] == "会計課, 住民課", inc
+    # the highest impact of juki (high) and zaimu (medium, the default)
+    assert inc["impact"] == 1 and inc["priority"] is None, \
+        (inc["impact"], inc["priority"])
     wait_for("one mail for the storm", lambda: len(sink.messages()) >= 1)
     time.sleep(1.5)
     assert len(sink.messages()) == 1, [harness.subject_of(m)
@@ -270,7 +275,7 @@ def test_forward_and_back(pg, ev, ctl):
     ctl("advance", "1", "impact", out="isolation -> impact")
     refused(ctl, pg, ["advance", "1", "recovery"],
             "INC-000001: cannot leave impact (影響範囲見極め) for recovery: "
-            "missing impact, urgency")
+            "missing urgency")
     # a value the system set may be corrected, with a reason only
     refused(ctl, pg, ["set", "1", "--set", "affected_services=juki"],
             'INC-000001: affected_services is already ["juki", "zaimu"]; '
@@ -453,6 +458,9 @@ def test_manual_and_roles(pg, ctl):
         out="INC-000003 assigned to 運用委託先")
     ctl("note", "3", "委託先に連絡済み", "--as", "sato",
         out="INC-000003: note #1 added")
+    done = ctl.json("note", "3", "部品手配中", "--as", "sato")
+    assert done == {"ok": True, "value": "2",
+                    "message": "INC-000003: note #2 added"}, done
     # the outsourcer may now handle this one, but still not INC-000002
     ctl("advance", "3", "isolation", "--role", "outsourcer", "--as",
         "vendor-ito", out="detection -> isolation")
