@@ -263,8 +263,7 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 		NULL };
 	static const char *const skeys[] = { "name", "title", "operator",
 		"impact", "departments", "depends", NULL };
-	static const char *const impacts[] = { "high", "medium", "low",
-		NULL };
+	static const char *const impacts[] = { "high", "medium", "low", NULL };
 	static const char *const operators[] = { "in-house", "outsourcer",
 		NULL };
 	const struct cfg_node *lc = cfg_map(doc, root, "lifecycle", 0);
