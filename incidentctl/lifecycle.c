@@ -87,8 +87,11 @@ lifecycle_change(PGconn *conn, const char *sql, int n,
 static char *
 lifecycle_fields_json(const struct ctl *ctl)
 {
-	char *s = json_dumps(ctl->fields != NULL ? ctl->fields : json_object(),
-	    JSON_COMPACT | JSON_SORT_KEYS);
+	char *s;
+
+	if (ctl->fields == NULL)
+		return xstrdup("{}");
+	s = json_dumps(ctl->fields, JSON_COMPACT | JSON_SORT_KEYS);
 
 	if (s == NULL) {
 		fprintf(stderr, "incidentctl: cannot encode the fields\n");
