@@ -1122,7 +1122,13 @@ BEGIN
 				    host_state = excluded.host_state,
 				    event_id = excluded.event_id,
 				    recovered_at = NULL;
-				PERFORM incident_fill_impact(v_root, p_actor);
+				-- only a host the service map knows can
+				-- add to the impact
+				IF EXISTS (SELECT 1 FROM service_dependency
+				           WHERE host = p_ev.host) THEN
+					PERFORM incident_fill_impact(v_root,
+					    p_actor);
+				END IF;
 			END IF;
 			RETURN 0;
 		END IF;
