@@ -151,6 +151,10 @@ as root:
   export PATH=%s:$PATH
   incidentctl list               the incidents
   incidentctl show INC-000001    one incident, its history and its mail
+  incidentctl ack INC-000001     take it; then carry it through the phases:
+  incidentctl advance INC-000001 isolation
+                                 (see incidentctl(1) for each phase's fields)
+  incidentctl history INC-000001 every move and field change, with who and why
   ls %s/new
                                  the mailbox of the sink
   tail -f %s/log/*.log
