@@ -40,6 +40,7 @@ inc_conf_free(struct inc_conf *conf)
 	for (size_t i = 0; i < conf->ncontacts; i++) {
 		free(conf->contacts[i]->name);
 		free(conf->contacts[i]->email);
+		free(conf->contacts[i]->sms);
 		free(conf->contacts[i]);
 	}
 	free(conf->contacts);
@@ -48,6 +49,9 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf->smtp.from_name);
 	free(conf->smtp.username);
 	free(conf->smtp.password);
+	free(conf->sms.spool);
+	free(conf->sms.spool_tmp);
+	free(conf->sms.country_code);
 	free(conf->file);
 	free(conf->instance);
 	free(conf->database);
@@ -113,15 +117,101 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
 	cfg_duration(doc, node, "timeout", 0, 1000, 600000, &smtp->timeout_ms);
 }
 
+/*
+ * A phone number in the international digits smstools3 wants: "+81 90
+ * 1234 5678" and, with country code 81, "090-1234-5678" both become
+ * "819012345678".  Returns NULL for anything else.
+ */
+static char *
+inc_sms_number(const char *s, const char *country)
+{
+	char digits[32];
+	size_t n = 0;
+	int intl = 0;
+
+	for (; *s == ' '; s++)
+		;
+	if (*s == '+') {
+		intl = 1;
+		s++;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s == ' ' || *s == '-' || *s == '(' || *s == ')')
+			continue;
+		if (*s < '0' || *s > '9' || n + 1 >= sizeof(digits))
+			return NULL;
+		digits[n++] = *s;
+	}
+	digits[n] = '\0';
+	if (!intl) {
+		if (digits[0] != '0' || digits[1] == '0' || country == NULL)
+			return NULL;
+		return n < 8 || n > 14 ? NULL :
+					 xasprintf("%s%s", country, digits + 1);
+	}
+	return n < 8 || n > 15 || digits[0] == '0' ? NULL : xstrdup(digits);
+}
+
+/* The smstools3 spool that SMS are written to. */
+static void
+inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct sms_conf *sms)
+{
+	static const char *const keys[] = { "spool", "spool_tmp",
+		"country_code", NULL };
+	const char *s;
+	char *slash;
+
+	sms->country_code = xstrdup("81");
+	if (node == NULL)
+		return;
+	cfg_check_keys(doc, node, "sms", keys);
+	if (cfg_str(doc, node, "spool", 1, &s) == 0) {
+		if (s[0] != '/' || strlen(s) < 2)
+			cfg_error(doc, cfg_get(node, "spool"),
+			    "spool must be an absolute path, not '%s'", s);
+		sms->spool = xstrdup(s);
+	}
+	if (cfg_str(doc, node, "spool_tmp", 0, &s) == 0) {
+		if (s[0] != '/')
+			cfg_error(doc, cfg_get(node, "spool_tmp"),
+			    "spool_tmp must be an absolute path, not '%s'", s);
+		sms->spool_tmp = xstrdup(s);
+	} else if (sms->spool != NULL) {
+		/* beside the outgoing folder: same file system, and smsd
+		 * never sees a file being written */
+		sms->spool_tmp = xstrdup(sms->spool);
+		while ((slash = strrchr(sms->spool_tmp, '/')) != NULL &&
+		    slash[1] == '\0' && slash != sms->spool_tmp)
+			*slash = '\0';
+		slash = strrchr(sms->spool_tmp, '/');
+		if (slash == sms->spool_tmp)
+			slash[1] = '\0';
+		else if (slash != NULL)
+			*slash = '\0';
+	}
+	if (cfg_str(doc, node, "country_code", 0, &s) == 0) {
+		if (strlen(s) < 1 || strlen(s) > 3 ||
+		    strspn(s, "0123456789") != strlen(s) || s[0] == '0')
+			cfg_error(doc, cfg_get(node, "country_code"),
+			    "country_code must be 1-3 digits, as 81, not '%s'",
+			    s);
+		free(sms->country_code);
+		sms->country_code = xstrdup(s);
+	}
+}
+
 static void
 inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
     struct inc_conf *conf)
 {
-	static const char *const keys[] = { "name", "email", "lang", NULL };
+	static const char *const keys[] = { "name", "email", "sms", "lang",
+		NULL };
 
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i];
-		const char *name = NULL, *email = NULL;
+		const char *name = NULL, *email = NULL, *sms = NULL;
+		char *number = NULL;
 		struct inc_contact *c;
 		int lang = MAIL_LANG_JA;
 
@@ -129,11 +219,23 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 			continue;
 		cfg_check_keys(doc, node, "a contact", keys);
 		cfg_str(doc, node, "name", 1, &name);
-		cfg_str(doc, node, "email", 1, &email);
+		cfg_str(doc, node, "email", 0, &email);
+		if (cfg_str(doc, node, "sms", 0, &sms) == 0 &&
+		    (number = inc_sms_number(sms, conf->sms.country_code)) ==
+			NULL)
+			cfg_error(doc, cfg_get(node, "sms"),
+			    "'%s' is not a phone number (+81 90 1234 5678 or "
+			    "090-1234-5678)",
+			    sms);
 		cfg_enum(doc, node, "lang", 0, mail_lang_names, &lang);
-		if (name == NULL || email == NULL)
+		if (name != NULL && email == NULL && sms == NULL)
+			cfg_error(doc, node,
+			    "contact '%s' has neither email nor sms", name);
+		if (name == NULL || (email == NULL && number == NULL)) {
+			free(number);
 			continue;
-		if (!mail_address_valid(email)) {
+		}
+		if (email != NULL && !mail_address_valid(email)) {
 			cfg_error(doc, cfg_get(node, "email"),
 			    "'%s' is not a "
 			    "mail address",
@@ -142,7 +244,8 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 		}
 		c = xcalloc(1, sizeof(*c));
 		c->name = xstrdup(name);
-		c->email = xstrdup(email);
+		c->email = email != NULL ? xstrdup(email) : NULL;
+		c->sms = number;
 		c->lang = (enum mail_lang)lang;
 		conf->contacts = xreallocarray(conf->contacts,
 		    conf->ncontacts + 1, sizeof(*conf->contacts));
@@ -339,8 +442,9 @@ inc_recipients_json(const struct inc_conf *conf)
 		const struct inc_contact *c = conf->contacts[i];
 
 		json_array_append_new(arr,
-		    json_pack("{s:s, s:s, s:s}", "email", c->email, "name",
-			c->name, "lang", mail_lang_str(c->lang)));
+		    json_pack("{s:s?, s:s?, s:s, s:s}", "email", c->email,
+			"sms", c->sms, "name", c->name, "lang",
+			mail_lang_str(c->lang)));
 	}
 	if ((s = json_dumps(arr, JSON_COMPACT)) == NULL)
 		fatalx("cannot encode the contacts as JSON");
@@ -357,7 +461,7 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
-		"timezone", "smtp", "notify", "contacts", "lifecycle",
+		"timezone", "smtp", "sms", "notify", "contacts", "lifecycle",
 		"services", NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
@@ -404,13 +508,27 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	conf->timezone = xstrdup(s);
 	inc_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
+	inc_sms_load(doc, cfg_map(doc, root, "sms", 0), &conf->sms);
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
 	inc_lifecycle_load(doc, root, conf);
 	cfg_sort_errors(doc);
-	if (conf->ncontacts > 0 && conf->smtp.url == NULL)
-		cfg_error(doc, root,
-		    "contacts are set but there is no smtp "
-		    "section to send through");
+	for (size_t i = 0; i < conf->ncontacts; i++) {
+		if (conf->contacts[i]->email != NULL &&
+		    conf->smtp.url == NULL) {
+			cfg_error(doc, root,
+			    "contacts have mail addresses but there is no "
+			    "smtp section to send through");
+			break;
+		}
+	}
+	for (size_t i = 0; i < conf->ncontacts; i++) {
+		if (conf->contacts[i]->sms != NULL && conf->sms.spool == NULL) {
+			cfg_error(doc, root,
+			    "contacts have sms numbers but there is no sms "
+			    "section to send through");
+			break;
+		}
+	}
 	if (doc->nerrors > 0) {
 		inc_conf_free(conf);
 		return NULL;

@@ -25,8 +25,19 @@ enum mail_lang { MAIL_LANG_JA, MAIL_LANG_EN };
 /* Someone who receives notifications. */
 struct inc_contact {
 	char *name;
-	char *email;
+	char *email; /* NULL: no mail */
+	char *sms; /* international digits, "819012345678"; NULL: none */
 	enum mail_lang lang;
+};
+
+/* What one SMS holds in Japanese: 70 UCS-2 characters. */
+#define SMS_MAX_CHARS 70
+
+/* How SMS leave incidentd: an smstools3 spool. */
+struct sms_conf {
+	char *spool; /* the outgoing folder; NULL: no SMS */
+	char *spool_tmp; /* where files are written before the rename */
+	char *country_code; /* prefixed to numbers written 0... */
 };
 
 /* The SMTP relay incidentd sends through. */
@@ -52,6 +63,7 @@ struct inc_conf {
 	char *mail_domain; /* right-hand side of Message-IDs */
 	char *timezone; /* for times in messages */
 	struct smtp_conf smtp;
+	struct sms_conf sms;
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
 	struct inc_contact **contacts;
@@ -81,6 +93,7 @@ struct incidentd {
 	struct daemon_stop stop;
 	uint64_t events_applied;
 	uint64_t mails_sent, mails_failed;
+	uint64_t sms_sent, sms_failed;
 };
 
 /* conf.c */
@@ -98,6 +111,12 @@ void notify_run(struct incidentd *);
 char *notify_render(const char *, enum mail_lang, const char *, const char *,
     char **);
 int notify_parse_time(const char *, time_t *);
+
+/* notify_sms.c */
+size_t notify_sms_ucs2(const char *, uint16_t *, size_t);
+char *notify_sms_text(const char *, enum mail_lang, const char *);
+int notify_sms_spool(const struct sms_conf *, const char *, const char *,
+    const char *, char *, size_t);
 
 /* One message to build; strings are UTF-8, addresses plain addr-specs. */
 struct mail_msg {

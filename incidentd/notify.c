@@ -353,6 +353,36 @@ notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
 	}
 }
 
+/* Puts an SMS into the spool; the outcome is known at once. */
+static void
+notify_send_sms(struct notify_job *job, const char *facts, enum mail_lang lang,
+    const char *kind, const char *number)
+{
+	struct incidentd *idd = job->idd;
+	char err[512];
+	char *text;
+
+	if (idd->conf->sms.spool == NULL) {
+		notify_record(job, 0, "no sms section in the configuration");
+		return;
+	}
+	if ((text = notify_sms_text(facts, lang, kind)) == NULL) {
+		notify_record(job, 0, "the message could not be written");
+		return;
+	}
+	if (notify_sms_spool(&idd->conf->sms, job->id, number, text, err,
+		sizeof(err)) == -1) {
+		idd->sms_failed++;
+		log_warnx("notification %s: %s (will retry)", job->what, err);
+		notify_record(job, 0, err);
+	} else {
+		idd->sms_sent++;
+		log_info("notification %s: spooled: %s", job->what, text);
+		notify_record(job, 1, NULL);
+	}
+	free(text);
+}
+
 /* Writes and sends one claimed row; the outcome comes back to sent_cb. */
 static void
 notify_send_row(struct incidentd *idd, const PGresult *res, int row)
@@ -365,6 +395,7 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	const char *facts = PQgetvalue(res, row, 5);
 	const char *ref = PQgetvalue(res, row, 6);
 	const char *round = PQgetvalue(res, row, 7);
+	const char *channel = PQgetvalue(res, row, 8);
 	enum mail_lang lang =
 	    strcmp(lang_s, "en") == 0 ? MAIL_LANG_EN : MAIL_LANG_JA;
 	struct notify_job *job = xcalloc(1, sizeof(*job));
@@ -376,7 +407,18 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	(void)name;
 	job->idd = idd;
 	job->id = xstrdup(id);
-	job->what = xasprintf("%s %s to %s", ref, kind, rcpt);
+	job->what = xasprintf("%s %s %s to %s", ref, kind, channel, rcpt);
+	if (strcmp(channel, "sms") == 0) {
+		notify_send_sms(job, facts, lang, kind, rcpt);
+		return;
+	}
+	if (strcmp(channel, "email") != 0 || idd->smtp == NULL) {
+		notify_record(job, 0,
+		    strcmp(channel, "email") == 0 ?
+			"no smtp section in the configuration" :
+			"unknown channel");
+		return;
+	}
 	body =
 	    notify_render(facts, lang, kind, idd->conf->console_url, &subject);
 	/* A reopened incident's messages are a new round of the thread. */
@@ -484,7 +526,8 @@ notify_run(struct incidentd *idd)
 	const char *params[2];
 	size_t free_slots;
 
-	if (idd->stopping || idd->smtp == NULL)
+	if (idd->stopping ||
+	    (idd->smtp == NULL && idd->conf->sms.spool == NULL))
 		return;
 	if (idd->notify_busy) {
 		idd->notify_again = 1;
@@ -503,7 +546,7 @@ notify_run(struct incidentd *idd)
 	params[1] = lease;
 	db_query(idd->db,
 	    "SELECT n.id, n.kind, n.recipient, n.recipient_name, n.lang, "
-	    "n.facts::text, i.ref, n.round "
+	    "n.facts::text, i.ref, n.round, n.channel "
 	    "FROM notification_claim($1, $2::interval) AS n "
 	    "JOIN incident AS i ON i.id = n.incident_id ORDER BY n.id",
 	    2, params, DB_RETRY, notify_claim_cb, idd);
