@@ -86,6 +86,7 @@ struct incidentd {
 	struct notify_smtp *smtp;
 	struct event *poll_ev;
 	int ingest_busy, ingest_again;
+	int release_busy;
 	int notify_busy, notify_again;
 	size_t sending;
 	struct notify_jobs jobs; /* mails handed to notify_smtp */
@@ -103,6 +104,7 @@ const char *mail_lang_str(enum mail_lang);
 
 /* ingest.c */
 void ingest_run(struct incidentd *);
+void ingest_release(struct incidentd *);
 
 /* notify.c */
 void notify_init(struct incidentd *);

@@ -4,7 +4,9 @@
  * instance's cursor, opens or recovers incidents, queues notifications and
  * advances the cursor in one transaction; a crash at any point neither loses
  * nor repeats anything.  Here we only decide when to call it: on NOTIFY, on
- * (re)connect and on a poll timer, one call at a time.
+ * (re)connect and on a poll timer, one call at a time.  The poll also
+ * releases incidents whose maintenance window ended with the fault still
+ * there (incident_release_silenced), so that their message goes out.
  */
 #include "config.h"
 
@@ -60,4 +62,42 @@ ingest_run(struct incidentd *idd)
 	params[2] = INGEST_BATCH;
 	db_query(idd->db, "SELECT incident_ingest($1, $2::jsonb, $3)", 3,
 	    params, DB_RETRY, ingest_done_cb, idd);
+}
+
+static void
+ingest_release_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct incidentd *idd = arg;
+	long n;
+
+	(void)db;
+	idd->release_busy = 0;
+	if (res == NULL)
+		return;
+	if (!db_result_ok(res) || PQntuples(res) != 1) {
+		log_warnx("releasing silenced incidents failed: %s",
+		    PQresultErrorMessage(res));
+		return;
+	}
+	n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	if (n > 0) {
+		log_info("%ld incident%s still failing after maintenance: "
+			 "notified",
+		    n, n == 1 ? "" : "s");
+		notify_run(idd);
+	}
+}
+
+/* Sends the messages that maintenance held back, once it has ended. */
+void
+ingest_release(struct incidentd *idd)
+{
+	const char *params[1];
+
+	if (idd->stopping || idd->release_busy)
+		return;
+	idd->release_busy = 1;
+	params[0] = idd->conf->recipients_json;
+	db_query(idd->db, "SELECT incident_release_silenced($1::jsonb)", 1,
+	    params, DB_RETRY, ingest_release_cb, idd);
 }

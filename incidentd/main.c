@@ -81,6 +81,7 @@ incidentd_poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	ingest_run(idd);
+	ingest_release(idd);
 	notify_run(idd);
 }
 

@@ -166,6 +166,7 @@ notify_render(const char *facts_json, enum mail_lang lang, const char *kind,
 	json_error_t jerr;
 	json_t *facts;
 	const char *ref, *host, *check, *state, *old, *output, *segment;
+	const char *maint;
 	char detected[64], recovered[64], duration[64], more[512];
 	int is_recovery = strcmp(kind, "recovered") == 0;
 	char *body;
@@ -283,6 +284,17 @@ notify_render(const char *facts_json, enum mail_lang lang, const char *kind,
 			    ref, state, old, host, check, segment, detected,
 			    output, more);
 		}
+	}
+	maint = json_string_value(json_object_get(facts, "after_maintenance"));
+	if (maint != NULL && !is_recovery) {
+		char *full = xasprintf(lang == MAIL_LANG_JA ?
+			"メンテナンス「%s」の終了後も障害が続いています。\n%s" :
+			"The fault is still there after maintenance '%s' "
+			"ended.\n%s",
+		    maint, body);
+
+		free(body);
+		body = full;
 	}
 	json_decref(facts);
 	return body;
