@@ -258,14 +258,17 @@ inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct inc_conf *conf)
 {
 	static const char *const keys[] = { "retry_min", "retry_max",
-		"max_attempts", NULL };
+		"max_attempts", "group_window", NULL };
 	uint64_t v;
 
 	conf->retry_min_ms = 10000;
 	conf->retry_max_ms = 600000;
 	conf->max_attempts = 100;
+	conf->group_window_ms = 10000;
 	if (node == NULL)
 		return;
+	cfg_duration(doc, node, "group_window", 0, 0, 3600000,
+	    &conf->group_window_ms);
 	cfg_check_keys(doc, node, "notify", keys);
 	cfg_duration(doc, node, "retry_min", 0, 1000, MS_DAY,
 	    &conf->retry_min_ms);
@@ -388,6 +391,9 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	snprintf(buf, sizeof(buf), "%llu milliseconds",
 	    (unsigned long long)window);
 	json_object_set_new(j, "problem_window", json_string(buf));
+	snprintf(buf, sizeof(buf), "%llu milliseconds",
+	    (unsigned long long)conf->group_window_ms);
+	json_object_set_new(j, "group_window", json_string(buf));
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i], *deps;
 		const char *name = NULL, *title = NULL;

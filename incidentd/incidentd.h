@@ -66,6 +66,7 @@ struct inc_conf {
 	struct sms_conf sms;
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
+	uint64_t group_window_ms; /* how long an "opened" waits for a storm */
 	struct inc_contact **contacts;
 	size_t ncontacts;
 	/* the contacts as incident_ingest() takes them */

@@ -155,6 +155,46 @@ notify_fact(json_t *facts, const char *key)
 }
 
 /*
+ * Lists, above the signature, the checks attached to the incident when the
+ * message left: a storm behind one fault is one message that names them.
+ * Takes body and returns its replacement.
+ */
+static char *
+notify_add_children(char *body, json_t *facts, enum mail_lang lang)
+{
+	json_t *list = json_object_get(facts, "children_list");
+	json_int_t total =
+	    json_integer_value(json_object_get(facts, "children_now"));
+	size_t shown = json_array_size(list), i, len;
+	char *sig, *out, *names = xstrdup("");
+
+	if (total <= 0 || shown == 0 || (sig = strstr(body, "\n-- \n")) == NULL)
+		return body;
+	for (i = 0; i < shown; i++) {
+		const char *n = json_string_value(json_array_get(list, i));
+		char *next = xasprintf("%s  %s\n", names, n != NULL ? n : "-");
+
+		free(names);
+		names = next;
+	}
+	len = (size_t)(sig - body);
+	if (lang == MAIL_LANG_JA)
+		out =
+		    xasprintf("%.*s\nこの障害の配下で到達不能または抑止中の監視"
+			      "項目: %lld件\n%s%s%s",
+			(int)len, body, (long long)total, names,
+			(json_int_t)shown < total ? "  ...\n" : "", sig);
+	else
+		out = xasprintf("%.*s\nChecks unreachable or suppressed behind "
+				"this fault: %lld\n%s%s%s",
+		    (int)len, body, (long long)total, names,
+		    (json_int_t)shown < total ? "  ...\n" : "", sig);
+	free(names);
+	free(body);
+	return out;
+}
+
+/*
  * Writes the subject (*subjectp) and body of a notification from its facts
  * (the JSON frozen in the outbox row), its language and kind ("opened" or
  * "recovered").  Returns the body, or NULL if the facts are unreadable.
@@ -285,6 +325,8 @@ notify_render(const char *facts_json, enum mail_lang lang, const char *kind,
 			    output, more);
 		}
 	}
+	if (!is_recovery)
+		body = notify_add_children(body, facts, lang);
 	maint = json_string_value(json_object_get(facts, "after_maintenance"));
 	if (maint != NULL && !is_recovery) {
 		char *full = xasprintf(lang == MAIL_LANG_JA ?
@@ -558,7 +600,15 @@ notify_run(struct incidentd *idd)
 	params[1] = lease;
 	db_query(idd->db,
 	    "SELECT n.id, n.kind, n.recipient, n.recipient_name, n.lang, "
-	    "n.facts::text, i.ref, n.round, n.channel "
+	    /* an "opened" message lists the checks attached by now */
+	    "CASE WHEN n.kind = 'opened' THEN n.facts || jsonb_build_object("
+	    " 'children_now', (SELECT count(*) FROM incident_child c"
+	    "  WHERE c.incident_id = n.incident_id AND c.recovered_at IS NULL),"
+	    " 'children_list', coalesce((SELECT jsonb_agg(x.name) FROM"
+	    "  (SELECT c.host || '/' || c.check_name AS name"
+	    "   FROM incident_child c WHERE c.incident_id = n.incident_id"
+	    "   AND c.recovered_at IS NULL ORDER BY 1 LIMIT 20) x), '[]'))"
+	    " ELSE n.facts END::text, i.ref, n.round, n.channel "
 	    "FROM notification_claim($1, $2::interval) AS n "
 	    "JOIN incident AS i ON i.id = n.incident_id ORDER BY n.id",
 	    2, params, DB_RETRY, notify_claim_cb, idd);

@@ -144,7 +144,8 @@ notify_sms_text(const char *facts_json, enum mail_lang lang, const char *kind)
 	char p[16] = "", *full, *text;
 	uint16_t units[SMS_MAX_CHARS];
 	int recovered = strcmp(kind, "recovered") == 0;
-	json_int_t round = 0;
+	json_int_t round = 0, kids;
+	char more[32] = "";
 	size_t n;
 
 	if ((facts = json_loads(facts_json, 0, NULL)) == NULL ||
@@ -170,8 +171,12 @@ notify_sms_text(const char *facts_json, enum mail_lang lang, const char *kind)
 		tag = recovered ? "RECOVERED " :
 		    round > 0	? "RECURRED " :
 				  "FAULT ";
-	full = xasprintf("%s%s%s %s %s %s", tag, ref, recovered ? "" : p, state,
-	    host, check);
+	/* a storm: how many checks are behind this fault */
+	kids = json_integer_value(json_object_get(facts, "children_now"));
+	if (kids > 0 && !recovered)
+		snprintf(more, sizeof(more), "(+%lld)", (long long)kids);
+	full = xasprintf("%s%s%s %s%s %s %s", tag, ref, recovered ? "" : p,
+	    state, more, host, check);
 	n = notify_sms_ucs2(full, units, SMS_MAX_CHARS);
 	text = notify_sms_utf8(units, n);
 	free(full);

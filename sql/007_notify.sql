@@ -13,6 +13,23 @@
 -- "opened" one did for that round, inside a window or not, so every
 -- started message has its ended one and no ended message comes alone.
 
+-- A storm is one message: an "opened" message waits group_window before
+-- it may be sent, and lists the checks attached to its incident by then.
+ALTER TABLE lifecycle_setting
+	ADD COLUMN group_window interval NOT NULL DEFAULT '10 seconds';
+
+-- 006's lifecycle_configure keeps its work; this one adds the window.
+ALTER FUNCTION lifecycle_configure(jsonb) RENAME TO lifecycle_configure_006;
+CREATE FUNCTION lifecycle_configure(p_conf jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE lifecycle_setting SET
+	    group_window = coalesce((p_conf ->> 'group_window')::interval,
+	        group_window);
+	PERFORM lifecycle_configure_006(p_conf);
+END
+$$;
+
 ALTER TABLE incident
 	ADD COLUMN silenced_by text,
 	ADD COLUMN silenced_until timestamptz;
@@ -59,9 +76,11 @@ BEGIN
 		RETURN 0;
 	END IF;
 	INSERT INTO notification (incident_id, kind, round, channel,
-	    recipient, recipient_name, lang, facts)
+	    recipient, recipient_name, lang, next_attempt_at, facts)
 	SELECT p_inc.id, p_kind, p_inc.reopen_count, c.channel, c.address,
 	    coalesce(r->>'name', ''), coalesce(r->>'lang', 'ja'),
+	    now() + CASE WHEN p_kind = 'opened' THEN
+	        (SELECT group_window FROM lifecycle_setting) ELSE '0' END,
 	    incident_facts(p_inc, p_ev) || jsonb_build_object('round',
 	        p_inc.reopen_count, 'priority', p_inc.priority, 'children',
 	        (SELECT count(*) FROM incident_child

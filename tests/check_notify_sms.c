@@ -44,6 +44,19 @@ START_TEST(test_fault_text_carries_ref_priority_state_host)
 }
 END_TEST
 
+START_TEST(test_storm_says_how_many_checks_are_behind_it)
+{
+	char *t = notify_sms_text("{\"ref\": \"INC-000007\", \"state\": "
+				  "\"CRITICAL\", \"host\": \"sw\", "
+				  "\"check\": \"icmp\", \"priority\": 2, "
+				  "\"children_now\": 300}",
+	    MAIL_LANG_JA, "opened");
+
+	ck_assert_str_eq(t, "【障害】INC-000007 P2 CRITICAL(+300) sw icmp");
+	free(t);
+}
+END_TEST
+
 START_TEST(test_recovery_and_recurrence_have_their_own_tag)
 {
 	char *t = notify_sms_text("{\"ref\": \"INC-000042\", \"state\": "
@@ -230,6 +243,7 @@ notify_sms_suite(void)
 
 	tcase_add_test(tc, test_fault_text_carries_ref_priority_state_host);
 	tcase_add_test(tc, test_recovery_and_recurrence_have_their_own_tag);
+	tcase_add_test(tc, test_storm_says_how_many_checks_are_behind_it);
 	tcase_add_test(tc,
 	    test_long_text_is_cut_to_70_characters_with_an_ellipsis);
 	tcase_add_test(tc, test_exactly_70_characters_are_not_cut);

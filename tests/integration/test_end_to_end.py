@@ -68,6 +68,7 @@ smtp:
   from_name: 監視システム
   timeout: 5s
 notify:
+  group_window: 0s
   retry_min: 1s
   retry_max: 2s
 lifecycle:

@@ -49,6 +49,7 @@ smtp:
   from: kanshi@city.example.jp
   timeout: 5s
 notify:
+  group_window: 2s
   retry_min: 1s
   retry_max: 2s
 lifecycle:
@@ -177,6 +178,12 @@ def test_storm(pg, ev, ctl, sink):
     time.sleep(1.5)
     assert len(sink.messages()) == 1, [harness.subject_of(m)
                                        for m in sink.messages()]
+    body = sink.messages()[0].get_content().replace("\r\n", "\n")
+    # the mail waited group_window (2 s) and lists what is behind the
+    # switch: the first 20 of 300, sorted
+    assert "この障害の配下で到達不能または抑止中の監視項目: 300件\n" \
+        "  juki-ap00/c000\n  juki-ap00/c040\n" in body, body
+    assert "  juki-ap02/c122\n  ...\n" in body, body
     assert one(pg, "SELECT count(*) FROM notification") == "1"
     text = ctl("show", "1", out=["attached (unreachable or suppressed "
                                  "behind this fault): %d" % N_CHILDREN,

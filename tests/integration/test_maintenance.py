@@ -35,6 +35,7 @@ smtp:
   from: kanshi@city.example.jp
   timeout: 5s
 notify:
+  group_window: 0s
   retry_min: 1s
   retry_max: 1s
 lifecycle:

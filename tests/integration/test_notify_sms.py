@@ -32,6 +32,7 @@ smtp:
 sms:
   spool: %(spool)s
 notify:
+  group_window: 0s
   retry_min: 1s
   retry_max: 1s
 contacts:
