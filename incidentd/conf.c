@@ -23,6 +23,8 @@ static const char *const log_level_names[] = { "error", "warning", "notice",
 
 #define MS_DAY (86400ULL * 1000ULL)
 
+static json_t *inc_recipients(const struct inc_conf *);
+
 const char *
 mail_lang_str(enum mail_lang lang)
 {
@@ -430,6 +432,8 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 		json_object_set_new(svc, "depends", list);
 		json_array_append_new(services, svc);
 	}
+	/* whom incidentd's own faults (a dead channel) are told */
+	json_object_set_new(j, "recipients", inc_recipients(conf));
 	conf->nservices = json_array_size(services);
 	json_object_set_new(j, "services", services);
 	if ((conf->lifecycle_json = json_dumps(j, JSON_COMPACT)) == NULL)
@@ -438,11 +442,10 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 }
 
 /* The contacts as the JSON array that incident_ingest() takes. */
-static char *
-inc_recipients_json(const struct inc_conf *conf)
+static json_t *
+inc_recipients(const struct inc_conf *conf)
 {
 	json_t *arr = json_array();
-	char *s;
 
 	for (size_t i = 0; i < conf->ncontacts; i++) {
 		const struct inc_contact *c = conf->contacts[i];
@@ -452,6 +455,15 @@ inc_recipients_json(const struct inc_conf *conf)
 			"sms", c->sms, "name", c->name, "lang",
 			mail_lang_str(c->lang)));
 	}
+	return arr;
+}
+
+static char *
+inc_recipients_json(const struct inc_conf *conf)
+{
+	json_t *arr = inc_recipients(conf);
+	char *s;
+
 	if ((s = json_dumps(arr, JSON_COMPACT)) == NULL)
 		fatalx("cannot encode the contacts as JSON");
 	json_decref(arr);

@@ -137,3 +137,107 @@ BEGIN
 	RETURN v_n;
 END
 $$;
+
+-- A channel that keeps failing is a fault of incidentd itself: when a
+-- notification is given up on, an incident opens for its channel (host
+-- "incidentd", check "notify/<channel>") and is notified over every
+-- channel, so a dead mail relay is reported by SMS; the next message that
+-- gets through on that channel recovers it.  The contacts it goes to are
+-- the ones incidentd last configured.
+ALTER TABLE lifecycle_setting
+	ADD COLUMN recipients jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE incident DROP CONSTRAINT incident_origin_check;
+ALTER TABLE incident ADD CONSTRAINT incident_origin_check
+	CHECK (origin IN ('monitord', 'manual', 'incidentd'));
+
+CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE lifecycle_setting SET
+	    group_window = coalesce((p_conf ->> 'group_window')::interval,
+	        group_window),
+	    recipients = coalesce(p_conf -> 'recipients', recipients);
+	PERFORM lifecycle_configure_006(p_conf);
+END
+$$;
+
+-- Opens (p_problem given) or recovers (NULL) the incident of a channel.
+CREATE FUNCTION incident_self_alert(p_channel text, p_problem text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v_key text := 'incidentd/notify/' || p_channel;
+	v_inc incident;
+	v_ev state_event;
+	v_to text;
+BEGIN
+	SELECT * INTO v_inc FROM incident
+	WHERE dedup_key = v_key AND status = 'open' FOR UPDATE;
+	IF FOUND = (p_problem IS NOT NULL) THEN
+		RETURN;         -- already open, or nothing to recover
+	END IF;
+	v_ev.source := 'incidentd';
+	v_ev.host := 'incidentd';
+	v_ev.check_name := 'notify/' || p_channel;
+	v_ev.segment := 'other';
+	v_ev.observed_at := now();
+	IF p_problem IS NULL THEN
+		v_ev.old_state := 'CRITICAL';
+		v_ev.new_state := 'OK';
+		v_ev.output := 'a notification by ' || p_channel ||
+		    ' was delivered again';
+		UPDATE incident SET status = 'recovered', recovered_at = now(),
+		    fault_end = coalesce(fault_end, now()), updated_at = now()
+		WHERE id = v_inc.id
+		RETURNING * INTO v_inc;
+		v_to := 'recovered';
+	ELSE
+		v_ev.old_state := 'OK';
+		v_ev.new_state := 'CRITICAL';
+		v_ev.output := p_problem;
+		INSERT INTO incident (dedup_key, host, check_name, segment,
+		    severity, summary, source, detected_at, origin,
+		    suspected_component, suspected_segment, fault_start)
+		VALUES (v_key, v_ev.host, v_ev.check_name, v_ev.segment,
+		    'CRITICAL', 'notifications by ' || p_channel ||
+		    ' are failing', 'incidentd', now(), 'incidentd',
+		    'incidentd/notify/' || p_channel, 'other', now())
+		RETURNING * INTO v_inc;
+		v_to := 'opened';
+	END IF;
+	INSERT INTO incident_transition (incident_id, actor, role,
+	    from_status, to_status, from_phase, to_phase, reason)
+	VALUES (v_inc.id, 'incidentd', 'system',
+	    CASE WHEN v_to = 'opened' THEN NULL ELSE 'open' END,
+	    v_inc.status, CASE WHEN v_to = 'opened' THEN NULL
+	    ELSE v_inc.phase END, v_inc.phase, v_ev.output);
+	PERFORM notification_queue(v_inc, v_ev, v_to,
+	    (SELECT recipients FROM lifecycle_setting));
+	PERFORM pg_notify('notification', '');
+END
+$$;
+
+-- As in 001, and a row given up on, or sent, tells its channel's incident.
+ALTER FUNCTION notification_done(bigint, boolean, text, interval, interval,
+    integer) RENAME TO notification_done_001;
+CREATE FUNCTION notification_done(p_id bigint, p_ok boolean, p_error text,
+    p_retry_min interval, p_retry_max interval, p_max_attempts integer)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	v_status text;
+	v_row notification;
+BEGIN
+	v_status := notification_done_001(p_id, p_ok, p_error, p_retry_min,
+	    p_retry_max, p_max_attempts);
+	SELECT * INTO v_row FROM notification WHERE id = p_id;
+	IF v_status = 'sent' THEN
+		PERFORM incident_self_alert(v_row.channel, NULL);
+	ELSIF v_status = 'failed' THEN
+		PERFORM incident_self_alert(v_row.channel, format(
+		    'notification #%s (%s %s to %s) failed %s times: %s',
+		    v_row.id, (SELECT ref FROM incident
+		               WHERE id = v_row.incident_id), v_row.kind,
+		    v_row.recipient, v_row.attempts, p_error));
+	END IF;
+	RETURN v_status;
+END
+$$;

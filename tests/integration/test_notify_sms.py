@@ -31,6 +31,8 @@ smtp:
   timeout: 5s
 sms:
   spool: %(spool)s
+lifecycle:
+  reopen_window: 0s
 notify:
   group_window: 0s
   retry_min: 1s
@@ -185,6 +187,43 @@ def main():
                         "BY 1 ORDER BY 1") == [["email", "2"], ["sms", "4"]]
         assert len(sink.messages()) == 2
         assert "spooled: 【復旧】INC-000001" in inc.log()
+        assert inc.stop() == 0
+
+        log("a channel given up on is incidentd's own fault, told by mail")
+        spool2 = os.path.join(work, "sms2", "outgoing")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write((CONF % dict(smtp=sink.port, spool=spool2)).replace(
+                "  retry_max: 1s\n", "  retry_max: 1s\n  max_attempts: 2\n"))
+        inc = harness.Daemon("incidentd", ["-f", conf], env,
+                             os.path.join(work, "incidentd2.log")).start()
+        clean.add(inc.kill)
+        record(pg, 3, "CRITICAL", "OK", "2026-11-27 11:00:00+09")
+        wait_for("the SMS given up on", lambda: one(
+            pg, "SELECT count(*) FROM notification n JOIN incident i ON "
+            "i.id = n.incident_id WHERE i.ref = 'INC-000002' AND "
+            "n.channel = 'sms' AND n.status = 'failed'") == "2")
+        wait_for("the self-alert mail", lambda: [
+            m for m in sink.messages() if "incidentd notify/sms" in
+            harness.subject_of(m)])
+        alert = [m for m in sink.messages() if "incidentd notify/sms" in
+                 harness.subject_of(m)][0]
+        assert harness.subject_of(alert) == "【障害発生】INC-000003 " \
+            "CRITICAL incidentd notify/sms（その他）", \
+            harness.subject_of(alert)
+        body = alert.get_content()
+        assert "(INC-000002 opened to 81" in body and "failed 2 times" in \
+            body and "No such file or directory" in body, body
+        assert one(pg, "SELECT origin || ' ' || status FROM incident "
+                   "WHERE ref = 'INC-000003'") == "incidentd open"
+        log("the spool is back: the next SMS gets through, and recovers it")
+        os.makedirs(spool2)
+        record(pg, 4, "OK", "CRITICAL", "2026-11-27 11:05:00+09")
+        wait_for("the self-incident recovered", lambda: one(
+            pg, "SELECT status FROM incident WHERE ref = 'INC-000003'")
+            == "recovered", timeout=30)
+        wait_for("its recovered mail", lambda: [
+            m for m in sink.messages() if harness.subject_of(m) ==
+            "【復旧】INC-000003 OK incidentd notify/sms（その他）"])
         assert inc.stop() == 0
         log("PASS")
         return 0
