@@ -260,17 +260,24 @@ inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct inc_conf *conf)
 {
 	static const char *const keys[] = { "retry_min", "retry_max",
-		"max_attempts", "group_window", NULL };
+		"max_attempts", "group_window", "remind_after", "remind_max",
+		NULL };
 	uint64_t v;
 
 	conf->retry_min_ms = 10000;
 	conf->retry_max_ms = 600000;
 	conf->max_attempts = 100;
 	conf->group_window_ms = 10000;
+	conf->remind_after_ms = 30 * 60000;
+	conf->remind_max = 3;
 	if (node == NULL)
 		return;
 	cfg_duration(doc, node, "group_window", 0, 0, 3600000,
 	    &conf->group_window_ms);
+	cfg_duration(doc, node, "remind_after", 0, 0, MS_DAY,
+	    &conf->remind_after_ms);
+	if (cfg_uint(doc, node, "remind_max", 0, 0, 100, &v) == 0)
+		conf->remind_max = (unsigned)v;
 	cfg_check_keys(doc, node, "notify", keys);
 	cfg_duration(doc, node, "retry_min", 0, 1000, MS_DAY,
 	    &conf->retry_min_ms);
@@ -396,6 +403,10 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	snprintf(buf, sizeof(buf), "%llu milliseconds",
 	    (unsigned long long)conf->group_window_ms);
 	json_object_set_new(j, "group_window", json_string(buf));
+	snprintf(buf, sizeof(buf), "%llu milliseconds",
+	    (unsigned long long)conf->remind_after_ms);
+	json_object_set_new(j, "remind_after", json_string(buf));
+	json_object_set_new(j, "remind_max", json_integer(conf->remind_max));
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i], *deps;
 		const char *name = NULL, *title = NULL;

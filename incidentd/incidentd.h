@@ -67,6 +67,8 @@ struct inc_conf {
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
 	uint64_t group_window_ms; /* how long an "opened" waits for a storm */
+	uint64_t remind_after_ms; /* unacknowledged P1/P2: again after */
+	unsigned remind_max;
 	struct inc_contact **contacts;
 	size_t ncontacts;
 	/* the contacts as incident_ingest() takes them */

@@ -68,27 +68,34 @@ static void
 ingest_release_cb(struct db *db, const PGresult *res, void *arg)
 {
 	struct incidentd *idd = arg;
-	long n;
+	long n, r;
 
 	(void)db;
 	idd->release_busy = 0;
 	if (res == NULL)
 		return;
-	if (!db_result_ok(res) || PQntuples(res) != 1) {
+	if (!db_result_ok(res) || PQntuples(res) != 1 || PQnfields(res) != 2) {
 		log_warnx("releasing silenced incidents failed: %s",
 		    PQresultErrorMessage(res));
 		return;
 	}
 	n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	if (n > 0) {
+	if (n > 0)
 		log_info("%ld incident%s still failing after maintenance: "
 			 "notified",
 		    n, n == 1 ? "" : "s");
+	r = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	if (r > 0)
+		log_info("%ld unacknowledged incident%s reminded of", r,
+		    r == 1 ? "" : "s");
+	if (n > 0 || r > 0)
 		notify_run(idd);
-	}
 }
 
-/* Sends the messages that maintenance held back, once it has ended. */
+/*
+ * Sends the messages that maintenance held back, once it has ended, and
+ * the reminders of unacknowledged urgent incidents that are due.
+ */
 void
 ingest_release(struct incidentd *idd)
 {
@@ -98,6 +105,8 @@ ingest_release(struct incidentd *idd)
 		return;
 	idd->release_busy = 1;
 	params[0] = idd->conf->recipients_json;
-	db_query(idd->db, "SELECT incident_release_silenced($1::jsonb)", 1,
-	    params, DB_RETRY, ingest_release_cb, idd);
+	db_query(idd->db,
+	    "SELECT incident_release_silenced($1::jsonb), "
+	    "incident_remind($1::jsonb)",
+	    1, params, DB_RETRY, ingest_release_cb, idd);
 }

@@ -155,6 +155,44 @@ notify_fact(json_t *facts, const char *key)
 }
 
 /*
+ * Turns an "opened" message into a reminder that nobody has acknowledged
+ * the incident yet.  Takes body and *subjectp and returns their
+ * replacements.
+ */
+static char *
+notify_as_reminder(char *body, char **subjectp, json_t *facts,
+    enum mail_lang lang)
+{
+	const char *ja = "【障害発生】", *en = "[FAULT] ";
+	const char *ref = notify_fact(facts, "ref");
+	const char *rest = *subjectp;
+	json_int_t prio =
+	    json_integer_value(json_object_get(facts, "priority"));
+	char *subject, *out;
+
+	if (strncmp(rest, ja, strlen(ja)) == 0)
+		rest += strlen(ja);
+	else if (strncmp(rest, en, strlen(en)) == 0)
+		rest += strlen(en);
+	if (lang == MAIL_LANG_JA) {
+		subject = xasprintf("【未応答】%s", rest);
+		out =
+		    xasprintf("この障害（P%lld）はまだ誰も受け付けていません。"
+			      "受け付けるには: incidentctl ack %s\n\n%s",
+			(long long)prio, ref, body);
+	} else {
+		subject = xasprintf("[REMINDER] %s", rest);
+		out = xasprintf("Nobody has acknowledged this P%lld fault yet. "
+				"To acknowledge: incidentctl ack %s\n\n%s",
+		    (long long)prio, ref, body);
+	}
+	free(*subjectp);
+	*subjectp = subject;
+	free(body);
+	return out;
+}
+
+/*
  * Lists, above the signature, the checks attached to the incident when the
  * message left: a storm behind one fault is one message that names them.
  * Takes body and returns its replacement.
@@ -327,6 +365,8 @@ notify_render(const char *facts_json, enum mail_lang lang, const char *kind,
 	}
 	if (!is_recovery)
 		body = notify_add_children(body, facts, lang);
+	if (strcmp(kind, "reminder") == 0)
+		body = notify_as_reminder(body, subjectp, facts, lang);
 	maint = json_string_value(json_object_get(facts, "after_maintenance"));
 	if (maint != NULL && !is_recovery) {
 		char *full = xasprintf(lang == MAIL_LANG_JA ?

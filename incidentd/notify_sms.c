@@ -163,7 +163,9 @@ notify_sms_text(const char *facts_json, enum mail_lang lang, const char *kind)
 		    (long long)json_integer_value(prio));
 	if (json_is_integer(json_object_get(facts, "round")))
 		round = json_integer_value(json_object_get(facts, "round"));
-	if (lang == MAIL_LANG_JA)
+	if (strcmp(kind, "reminder") == 0)
+		tag = lang == MAIL_LANG_JA ? "【未応答】" : "REMINDER ";
+	else if (lang == MAIL_LANG_JA)
 		tag = recovered ? "【復旧】" :
 		    round > 0	? "【再発】" :
 				  "【障害】";

@@ -241,3 +241,80 @@ BEGIN
 	RETURN v_status;
 END
 $$;
+
+-- Reminders: an incident of priority 1 or 2 that nobody has acknowledged
+-- is told again every remind_after, at most remind_max times.  Each
+-- reminder is a message of its own kind, numbered by its round.
+ALTER TABLE notification DROP CONSTRAINT notification_kind_check;
+ALTER TABLE notification ADD CONSTRAINT notification_kind_check
+	CHECK (kind IN ('opened', 'recovered', 'reminder'));
+ALTER TABLE lifecycle_setting
+	ADD COLUMN remind_after interval NOT NULL DEFAULT '30 minutes',
+	ADD COLUMN remind_max integer NOT NULL DEFAULT 3;
+
+CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE lifecycle_setting SET
+	    group_window = coalesce((p_conf ->> 'group_window')::interval,
+	        group_window),
+	    recipients = coalesce(p_conf -> 'recipients', recipients),
+	    remind_after = coalesce((p_conf ->> 'remind_after')::interval,
+	        remind_after),
+	    remind_max = coalesce((p_conf ->> 'remind_max')::integer,
+	        remind_max);
+	PERFORM lifecycle_configure_006(p_conf);
+END
+$$;
+
+-- incidentd, on its poll: queues the reminders that are due.  Returns the
+-- number of incidents reminded of.
+CREATE FUNCTION incident_remind(p_recipients jsonb)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+	v_set lifecycle_setting;
+	v_inc incident;
+	v_ev state_event;
+	v_last timestamptz;
+	v_sent integer;
+	v_n integer := 0;
+BEGIN
+	SELECT * INTO v_set FROM lifecycle_setting;
+	IF v_set.remind_max <= 0 OR v_set.remind_after <= '0' THEN
+		RETURN 0;
+	END IF;
+	FOR v_inc IN SELECT * FROM incident
+	    WHERE status = 'open' AND acknowledged_at IS NULL
+	      AND priority <= 2 AND silenced_by IS NULL
+	    ORDER BY id FOR UPDATE SKIP LOCKED LOOP
+		-- only what was told, and was told long enough ago
+		SELECT max(created_at),
+		    count(*) FILTER (WHERE kind = 'reminder')
+		INTO v_last, v_sent
+		FROM (SELECT DISTINCT ON (kind, round) kind, round, created_at
+		      FROM notification WHERE incident_id = v_inc.id
+		        AND (kind = 'reminder' OR (kind = 'opened'
+		             AND round = v_inc.reopen_count))
+		      ORDER BY kind, round, created_at) m;
+		IF v_last IS NULL OR v_last > now() - v_set.remind_after OR
+		    v_sent >= v_set.remind_max THEN
+			CONTINUE;
+		END IF;
+		SELECT * INTO v_ev FROM state_event
+		WHERE host = v_inc.host AND check_name = v_inc.check_name
+		ORDER BY id DESC LIMIT 1;
+		v_ev.downtime := NULL;
+		-- a reminder's round is its number, so each is a new row
+		v_inc.reopen_count := (SELECT coalesce(max(round), 0) + 1
+		    FROM notification WHERE incident_id = v_inc.id
+		      AND kind = 'reminder');
+		PERFORM notification_queue(v_inc, v_ev, 'reminder',
+		    p_recipients);
+		v_n := v_n + 1;
+	END LOOP;
+	IF v_n > 0 THEN
+		PERFORM pg_notify('notification', '');
+	END IF;
+	RETURN v_n;
+END
+$$;

@@ -11,7 +11,9 @@ a window carries the downtime's name).  Asserted:
    later, though its incident is recorded;
 3. a fault that started before a window and recovers inside it still sends
    its "recovered" mail: every started message has its ended one;
-4. a window nobody published does not silence anything.
+4. a window nobody published does not silence anything;
+5. an unacknowledged P1 is reminded of every remind_after, at most
+   remind_max times; an acknowledged one is not.
 """
 
 import json
@@ -36,6 +38,8 @@ smtp:
   timeout: 5s
 notify:
   group_window: 0s
+  remind_after: 2s
+  remind_max: 2
   retry_min: 1s
   retry_max: 1s
 lifecycle:
@@ -157,6 +161,32 @@ def main():
         wait_for("its opened mail", lambda: len(mails(sink)) == 5)
         assert one(pg, "SELECT count(*) FROM notification WHERE status <> "
                    "'sent'") == "0"
+
+        log("5. an unacknowledged P1 is reminded of, twice at most")
+        ctl = [harness.binary("incidentctl")]
+        run(ctl + ["set", "INC-000004", "--set", "impact=1", "--set",
+                   "urgency=1"], env=env, check=True)
+        mon.change("tcp/25", "OK", "CRITICAL")
+        wait_for("INC-000005 told", lambda: len(mails(sink)) == 6)
+        run(ctl + ["set", "5", "--set", "impact=2", "--set", "urgency=1"],
+            env=env, check=True)
+        run(ctl + ["ack", "5"], env=env, check=True)
+        wait_for("two reminders of INC-000004", lambda: len(
+            [m for m in mails(sink) if m.startswith("【未応答】")]) == 2,
+            timeout=20)
+        time.sleep(5)
+        rem = [m for m in sink.messages()
+               if harness.subject_of(m).startswith("【未応答】")]
+        assert [harness.subject_of(m) for m in rem] == [
+            "【未応答】INC-000004 CRITICAL juki-ap01 tcp/22（基幹系）"] * 2, \
+            [harness.subject_of(m) for m in rem]
+        assert "この障害（P1）はまだ誰も受け付けていません。" in \
+            rem[0].get_content(), rem[0].get_content()
+        assert [m["Message-ID"] for m in rem] == [
+            "<INC-000004.reminder.1@incidentd.invalid>",
+            "<INC-000004.reminder.2@incidentd.invalid>"], \
+            [m["Message-ID"] for m in rem]
+        assert len(mails(sink)) == 8, mails(sink)
         assert inc.stop() == 0
         log("PASS")
         return 0
