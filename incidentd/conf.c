@@ -261,7 +261,7 @@ inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
 {
 	static const char *const keys[] = { "retry_min", "retry_max",
 		"max_attempts", "group_window", "remind_after", "remind_max",
-		NULL };
+		"rate_limit", "rate_window", NULL };
 	uint64_t v;
 
 	conf->retry_min_ms = 10000;
@@ -270,6 +270,7 @@ inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
 	conf->group_window_ms = 10000;
 	conf->remind_after_ms = 30 * 60000;
 	conf->remind_max = 3;
+	conf->rate_window_ms = 10 * 60000;
 	if (node == NULL)
 		return;
 	cfg_duration(doc, node, "group_window", 0, 0, 3600000,
@@ -278,6 +279,10 @@ inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
 	    &conf->remind_after_ms);
 	if (cfg_uint(doc, node, "remind_max", 0, 0, 100, &v) == 0)
 		conf->remind_max = (unsigned)v;
+	if (cfg_uint(doc, node, "rate_limit", 0, 0, 10000, &v) == 0)
+		conf->rate_limit = (unsigned)v;
+	cfg_duration(doc, node, "rate_window", 0, 1000, MS_DAY,
+	    &conf->rate_window_ms);
 	cfg_check_keys(doc, node, "notify", keys);
 	cfg_duration(doc, node, "retry_min", 0, 1000, MS_DAY,
 	    &conf->retry_min_ms);
@@ -407,6 +412,10 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	    (unsigned long long)conf->remind_after_ms);
 	json_object_set_new(j, "remind_after", json_string(buf));
 	json_object_set_new(j, "remind_max", json_integer(conf->remind_max));
+	json_object_set_new(j, "rate_limit", json_integer(conf->rate_limit));
+	snprintf(buf, sizeof(buf), "%llu milliseconds",
+	    (unsigned long long)conf->rate_window_ms);
+	json_object_set_new(j, "rate_window", json_string(buf));
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i], *deps;
 		const char *name = NULL, *title = NULL;

@@ -69,6 +69,8 @@ struct inc_conf {
 	uint64_t group_window_ms; /* how long an "opened" waits for a storm */
 	uint64_t remind_after_ms; /* unacknowledged P1/P2: again after */
 	unsigned remind_max;
+	unsigned rate_limit; /* messages per recipient and rate_window; 0 off */
+	uint64_t rate_window_ms;
 	struct inc_contact **contacts;
 	size_t ncontacts;
 	/* the contacts as incident_ingest() takes them */

@@ -649,7 +649,7 @@ notify_run(struct incidentd *idd)
 	    "   FROM incident_child c WHERE c.incident_id = n.incident_id"
 	    "   AND c.recovered_at IS NULL ORDER BY 1 LIMIT 20) x), '[]'))"
 	    " ELSE n.facts END::text, i.ref, n.round, n.channel "
-	    "FROM notification_claim($1, $2::interval) AS n "
+	    "FROM notification_claim_limited($1, $2::interval) AS n "
 	    "JOIN incident AS i ON i.id = n.incident_id ORDER BY n.id",
 	    2, params, DB_RETRY, notify_claim_cb, idd);
 }

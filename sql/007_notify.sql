@@ -318,3 +318,62 @@ BEGIN
 	RETURN v_n;
 END
 $$;
+
+-- A rate limit per recipient and channel: a recipient who was sent
+-- rate_limit messages within rate_window waits until the oldest of them
+-- leaves the window.  Messages are deferred, never dropped, and those of
+-- a priority 1 incident never wait.  0 turns it off.
+ALTER TABLE lifecycle_setting
+	ADD COLUMN rate_limit integer NOT NULL DEFAULT 0,
+	ADD COLUMN rate_window interval NOT NULL DEFAULT '10 minutes';
+CREATE INDEX notification_sent_to ON notification (channel, recipient,
+    sent_at) WHERE status = 'sent';
+
+CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE lifecycle_setting SET
+	    group_window = coalesce((p_conf ->> 'group_window')::interval,
+	        group_window),
+	    recipients = coalesce(p_conf -> 'recipients', recipients),
+	    remind_after = coalesce((p_conf ->> 'remind_after')::interval,
+	        remind_after),
+	    remind_max = coalesce((p_conf ->> 'remind_max')::integer,
+	        remind_max),
+	    rate_limit = coalesce((p_conf ->> 'rate_limit')::integer,
+	        rate_limit),
+	    rate_window = coalesce((p_conf ->> 'rate_window')::interval,
+	        rate_window);
+	PERFORM lifecycle_configure_006(p_conf);
+END
+$$;
+
+-- incidentd's sender: defers what the rate limit holds back, then claims
+-- as notification_claim does.
+CREATE FUNCTION notification_claim_limited(p_limit integer,
+    p_lease interval)
+RETURNS SETOF notification LANGUAGE plpgsql AS $$
+DECLARE
+	v_set lifecycle_setting;
+BEGIN
+	SELECT * INTO v_set FROM lifecycle_setting;
+	IF v_set.rate_limit > 0 THEN
+		UPDATE notification AS n
+		SET next_attempt_at = (
+		    SELECT min(r.sent_at) + v_set.rate_window FROM (
+			SELECT s.sent_at FROM notification s
+			WHERE s.status = 'sent' AND s.channel = n.channel
+			  AND s.recipient = n.recipient
+			  AND s.sent_at > now() - v_set.rate_window
+			ORDER BY s.sent_at DESC LIMIT v_set.rate_limit) r)
+		WHERE n.status = 'pending' AND n.next_attempt_at <= now()
+		  AND (n.facts ->> 'priority') IS DISTINCT FROM '1'
+		  AND (SELECT count(*) FROM notification s
+		       WHERE s.status = 'sent' AND s.channel = n.channel
+		         AND s.recipient = n.recipient
+		         AND s.sent_at > now() - v_set.rate_window)
+		      >= v_set.rate_limit;
+	END IF;
+	RETURN QUERY SELECT * FROM notification_claim(p_limit, p_lease);
+END
+$$;

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -224,6 +225,33 @@ def main():
         wait_for("its recovered mail", lambda: [
             m for m in sink.messages() if harness.subject_of(m) ==
             "【復旧】INC-000003 OK incidentd notify/sms（その他）"])
+        assert inc.stop() == 0
+
+        log("a rate limit per recipient defers, never drops")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write((CONF % dict(smtp=sink.port, spool=spool2)).replace(
+                "  retry_max: 1s\n", "  retry_max: 1s\n  rate_limit: 2\n"
+                "  rate_window: 5s\n"))
+        time.sleep(5)       # the earlier sends leave the window
+        inc = harness.Daemon("incidentd", ["-f", conf], env,
+                             os.path.join(work, "incidentd3.log")).start()
+        clean.add(inc.kill)
+        before = len(sink.messages())
+        for i, port in enumerate((81, 82, 83, 84)):
+            change = [dict(seq=10 + i, host="juki-ap02",
+                           check="tcp/%d" % port, kind="tcp",
+                           segment="core", old="OK", new="CRITICAL",
+                           output="down", observed="2026-11-27 12:00+09")]
+            pg.query("SELECT monitord_record_changes('sms-test', '%s')"
+                     % json.dumps(change))
+        wait_for("two mails", lambda: len(sink.messages()) >= before + 2)
+        time.sleep(2)
+        assert len(sink.messages()) == before + 2, "the limit let through"
+        deferred = one(pg, "SELECT count(*) FROM notification WHERE "
+                       "channel = 'email' AND status = 'pending'")
+        assert deferred == "2", deferred
+        wait_for("the deferred two", lambda: len(sink.messages()) ==
+                 before + 4, timeout=20)
         assert inc.stop() == 0
         log("PASS")
         return 0
