@@ -62,6 +62,7 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf->timezone);
 	free(conf->recipients_json);
 	free(conf->lifecycle_json);
+	free(conf->escalate_priorities);
 	free(conf);
 }
 
@@ -200,6 +201,87 @@ inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
 			    s);
 		free(sms->country_code);
 		sms->country_code = xstrdup(s);
+	}
+}
+
+/*
+ * Escalation: the contacts of a level are told only if the incident is
+ * still unacknowledged that long after its first message; the others are
+ * told at once.
+ *
+ *   escalation:
+ *     priorities: [1, 2]       # which escalate (default: all, and unknown)
+ *     levels:
+ *       - after: 15m
+ *         contacts: [情報システム係長]
+ */
+static void
+inc_escalation_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct inc_conf *conf)
+{
+	static const char *const keys[] = { "priorities", "levels", NULL };
+	static const char *const lkeys[] = { "after", "contacts", NULL };
+	const struct cfg_node *levels, *prios, *names;
+	uint64_t after, prev = 0;
+	const char *s;
+
+	if (node == NULL)
+		return;
+	cfg_check_keys(doc, node, "escalation", keys);
+	if ((prios = cfg_seq(doc, node, "priorities", 0)) != NULL) {
+		conf->escalate_priorities = xstrdup("");
+		for (size_t i = 0; i < prios->n; i++) {
+			char *next;
+
+			if (cfg_node_str(doc, prios->items[i], "a priority",
+				&s) == -1)
+				continue;
+			if (s[0] == 'P' || s[0] == 'p')
+				s++;
+			if (s[0] < '1' || s[0] > '5' || s[1] != '\0') {
+				cfg_error(doc, prios->items[i],
+				    "a priority is 1-5 (or P1-P5)");
+				continue;
+			}
+			next = xasprintf("%s%s%s", conf->escalate_priorities,
+			    *conf->escalate_priorities ? "," : "", s);
+			free(conf->escalate_priorities);
+			conf->escalate_priorities = next;
+		}
+	}
+	levels = cfg_seq(doc, node, "levels", 0);
+	for (size_t i = 0; levels != NULL && i < levels->n; i++) {
+		const struct cfg_node *lv = levels->items[i];
+
+		if (cfg_expect_map(doc, lv, "an escalation level") == -1)
+			continue;
+		cfg_check_keys(doc, lv, "an escalation level", lkeys);
+		if (cfg_duration(doc, lv, "after", 1, 1000, 7 * MS_DAY,
+			&after) != 0)
+			continue;
+		if (after <= prev)
+			cfg_error(doc, cfg_get(lv, "after"),
+			    "each level must come later than the one before");
+		prev = after;
+		names = cfg_seq(doc, lv, "contacts", 1);
+		for (size_t k = 0; names != NULL && k < names->n; k++) {
+			size_t c;
+
+			if (cfg_node_str(doc, names->items[k], "a contact",
+				&s) == -1)
+				continue;
+			for (c = 0; c < conf->ncontacts; c++)
+				if (strcmp(conf->contacts[c]->name, s) == 0)
+					break;
+			if (c == conf->ncontacts)
+				cfg_error(doc, names->items[k],
+				    "no contact named '%s'", s);
+			else if (conf->contacts[c]->escalate_after_ms != 0)
+				cfg_error(doc, names->items[k],
+				    "contact '%s' is in two levels", s);
+			else
+				conf->contacts[c]->escalate_after_ms = after;
+		}
 	}
 }
 
@@ -413,6 +495,10 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	json_object_set_new(j, "remind_after", json_string(buf));
 	json_object_set_new(j, "remind_max", json_integer(conf->remind_max));
 	json_object_set_new(j, "rate_limit", json_integer(conf->rate_limit));
+	json_object_set_new(j, "escalate_priorities",
+	    conf->escalate_priorities != NULL ?
+		json_string(conf->escalate_priorities) :
+		json_null());
 	snprintf(buf, sizeof(buf), "%llu milliseconds",
 	    (unsigned long long)conf->rate_window_ms);
 	json_object_set_new(j, "rate_window", json_string(buf));
@@ -471,9 +557,10 @@ inc_recipients(const struct inc_conf *conf)
 		const struct inc_contact *c = conf->contacts[i];
 
 		json_array_append_new(arr,
-		    json_pack("{s:s?, s:s?, s:s, s:s}", "email", c->email,
+		    json_pack("{s:s?, s:s?, s:s, s:s, s:I}", "email", c->email,
 			"sms", c->sms, "name", c->name, "lang",
-			mail_lang_str(c->lang)));
+			mail_lang_str(c->lang), "after_ms",
+			(json_int_t)c->escalate_after_ms));
 	}
 	return arr;
 }
@@ -499,8 +586,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
-		"timezone", "smtp", "sms", "notify", "contacts", "lifecycle",
-		"services", NULL };
+		"timezone", "smtp", "sms", "notify", "contacts", "escalation",
+		"lifecycle", "services", NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;
@@ -548,6 +635,7 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
 	inc_sms_load(doc, cfg_map(doc, root, "sms", 0), &conf->sms);
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
+	inc_escalation_load(doc, cfg_map(doc, root, "escalation", 0), conf);
 	inc_lifecycle_load(doc, root, conf);
 	cfg_sort_errors(doc);
 	for (size_t i = 0; i < conf->ncontacts; i++) {

@@ -27,6 +27,7 @@ struct inc_contact {
 	char *name;
 	char *email; /* NULL: no mail */
 	char *sms; /* international digits, "819012345678"; NULL: none */
+	uint64_t escalate_after_ms; /* 0: told at once; else an escalation */
 	enum mail_lang lang;
 };
 
@@ -71,6 +72,7 @@ struct inc_conf {
 	unsigned remind_max;
 	unsigned rate_limit; /* messages per recipient and rate_window; 0 off */
 	uint64_t rate_window_ms;
+	char *escalate_priorities; /* "1,2"; NULL: every priority */
 	struct inc_contact **contacts;
 	size_t ncontacts;
 	/* the contacts as incident_ingest() takes them */

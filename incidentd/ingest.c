@@ -68,13 +68,13 @@ static void
 ingest_release_cb(struct db *db, const PGresult *res, void *arg)
 {
 	struct incidentd *idd = arg;
-	long n, r;
+	long n, r, e;
 
 	(void)db;
 	idd->release_busy = 0;
 	if (res == NULL)
 		return;
-	if (!db_result_ok(res) || PQntuples(res) != 1 || PQnfields(res) != 2) {
+	if (!db_result_ok(res) || PQntuples(res) != 1 || PQnfields(res) != 3) {
 		log_warnx("releasing silenced incidents failed: %s",
 		    PQresultErrorMessage(res));
 		return;
@@ -88,7 +88,11 @@ ingest_release_cb(struct db *db, const PGresult *res, void *arg)
 	if (r > 0)
 		log_info("%ld unacknowledged incident%s reminded of", r,
 		    r == 1 ? "" : "s");
-	if (n > 0 || r > 0)
+	e = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+	if (e > 0)
+		log_info("%ld escalation message%s queued", e,
+		    e == 1 ? "" : "s");
+	if (n > 0 || r > 0 || e > 0)
 		notify_run(idd);
 }
 
@@ -107,6 +111,6 @@ ingest_release(struct incidentd *idd)
 	params[0] = idd->conf->recipients_json;
 	db_query(idd->db,
 	    "SELECT incident_release_silenced($1::jsonb), "
-	    "incident_remind($1::jsonb)",
+	    "incident_remind($1::jsonb), incident_escalate($1::jsonb)",
 	    1, params, DB_RETRY, ingest_release_cb, idd);
 }

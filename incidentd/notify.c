@@ -155,13 +155,13 @@ notify_fact(json_t *facts, const char *key)
 }
 
 /*
- * Turns an "opened" message into a reminder that nobody has acknowledged
- * the incident yet.  Takes body and *subjectp and returns their
- * replacements.
+ * Turns an "opened" message into a reminder, or an escalation, that nobody
+ * has acknowledged the incident yet.  Takes body and *subjectp and returns
+ * their replacements.
  */
 static char *
 notify_as_reminder(char *body, char **subjectp, json_t *facts,
-    enum mail_lang lang)
+    enum mail_lang lang, int escalated)
 {
 	const char *ja = "【障害発生】", *en = "[FAULT] ";
 	const char *ref = notify_fact(facts, "ref");
@@ -175,16 +175,22 @@ notify_as_reminder(char *body, char **subjectp, json_t *facts,
 	else if (strncmp(rest, en, strlen(en)) == 0)
 		rest += strlen(en);
 	if (lang == MAIL_LANG_JA) {
-		subject = xasprintf("【未応答】%s", rest);
-		out =
-		    xasprintf("この障害（P%lld）はまだ誰も受け付けていません。"
-			      "受け付けるには: incidentctl ack %s\n\n%s",
-			(long long)prio, ref, body);
-	} else {
-		subject = xasprintf("[REMINDER] %s", rest);
-		out = xasprintf("Nobody has acknowledged this P%lld fault yet. "
-				"To acknowledge: incidentctl ack %s\n\n%s",
+		subject = xasprintf("%s%s",
+		    escalated ? "【エスカレーション】" : "【未応答】", rest);
+		out = xasprintf(
+		    "%sこの障害（P%lld）はまだ誰も受け付けていません。"
+		    "受け付けるには: incidentctl ack %s\n\n%s",
+		    escalated ? "受付がないため、上位の連絡先に通知します。\n" :
+				"",
 		    (long long)prio, ref, body);
+	} else {
+		subject = xasprintf("%s%s",
+		    escalated ? "[ESCALATED] " : "[REMINDER] ", rest);
+		out =
+		    xasprintf("%sNobody has acknowledged this P%lld fault yet. "
+			      "To acknowledge: incidentctl ack %s\n\n%s",
+			escalated ? "Escalated: nobody took it in time.\n" : "",
+			(long long)prio, ref, body);
 	}
 	free(*subjectp);
 	*subjectp = subject;
@@ -204,10 +210,11 @@ notify_add_children(char *body, json_t *facts, enum mail_lang lang)
 	json_int_t total =
 	    json_integer_value(json_object_get(facts, "children_now"));
 	size_t shown = json_array_size(list), i, len;
-	char *sig, *out, *names = xstrdup("");
+	char *sig, *out, *names;
 
 	if (total <= 0 || shown == 0 || (sig = strstr(body, "\n-- \n")) == NULL)
 		return body;
+	names = xstrdup("");
 	for (i = 0; i < shown; i++) {
 		const char *n = json_string_value(json_array_get(list, i));
 		char *next = xasprintf("%s  %s\n", names, n != NULL ? n : "-");
@@ -365,8 +372,9 @@ notify_render(const char *facts_json, enum mail_lang lang, const char *kind,
 	}
 	if (!is_recovery)
 		body = notify_add_children(body, facts, lang);
-	if (strcmp(kind, "reminder") == 0)
-		body = notify_as_reminder(body, subjectp, facts, lang);
+	if (strcmp(kind, "reminder") == 0 || strcmp(kind, "escalated") == 0)
+		body = notify_as_reminder(body, subjectp, facts, lang,
+		    kind[0] == 'e');
 	maint = json_string_value(json_object_get(facts, "after_maintenance"));
 	if (maint != NULL && !is_recovery) {
 		char *full = xasprintf(lang == MAIL_LANG_JA ?

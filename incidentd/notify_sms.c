@@ -165,6 +165,8 @@ notify_sms_text(const char *facts_json, enum mail_lang lang, const char *kind)
 		round = json_integer_value(json_object_get(facts, "round"));
 	if (strcmp(kind, "reminder") == 0)
 		tag = lang == MAIL_LANG_JA ? "【未応答】" : "REMINDER ";
+	else if (strcmp(kind, "escalated") == 0)
+		tag = lang == MAIL_LANG_JA ? "【上位通知】" : "ESCALATED ";
 	else if (lang == MAIL_LANG_JA)
 		tag = recovered ? "【復旧】" :
 		    round > 0	? "【再発】" :

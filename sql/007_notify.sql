@@ -68,7 +68,9 @@ BEGIN
 	END IF;
 	IF p_kind = 'recovered' AND NOT EXISTS (
 	    SELECT 1 FROM notification WHERE incident_id = p_inc.id
-	      AND kind = 'opened' AND round = p_inc.reopen_count) THEN
+	      AND ((kind = 'opened' AND round = p_inc.reopen_count) OR
+	           (kind = 'escalated' AND round / 100 = p_inc.reopen_count)))
+	THEN
 		-- nothing was said of its start: say nothing of its end,
 		-- and nothing later either
 		UPDATE incident SET silenced_by = NULL, silenced_until = NULL
@@ -90,6 +92,18 @@ BEGIN
 	CROSS JOIN LATERAL (VALUES (1, 'email', r->>'email'),
 	    (2, 'sms', r->>'sms')) AS c(ord, channel, address)
 	WHERE coalesce(c.address, '') <> ''
+	  -- the end goes to whoever was told of the start (at once or by
+	  -- escalation); the start and reminders to those told at once; an
+	  -- escalation to the level its caller chose
+	  AND CASE p_kind
+	      WHEN 'recovered' THEN EXISTS (SELECT 1 FROM notification x
+	          WHERE x.incident_id = p_inc.id AND x.channel = c.channel
+	            AND x.recipient = c.address
+	            AND ((x.kind = 'opened' AND x.round = p_inc.reopen_count)
+	              OR (x.kind = 'escalated'
+	                  AND x.round / 100 = p_inc.reopen_count)))
+	      WHEN 'escalated' THEN true
+	      ELSE coalesce((r->>'after_ms')::bigint, 0) = 0 END
 	ORDER BY c.ord
 	ON CONFLICT (incident_id, kind, round, channel, recipient)
 	DO NOTHING;
@@ -247,7 +261,7 @@ $$;
 -- reminder is a message of its own kind, numbered by its round.
 ALTER TABLE notification DROP CONSTRAINT notification_kind_check;
 ALTER TABLE notification ADD CONSTRAINT notification_kind_check
-	CHECK (kind IN ('opened', 'recovered', 'reminder'));
+	CHECK (kind IN ('opened', 'recovered', 'reminder', 'escalated'));
 ALTER TABLE lifecycle_setting
 	ADD COLUMN remind_after interval NOT NULL DEFAULT '30 minutes',
 	ADD COLUMN remind_max integer NOT NULL DEFAULT 3;
@@ -375,5 +389,94 @@ BEGIN
 		      >= v_set.rate_limit;
 	END IF;
 	RETURN QUERY SELECT * FROM notification_claim(p_limit, p_lease);
+END
+$$;
+
+-- Escalation: a contact with an escalation delay is told of an incident
+-- only if it is still unacknowledged that long after its first message
+-- (and of a priority that escalates); acknowledging stops it.  Such a
+-- message is an "escalated" one whose round is the reopen round times 100
+-- plus the level, and its recipients are told of the recovery too.
+ALTER TABLE lifecycle_setting ADD COLUMN escalate_priorities smallint[];
+
+CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE lifecycle_setting SET
+	    group_window = coalesce((p_conf ->> 'group_window')::interval,
+	        group_window),
+	    recipients = coalesce(p_conf -> 'recipients', recipients),
+	    remind_after = coalesce((p_conf ->> 'remind_after')::interval,
+	        remind_after),
+	    remind_max = coalesce((p_conf ->> 'remind_max')::integer,
+	        remind_max),
+	    rate_limit = coalesce((p_conf ->> 'rate_limit')::integer,
+	        rate_limit),
+	    rate_window = coalesce((p_conf ->> 'rate_window')::interval,
+	        rate_window),
+	    escalate_priorities = CASE WHEN p_conf ? 'escalate_priorities'
+	        THEN string_to_array(p_conf ->> 'escalate_priorities',
+	            ',')::smallint[]
+	        ELSE escalate_priorities END;
+	PERFORM lifecycle_configure_006(p_conf);
+END
+$$;
+
+-- incidentd, on its poll: queues the escalations that are due.  Returns
+-- the number of escalation messages queued.
+CREATE FUNCTION incident_escalate(p_recipients jsonb)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+	v_prios smallint[] := (SELECT escalate_priorities
+	                       FROM lifecycle_setting);
+	v_inc incident;
+	v_ev state_event;
+	v_first timestamptz;
+	v_lv record;
+	v_round integer;
+	v_n integer := 0;
+BEGIN
+	FOR v_inc IN SELECT * FROM incident
+	    WHERE status = 'open' AND acknowledged_at IS NULL
+	      AND silenced_by IS NULL
+	      AND (v_prios IS NULL OR priority = ANY (v_prios))
+	    ORDER BY id FOR UPDATE SKIP LOCKED LOOP
+		SELECT min(created_at) INTO v_first FROM notification
+		WHERE incident_id = v_inc.id AND kind = 'opened'
+		  AND round = v_inc.reopen_count;
+		IF v_first IS NULL THEN
+			CONTINUE;
+		END IF;
+		FOR v_lv IN
+			SELECT g.after_ms, row_number() OVER (ORDER BY
+			    g.after_ms) AS level, g.who
+			FROM (SELECT (r->>'after_ms')::bigint AS after_ms,
+			          jsonb_agg(r) AS who
+			      FROM jsonb_array_elements(p_recipients) AS r
+			      WHERE (r->>'after_ms')::bigint > 0
+			      GROUP BY 1) AS g
+		LOOP
+			v_round := v_inc.reopen_count * 100 + v_lv.level;
+			IF v_first + v_lv.after_ms * interval '1 millisecond'
+			    > now() OR EXISTS (SELECT 1 FROM notification
+			    WHERE incident_id = v_inc.id AND kind = 'escalated'
+			      AND round = v_round) THEN
+				CONTINUE;
+			END IF;
+			SELECT * INTO v_ev FROM state_event
+			WHERE host = v_inc.host
+			  AND check_name = v_inc.check_name
+			ORDER BY id DESC LIMIT 1;
+			v_ev.downtime := NULL;
+			v_inc.reopen_count := v_round;
+			v_n := v_n + notification_queue(v_inc, v_ev,
+			    'escalated', v_lv.who);
+			v_inc.reopen_count := v_round / 100;
+		END LOOP;
+	END LOOP;
+	IF v_n > 0 THEN
+		PERFORM pg_notify('notification', '');
+	END IF;
+	RETURN v_n;
 END
 $$;
