@@ -43,6 +43,7 @@ inc_conf_free(struct inc_conf *conf)
 		free(conf->contacts[i]->name);
 		free(conf->contacts[i]->email);
 		free(conf->contacts[i]->sms);
+		free(conf->contacts[i]->sms_priorities);
 		free(conf->contacts[i]);
 	}
 	free(conf->contacts);
@@ -205,6 +206,36 @@ inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
 }
 
 /*
+ * A list of priorities (1-5 or P1-P5) as "1,2" for the SQL functions;
+ * NULL when there is no list.
+ */
+static char *
+inc_priority_list(struct cfg_doc *doc, const struct cfg_node *seq)
+{
+	char *out, *next;
+	const char *s;
+
+	if (seq == NULL)
+		return NULL;
+	out = xstrdup("");
+	for (size_t i = 0; i < seq->n; i++) {
+		if (cfg_node_str(doc, seq->items[i], "a priority", &s) == -1)
+			continue;
+		if (s[0] == 'P' || s[0] == 'p')
+			s++;
+		if (s[0] < '1' || s[0] > '5' || s[1] != '\0') {
+			cfg_error(doc, seq->items[i],
+			    "a priority is 1-5 (or P1-P5)");
+			continue;
+		}
+		next = xasprintf("%s%s%s", out, *out ? "," : "", s);
+		free(out);
+		out = next;
+	}
+	return out;
+}
+
+/*
  * Escalation: the contacts of a level are told only if the incident is
  * still unacknowledged that long after its first message; the others are
  * told at once.
@@ -228,27 +259,8 @@ inc_escalation_load(struct cfg_doc *doc, const struct cfg_node *node,
 	if (node == NULL)
 		return;
 	cfg_check_keys(doc, node, "escalation", keys);
-	if ((prios = cfg_seq(doc, node, "priorities", 0)) != NULL) {
-		conf->escalate_priorities = xstrdup("");
-		for (size_t i = 0; i < prios->n; i++) {
-			char *next;
-
-			if (cfg_node_str(doc, prios->items[i], "a priority",
-				&s) == -1)
-				continue;
-			if (s[0] == 'P' || s[0] == 'p')
-				s++;
-			if (s[0] < '1' || s[0] > '5' || s[1] != '\0') {
-				cfg_error(doc, prios->items[i],
-				    "a priority is 1-5 (or P1-P5)");
-				continue;
-			}
-			next = xasprintf("%s%s%s", conf->escalate_priorities,
-			    *conf->escalate_priorities ? "," : "", s);
-			free(conf->escalate_priorities);
-			conf->escalate_priorities = next;
-		}
-	}
+	prios = cfg_seq(doc, node, "priorities", 0);
+	conf->escalate_priorities = inc_priority_list(doc, prios);
 	levels = cfg_seq(doc, node, "levels", 0);
 	for (size_t i = 0; levels != NULL && i < levels->n; i++) {
 		const struct cfg_node *lv = levels->items[i];
@@ -289,8 +301,8 @@ static void
 inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
     struct inc_conf *conf)
 {
-	static const char *const keys[] = { "name", "email", "sms", "lang",
-		NULL };
+	static const char *const keys[] = { "name", "email", "sms",
+		"sms_priorities", "lang", NULL };
 
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i];
@@ -330,6 +342,11 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 		c->name = xstrdup(name);
 		c->email = email != NULL ? xstrdup(email) : NULL;
 		c->sms = number;
+		c->sms_priorities = inc_priority_list(doc,
+		    cfg_seq(doc, node, "sms_priorities", 0));
+		if (c->sms_priorities != NULL && c->sms == NULL)
+			cfg_error(doc, cfg_get(node, "sms_priorities"),
+			    "sms_priorities without an sms number");
 		c->lang = (enum mail_lang)lang;
 		conf->contacts = xreallocarray(conf->contacts,
 		    conf->ncontacts + 1, sizeof(*conf->contacts));
@@ -557,8 +574,9 @@ inc_recipients(const struct inc_conf *conf)
 		const struct inc_contact *c = conf->contacts[i];
 
 		json_array_append_new(arr,
-		    json_pack("{s:s?, s:s?, s:s, s:s, s:I}", "email", c->email,
-			"sms", c->sms, "name", c->name, "lang",
+		    json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:I}", "email",
+			c->email, "sms", c->sms, "sms_priorities",
+			c->sms_priorities, "name", c->name, "lang",
 			mail_lang_str(c->lang), "after_ms",
 			(json_int_t)c->escalate_after_ms));
 	}

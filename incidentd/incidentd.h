@@ -27,6 +27,7 @@ struct inc_contact {
 	char *name;
 	char *email; /* NULL: no mail */
 	char *sms; /* international digits, "819012345678"; NULL: none */
+	char *sms_priorities; /* "1,2": SMS only for these; NULL: all */
 	uint64_t escalate_after_ms; /* 0: told at once; else an escalation */
 	enum mail_lang lang;
 };

@@ -104,6 +104,11 @@ BEGIN
 	                  AND x.round / 100 = p_inc.reopen_count)))
 	      WHEN 'escalated' THEN true
 	      ELSE coalesce((r->>'after_ms')::bigint, 0) = 0 END
+	  -- a contact may want SMS only for some priorities
+	  AND (p_kind = 'recovered' OR c.channel <> 'sms'
+	       OR r->>'sms_priorities' IS NULL
+	       OR p_inc.priority = ANY (string_to_array(
+	           r->>'sms_priorities', ',')::smallint[]))
 	ORDER BY c.ord
 	ON CONFLICT (incident_id, kind, round, channel, recipient)
 	DO NOTHING;
@@ -230,6 +235,33 @@ BEGIN
 END
 $$;
 
+-- A mail about a priority 1 incident that failed an attempt falls back
+-- to SMS for the same contact, if they have a number and were not sent
+-- that message by SMS already.
+CREATE FUNCTION notification_fallback(p_row notification)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF p_row.channel <> 'email' OR (SELECT priority FROM incident
+	    WHERE id = p_row.incident_id) IS DISTINCT FROM 1 THEN
+		RETURN;
+	END IF;
+	INSERT INTO notification (incident_id, kind, round, channel,
+	    recipient, recipient_name, lang, facts)
+	SELECT p_row.incident_id, p_row.kind, p_row.round, 'sms', r->>'sms',
+	    p_row.recipient_name, p_row.lang,
+	    p_row.facts || jsonb_build_object('priority', 1)
+	FROM jsonb_array_elements((SELECT recipients
+	                           FROM lifecycle_setting)) AS r
+	WHERE r->>'email' = p_row.recipient
+	  AND coalesce(r->>'sms', '') <> ''
+	ON CONFLICT (incident_id, kind, round, channel, recipient)
+	DO NOTHING;
+	IF FOUND THEN
+		PERFORM pg_notify('notification', '');
+	END IF;
+END
+$$;
+
 -- As in 001, and a row given up on, or sent, tells its channel's incident.
 ALTER FUNCTION notification_done(bigint, boolean, text, interval, interval,
     integer) RENAME TO notification_done_001;
@@ -243,9 +275,12 @@ BEGIN
 	v_status := notification_done_001(p_id, p_ok, p_error, p_retry_min,
 	    p_retry_max, p_max_attempts);
 	SELECT * INTO v_row FROM notification WHERE id = p_id;
-	IF v_status = 'sent' THEN
+	IF v_status = 'pending' THEN
+		PERFORM notification_fallback(v_row);
+	ELSIF v_status = 'sent' THEN
 		PERFORM incident_self_alert(v_row.channel, NULL);
 	ELSIF v_status = 'failed' THEN
+		PERFORM notification_fallback(v_row);
 		PERFORM incident_self_alert(v_row.channel, format(
 		    'notification #%s (%s %s to %s) failed %s times: %s',
 		    v_row.id, (SELECT ref FROM incident
