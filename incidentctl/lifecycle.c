@@ -253,6 +253,8 @@ lifecycle_fetch(PGconn *conn, const char *const *params)
 	    "  to_char(i.recovered_at, " DATE_FMT ") AS recovered, "
 	    "  to_char(i.closed_at, " DATE_FMT ") AS closed, "
 	    "  nullif(i.reopen_count, 0) AS reopened, "
+	    "  i.silenced_by || ' until ' || to_char(i.silenced_until, " DATE_FMT
+	    ") AS silenced_by_maintenance, "
 	    "  i.suspected_component, i.suspected_segment, "
 	    "  array_to_string(i.affected_services, ', ') AS "
 	    "    affected_services, "

@@ -114,6 +114,8 @@ def main():
             pg, "SELECT count(*) FROM incident") == "1")
         assert one(pg, "SELECT silenced_by FROM incident WHERE id = 1") == \
             "os-patch"
+        show = run([harness.binary("incidentctl"), "show", "1"], env=env)[1]
+        assert "silenced_by_maintenance os-patch until " in show, show
         time.sleep(2)
         assert mails(sink) == [], mails(sink)
         assert one(pg, "SELECT count(*) FROM notification") == "0"
