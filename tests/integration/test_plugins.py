@@ -310,10 +310,14 @@ def main():
         assert checks["crit"]["hard_state"] == "CRITICAL"
 
         log("performance data became measured values")
+        # every one of them: the samples of different checks reach the
+        # table in different batches
         wait_for("samples", lambda: pg.query(
-            "SELECT count(DISTINCT check_name || metric) FROM metric_sample "
-            "WHERE check_name IN ('tcp', 'disk', 'bk-fresh')")[0][0] >= "3",
-            timeout=15)
+            "SELECT bool_or(check_name = 'tcp' AND metric = 'time[s]') "
+            "AND bool_or(check_name = 'bk-fresh' AND metric = 'age[s]') "
+            "AND bool_or(check_name = 'bk-fresh' AND metric = 'size[B]') "
+            "AND bool_or(check_name = 'disk' AND metric LIKE '/%') "
+            "FROM metric_sample")[0][0] == "t", timeout=30)
         ms = {(r[0], r[1]) for r in pg.query(
             "SELECT check_name, metric FROM metric_sample")}
         assert ("tcp", "time[s]") in ms, sorted(ms)[:20]
