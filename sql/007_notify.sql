@@ -16,16 +16,38 @@
 -- A storm is one message: an "opened" message waits group_window before
 -- it may be sent, and lists the checks attached to its incident by then.
 ALTER TABLE lifecycle_setting
-	ADD COLUMN group_window interval NOT NULL DEFAULT '10 seconds';
+	ADD COLUMN group_window interval NOT NULL DEFAULT '10 seconds',
+	-- the contacts, for incidentd's own faults (see incident_self_alert)
+	ADD COLUMN recipients jsonb NOT NULL DEFAULT '[]',
+	-- reminders, the rate limit and escalation (see below)
+	ADD COLUMN remind_after interval NOT NULL DEFAULT '30 minutes',
+	ADD COLUMN remind_max integer NOT NULL DEFAULT 3,
+	ADD COLUMN rate_limit integer NOT NULL DEFAULT 0,
+	ADD COLUMN rate_window interval NOT NULL DEFAULT '10 minutes',
+	ADD COLUMN escalate_priorities smallint[];
 
--- 006's lifecycle_configure keeps its work; this one adds the window.
+-- 006's lifecycle_configure keeps its work; this one adds the settings
+-- of the notifications.
 ALTER FUNCTION lifecycle_configure(jsonb) RENAME TO lifecycle_configure_006;
 CREATE FUNCTION lifecycle_configure(p_conf jsonb)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
 	UPDATE lifecycle_setting SET
 	    group_window = coalesce((p_conf ->> 'group_window')::interval,
-	        group_window);
+	        group_window),
+	    recipients = coalesce(p_conf -> 'recipients', recipients),
+	    remind_after = coalesce((p_conf ->> 'remind_after')::interval,
+	        remind_after),
+	    remind_max = coalesce((p_conf ->> 'remind_max')::integer,
+	        remind_max),
+	    rate_limit = coalesce((p_conf ->> 'rate_limit')::integer,
+	        rate_limit),
+	    rate_window = coalesce((p_conf ->> 'rate_window')::interval,
+	        rate_window),
+	    escalate_priorities = CASE WHEN p_conf ? 'escalate_priorities'
+	        THEN string_to_array(p_conf ->> 'escalate_priorities',
+	            ',')::smallint[]
+	        ELSE escalate_priorities END;
 	PERFORM lifecycle_configure_006(p_conf);
 END
 $$;
@@ -163,22 +185,9 @@ $$;
 -- channel, so a dead mail relay is reported by SMS; the next message that
 -- gets through on that channel recovers it.  The contacts it goes to are
 -- the ones incidentd last configured.
-ALTER TABLE lifecycle_setting
-	ADD COLUMN recipients jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE incident DROP CONSTRAINT incident_origin_check;
 ALTER TABLE incident ADD CONSTRAINT incident_origin_check
 	CHECK (origin IN ('monitord', 'manual', 'incidentd'));
-
-CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-	UPDATE lifecycle_setting SET
-	    group_window = coalesce((p_conf ->> 'group_window')::interval,
-	        group_window),
-	    recipients = coalesce(p_conf -> 'recipients', recipients);
-	PERFORM lifecycle_configure_006(p_conf);
-END
-$$;
 
 -- Opens (p_problem given) or recovers (NULL) the incident of a channel.
 CREATE FUNCTION incident_self_alert(p_channel text, p_problem text)
@@ -297,24 +306,6 @@ $$;
 ALTER TABLE notification DROP CONSTRAINT notification_kind_check;
 ALTER TABLE notification ADD CONSTRAINT notification_kind_check
 	CHECK (kind IN ('opened', 'recovered', 'reminder', 'escalated'));
-ALTER TABLE lifecycle_setting
-	ADD COLUMN remind_after interval NOT NULL DEFAULT '30 minutes',
-	ADD COLUMN remind_max integer NOT NULL DEFAULT 3;
-
-CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-	UPDATE lifecycle_setting SET
-	    group_window = coalesce((p_conf ->> 'group_window')::interval,
-	        group_window),
-	    recipients = coalesce(p_conf -> 'recipients', recipients),
-	    remind_after = coalesce((p_conf ->> 'remind_after')::interval,
-	        remind_after),
-	    remind_max = coalesce((p_conf ->> 'remind_max')::integer,
-	        remind_max);
-	PERFORM lifecycle_configure_006(p_conf);
-END
-$$;
 
 -- incidentd, on its poll: queues the reminders that are due.  Returns the
 -- number of incidents reminded of.
@@ -372,30 +363,8 @@ $$;
 -- rate_limit messages within rate_window waits until the oldest of them
 -- leaves the window.  Messages are deferred, never dropped, and those of
 -- a priority 1 incident never wait.  0 turns it off.
-ALTER TABLE lifecycle_setting
-	ADD COLUMN rate_limit integer NOT NULL DEFAULT 0,
-	ADD COLUMN rate_window interval NOT NULL DEFAULT '10 minutes';
 CREATE INDEX notification_sent_to ON notification (channel, recipient,
     sent_at) WHERE status = 'sent';
-
-CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-	UPDATE lifecycle_setting SET
-	    group_window = coalesce((p_conf ->> 'group_window')::interval,
-	        group_window),
-	    recipients = coalesce(p_conf -> 'recipients', recipients),
-	    remind_after = coalesce((p_conf ->> 'remind_after')::interval,
-	        remind_after),
-	    remind_max = coalesce((p_conf ->> 'remind_max')::integer,
-	        remind_max),
-	    rate_limit = coalesce((p_conf ->> 'rate_limit')::integer,
-	        rate_limit),
-	    rate_window = coalesce((p_conf ->> 'rate_window')::interval,
-	        rate_window);
-	PERFORM lifecycle_configure_006(p_conf);
-END
-$$;
 
 -- incidentd's sender: defers what the rate limit holds back, then claims
 -- as notification_claim does.
@@ -432,30 +401,6 @@ $$;
 -- (and of a priority that escalates); acknowledging stops it.  Such a
 -- message is an "escalated" one whose round is the reopen round times 100
 -- plus the level, and its recipients are told of the recovery too.
-ALTER TABLE lifecycle_setting ADD COLUMN escalate_priorities smallint[];
-
-CREATE OR REPLACE FUNCTION lifecycle_configure(p_conf jsonb)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-	UPDATE lifecycle_setting SET
-	    group_window = coalesce((p_conf ->> 'group_window')::interval,
-	        group_window),
-	    recipients = coalesce(p_conf -> 'recipients', recipients),
-	    remind_after = coalesce((p_conf ->> 'remind_after')::interval,
-	        remind_after),
-	    remind_max = coalesce((p_conf ->> 'remind_max')::integer,
-	        remind_max),
-	    rate_limit = coalesce((p_conf ->> 'rate_limit')::integer,
-	        rate_limit),
-	    rate_window = coalesce((p_conf ->> 'rate_window')::interval,
-	        rate_window),
-	    escalate_priorities = CASE WHEN p_conf ? 'escalate_priorities'
-	        THEN string_to_array(p_conf ->> 'escalate_priorities',
-	            ',')::smallint[]
-	        ELSE escalate_priorities END;
-	PERFORM lifecycle_configure_006(p_conf);
-END
-$$;
 
 -- incidentd, on its poll: queues the escalations that are due.  Returns
 -- the number of escalation messages queued.
