@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "daemon.h"
@@ -171,6 +172,15 @@ struct smtp_reply {
 	size_t len;
 	char text[256]; /* "550 5.1.1 <x@y>: unknown", controls removed */
 };
+
+/* curlev.c: libcurl's multi interface on a libevent loop */
+struct curlev;
+typedef void (*curlev_done_fn)(CURL *, CURLcode, int, void *);
+int curlev_global_init(void);
+struct curlev *curlev_new(struct event_base *, const char *);
+int curlev_add(struct curlev *, CURL *, curlev_done_fn, void *);
+size_t curlev_in_flight(const struct curlev *);
+void curlev_free(struct curlev *);
 
 /* notify_smtp.c */
 struct notify_smtp *

@@ -1,8 +1,7 @@
 /*
  * Sending mail through an SMTP relay with libcurl's multi socket interface
- * on the daemon's libevent loop: one libevent event per curl socket, one
- * timer, one easy handle per message.  Every way a transfer ends is an
- * outcome for the caller, never a reason to exit.
+ * on the daemon's libevent loop (curlev.c), one easy handle per message.  Every
+ * way a transfer ends is an outcome for the caller, never a reason to exit.
  *
  * libcurl (7.88 at least) waits synchronously for the server's reply to
  * the final "." of a message (curl issue #8555) and for the reply to QUIT
@@ -39,8 +38,6 @@ enum smtp_xfer_state {
 
 /* One message on its way: an easy handle and the caller's callback. */
 struct smtp_xfer {
-	LIST_ENTRY(smtp_xfer) entry;
-	struct notify_smtp *ns;
 	unsigned long long id;
 	enum smtp_xfer_state state;
 	CURL *easy;
@@ -55,26 +52,10 @@ struct smtp_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-/* A socket curl asked us to watch, with its libevent event. */
-struct smtp_sock {
-	LIST_ENTRY(smtp_sock) entry;
-	struct notify_smtp *ns;
-	curl_socket_t fd;
-	short what;
-	struct event *ev;
-};
-
-/* A socket curl opened through us, so that shutdown can cut it. */
-struct smtp_fd {
-	LIST_ENTRY(smtp_fd) entry;
-	curl_socket_t fd;
-};
-
 /* The sender: the relay's settings, the multi handle and what is in flight. */
 struct notify_smtp {
 	struct event_base *base;
-	CURLM *multi;
-	struct event *timer;
+	struct curlev *cev;
 	char *url;
 	char *mail_from; /* "<addr>" */
 	char *username;
@@ -82,13 +63,7 @@ struct notify_smtp {
 	int starttls;
 	int verify_tls;
 	long timeout_ms;
-	LIST_HEAD(, smtp_xfer) xfers;
-	LIST_HEAD(, smtp_sock) socks;
-	LIST_HEAD(, smtp_fd) fds;
-	size_t nxfers;
 	unsigned long long next_id;
-	int depth; /* > 0 while completion callbacks run */
-	int dying; /* notify_smtp_free was called from a callback */
 };
 
 static const char *const smtp_outcome_names[] = {
@@ -105,12 +80,6 @@ static const char *const smtp_xfer_state_names[] = {
 	[SMTP_XFER_DONE] = "done",
 	[SMTP_XFER_ABORTED] = "aborted",
 };
-
-static int notify_smtp_curl_ready;
-
-static void notify_smtp_event_cb(evutil_socket_t, short, void *);
-static void notify_smtp_check(struct notify_smtp *);
-static void notify_smtp_destroy(struct notify_smtp *);
 
 const char *
 smtp_outcome_str(enum smtp_outcome o)
@@ -246,145 +215,6 @@ notify_smtp_reply_feed(struct smtp_reply *r, const char *buf, size_t len)
 	}
 }
 
-/* Watches, re-watches or forgets a socket as curl asks. */
-static int
-notify_smtp_socket_fn(CURL *easy, curl_socket_t fd, int what, void *userp,
-    void *sockp)
-{
-	struct notify_smtp *ns = userp;
-	struct smtp_sock *sock = sockp;
-	short flags = EV_PERSIST;
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		if (sock != NULL) {
-			LIST_REMOVE(sock, entry);
-			if (sock->ev != NULL)
-				event_free(sock->ev);
-			free(sock);
-			curl_multi_assign(ns->multi, fd, NULL);
-		}
-		return 0;
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		flags |= EV_READ;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		flags |= EV_WRITE;
-	if (sock == NULL) {
-		sock = xcalloc(1, sizeof(*sock));
-		sock->ns = ns;
-		sock->fd = fd;
-		LIST_INSERT_HEAD(&ns->socks, sock, entry);
-		curl_multi_assign(ns->multi, fd, sock);
-	} else if (sock->what == flags)
-		return 0;
-	if (sock->ev != NULL)
-		event_free(sock->ev);
-	sock->what = flags;
-	sock->ev = event_new(ns->base, fd, flags, notify_smtp_event_cb, sock);
-	if (sock->ev == NULL || event_add(sock->ev, NULL) == -1) {
-		/* The transfer's own timeout will end it. */
-		log_warnx("smtp: cannot watch socket %d", (int)fd);
-		return -1;
-	}
-	return 0;
-}
-
-/* Arms or disarms our one timer as curl asks; never calls back into curl. */
-static int
-notify_smtp_timer_fn(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct notify_smtp *ns = userp;
-	struct timeval tv;
-
-	(void)multi;
-	if (timeout_ms < 0) {
-		evtimer_del(ns->timer);
-		return 0;
-	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	if (evtimer_add(ns->timer, &tv) == -1) {
-		log_warnx("smtp: cannot arm the timer");
-		return -1;
-	}
-	return 0;
-}
-
-/* A watched socket is ready: let curl work on it, then reap. */
-static void
-notify_smtp_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtp_sock *sock = arg;
-	struct notify_smtp *ns = sock->ns; /* sock may be gone after curl */
-	int action = 0, running;
-	CURLMcode mc;
-
-	if (what & EV_READ)
-		action |= CURL_CSELECT_IN;
-	if (what & EV_WRITE)
-		action |= CURL_CSELECT_OUT;
-	mc = curl_multi_socket_action(ns->multi, fd, action, &running);
-	if (mc != CURLM_OK)
-		log_warnx("smtp: socket action: %s", curl_multi_strerror(mc));
-	notify_smtp_check(ns);
-}
-
-/* curl's timer expired: let curl run its timeouts, then reap. */
-static void
-notify_smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct notify_smtp *ns = arg;
-	int running;
-	CURLMcode mc;
-
-	(void)fd;
-	(void)what;
-	mc = curl_multi_socket_action(ns->multi, CURL_SOCKET_TIMEOUT, 0,
-	    &running);
-	if (mc != CURLM_OK)
-		log_warnx("smtp: timeout action: %s", curl_multi_strerror(mc));
-	notify_smtp_check(ns);
-}
-
-/* Opens the sockets curl connects with, close-on-exec, and records them. */
-static curl_socket_t
-notify_smtp_open_fn(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
-{
-	struct notify_smtp *ns = arg;
-	struct smtp_fd *f;
-	int fd;
-
-	(void)purpose;
-	fd =
-	    socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-	if (fd == -1) {
-		log_warn("smtp: socket");
-		return CURL_SOCKET_BAD;
-	}
-	f = xcalloc(1, sizeof(*f));
-	f->fd = fd;
-	LIST_INSERT_HEAD(&ns->fds, f, entry);
-	return fd;
-}
-
-/* Closes a socket curl is done with and forgets it. */
-static int
-notify_smtp_close_fn(void *arg, curl_socket_t fd)
-{
-	struct notify_smtp *ns = arg;
-	struct smtp_fd *f;
-
-	LIST_FOREACH(f, &ns->fds, entry) {
-		if (f->fd == fd) {
-			LIST_REMOVE(f, entry);
-			free(f);
-			break;
-		}
-	}
-	return close(fd);
-}
-
 /*
  * Collects the server's replies for readable errors.  Only what the server
  * sends is looked at: what we send includes AUTH, which carries the
@@ -438,22 +268,6 @@ notify_smtp_xfer_free(struct smtp_xfer *x)
 	free(x);
 }
 
-/* Takes a transfer out of the multi handle and out of our list. */
-static void
-notify_smtp_detach(struct smtp_xfer *x, enum smtp_xfer_state next)
-{
-	struct notify_smtp *ns = x->ns;
-	CURLMcode mc;
-
-	mc = curl_multi_remove_handle(ns->multi, x->easy);
-	if (mc != CURLM_OK)
-		log_warnx("smtp: #%llu: remove: %s", x->id,
-		    curl_multi_strerror(mc));
-	LIST_REMOVE(x, entry);
-	ns->nxfers--;
-	notify_smtp_set_state(x, next);
-}
-
 /* Returns the text handed to the callback along with the outcome. */
 static char *
 notify_smtp_text(struct smtp_xfer *x, CURLcode rc, long resp,
@@ -474,51 +288,34 @@ notify_smtp_text(struct smtp_xfer *x, CURLcode rc, long resp,
 	return xstrdup(msg);
 }
 
-/* Ends a finished transfer: outcome, log, callback, free. */
+/* Ends a transfer: outcome, log, callback, free; no callback if aborted. */
 static void
-notify_smtp_finish(struct smtp_xfer *x, CURLcode rc)
+notify_smtp_done(CURL *easy, CURLcode rc, int aborted, void *arg)
 {
+	struct smtp_xfer *x = arg;
 	enum smtp_outcome o;
 	notify_smtp_cb cb = x->cb;
-	void *arg = x->arg;
+	void *cbarg = x->arg;
 	curl_off_t connect_us = 0;
 	long resp = 0;
 	char *text;
 
-	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &resp);
-	curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+	if (aborted) {
+		notify_smtp_set_state(x, SMTP_XFER_ABORTED);
+		notify_smtp_xfer_free(x);
+		return;
+	}
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &resp);
+	curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	o = notify_smtp_classify(rc, resp, connect_us > 0 || x->reply.code);
 	text = notify_smtp_text(x, rc, resp, o);
 	/* The caller logs the outcome with its own context. */
 	log_debug("smtp: #%llu: %s: %s", x->id, smtp_outcome_str(o), text);
-	notify_smtp_detach(x, SMTP_XFER_DONE);
+	notify_smtp_set_state(x, SMTP_XFER_DONE);
 	notify_smtp_xfer_free(x);
 	if (cb != NULL)
-		cb(o, text, arg);
+		cb(o, text, cbarg);
 	free(text);
-}
-
-/* Reaps finished transfers; stops early if a callback freed the sender. */
-static void
-notify_smtp_check(struct notify_smtp *ns)
-{
-	CURLMsg *m;
-	int left;
-
-	ns->depth++;
-	while (!ns->dying && (m = curl_multi_info_read(ns->multi, &left))) {
-		CURLcode rc;
-		void *p = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		rc = m->data.result; /* m dies with the handle */
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &p);
-		notify_smtp_finish(p, rc);
-	}
-	ns->depth--;
-	if (ns->dying && ns->depth == 0)
-		notify_smtp_destroy(ns);
 }
 
 /*
@@ -530,7 +327,6 @@ struct notify_smtp *
 notify_smtp_new(struct event_base *base, const struct smtp_conf *conf)
 {
 	struct notify_smtp *ns;
-	curl_version_info_data *vi;
 
 	if (conf->url == NULL || *conf->url == '\0') {
 		log_warnx("smtp: no relay URL");
@@ -540,22 +336,6 @@ notify_smtp_new(struct event_base *base, const struct smtp_conf *conf)
 		log_warnx("smtp: invalid sender address");
 		return NULL;
 	}
-	if (!notify_smtp_curl_ready) {
-		CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-
-		if (rc != CURLE_OK) {
-			log_warnx("smtp: curl_global_init: %s",
-			    curl_easy_strerror(rc));
-			return NULL;
-		}
-		notify_smtp_curl_ready = 1;
-		vi = curl_version_info(CURLVERSION_NOW);
-		if (!(vi->features & CURL_VERSION_ASYNCHDNS))
-			log_warnx("smtp: libcurl %s resolves names "
-				  "synchronously; use an address in the URL",
-			    vi->version);
-	}
-
 	ns = xcalloc(1, sizeof(*ns));
 	ns->base = base;
 	ns->url = xstrdup(conf->url);
@@ -571,26 +351,10 @@ notify_smtp_new(struct event_base *base, const struct smtp_conf *conf)
 	    NOTIFY_SMTP_DEFAULT_TIMEOUT_MS :
 	    conf->timeout_ms > LONG_MAX ? LONG_MAX :
 					  (long)conf->timeout_ms;
-	LIST_INIT(&ns->xfers);
-	LIST_INIT(&ns->socks);
-	LIST_INIT(&ns->fds);
-
-	if ((ns->timer = evtimer_new(base, notify_smtp_timer_cb, ns)) == NULL) {
-		log_warnx("smtp: cannot create the timer");
-		notify_smtp_destroy(ns);
+	if ((ns->cev = curlev_new(base, "smtp")) == NULL) {
+		notify_smtp_free(ns);
 		return NULL;
 	}
-	if ((ns->multi = curl_multi_init()) == NULL) {
-		log_warnx("smtp: curl_multi_init failed");
-		notify_smtp_destroy(ns);
-		return NULL;
-	}
-	curl_multi_setopt(ns->multi, CURLMOPT_SOCKETFUNCTION,
-	    notify_smtp_socket_fn);
-	curl_multi_setopt(ns->multi, CURLMOPT_SOCKETDATA, ns);
-	curl_multi_setopt(ns->multi, CURLMOPT_TIMERFUNCTION,
-	    notify_smtp_timer_fn);
-	curl_multi_setopt(ns->multi, CURLMOPT_TIMERDATA, ns);
 	log_debug("smtp: relay ready, timeout %ld ms, starttls %s, verify %s",
 	    ns->timeout_ms, ns->starttls ? "required" : "no",
 	    ns->verify_tls ? "yes" : "no");
@@ -635,13 +399,7 @@ notify_smtp_setup(struct notify_smtp *ns, struct smtp_xfer *x)
 		SETOPT(CURLOPT_USERNAME, ns->username);
 	if (ns->password != NULL)
 		SETOPT(CURLOPT_PASSWORD, ns->password);
-	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
-	SETOPT(CURLOPT_PRIVATE, x);
-	SETOPT(CURLOPT_OPENSOCKETFUNCTION, notify_smtp_open_fn);
-	SETOPT(CURLOPT_OPENSOCKETDATA, ns);
-	SETOPT(CURLOPT_CLOSESOCKETFUNCTION, notify_smtp_close_fn);
-	SETOPT(CURLOPT_CLOSESOCKETDATA, ns);
 	/* VERBOSE only feeds the debug function, which prints nothing. */
 	SETOPT(CURLOPT_DEBUGFUNCTION, notify_smtp_debug_fn);
 	SETOPT(CURLOPT_DEBUGDATA, x);
@@ -665,9 +423,8 @@ notify_smtp_send(struct notify_smtp *ns, const char *const *rcpt, size_t nrcpt,
     const char *msg, size_t len, notify_smtp_cb cb, void *arg)
 {
 	struct smtp_xfer *x;
-	CURLMcode mc;
 
-	if (ns == NULL || ns->dying) {
+	if (ns == NULL) {
 		log_warnx("smtp: no sender");
 		return -1;
 	}
@@ -684,7 +441,6 @@ notify_smtp_send(struct notify_smtp *ns, const char *const *rcpt, size_t nrcpt,
 	}
 
 	x = xcalloc(1, sizeof(*x));
-	x->ns = ns;
 	x->id = ++ns->next_id;
 	x->state = SMTP_XFER_NEW;
 	x->msg = xmalloc(len > 0 ? len : 1);
@@ -713,13 +469,10 @@ notify_smtp_send(struct notify_smtp *ns, const char *const *rcpt, size_t nrcpt,
 		notify_smtp_xfer_free(x);
 		return -1;
 	}
-	if ((mc = curl_multi_add_handle(ns->multi, x->easy)) != CURLM_OK) {
-		log_warnx("smtp: #%llu: %s", x->id, curl_multi_strerror(mc));
+	if (curlev_add(ns->cev, x->easy, notify_smtp_done, x) == -1) {
 		notify_smtp_xfer_free(x);
 		return -1;
 	}
-	LIST_INSERT_HEAD(&ns->xfers, x, entry);
-	ns->nxfers++;
 	notify_smtp_set_state(x, SMTP_XFER_RUNNING);
 	log_debug("smtp: #%llu: %zu bytes to %zu recipient(s)", x->id, len,
 	    nrcpt);
@@ -730,42 +483,20 @@ notify_smtp_send(struct notify_smtp *ns, const char *const *rcpt, size_t nrcpt,
 size_t
 notify_smtp_in_flight(const struct notify_smtp *ns)
 {
-	return ns == NULL ? 0 : ns->nxfers;
+	return ns == NULL ? 0 : curlev_in_flight(ns->cev);
 }
 
 /*
- * Tears everything down.  Sockets are shut down first so that curl's
- * synchronous waits (QUIT, the end of an aborted message) fail at once
- * and an aborted message can never be completed by the final ".".
+ * Aborts every transfer without calling its callback and frees the sender.
+ * Safe to call from inside a callback: the transfers are then aborted
+ * when the callback returns.
  */
-static void
-notify_smtp_destroy(struct notify_smtp *ns)
+void
+notify_smtp_free(struct notify_smtp *ns)
 {
-	struct smtp_xfer *x;
-	struct smtp_sock *sock;
-	struct smtp_fd *f;
-
-	LIST_FOREACH(f, &ns->fds, entry)
-		shutdown(f->fd, SHUT_RDWR);
-	while ((x = LIST_FIRST(&ns->xfers)) != NULL) {
-		notify_smtp_detach(x, SMTP_XFER_ABORTED);
-		notify_smtp_xfer_free(x);
-	}
-	if (ns->multi != NULL)
-		curl_multi_cleanup(ns->multi);
-	while ((sock = LIST_FIRST(&ns->socks)) != NULL) {
-		LIST_REMOVE(sock, entry);
-		if (sock->ev != NULL)
-			event_free(sock->ev);
-		free(sock);
-	}
-	while ((f = LIST_FIRST(&ns->fds)) != NULL) {
-		LIST_REMOVE(f, entry);
-		close(f->fd);
-		free(f);
-	}
-	if (ns->timer != NULL)
-		event_free(ns->timer);
+	if (ns == NULL)
+		return;
+	curlev_free(ns->cev);
 	if (ns->password != NULL)
 		explicit_bzero(ns->password, strlen(ns->password));
 	free(ns->password);
@@ -773,21 +504,4 @@ notify_smtp_destroy(struct notify_smtp *ns)
 	free(ns->mail_from);
 	free(ns->url);
 	free(ns);
-}
-
-/*
- * Aborts every transfer without calling its callback and frees the sender.
- * Safe to call from inside a callback: the teardown then waits until the
- * callback returns.
- */
-void
-notify_smtp_free(struct notify_smtp *ns)
-{
-	if (ns == NULL)
-		return;
-	if (ns->depth > 0) {
-		ns->dying = 1;
-		return;
-	}
-	notify_smtp_destroy(ns);
 }
