@@ -4,9 +4,11 @@
  */
 #include "config.h"
 
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -44,6 +46,7 @@ inc_conf_free(struct inc_conf *conf)
 		free(conf->contacts[i]->email);
 		free(conf->contacts[i]->sms);
 		free(conf->contacts[i]->sms_priorities);
+		free(conf->contacts[i]->webhook);
 		free(conf->contacts[i]);
 	}
 	free(conf->contacts);
@@ -55,6 +58,10 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf->sms.spool);
 	free(conf->sms.spool_tmp);
 	free(conf->sms.country_code);
+	sms_gateway_free(conf->sms.gateway);
+	for (size_t i = 0; i < conf->webhook.nheaders; i++)
+		free(conf->webhook.headers[i]);
+	free(conf->webhook.headers);
 	free(conf->file);
 	free(conf->instance);
 	free(conf->database);
@@ -156,13 +163,214 @@ inc_sms_number(const char *s, const char *country)
 	return n < 8 || n > 15 || digits[0] == '0' ? NULL : xstrdup(digits);
 }
 
+/*
+ * Request headers, "Name: value" each; a header with a line break or
+ * without a name would be refused by curl or smuggle another header.
+ */
+static void
+inc_headers_load(struct cfg_doc *doc, const struct cfg_node *node,
+    char ***headers, size_t *nheaders)
+{
+	const struct cfg_node *seq = cfg_seq(doc, node, "headers", 0);
+	const char *s, *colon;
+
+	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
+		if (cfg_node_str(doc, seq->items[i], "a header", &s) == -1)
+			continue;
+		colon = strchr(s, ':');
+		if (colon == NULL || colon == s ||
+		    strcspn(s, "\r\n") != strlen(s) ||
+		    strcspn(s, " \t") < (size_t)(colon - s)) {
+			cfg_error(doc, seq->items[i],
+			    "a header is 'Name: value' on one line, not '%s'",
+			    s);
+			continue;
+		}
+		*headers =
+		    xreallocarray(*headers, *nheaders + 1, sizeof(**headers));
+		(*headers)[(*nheaders)++] = xstrdup(s);
+	}
+}
+
+/* An http:// or https:// URL, as a template or as it is. */
+static int
+inc_check_http_url(struct cfg_doc *doc, const struct cfg_node *node,
+    const char *what, const char *url, int tmpl)
+{
+	char *err;
+
+	if (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) {
+		cfg_error(doc, node, "%s must start with http:// or https://",
+		    what);
+		return -1;
+	}
+	if (tmpl && (err = notify_http_template_check(url)) != NULL) {
+		cfg_error(doc, node, "%s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A POSIX extended regular expression; NULL (with an error) if bad. */
+static regex_t *
+inc_regex(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    int groups)
+{
+	const char *s;
+	regex_t *re;
+	char buf[256];
+	int rc;
+
+	if (cfg_str(doc, map, key, 0, &s) != 0)
+		return NULL;
+	re = xcalloc(1, sizeof(*re));
+	if ((rc = regcomp(re, s, REG_EXTENDED | (groups ? 0 : REG_NOSUB))) !=
+	    0) {
+		regerror(rc, re, buf, sizeof(buf));
+		cfg_error(doc, cfg_get(map, key), "bad pattern '%s': %s", s,
+		    buf);
+		free(re);
+		return NULL;
+	}
+	if (groups && re->re_nsub < 1) {
+		cfg_error(doc, cfg_get(map, key),
+		    "%s needs a group, as \"id=([0-9]+)\", to take the id "
+		    "from",
+		    key);
+		regfree(re);
+		free(re);
+		return NULL;
+	}
+	return re;
+}
+
+/*
+ * An HTTP SMS gateway:
+ *
+ *   gateway:
+ *     url: "http://127.0.0.1:13013/cgi-bin/sendsms?to={to}&text={text}"
+ *     method: GET                     # GET, POST or PUT
+ *     body: '{"to": "{to}", "text": "{text}"}'
+ *     body_type: json                 # form, json or text
+ *     headers: ["X-Api-Key: ..."]
+ *     success_status: [200, 202]      # default: any 2xx
+ *     success_body: "Accepted"        # a pattern the reply must match
+ *     message_id: "id: ([0-9a-f-]+)"  # the gateway's id, logged and kept
+ *     timeout: 10s
+ *     verify_tls: true
+ */
+static struct sms_gateway *
+inc_gateway_load(struct cfg_doc *doc, const struct cfg_node *node)
+{
+	static const char *const keys[] = { "url", "method", "body",
+		"body_type", "headers", "success_status", "success_body",
+		"message_id", "timeout", "verify_tls", NULL };
+	static const char *const methods[] = { "GET", "POST", "PUT", NULL };
+	static const char *const types[] = { "form", "json", "text", NULL };
+	static const enum http_enc encs[] = { HTTP_ENC_URL, HTTP_ENC_JSON,
+		HTTP_ENC_NONE };
+	const struct cfg_node *seq;
+	struct sms_gateway *gw;
+	int method = 0, type = 0;
+	const char *s;
+	char *err;
+	uint64_t v;
+
+	if (node == NULL)
+		return NULL;
+	cfg_check_keys(doc, node, "gateway", keys);
+	gw = xcalloc(1, sizeof(*gw));
+	gw->verify_tls = 1;
+	gw->timeout_ms = 10000;
+	if (cfg_str(doc, node, "url", 1, &s) == 0 &&
+	    inc_check_http_url(doc, cfg_get(node, "url"), "the gateway url", s,
+		1) == 0)
+		gw->url = xstrdup(s);
+	if (cfg_get(node, "body") != NULL)
+		method = 1;
+	cfg_enum(doc, node, "method", 0, methods, &method);
+	gw->method = xstrdup(methods[method]);
+	if (cfg_str(doc, node, "body", 0, &s) == 0) {
+		if ((err = notify_http_template_check(s)) != NULL) {
+			cfg_error(doc, cfg_get(node, "body"), "%s", err);
+			free(err);
+		} else if (method == 0)
+			cfg_error(doc, cfg_get(node, "body"),
+			    "a GET request has no body; use method: POST");
+		gw->body = xstrdup(s);
+	}
+	if (cfg_enum(doc, node, "body_type", 0, types, &type) == 0 &&
+	    gw->body == NULL)
+		cfg_error(doc, cfg_get(node, "body_type"),
+		    "body_type without a body");
+	gw->body_enc = encs[type];
+	inc_headers_load(doc, node, &gw->headers, &gw->nheaders);
+	if (gw->body != NULL && type != 2) {
+		int has_type = 0;
+
+		for (size_t i = 0; i < gw->nheaders; i++)
+			has_type |= strncasecmp(gw->headers[i],
+					"Content-Type:", 13) == 0;
+		if (!has_type) {
+			gw->headers = xreallocarray(gw->headers,
+			    gw->nheaders + 1, sizeof(*gw->headers));
+			gw->headers[gw->nheaders++] = xstrdup(type == 1 ?
+				"Content-Type: application/json; charset=utf-8" :
+				"Content-Type: application/"
+				"x-www-form-urlencoded");
+		}
+	}
+	seq = cfg_seq(doc, node, "success_status", 0);
+	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
+		const char *t;
+		char *end;
+
+		if (cfg_node_str(doc, seq->items[i], "a status", &t) == -1)
+			continue;
+		v = strtoull(t, &end, 10);
+		if (*t == '\0' || *end != '\0' || v < 100 || v > 599) {
+			cfg_error(doc, seq->items[i],
+			    "a status is 100-599, not '%s'", t);
+			continue;
+		}
+		gw->status = xreallocarray(gw->status, gw->nstatus + 1,
+		    sizeof(*gw->status));
+		gw->status[gw->nstatus++] = (long)v;
+	}
+	gw->success_body = inc_regex(doc, node, "success_body", 0);
+	gw->message_id = inc_regex(doc, node, "message_id", 1);
+	cfg_duration(doc, node, "timeout", 0, 100, 600000, &gw->timeout_ms);
+	cfg_bool(doc, node, "verify_tls", 0, &gw->verify_tls);
+	return gw;
+}
+
+/* Settings for every contact's webhook. */
+static void
+inc_webhook_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct webhook_conf *wh)
+{
+	static const char *const keys[] = { "headers", "timeout", "verify_tls",
+		NULL };
+
+	wh->timeout_ms = 10000;
+	wh->verify_tls = 1;
+	if (node == NULL)
+		return;
+	cfg_check_keys(doc, node, "webhook", keys);
+	inc_headers_load(doc, node, &wh->headers, &wh->nheaders);
+	cfg_duration(doc, node, "timeout", 0, 100, 600000, &wh->timeout_ms);
+	cfg_bool(doc, node, "verify_tls", 0, &wh->verify_tls);
+}
+
 /* The smstools3 spool that SMS are written to. */
 static void
 inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct sms_conf *sms)
 {
 	static const char *const keys[] = { "spool", "spool_tmp",
-		"country_code", NULL };
+		"country_code", "gateway", NULL };
 	const char *s;
 	char *slash;
 
@@ -170,7 +378,11 @@ inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
 	if (node == NULL)
 		return;
 	cfg_check_keys(doc, node, "sms", keys);
-	if (cfg_str(doc, node, "spool", 1, &s) == 0) {
+	sms->gateway = inc_gateway_load(doc, cfg_map(doc, node, "gateway", 0));
+	if (sms->gateway != NULL && cfg_get(node, "spool") != NULL)
+		cfg_error(doc, cfg_get(node, "spool"),
+		    "an sms section has a spool or a gateway, not both");
+	if (cfg_str(doc, node, "spool", sms->gateway == NULL, &s) == 0) {
 		if (s[0] != '/' || strlen(s) < 2)
 			cfg_error(doc, cfg_get(node, "spool"),
 			    "spool must be an absolute path, not '%s'", s);
@@ -302,11 +514,12 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
     struct inc_conf *conf)
 {
 	static const char *const keys[] = { "name", "email", "sms",
-		"sms_priorities", "lang", NULL };
+		"sms_priorities", "lang", "webhook", NULL };
 
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i];
 		const char *name = NULL, *email = NULL, *sms = NULL;
+		const char *webhook = NULL;
 		char *number = NULL;
 		struct inc_contact *c;
 		int lang = MAIL_LANG_JA;
@@ -324,10 +537,16 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 			    "090-1234-5678)",
 			    sms);
 		cfg_enum(doc, node, "lang", 0, mail_lang_names, &lang);
-		if (name != NULL && email == NULL && sms == NULL)
+		if (cfg_str(doc, node, "webhook", 0, &webhook) == 0 &&
+		    (inc_check_http_url(doc, cfg_get(node, "webhook"),
+			 "a webhook", webhook, 0) == -1))
+			webhook = NULL;
+		if (name != NULL && email == NULL && sms == NULL &&
+		    webhook == NULL)
 			cfg_error(doc, node,
-			    "contact '%s' has neither email nor sms", name);
-		if (name == NULL || (email == NULL && number == NULL)) {
+			    "contact '%s' has no email, sms or webhook", name);
+		if (name == NULL ||
+		    (email == NULL && number == NULL && webhook == NULL)) {
 			free(number);
 			continue;
 		}
@@ -342,6 +561,7 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 		c->name = xstrdup(name);
 		c->email = email != NULL ? xstrdup(email) : NULL;
 		c->sms = number;
+		c->webhook = webhook != NULL ? xstrdup(webhook) : NULL;
 		c->sms_priorities = inc_priority_list(doc,
 		    cfg_seq(doc, node, "sms_priorities", 0));
 		if (c->sms_priorities != NULL && c->sms == NULL)
@@ -574,10 +794,12 @@ inc_recipients(const struct inc_conf *conf)
 		const struct inc_contact *c = conf->contacts[i];
 
 		json_array_append_new(arr,
-		    json_pack("{s:s?, s:s?, s:s?, s:s, s:s, s:I}", "email",
-			c->email, "sms", c->sms, "sms_priorities",
-			c->sms_priorities, "name", c->name, "lang",
-			mail_lang_str(c->lang), "after_ms",
+		    json_pack("{s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I}",
+			"email", c->email, "sms", c->sms, "sms_priorities",
+			c->sms_priorities, "webhook",
+			/* the URL stays here; the outbox names the contact */
+			c->webhook != NULL ? c->name : NULL, "name", c->name,
+			"lang", mail_lang_str(c->lang), "after_ms",
 			(json_int_t)c->escalate_after_ms));
 	}
 	return arr;
@@ -604,8 +826,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
-		"timezone", "smtp", "sms", "notify", "contacts", "escalation",
-		"lifecycle", "services", NULL };
+		"timezone", "smtp", "sms", "webhook", "notify", "contacts",
+		"escalation", "lifecycle", "services", NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;
@@ -652,6 +874,7 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	inc_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
 	inc_sms_load(doc, cfg_map(doc, root, "sms", 0), &conf->sms);
+	inc_webhook_load(doc, cfg_map(doc, root, "webhook", 0), &conf->webhook);
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
 	inc_escalation_load(doc, cfg_map(doc, root, "escalation", 0), conf);
 	inc_lifecycle_load(doc, root, conf);
@@ -666,7 +889,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 		}
 	}
 	for (size_t i = 0; i < conf->ncontacts; i++) {
-		if (conf->contacts[i]->sms != NULL && conf->sms.spool == NULL) {
+		if (conf->contacts[i]->sms != NULL && conf->sms.spool == NULL &&
+		    conf->sms.gateway == NULL) {
 			cfg_error(doc, root,
 			    "contacts have sms numbers but there is no sms "
 			    "section to send through");

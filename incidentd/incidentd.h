@@ -19,6 +19,7 @@
 struct cfg_doc;
 struct db;
 struct notify_smtp;
+struct notify_http;
 
 /* How a notification is written: per contact. */
 enum mail_lang { MAIL_LANG_JA, MAIL_LANG_EN };
@@ -29,6 +30,7 @@ struct inc_contact {
 	char *email; /* NULL: no mail */
 	char *sms; /* international digits, "819012345678"; NULL: none */
 	char *sms_priorities; /* "1,2": SMS only for these; NULL: all */
+	char *webhook; /* a URL that takes JSON; NULL: none */
 	uint64_t escalate_after_ms; /* 0: told at once; else an escalation */
 	enum mail_lang lang;
 };
@@ -36,11 +38,43 @@ struct inc_contact {
 /* What one SMS holds in Japanese: 70 UCS-2 characters. */
 #define SMS_MAX_CHARS 70
 
-/* How SMS leave incidentd: an smstools3 spool. */
+/* How a value is written into a template, by where it stands. */
+enum http_enc {
+	HTTP_ENC_NONE, /* as it is */
+	HTTP_ENC_URL, /* percent-encoded: URLs and form bodies */
+	HTTP_ENC_JSON /* escaped for inside a JSON string */
+};
+
+/* An HTTP SMS gateway, as incidentd.yaml describes it. */
+struct sms_gateway {
+	char *method; /* GET, POST or PUT */
+	char *url; /* a template; values percent-encoded */
+	char *body; /* a template, or NULL */
+	enum http_enc body_enc; /* from body_type: form, json or text */
+	char **headers; /* "Name: value" */
+	size_t nheaders;
+	long *status; /* accepted statuses; none: any 2xx */
+	size_t nstatus;
+	void *success_body; /* regex_t the reply must match, or NULL */
+	void *message_id; /* regex_t whose first group is the id, or NULL */
+	uint64_t timeout_ms;
+	int verify_tls;
+};
+
+/* How SMS leave incidentd: an smstools3 spool or an HTTP gateway. */
 struct sms_conf {
+	struct sms_gateway *gateway; /* NULL: the spool, if any */
 	char *spool; /* the outgoing folder; NULL: no SMS */
 	char *spool_tmp; /* where files are written before the rename */
 	char *country_code; /* prefixed to numbers written 0... */
+};
+
+/* Where a contact's webhook goes: JSON POSTed for chat tools. */
+struct webhook_conf {
+	char **headers; /* added to every request */
+	size_t nheaders;
+	uint64_t timeout_ms;
+	int verify_tls;
 };
 
 /* The SMTP relay incidentd sends through. */
@@ -67,6 +101,7 @@ struct inc_conf {
 	char *timezone; /* for times in messages */
 	struct smtp_conf smtp;
 	struct sms_conf sms;
+	struct webhook_conf webhook;
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
 	uint64_t group_window_ms; /* how long an "opened" waits for a storm */
@@ -93,6 +128,8 @@ struct incidentd {
 	struct inc_conf *conf;
 	struct db *db;
 	struct notify_smtp *smtp;
+	struct notify_http *sms_http; /* NULL: no SMS gateway */
+	struct notify_http *webhook; /* NULL: no contact has a webhook */
 	struct event *poll_ev;
 	int ingest_busy, ingest_again;
 	int release_busy;
@@ -104,6 +141,7 @@ struct incidentd {
 	uint64_t events_applied;
 	uint64_t mails_sent, mails_failed;
 	uint64_t sms_sent, sms_failed;
+	uint64_t webhooks_sent, webhooks_failed;
 };
 
 /* conf.c */
@@ -123,11 +161,45 @@ char *notify_render(const char *, enum mail_lang, const char *, const char *,
     char **);
 int notify_parse_time(const char *, time_t *);
 
+/* One HTTP request to make. */
+struct http_req {
+	const char *method;
+	const char *url;
+	const char *const *headers;
+	size_t nheaders;
+	const char *body; /* NULL: none */
+	size_t body_len;
+	uint64_t timeout_ms; /* 0: the default */
+	int verify_tls;
+};
+
+/*
+ * Called once per accepted notify_http_send(): the status (0 when no
+ * reply came), the start of the reply (NUL-terminated) and, when the
+ * transfer failed, a readable error.
+ */
+typedef void (
+    *notify_http_cb)(long, const char *, size_t, const char *, void *);
+
+/* notify_http.c */
+struct notify_http *notify_http_new(struct event_base *, const char *);
+void notify_http_free(struct notify_http *);
+size_t notify_http_in_flight(const struct notify_http *);
+int notify_http_send(struct notify_http *, const struct http_req *,
+    notify_http_cb, void *);
+char *notify_http_template_check(const char *);
+char *notify_http_template(const char *, const char *const[5], enum http_enc);
+
 /* notify_sms.c */
 size_t notify_sms_ucs2(const char *, uint16_t *, size_t);
 char *notify_sms_text(const char *, enum mail_lang, const char *);
 int notify_sms_spool(const struct sms_conf *, const char *, const char *,
     const char *, char *, size_t);
+void sms_gateway_request(const struct sms_gateway *, const char *const[5],
+    struct http_req *, char **, char **);
+int sms_gateway_accepts(const struct sms_gateway *, long, const char *, char *,
+    size_t, char *, size_t);
+void sms_gateway_free(struct sms_gateway *);
 
 /* One message to build; strings are UTF-8, addresses plain addr-specs. */
 struct mail_msg {

@@ -171,7 +171,18 @@ main(int argc, char *argv[])
 		if (idd.smtp == NULL)
 			fatalx("cannot set up the SMTP sender");
 	} else
-		log_warnx("no smtp section: notifications stay queued");
+		log_warnx("no smtp section: mail notifications stay queued");
+	if (idd.conf->sms.gateway != NULL &&
+	    (idd.sms_http = notify_http_new(idd.base, "sms")) == NULL)
+		fatalx("cannot set up the SMS gateway sender");
+	for (size_t i = 0; i < idd.conf->ncontacts; i++) {
+		if (idd.conf->contacts[i]->webhook == NULL)
+			continue;
+		if ((idd.webhook = notify_http_new(idd.base, "webhook")) ==
+		    NULL)
+			fatalx("cannot set up the webhook sender");
+		break;
+	}
 	idd.db = db_new(idd.base, idd.conf->database, "postgresql");
 	db_set_connect_cb(idd.db, incidentd_connect_cb, &idd);
 	db_set_notify_cb(idd.db, incidentd_notify_cb, &idd);
@@ -205,6 +216,8 @@ main(int argc, char *argv[])
 	event_free(idd.poll_ev);
 	daemon_stop_free(&idd.stop);
 	notify_smtp_free(idd.smtp);
+	notify_http_free(idd.sms_http);
+	notify_http_free(idd.webhook);
 	notify_shutdown(&idd);
 	db_free(idd.db);
 	inc_conf_free(idd.conf);

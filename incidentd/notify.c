@@ -28,6 +28,7 @@ struct notify_job {
 	struct incidentd *idd;
 	char *id;
 	char *what; /* "INC-000001 opened to a@example.jp" for logs */
+	const char *channel; /* "email", "sms" or "webhook" */
 };
 
 static void
@@ -409,13 +410,17 @@ notify_done_cb(struct db *db, const PGresult *res, void *arg)
 		notify_run(idd);
 }
 
-/* Records the outcome of one attempt in the outbox. */
+/*
+ * Records the outcome of one attempt in the outbox, with what the far end
+ * called the message (ref, may be NULL) when it took it.
+ */
 static void
-notify_record(struct notify_job *job, int ok, const char *error)
+notify_record_ref(struct notify_job *job, int ok, const char *error,
+    const char *ref)
 {
 	struct incidentd *idd = job->idd;
 	char min[32], max[32], attempts[16];
-	const char *params[6];
+	const char *params[7];
 
 	snprintf(min, sizeof(min), "%llu milliseconds",
 	    (unsigned long long)idd->conf->retry_min_ms);
@@ -428,10 +433,32 @@ notify_record(struct notify_job *job, int ok, const char *error)
 	params[3] = min;
 	params[4] = max;
 	params[5] = attempts;
+	params[6] = ok ? ref : NULL;
 	db_query(idd->db,
-	    "SELECT notification_done($1, $2, $3, $4::interval, $5::interval, "
-	    "$6)",
-	    6, params, DB_RETRY, notify_done_cb, job);
+	    "SELECT notification_result($1, $2, $3, $7, $4::interval, "
+	    "$5::interval, $6)",
+	    7, params, DB_RETRY, notify_done_cb, job);
+}
+
+static void
+notify_record(struct notify_job *job, int ok, const char *error)
+{
+	notify_record_ref(job, ok, error, NULL);
+}
+
+/* A job handed to an asynchronous sender until its callback comes. */
+static void
+notify_job_start(struct notify_job *job)
+{
+	job->idd->sending++;
+	TAILQ_INSERT_TAIL(&job->idd->jobs, job, link);
+}
+
+static void
+notify_job_end(struct notify_job *job)
+{
+	job->idd->sending--;
+	TAILQ_REMOVE(&job->idd->jobs, job, link);
 }
 
 static void
@@ -440,12 +467,13 @@ notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
 	struct notify_job *job = arg;
 	struct incidentd *idd = job->idd;
 
-	idd->sending--;
-	TAILQ_REMOVE(&idd->jobs, job, link);
+	notify_job_end(job);
 	if (outcome == SMTP_SENT) {
 		idd->mails_sent++;
-		log_info("notification %s: sent", job->what);
-		notify_record(job, 1, NULL);
+		log_info("notification %s: sent: %s", job->what,
+		    error ? error : "");
+		/* the relay's reply, which often names its queue id */
+		notify_record_ref(job, 1, NULL, error);
 	} else {
 		idd->mails_failed++;
 		log_warnx("notification %s: %s: %s (will retry)", job->what,
@@ -455,7 +483,148 @@ notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
 	}
 }
 
-/* Puts an SMS into the spool; the outcome is known at once. */
+/* The gateway or the webhook answered, or did not. */
+static void
+notify_http_done(long status, const char *reply, size_t len, const char *error,
+    void *arg)
+{
+	struct notify_job *job = arg;
+	struct incidentd *idd = job->idd;
+	int is_sms = strcmp(job->channel, "sms") == 0;
+	char id[128], err[512];
+	int ok;
+
+	(void)len;
+	notify_job_end(job);
+	id[0] = '\0';
+	if (error != NULL) {
+		snprintf(err, sizeof(err), "%s", error);
+		ok = 0;
+	} else if (is_sms)
+		ok = sms_gateway_accepts(idd->conf->sms.gateway, status, reply,
+		    id, sizeof(id), err, sizeof(err));
+	else if (!(ok = status >= 200 && status <= 299))
+		snprintf(err, sizeof(err), "the webhook answered %ld", status);
+	if (is_sms)
+		*(ok ? &idd->sms_sent : &idd->sms_failed) += 1;
+	else
+		*(ok ? &idd->webhooks_sent : &idd->webhooks_failed) += 1;
+	if (ok) {
+		log_info("notification %s: sent%s%s", job->what,
+		    id[0] ? ", message id " : "", id);
+		notify_record_ref(job, 1, NULL, id[0] ? id : NULL);
+	} else {
+		log_warnx("notification %s: %s (will retry)", job->what, err);
+		notify_record(job, 0, err);
+	}
+}
+
+/* Hands a request to an HTTP sender; the outcome comes to http_done. */
+static void
+notify_http_start(struct notify_job *job, struct notify_http *nh,
+    const struct http_req *req)
+{
+	if (notify_http_send(nh, req, notify_http_done, job) == -1) {
+		notify_record(job, 0, "the request could not be started");
+		return;
+	}
+	notify_job_start(job);
+}
+
+/* Sends an SMS through the configured HTTP gateway. */
+static void
+notify_send_sms_http(struct notify_job *job, const char *facts,
+    const char *text, const char *kind, const char *number)
+{
+	struct incidentd *idd = job->idd;
+	json_t *j = json_loads(facts, 0, NULL);
+	json_int_t prio = json_integer_value(json_object_get(j, "priority"));
+	char prio_s[16], *url, *body;
+	const char *vals[5];
+	struct http_req req;
+
+	snprintf(prio_s, sizeof(prio_s), prio > 0 ? "P%lld" : "",
+	    (long long)prio);
+	vals[0] = number;
+	vals[1] = text;
+	vals[2] = json_string_value(json_object_get(j, "ref"));
+	vals[3] = prio_s;
+	vals[4] = kind;
+	sms_gateway_request(idd->conf->sms.gateway, vals, &req, &url, &body);
+	log_debug("notification %s: %s %s", job->what, req.method, url);
+	notify_http_start(job, idd->sms_http, &req);
+	free(url);
+	free(body);
+	json_decref(j);
+}
+
+/*
+ * Posts a notification to a contact's webhook as JSON: "text" for chat
+ * tools that show only that, and the facts for those that read more.
+ */
+static void
+notify_send_webhook(struct notify_job *job, const char *facts,
+    enum mail_lang lang, const char *kind, const char *contact)
+{
+	struct incidentd *idd = job->idd;
+	const struct inc_contact *c = NULL;
+	char *subject = NULL, *body, *text, *payload, *sig;
+	json_t *j, *f;
+	struct http_req req;
+
+	for (size_t i = 0; i < idd->conf->ncontacts; i++)
+		if (strcmp(idd->conf->contacts[i]->name, contact) == 0)
+			c = idd->conf->contacts[i];
+	if (c == NULL || c->webhook == NULL || idd->webhook == NULL) {
+		notify_record(job, 0,
+		    "the contact has no webhook in the configuration");
+		return;
+	}
+	body =
+	    notify_render(facts, lang, kind, idd->conf->console_url, &subject);
+	if (body == NULL) {
+		notify_record(job, 0, "the message could not be written");
+		return;
+	}
+	if ((sig = strstr(body, "\n-- \n")) != NULL)
+		sig[1] = '\0';
+	text = xasprintf("%s\n%s", subject, body);
+	f = json_loads(facts, 0, NULL);
+	j = json_pack("{s:s, s:s, s:s, s:O?}", "text", text, "kind", kind,
+	    "subject", subject, "incident", f);
+	payload = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	json_decref(f);
+	free(text);
+	free(subject);
+	free(body);
+	if (payload == NULL) {
+		notify_record(job, 0, "the message could not be written");
+		return;
+	}
+	{
+		const char *hdrs[32];
+		size_t n = 0;
+
+		hdrs[n++] = "Content-Type: application/json; charset=utf-8";
+		for (size_t i = 0; i < idd->conf->webhook.nheaders && n < 32;
+		     i++)
+			hdrs[n++] = idd->conf->webhook.headers[i];
+		memset(&req, 0, sizeof(req));
+		req.method = "POST";
+		req.url = c->webhook;
+		req.headers = hdrs;
+		req.nheaders = n;
+		req.body = payload;
+		req.body_len = strlen(payload);
+		req.timeout_ms = idd->conf->webhook.timeout_ms;
+		req.verify_tls = idd->conf->webhook.verify_tls;
+		notify_http_start(job, idd->webhook, &req);
+	}
+	free(payload);
+}
+
+/* Sends an SMS through the gateway, or puts it into the spool. */
 static void
 notify_send_sms(struct notify_job *job, const char *facts, enum mail_lang lang,
     const char *kind, const char *number)
@@ -464,12 +633,17 @@ notify_send_sms(struct notify_job *job, const char *facts, enum mail_lang lang,
 	char err[512];
 	char *text;
 
-	if (idd->conf->sms.spool == NULL) {
+	if (idd->conf->sms.spool == NULL && idd->sms_http == NULL) {
 		notify_record(job, 0, "no sms section in the configuration");
 		return;
 	}
 	if ((text = notify_sms_text(facts, lang, kind)) == NULL) {
 		notify_record(job, 0, "the message could not be written");
+		return;
+	}
+	if (idd->sms_http != NULL) {
+		notify_send_sms_http(job, facts, text, kind, number);
+		free(text);
 		return;
 	}
 	if (notify_sms_spool(&idd->conf->sms, job->id, number, text, err,
@@ -511,9 +685,16 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	job->id = xstrdup(id);
 	job->what = xasprintf("%s %s %s to %s", ref, kind, channel, rcpt);
 	if (strcmp(channel, "sms") == 0) {
+		job->channel = "sms";
 		notify_send_sms(job, facts, lang, kind, rcpt);
 		return;
 	}
+	if (strcmp(channel, "webhook") == 0) {
+		job->channel = "webhook";
+		notify_send_webhook(job, facts, lang, kind, rcpt);
+		return;
+	}
+	job->channel = "email";
 	if (strcmp(channel, "email") != 0 || idd->smtp == NULL) {
 		notify_record(job, 0,
 		    strcmp(channel, "email") == 0 ?
@@ -563,8 +744,7 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 		return;
 	}
 	free(msg);
-	idd->sending++;
-	TAILQ_INSERT_TAIL(&idd->jobs, job, link);
+	notify_job_start(job);
 }
 
 static void
@@ -616,6 +796,19 @@ notify_shutdown(struct incidentd *idd)
 	idd->sending = 0;
 }
 
+/* The longest time one attempt on any channel can take. */
+static uint64_t
+notify_longest_timeout(const struct inc_conf *conf)
+{
+	uint64_t t = conf->smtp.timeout_ms;
+
+	if (conf->sms.gateway != NULL && conf->sms.gateway->timeout_ms > t)
+		t = conf->sms.gateway->timeout_ms;
+	if (conf->webhook.timeout_ms > t)
+		t = conf->webhook.timeout_ms;
+	return t;
+}
+
 /*
  * Claims and sends due notifications, up to the number of free sending
  * slots.  Called on NOTIFY, on the poll timer and whenever a send ends;
@@ -629,7 +822,8 @@ notify_run(struct incidentd *idd)
 	size_t free_slots;
 
 	if (idd->stopping ||
-	    (idd->smtp == NULL && idd->conf->sms.spool == NULL))
+	    (idd->smtp == NULL && idd->conf->sms.spool == NULL &&
+		idd->sms_http == NULL && idd->webhook == NULL))
 		return;
 	if (idd->notify_busy) {
 		idd->notify_again = 1;
@@ -641,9 +835,10 @@ notify_run(struct incidentd *idd)
 	idd->notify_busy = 1;
 	idd->notify_again = 0;
 	snprintf(limit, sizeof(limit), "%zu", free_slots);
-	/* The lease outlives one attempt: the relay timeout and a margin. */
+	/* The lease outlives one attempt: the longest timeout and a margin. */
 	snprintf(lease, sizeof(lease), "%llu milliseconds",
-	    (unsigned long long)(2 * idd->conf->smtp.timeout_ms + 60000));
+	    (unsigned long long)(2 * notify_longest_timeout(idd->conf) +
+		60000));
 	params[0] = limit;
 	params[1] = lease;
 	db_query(idd->db,

@@ -6,12 +6,16 @@
  * temporary name beside the outgoing folder, synced, and renamed into it,
  * so that smsd never reads half a file; its name comes from the outbox
  * row, so a retry after a crash replaces a file smsd has not taken yet
- * instead of sending the message twice.
+ * instead of sending the message twice.  An HTTP gateway (Kannel's
+ * sendsms, an LTE router's CGI) is described in the configuration instead:
+ * the request is filled in from templates and the reply judged by status,
+ * text and an optional message-id pattern.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,4 +271,104 @@ done:
 	free(tmp);
 	free(dst);
 	return rc;
+}
+
+/*
+ * Builds the request an HTTP gateway wants for one SMS: vals are the
+ * placeholders' values ({to}, {text}, {ref}, {priority}, {kind}).  *url
+ * and *body are allocated here (body NULL when the gateway has none) and
+ * req points into them and into the gateway.
+ */
+void
+sms_gateway_request(const struct sms_gateway *gw, const char *const vals[5],
+    struct http_req *req, char **url, char **body)
+{
+	memset(req, 0, sizeof(*req));
+	*url = notify_http_template(gw->url, vals, HTTP_ENC_URL);
+	*body = gw->body != NULL ?
+	    notify_http_template(gw->body, vals, gw->body_enc) :
+	    NULL;
+	req->method = gw->method;
+	req->url = *url;
+	req->headers = (const char *const *)gw->headers;
+	req->nheaders = gw->nheaders;
+	req->body = *body;
+	req->body_len = *body != NULL ? strlen(*body) : 0;
+	req->timeout_ms = gw->timeout_ms;
+	req->verify_tls = gw->verify_tls;
+}
+
+/* Copies a reply into err as one short line: controls become spaces. */
+static void
+sms_gateway_snippet(const char *reply, char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len && i < 120 && reply[i] != '\0'; i++)
+		out[i] = (unsigned char)reply[i] < 0x20 ? ' ' : reply[i];
+	out[i] = '\0';
+}
+
+/*
+ * Applies the gateway's success test to a reply.  Returns 1 if the SMS
+ * was accepted (with the gateway's message id in id when it has a
+ * message_id pattern that matched, else ""), 0 with the reason in err.
+ */
+int
+sms_gateway_accepts(const struct sms_gateway *gw, long status,
+    const char *reply, char *id, size_t idlen, char *err, size_t errlen)
+{
+	char snippet[128];
+	regmatch_t m[2];
+	int ok = 0;
+
+	id[0] = '\0';
+	sms_gateway_snippet(reply, snippet, sizeof(snippet));
+	if (gw->nstatus == 0)
+		ok = status >= 200 && status <= 299;
+	for (size_t i = 0; i < gw->nstatus; i++)
+		ok |= gw->status[i] == status;
+	if (!ok) {
+		snprintf(err, errlen, "the gateway answered %ld: %s", status,
+		    snippet);
+		return 0;
+	}
+	if (gw->success_body != NULL &&
+	    regexec(gw->success_body, reply, 0, NULL, 0) != 0) {
+		snprintf(err, errlen,
+		    "the gateway answered %ld without the success text: %s",
+		    status, snippet);
+		return 0;
+	}
+	if (gw->message_id != NULL &&
+	    regexec(gw->message_id, reply, 2, m, 0) == 0 && m[1].rm_so >= 0) {
+		size_t n = (size_t)(m[1].rm_eo - m[1].rm_so);
+
+		if (n >= idlen)
+			n = idlen - 1;
+		memcpy(id, reply + m[1].rm_so, n);
+		id[n] = '\0';
+	}
+	return 1;
+}
+
+void
+sms_gateway_free(struct sms_gateway *gw)
+{
+	if (gw == NULL)
+		return;
+	free(gw->method);
+	free(gw->url);
+	free(gw->body);
+	for (size_t i = 0; i < gw->nheaders; i++)
+		free(gw->headers[i]);
+	free(gw->headers);
+	free(gw->status);
+	if (gw->success_body != NULL)
+		regfree(gw->success_body);
+	free(gw->success_body);
+	if (gw->message_id != NULL)
+		regfree(gw->message_id);
+	free(gw->message_id);
+	free(gw);
 }

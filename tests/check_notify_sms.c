@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,129 @@ START_TEST(test_missing_spool_is_a_readable_error)
 }
 END_TEST
 
+static const char *const VALS[5] = { "819012345678",
+	"【障害】INC-000042 P1 \"a&b\" 100%", "INC-000042", "P1", "opened" };
+
+START_TEST(test_gateway_url_values_are_percent_encoded)
+{
+	struct sms_gateway gw = { 0 };
+	struct http_req req;
+	char *url, *body;
+
+	char method[] = "GET";
+	char tmpl[] = "http://127.0.0.1:13013/cgi-bin/sendsms?to={to}&"
+		      "text={text}&x={unknown}&p={priority}";
+
+	gw.method = method;
+	gw.url = tmpl;
+	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	ck_assert_ptr_null(body);
+	ck_assert_str_eq(req.method, "GET");
+	ck_assert_str_eq(url,
+	    "http://127.0.0.1:13013/cgi-bin/sendsms?to=819012345678&text="
+	    "%E3%80%90%E9%9A%9C%E5%AE%B3%E3%80%91INC-000042%20P1%20%22a%26b"
+	    "%22%20100%25&x={unknown}&p=P1");
+	free(url);
+}
+END_TEST
+
+START_TEST(test_gateway_body_is_encoded_by_its_type)
+{
+	struct sms_gateway gw = { 0 };
+	struct http_req req;
+	char *url, *body;
+
+	char method[] = "POST", u[] = "http://127.0.0.1/api/sms";
+	char json[] = "{\"number\": \"{to}\", \"message\": \"{text}\"}";
+	char form[] = "number={to}&text={text}", text[] = "{ref} {kind}";
+
+	gw.method = method;
+	gw.url = u;
+	gw.body = json;
+	gw.body_enc = HTTP_ENC_JSON;
+	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	ck_assert_str_eq(body,
+	    "{\"number\": \"819012345678\", \"message\": "
+	    "\"【障害】INC-000042 P1 \\\"a&b\\\" 100%\"}");
+	ck_assert_uint_eq(req.body_len, strlen(body));
+	free(url);
+	free(body);
+	/* an LTE router's CGI form */
+	gw.body = form;
+	gw.body_enc = HTTP_ENC_URL;
+	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	ck_assert_str_eq(body,
+	    "number=819012345678&text=%E3%80%90%E9%9A%9C%E5%AE%B3%E3%80%91"
+	    "INC-000042%20P1%20%22a%26b%22%20100%25");
+	free(url);
+	free(body);
+	gw.body = text;
+	gw.body_enc = HTTP_ENC_NONE;
+	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	ck_assert_str_eq(body, "INC-000042 opened");
+	free(url);
+	free(body);
+}
+END_TEST
+
+START_TEST(test_unknown_placeholders_are_reported)
+{
+	char *err = notify_http_template_check("http://x/?a={to}&b={txt}");
+
+	ck_assert_ptr_nonnull(err);
+	ck_assert_ptr_nonnull(strstr(err, "unknown placeholder '{txt}'"));
+	free(err);
+	ck_assert_ptr_null(notify_http_template_check(
+	    "{\"to\": \"{to}\", \"n\": {\"x\": 1}}"));
+}
+END_TEST
+
+START_TEST(test_gateway_success_test_and_message_id)
+{
+	struct sms_gateway gw = { 0 };
+	regex_t body_re, id_re;
+	long statuses[] = { 202 };
+	char id[16], err[256];
+
+	ck_assert_int_eq(regcomp(&body_re, "^0: Accepted", REG_EXTENDED), 0);
+	ck_assert_int_eq(regcomp(&id_re, "id=([0-9a-z]+)", REG_EXTENDED), 0);
+	/* any 2xx when no status is given */
+	ck_assert_int_eq(sms_gateway_accepts(&gw, 204, "", id, sizeof(id), err,
+			     sizeof(err)),
+	    1);
+	ck_assert_int_eq(sms_gateway_accepts(&gw, 503, "busy\r\nnow", id,
+			     sizeof(id), err, sizeof(err)),
+	    0);
+	ck_assert_str_eq(err, "the gateway answered 503: busy  now");
+	gw.status = statuses;
+	gw.nstatus = 1;
+	gw.success_body = &body_re;
+	gw.message_id = &id_re;
+	ck_assert_int_eq(sms_gateway_accepts(&gw, 200, "0: Accepted", id,
+			     sizeof(id), err, sizeof(err)),
+	    0);
+	ck_assert_str_eq(err, "the gateway answered 200: 0: Accepted");
+	ck_assert_int_eq(sms_gateway_accepts(&gw, 202, "3: Queued", id,
+			     sizeof(id), err, sizeof(err)),
+	    0);
+	ck_assert_str_eq(err,
+	    "the gateway answered 202 without the success text: 3: Queued");
+	ck_assert_int_eq(sms_gateway_accepts(&gw, 202,
+			     "0: Accepted for delivery id=abc123", id,
+			     sizeof(id), err, sizeof(err)),
+	    1);
+	ck_assert_str_eq(id, "abc123");
+	/* an id longer than the buffer is cut, never overrun */
+	ck_assert_int_eq(sms_gateway_accepts(&gw, 202,
+			     "0: Accepted id=0123456789abcdefghij", id,
+			     sizeof(id), err, sizeof(err)),
+	    1);
+	ck_assert_str_eq(id, "0123456789abcde");
+	regfree(&body_re);
+	regfree(&id_re);
+}
+END_TEST
+
 static Suite *
 notify_sms_suite(void)
 {
@@ -251,6 +375,10 @@ notify_sms_suite(void)
 	tcase_add_test(tc, test_unreadable_facts_give_no_text);
 	tcase_add_test(tc, test_spool_file_is_ucs2_big_endian_after_its_header);
 	tcase_add_test(tc, test_missing_spool_is_a_readable_error);
+	tcase_add_test(tc, test_gateway_url_values_are_percent_encoded);
+	tcase_add_test(tc, test_gateway_body_is_encoded_by_its_type);
+	tcase_add_test(tc, test_unknown_placeholders_are_reported);
+	tcase_add_test(tc, test_gateway_success_test_and_message_id);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -108,7 +108,7 @@ def test_config_errors(work):
                  "'relative/out'",
                  bad + ":3:17: country_code must be 1-3 digits",
                  bad + ":6:10: '12-34' is not a phone number",
-                 bad + ":7:5: contact 'b' has neither email nor sms"):
+                 bad + ":7:5: contact 'b' has no email, sms or webhook"):
         assert want in err, (want, err)
     with open(bad, "w", encoding="utf-8") as f:
         f.write("contacts:\n  - name: a\n    sms: 090-1111-2222\n")

@@ -164,10 +164,11 @@ class Postgres:
 class SmtpSink:
     """Debian's aiosmtpd on 127.0.0.1:port, storing mail in a maildir."""
 
-    def __init__(self, base, port=None):
+    def __init__(self, base, port=None, refuse=()):
         self.base = os.path.abspath(base)
         self.port = port or free_port()
         self.maildir = os.path.join(self.base, "maildir")
+        self.refuse = list(refuse)  # recipients answered with 550
         self.proc = None
 
     def start(self):
@@ -177,10 +178,16 @@ class SmtpSink:
             for sub in ("tmp", "new", "cur"):
                 os.makedirs(os.path.join(self.maildir, sub), exist_ok=True)
         logf = open(os.path.join(self.base, "smtp-sink.log"), "ab")
+        env = dict(os.environ)
+        handler = "aiosmtpd.handlers.Mailbox"
+        if self.refuse:
+            handler = "refusing_sink.RefusingMailbox"
+            env["PYTHONPATH"] = os.path.dirname(os.path.abspath(__file__))
+            env["REFUSE_RCPT"] = ",".join(self.refuse)
         self.proc = subprocess.Popen(
             [SYSTEM_PYTHON, "-m", "aiosmtpd", "-n", "-l",
-             "127.0.0.1:%d" % self.port, "-c", "aiosmtpd.handlers.Mailbox",
-             self.maildir], stdout=logf, stderr=logf,
+             "127.0.0.1:%d" % self.port, "-c", handler,
+             self.maildir], stdout=logf, stderr=logf, env=env,
             start_new_session=True)
         logf.close()
         wait_for("the SMTP sink on port %d" % self.port,
@@ -220,6 +227,75 @@ def subject_of(msg):
     """A message's subject, decoded from its RFC 2047 words."""
     return str(email.header.make_header(email.header.decode_header(
         msg.get("Subject", ""))))
+
+
+class HttpStub:
+    """An HTTP server on 127.0.0.1 in a thread of the test, standing in for
+    an SMS gateway or a chat tool's webhook.  Each path has a script of
+    replies, used in order (the last one repeats): (status, body) or
+    ("hang", seconds), which answers nothing for that long.  Every request
+    is recorded as (method, path with query, headers, body bytes, reply)."""
+
+    def __init__(self, scripts, port=None):
+        import http.server
+
+        self.scripts = {k: list(v) for k, v in scripts.items()}
+        self.requests = []
+        self.lock = threading.Lock()
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n > 0 else b""
+                path = self.path.split("?", 1)[0]
+                with stub.lock:
+                    script = stub.scripts.get(path) or [(404, "no such path")]
+                    reply = script.pop(0) if len(script) > 1 else script[0]
+                    stub.requests.append((self.command, self.path,
+                                          dict(self.headers), body, reply))
+                if reply[0] == "hang":
+                    time.sleep(reply[1])
+                    self.close_connection = True
+                    return
+                data = reply[1].encode()
+                self.send_response(reply[0])
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _any
+
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", port or 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = None
+
+    def start(self):
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.1},
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.thread is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.thread = None
+
+    def seen(self, path):
+        """The requests made to a path (without its query), in order."""
+        with self.lock:
+            return [r for r in self.requests
+                    if r[1].split("?", 1)[0] == path]
 
 
 class TcpListener:
