@@ -23,8 +23,6 @@ static const char *const mail_lang_names[] = { "ja", "en", NULL };
 static const char *const log_level_names[] = { "error", "warning", "notice",
 	"info", "debug", NULL };
 
-#define MS_DAY (86400ULL * 1000ULL)
-
 static json_t *inc_recipients(const struct inc_conf *);
 
 const char *
@@ -47,6 +45,7 @@ inc_conf_free(struct inc_conf *conf)
 		free(conf->contacts[i]->sms);
 		free(conf->contacts[i]->sms_priorities);
 		free(conf->contacts[i]->webhook);
+		free(conf->contacts[i]->team);
 		free(conf->contacts[i]);
 	}
 	free(conf->contacts);
@@ -421,7 +420,7 @@ inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
  * A list of priorities (1-5 or P1-P5) as "1,2" for the SQL functions;
  * NULL when there is no list.
  */
-static char *
+char *
 inc_priority_list(struct cfg_doc *doc, const struct cfg_node *seq)
 {
 	char *out, *next;
@@ -631,7 +630,7 @@ inc_check_mail_domain(struct cfg_doc *doc, const struct cfg_node *node,
  * An unknown TZ silently means UTC in the C library, which would put wrong
  * times in every message: insist on a zone the system knows.
  */
-static void
+void
 inc_check_timezone(struct cfg_doc *doc, const struct cfg_node *node,
     const char *tz)
 {
@@ -739,6 +738,7 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	snprintf(buf, sizeof(buf), "%llu milliseconds",
 	    (unsigned long long)conf->rate_window_ms);
 	json_object_set_new(j, "rate_window", json_string(buf));
+	inc_duty_load(doc, root, conf, j);
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i], *deps;
 		const char *name = NULL, *title = NULL;
@@ -794,9 +794,9 @@ inc_recipients(const struct inc_conf *conf)
 		const struct inc_contact *c = conf->contacts[i];
 
 		json_array_append_new(arr,
-		    json_pack("{s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I}",
-			"email", c->email, "sms", c->sms, "sms_priorities",
-			c->sms_priorities, "webhook",
+		    json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I}",
+			"team", c->team, "email", c->email, "sms", c->sms,
+			"sms_priorities", c->sms_priorities, "webhook",
 			/* the URL stays here; the outbox names the contact */
 			c->webhook != NULL ? c->name : NULL, "name", c->name,
 			"lang", mail_lang_str(c->lang), "after_ms",
@@ -827,7 +827,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
 		"timezone", "smtp", "sms", "webhook", "notify", "contacts",
-		"escalation", "lifecycle", "services", NULL };
+		"escalation", "calendars", "teams", "lifecycle", "services",
+		NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;

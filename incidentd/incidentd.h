@@ -31,9 +31,13 @@ struct inc_contact {
 	char *sms; /* international digits, "819012345678"; NULL: none */
 	char *sms_priorities; /* "1,2": SMS only for these; NULL: all */
 	char *webhook; /* a URL that takes JSON; NULL: none */
+	char *team; /* the team it belongs to; NULL: none */
 	uint64_t escalate_after_ms; /* 0: told at once; else an escalation */
 	enum mail_lang lang;
 };
+
+/* One day in milliseconds, for durations in the configuration. */
+#define MS_DAY (86400ULL * 1000ULL)
 
 /* What one SMS holds in Japanese: 70 UCS-2 characters. */
 #define SMS_MAX_CHARS 70
@@ -117,6 +121,7 @@ struct inc_conf {
 	/* the services and windows as lifecycle_configure() takes them */
 	char *lifecycle_json;
 	size_t nservices;
+	size_t nteams;
 };
 
 struct notify_job;
@@ -145,9 +150,18 @@ struct incidentd {
 };
 
 /* conf.c */
+struct cfg_node;
 struct inc_conf *inc_conf_load(const char *, struct cfg_doc **);
 void inc_conf_free(struct inc_conf *);
 const char *mail_lang_str(enum mail_lang);
+char *inc_priority_list(struct cfg_doc *, const struct cfg_node *);
+void
+inc_check_timezone(struct cfg_doc *, const struct cfg_node *, const char *);
+
+/* duty.c */
+struct json_t;
+void inc_duty_load(struct cfg_doc *, const struct cfg_node *, struct inc_conf *,
+    struct json_t *);
 
 /* ingest.c */
 void ingest_run(struct incidentd *);

@@ -59,7 +59,7 @@ CREATE INDEX incident_silenced ON incident (silenced_until)
 	WHERE silenced_by IS NOT NULL;
 
 -- notification_queue, with the channels and the silence of maintenance
--- windows, is in 008_channels.
+-- windows, is in 008_delivery.
 
 -- incidentd, on its poll: the incidents whose maintenance window has
 -- ended while their fault is still there get their "opened" message now.
@@ -343,7 +343,10 @@ BEGIN
 	      AND silenced_by IS NULL
 	      AND (v_prios IS NULL OR priority = ANY (v_prios))
 	    ORDER BY id FOR UPDATE SKIP LOCKED LOOP
-		SELECT min(created_at) INTO v_first FROM notification
+		-- from when the first message was due: one held for the
+		-- morning (008_delivery) does not escalate overnight
+		SELECT min(coalesce(due_at, created_at)) INTO v_first
+		FROM notification
 		WHERE incident_id = v_inc.id AND kind = 'opened'
 		  AND round = v_inc.reopen_count;
 		IF v_first IS NULL THEN
