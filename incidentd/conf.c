@@ -4,6 +4,9 @@
  */
 #include "config.h"
 
+#include <netinet/in.h>
+
+#include <errno.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "cfg.h"
+#include "httpd.h"
 #include "incidentd.h"
 #include "xmalloc.h"
 
@@ -58,6 +62,11 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf->sms.spool_tmp);
 	free(conf->sms.country_code);
 	sms_gateway_free(conf->sms.gateway);
+	free(conf->ack.listen);
+	free(conf->ack.url);
+	if (conf->ack.secret != NULL)
+		explicit_bzero(conf->ack.secret, strlen(conf->ack.secret));
+	free(conf->ack.secret);
 	for (size_t i = 0; i < conf->webhook.nheaders; i++)
 		free(conf->webhook.headers[i]);
 	free(conf->webhook.headers);
@@ -361,6 +370,106 @@ inc_webhook_load(struct cfg_doc *doc, const struct cfg_node *node,
 	inc_headers_load(doc, node, &wh->headers, &wh->nheaders);
 	cfg_duration(doc, node, "timeout", 0, 100, 600000, &wh->timeout_ms);
 	cfg_bool(doc, node, "verify_tls", 0, &wh->verify_tls);
+}
+
+/*
+ * The HTTP listener and the acknowledgement links:
+ *
+ *   http:
+ *     listen: 127.0.0.1:8026      # loopback; a reverse proxy faces staff
+ *   ack:
+ *     url: https://kanshi.city.example.jp/incidentd
+ *     secret_file: /etc/incidentd/ack.key    # or secret: ...
+ *     valid_for: 24h
+ *     sms: true
+ */
+static void
+inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
+    const struct cfg_node *node, struct ack_conf *ack)
+{
+	static const char *const hkeys[] = { "listen", NULL };
+	static const char *const keys[] = { "url", "secret", "secret_file",
+		"valid_for", "sms", NULL };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	const char *s, *why;
+	char buf[512];
+	size_t n;
+	FILE *f;
+
+	ack->valid_ms = MS_DAY;
+	ack->sms = 1;
+	if (http != NULL) {
+		cfg_check_keys(doc, http, "http", hkeys);
+		if (cfg_str(doc, http, "listen", 1, &s) == 0) {
+			if (httpd_parse_listen(s, &ss, &sslen, &why) == -1)
+				cfg_error(doc, cfg_get(http, "listen"),
+				    "bad listen address '%s': %s", s, why);
+			else if (!((ss.ss_family == AF_INET &&
+				       ((const unsigned char *)&(
+					   (struct sockaddr_in *)&ss)
+					       ->sin_addr)[0] == 127) ||
+				     (ss.ss_family == AF_INET6 &&
+					 IN6_IS_ADDR_LOOPBACK(
+					     &((struct sockaddr_in6 *)&ss)
+						  ->sin6_addr))))
+				cfg_error(doc, cfg_get(http, "listen"),
+				    "incidentd serves plain HTTP on loopback "
+				    "only (127.0.0.0/8 or [::1]); put a TLS "
+				    "reverse proxy in front, not '%s'",
+				    s);
+			else
+				ack->listen = xstrdup(s);
+		}
+	}
+	if (node == NULL)
+		return;
+	cfg_check_keys(doc, node, "ack", keys);
+	if (http == NULL)
+		cfg_error(doc, node,
+		    "acknowledgement links need an http section to listen");
+	if (cfg_str(doc, node, "url", 1, &s) == 0) {
+		n = strlen(s);
+		while (n > 0 && s[n - 1] == '/')
+			n--;
+		if (strncmp(s, "http://", 7) != 0 &&
+		    strncmp(s, "https://", 8) != 0)
+			cfg_error(doc, cfg_get(node, "url"),
+			    "the links' url must start with http:// or "
+			    "https://");
+		else
+			ack->url = xstrndup(s, n);
+	}
+	if (cfg_str(doc, node, "secret", 0, &s) == 0)
+		ack->secret = xstrdup(s);
+	if (cfg_str(doc, node, "secret_file", 0, &s) == 0) {
+		if (ack->secret != NULL)
+			cfg_error(doc, cfg_get(node, "secret_file"),
+			    "secret or secret_file, not both");
+		else if ((f = fopen(s, "r")) == NULL)
+			cfg_error(doc, cfg_get(node, "secret_file"),
+			    "cannot read '%s': %s", s, strerror(errno));
+		else {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+			while (
+			    n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+				n--;
+			buf[n] = '\0';
+			ack->secret = xstrdup(buf);
+			explicit_bzero(buf, sizeof(buf));
+		}
+	}
+	if (ack->secret == NULL && cfg_get(node, "secret_file") == NULL)
+		cfg_error(doc, node, "ack needs a secret or a secret_file");
+	else if (ack->secret != NULL && strlen(ack->secret) < 16)
+		cfg_error(doc,
+		    cfg_get(node,
+			cfg_get(node, "secret") ? "secret" : "secret_file"),
+		    "the secret must be at least 16 characters");
+	cfg_duration(doc, node, "valid_for", 0, 60000, 30 * MS_DAY,
+	    &ack->valid_ms);
+	cfg_bool(doc, node, "sms", 0, &ack->sms);
 }
 
 /* The smstools3 spool that SMS are written to. */
@@ -827,8 +936,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
 		"timezone", "smtp", "sms", "webhook", "notify", "contacts",
-		"escalation", "calendars", "teams", "lifecycle", "services",
-		NULL };
+		"escalation", "calendars", "teams", "http", "ack", "lifecycle",
+		"services", NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;
@@ -876,6 +985,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
 	inc_sms_load(doc, cfg_map(doc, root, "sms", 0), &conf->sms);
 	inc_webhook_load(doc, cfg_map(doc, root, "webhook", 0), &conf->webhook);
+	inc_ack_load(doc, cfg_map(doc, root, "http", 0),
+	    cfg_map(doc, root, "ack", 0), &conf->ack);
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
 	inc_escalation_load(doc, cfg_map(doc, root, "escalation", 0), conf);
 	inc_lifecycle_load(doc, root, conf);

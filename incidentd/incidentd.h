@@ -20,6 +20,7 @@ struct cfg_doc;
 struct db;
 struct notify_smtp;
 struct notify_http;
+struct httpd;
 
 /* How a notification is written: per contact. */
 enum mail_lang { MAIL_LANG_JA, MAIL_LANG_EN };
@@ -81,6 +82,15 @@ struct webhook_conf {
 	int verify_tls;
 };
 
+/* One-time acknowledgement links and the listener that takes them. */
+struct ack_conf {
+	char *listen; /* http.listen, loopback; NULL: no HTTP side */
+	char *url; /* the links' base as staff reach it, no trailing / */
+	char *secret; /* signs the tokens; NULL: no links */
+	uint64_t valid_ms;
+	int sms; /* links in SMS too */
+};
+
 /* The SMTP relay incidentd sends through. */
 struct smtp_conf {
 	char *url; /* smtp://host:port or smtps://host:port */
@@ -106,6 +116,7 @@ struct inc_conf {
 	struct smtp_conf smtp;
 	struct sms_conf sms;
 	struct webhook_conf webhook;
+	struct ack_conf ack;
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
 	uint64_t group_window_ms; /* how long an "opened" waits for a storm */
@@ -135,6 +146,7 @@ struct incidentd {
 	struct notify_smtp *smtp;
 	struct notify_http *sms_http; /* NULL: no SMS gateway */
 	struct notify_http *webhook; /* NULL: no contact has a webhook */
+	struct httpd *httpd; /* the ack links' listener, or NULL */
 	struct event *poll_ev;
 	int ingest_busy, ingest_again;
 	int release_busy;
@@ -157,6 +169,17 @@ const char *mail_lang_str(enum mail_lang);
 char *inc_priority_list(struct cfg_doc *, const struct cfg_node *);
 void
 inc_check_timezone(struct cfg_doc *, const struct cfg_node *, const char *);
+
+/* acklink.c: tokens of one-time acknowledgement links */
+#define ACK_TOKEN_LEN 27
+enum ack_check { ACK_OK, ACK_MALFORMED, ACK_FORGED, ACK_EXPIRED };
+int acklink_make(const char *, uint64_t, time_t, char *, size_t);
+enum ack_check
+acklink_check(const char *, const char *, time_t, uint64_t *, time_t *);
+
+/* http.c */
+int http_start(struct incidentd *);
+char *http_ack_url(const struct inc_conf *, const char *);
 
 /* duty.c */
 struct json_t;
@@ -207,6 +230,7 @@ char *notify_http_template(const char *, const char *const[5], enum http_enc);
 /* notify_sms.c */
 size_t notify_sms_ucs2(const char *, uint16_t *, size_t);
 char *notify_sms_text(const char *, enum mail_lang, const char *);
+char *notify_sms_append(const char *, const char *);
 int notify_sms_spool(const struct sms_conf *, const char *, const char *,
     const char *, char *, size_t);
 void sms_gateway_request(const struct sms_gateway *, const char *const[5],

@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "daemon.h"
 #include "db.h"
+#include "httpd.h"
 #include "incidentd.h"
 #include "timeutil.h"
 
@@ -184,6 +185,8 @@ main(int argc, char *argv[])
 		break;
 	}
 	idd.db = db_new(idd.base, idd.conf->database, "postgresql");
+	if (http_start(&idd) == -1)
+		fatalx("cannot listen on %s", idd.conf->ack.listen);
 	db_set_connect_cb(idd.db, incidentd_connect_cb, &idd);
 	db_set_notify_cb(idd.db, incidentd_notify_cb, &idd);
 	db_listen(idd.db, "state_event");
@@ -219,7 +222,9 @@ main(int argc, char *argv[])
 	notify_http_free(idd.sms_http);
 	notify_http_free(idd.webhook);
 	notify_shutdown(&idd);
+	/* pages waiting for the database are answered as it goes */
 	db_free(idd.db);
+	httpd_free(idd.httpd);
 	inc_conf_free(idd.conf);
 	event_base_free(idd.base);
 	return 0;

@@ -483,6 +483,35 @@ notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
 	}
 }
 
+/* Whether a kind of message asks to be acknowledged. */
+static int
+notify_wants_ack(const char *kind)
+{
+	return strcmp(kind, "opened") == 0 || strcmp(kind, "reminder") == 0 ||
+	    strcmp(kind, "escalated") == 0;
+}
+
+/*
+ * Adds the one-time acknowledgement link above the signature.  Takes body
+ * and returns its replacement.
+ */
+static char *
+notify_add_ack_link(char *body, enum mail_lang lang, const char *url,
+    uint64_t valid_ms)
+{
+	char *sig = strstr(body, "\n-- \n"), *out;
+	unsigned long long h = (unsigned long long)(valid_ms / 3600000);
+
+	if (sig == NULL)
+		return body;
+	out = xasprintf(lang == MAIL_LANG_JA ?
+		"%.*s\n受け付ける（一度だけ使えるリンク、%llu時間有効）:\n%s\n%s" :
+		"%.*s\nAcknowledge (a one-time link, valid for %llu h):\n%s\n%s",
+	    (int)(sig - body), body, h, url, sig);
+	free(body);
+	return out;
+}
+
 /* The gateway or the webhook answered, or did not. */
 static void
 notify_http_done(long status, const char *reply, size_t len, const char *error,
@@ -631,7 +660,7 @@ notify_send_sms(struct notify_job *job, const char *facts, enum mail_lang lang,
 {
 	struct incidentd *idd = job->idd;
 	char err[512];
-	char *text;
+	char *text, *link;
 
 	if (idd->conf->sms.spool == NULL && idd->sms_http == NULL) {
 		notify_record(job, 0, "no sms section in the configuration");
@@ -640,6 +669,19 @@ notify_send_sms(struct notify_job *job, const char *facts, enum mail_lang lang,
 	if ((text = notify_sms_text(facts, lang, kind)) == NULL) {
 		notify_record(job, 0, "the message could not be written");
 		return;
+	}
+	if (idd->conf->ack.sms && notify_wants_ack(kind) &&
+	    (link = http_ack_url(idd->conf, job->id)) != NULL) {
+		char *with = notify_sms_append(text, link);
+
+		if (with != NULL) {
+			free(text);
+			text = with;
+		} else
+			log_warnx("notification %s: the link is too long for "
+				  "an SMS; sent without it",
+			    job->what);
+		free(link);
 	}
 	if (idd->sms_http != NULL) {
 		notify_send_sms_http(job, facts, text, kind, number);
@@ -676,6 +718,7 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	    strcmp(lang_s, "en") == 0 ? MAIL_LANG_EN : MAIL_LANG_JA;
 	struct notify_job *job = xcalloc(1, sizeof(*job));
 	char *subject = NULL, *body, *msg = NULL, *msgid, *parent = NULL;
+	char *link;
 	const char *to[1] = { rcpt };
 	struct mail_msg m;
 	size_t len = 0;
@@ -704,6 +747,12 @@ notify_send_row(struct incidentd *idd, const PGresult *res, int row)
 	}
 	body =
 	    notify_render(facts, lang, kind, idd->conf->console_url, &subject);
+	if (body != NULL && notify_wants_ack(kind) &&
+	    (link = http_ack_url(idd->conf, id)) != NULL) {
+		body = notify_add_ack_link(body, lang, link,
+		    idd->conf->ack.valid_ms);
+		free(link);
+	}
 	/* A reopened incident's messages are a new round of the thread. */
 	if (strcmp(round, "0") == 0) {
 		msgid =

@@ -192,6 +192,27 @@ notify_sms_text(const char *facts_json, enum mail_lang lang, const char *kind)
 	return text;
 }
 
+/*
+ * Appends " tail" (a link) to an SMS text, cutting the text, never the
+ * tail, so that the whole stays within SMS_MAX_CHARS.  Returns a new
+ * string, or NULL if the tail alone leaves no room for 10 characters.
+ */
+char *
+notify_sms_append(const char *text, const char *tail)
+{
+	uint16_t units[SMS_MAX_CHARS];
+	size_t tn = notify_sms_ucs2(tail, units, SMS_MAX_CHARS), n;
+	char *head, *out;
+
+	if (tn + 1 + 10 > SMS_MAX_CHARS)
+		return NULL;
+	n = notify_sms_ucs2(text, units, SMS_MAX_CHARS - 1 - tn);
+	head = notify_sms_utf8(units, n);
+	out = xasprintf("%s %s", head, tail);
+	free(head);
+	return out;
+}
+
 /* Writes all of buf, or fails with errno set. */
 static int
 notify_sms_write_all(int fd, const void *buf, size_t len)

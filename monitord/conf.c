@@ -570,7 +570,7 @@ mon_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
 			socklen_t sslen;
 			const char *why;
 
-			if (metrics_parse_listen(s, &ss, &sslen, &why) == -1)
+			if (httpd_parse_listen(s, &ss, &sslen, &why) == -1)
 				cfg_error(doc, cfg_get(traps, "listen"),
 				    "trap listen address '%s': %s", s, why);
 			conf->trap_listen = xstrdup(s);
@@ -1336,7 +1336,7 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 			socklen_t sslen;
 			const char *why;
 
-			if (metrics_parse_listen(s, &ss, &sslen, &why) == -1)
+			if (httpd_parse_listen(s, &ss, &sslen, &why) == -1)
 				cfg_error(doc, cfg_get(node, "listen"),
 				    "metrics listen address '%s': %s", s, why);
 			conf->metrics_listen = xstrdup(s);

@@ -29,6 +29,7 @@
 #include <event2/listener.h>
 
 #include "db.h"
+#include "httpd.h"
 #include "monitord.h"
 #include "xmalloc.h"
 
@@ -36,29 +37,15 @@
 #define METRICS_MAX_HEADERS 8192
 #define METRICS_MAX_BODY 16384 /* a passive result */
 #define METRICS_TIMEOUT_S 10
-#define METRICS_BACKLOG 64
-#define METRICS_ACCEPT_PAUSE_S 1
 
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4"
 
 /* The endpoint: its HTTP server and what it reports on. */
 struct metrics {
 	struct monitord *md;
-	struct evhttp *http;
-	struct event *ev_resume; /* re-enables accepting after an error */
-	struct evconnlistener *listener;
-	char *listen;
-	int port;
-	int paused; /* accepting stopped after an accept error */
+	struct httpd *httpd;
 	time_t start_time;
-	SLIST_ENTRY(metrics) link;
 };
-
-/*
- * Every live endpoint.  evhttp gives its listener's error callback the
- * evhttp itself as argument, so that callback finds its endpoint here.
- */
-static SLIST_HEAD(, metrics) metrics_all = SLIST_HEAD_INITIALIZER(metrics_all);
 
 /* Label values of enum check_status, OK..PENDING. */
 static const char *const metrics_status_labels[] = {
@@ -68,131 +55,6 @@ static const char *const metrics_status_labels[] = {
 	[CHECK_UNKNOWN] = "unknown",
 	[CHECK_PENDING] = "pending",
 };
-
-/*
- * Parses "1.2.3.4:port" or "[v6]:port" with a numeric host into ss; port 0
- * asks the kernel for one.  Returns 0, or -1 with *whyp saying why (the
- * config check reports it at the key's position).
- */
-int
-metrics_parse_listen(const char *s, struct sockaddr_storage *ss,
-    socklen_t *sslen, const char **whyp)
-{
-	struct addrinfo hints, *res;
-	const char *colon, *port, *why;
-	char host[128];
-	size_t hostlen, i;
-	int error, v6;
-
-	if (s == NULL || *s == '\0') {
-		why = "empty listen address";
-		goto bad;
-	}
-	v6 = s[0] == '[';
-	if (v6) {
-		if ((colon = strchr(s, ']')) == NULL || colon[1] != ':') {
-			why = "an IPv6 address needs the form [::1]:port";
-			goto bad;
-		}
-		hostlen = (size_t)(colon - s - 1);
-		memcpy(host, s + 1,
-		    hostlen < sizeof(host) ? hostlen : sizeof(host) - 1);
-		colon++;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL) {
-			why = "no port (host:port)";
-			goto bad;
-		}
-		hostlen = (size_t)(colon - s);
-		if (memchr(s, ':', hostlen) != NULL) {
-			why = "an IPv6 address needs the form [::1]:port";
-			goto bad;
-		}
-		memcpy(host, s,
-		    hostlen < sizeof(host) ? hostlen : sizeof(host) - 1);
-	}
-	if (hostlen == 0) {
-		why = "no host (use 0.0.0.0 or [::] for every address)";
-		goto bad;
-	}
-	if (hostlen >= sizeof(host)) {
-		why = "host too long";
-		goto bad;
-	}
-	host[hostlen] = '\0';
-	port = colon + 1;
-	for (i = 0; port[i] != '\0'; i++)
-		if (port[i] < '0' || port[i] > '9' || i >= 5)
-			break;
-	if (i == 0 || port[i] != '\0' || atoi(port) > 65535) {
-		why = "bad port";
-		goto bad;
-	}
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = v6 ? AF_INET6 : AF_INET;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	if ((error = getaddrinfo(host, port, &hints, &res)) != 0) {
-		why = error == EAI_NONAME ?
-		    "the host must be a numeric address" :
-		    gai_strerror(error);
-		goto bad;
-	}
-	if (res->ai_addrlen > sizeof(*ss)) {
-		freeaddrinfo(res);
-		why = "address too long";
-		goto bad;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sslen = (socklen_t)res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-
-bad:
-	*whyp = why;
-	return -1;
-}
-
-/* Opens a non-blocking listening socket on ss; -1 with errno set. */
-static int
-metrics_socket(const struct sockaddr_storage *ss, socklen_t sslen)
-{
-	int fd, on = 1, saved;
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
-	    (ss->ss_family == AF_INET6 &&
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) ==
-		    -1) ||
-	    bind(fd, (const struct sockaddr *)ss, sslen) == -1 ||
-	    listen(fd, METRICS_BACKLOG) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* Returns the port fd is bound to, or 0. */
-static int
-metrics_bound_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return 0;
-}
 
 /* Writes the HELP and TYPE lines of one family. */
 static void
@@ -474,27 +336,6 @@ metrics_healthy(struct monitord *md, struct evbuffer *buf)
 	return HTTP_OK;
 }
 
-/*
- * Sends the reply whose body is in the request's output buffer.  For HEAD
- * the body is dropped and its length kept, since evhttp 2.1 would send it.
- */
-static void
-metrics_reply(struct evhttp_request *req, int code, const char *type)
-{
-	struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
-	struct evbuffer *body = evhttp_request_get_output_buffer(req);
-	char len[32];
-
-	evhttp_add_header(hdrs, "Content-Type", type);
-	evhttp_add_header(hdrs, "Cache-Control", "no-store");
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-		snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
-		evhttp_add_header(hdrs, "Content-Length", len);
-		evbuffer_drain(body, evbuffer_get_length(body));
-	}
-	evhttp_send_reply(req, code, NULL, NULL);
-}
-
 /* Serves one request: /metrics and /healthz, GET and HEAD only. */
 static void
 metrics_request_cb(struct evhttp_request *req, void *arg)
@@ -506,11 +347,6 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	int is_metrics, is_healthz;
 
-	/* A request after the pause ended: accept works again. */
-	if (m->paused && !evtimer_pending(m->ev_resume, NULL)) {
-		log_notice("metrics: accepting connections again");
-		m->paused = 0;
-	}
 	if (path == NULL)
 		path = "";
 	if (strcmp(path, "/api/v1/results") == 0) {
@@ -525,57 +361,18 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	is_healthz = strcmp(path, "/healthz") == 0;
 	if (!is_metrics && !is_healthz) {
 		evbuffer_add_printf(body, "not found\n");
-		metrics_reply(req, HTTP_NOTFOUND, "text/plain");
+		httpd_reply(req, HTTP_NOTFOUND, "text/plain");
 	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "GET, HEAD");
 		evbuffer_add_printf(body, "method not allowed\n");
-		metrics_reply(req, HTTP_BADMETHOD, "text/plain");
+		httpd_reply(req, HTTP_BADMETHOD, "text/plain");
 	} else if (is_metrics) {
 		metrics_render(m->md, body);
-		metrics_reply(req, HTTP_OK, METRICS_CONTENT_TYPE);
+		httpd_reply(req, HTTP_OK, METRICS_CONTENT_TYPE);
 	} else
-		metrics_reply(req, metrics_healthy(m->md, body),
+		httpd_reply(req, metrics_healthy(m->md, body),
 		    "application/json");
-}
-
-/* Accepts again after a pause. */
-static void
-metrics_resume_cb(evutil_socket_t fd, short events, void *arg)
-{
-	struct metrics *m = arg;
-
-	(void)fd;
-	(void)events;
-	evconnlistener_enable(m->listener);
-}
-
-/*
- * Pauses accepting after an accept error other than a transient one (out
- * of descriptors, mostly): libevent would otherwise retry in a busy loop.
- * arg is the evhttp that owns the listener.
- */
-static void
-metrics_accept_error_cb(struct evconnlistener *lev, void *arg)
-{
-	struct metrics *m;
-	struct timeval tv = { METRICS_ACCEPT_PAUSE_S, 0 };
-	int error = EVUTIL_SOCKET_ERROR();
-
-	evconnlistener_disable(lev);
-	SLIST_FOREACH(m, &metrics_all, link)
-		if (m->http == arg)
-			break;
-	if (m == NULL) {
-		log_warnx("metrics: accept failed on an unknown endpoint");
-		return;
-	}
-	if (!m->paused) {
-		errno = error;
-		log_warn("metrics: accept on %s failed, pausing", m->listen);
-	}
-	m->paused = 1;
-	evtimer_add(m->ev_resume, &tv);
 }
 
 /*
@@ -586,64 +383,17 @@ metrics_accept_error_cb(struct evconnlistener *lev, void *arg)
 struct metrics *
 metrics_new(struct monitord *md, const char *listen)
 {
-	struct metrics *m;
-	struct evconnlistener *lev;
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	const char *why;
-	int fd;
+	static const struct httpd_limits lim = { METRICS_MAX_HEADERS,
+		METRICS_MAX_BODY, METRICS_TIMEOUT_S };
+	struct metrics *m = xcalloc(1, sizeof(*m));
 
-	if (metrics_parse_listen(listen, &ss, &sslen, &why) == -1) {
-		log_warnx("metrics: bad listen address \"%s\": %s", listen,
-		    why);
-		return NULL;
-	}
-	if ((fd = metrics_socket(&ss, sslen)) == -1) {
-		log_warn("metrics: cannot listen on %s", listen);
-		return NULL;
-	}
-
-	m = xcalloc(1, sizeof(*m));
 	m->md = md;
-	m->listen = xstrdup(listen);
 	m->start_time = time(NULL);
-	m->port = metrics_bound_port(fd);
-	if ((m->http = evhttp_new(md->base)) == NULL ||
-	    (m->ev_resume = evtimer_new(md->base, metrics_resume_cb, m)) ==
-		NULL) {
-		log_warnx("metrics: cannot create the HTTP server");
-		close(fd);
-		metrics_free(m);
+	if ((m->httpd = httpd_new(md->base, listen, "metrics", &lim,
+		 metrics_request_cb, m)) == NULL) {
+		free(m);
 		return NULL;
 	}
-	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
-	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
-	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
-	/* Let every method reach the callback, which answers 405. */
-	evhttp_set_allowed_methods(m->http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-		EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-	evhttp_set_gencb(m->http, metrics_request_cb, m);
-	/* The listener owns fd from here; the evhttp owns the listener. */
-	if ((lev = evconnlistener_new(md->base, NULL, NULL,
-		 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd)) ==
-	    NULL) {
-		log_warnx("metrics: cannot serve on %s", listen);
-		close(fd);
-		metrics_free(m);
-		return NULL;
-	}
-	if (evhttp_bind_listener(m->http, lev) == NULL) {
-		log_warnx("metrics: cannot serve on %s", listen);
-		evconnlistener_free(lev);
-		metrics_free(m);
-		return NULL;
-	}
-	m->listener = lev;
-	evconnlistener_set_error_cb(lev, metrics_accept_error_cb);
-	SLIST_INSERT_HEAD(&metrics_all, m, link);
-	log_info("metrics: listening on %s (port %d)", listen, m->port);
 	return m;
 }
 
@@ -651,7 +401,7 @@ metrics_new(struct monitord *md, const char *listen)
 int
 metrics_port(const struct metrics *m)
 {
-	return m->port;
+	return httpd_port(m->httpd);
 }
 
 /*
@@ -663,12 +413,6 @@ metrics_free(struct metrics *m)
 {
 	if (m == NULL)
 		return;
-	if (m->listener != NULL)
-		SLIST_REMOVE(&metrics_all, m, metrics, link);
-	if (m->http != NULL)
-		evhttp_free(m->http);
-	if (m->ev_resume != NULL)
-		event_free(m->ev_resume);
-	free(m->listen);
+	httpd_free(m->httpd);
 	free(m);
 }

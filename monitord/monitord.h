@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "daemon.h"
+#include "httpd.h"
 #include "log.h"
 
 struct cfg_doc;
@@ -873,8 +874,6 @@ hist_render(const struct hist *, const char *, const char *, struct evbuffer *);
 /* metrics.c */
 struct metrics;
 struct metrics *metrics_new(struct monitord *, const char *);
-int metrics_parse_listen(const char *, struct sockaddr_storage *, socklen_t *,
-    const char **);
 void metrics_free(struct metrics *);
 int metrics_port(const struct metrics *);
 void metrics_render(struct monitord *, struct evbuffer *);

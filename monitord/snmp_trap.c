@@ -1110,7 +1110,7 @@ snmp_trap_new(struct event_base *base, const char *listen,
 	size_t i;
 	int fd;
 
-	if (metrics_parse_listen(listen, &ss, &sslen, &why) == -1) {
+	if (httpd_parse_listen(listen, &ss, &sslen, &why) == -1) {
 		log_warnx("snmp trap: bad listen address \"%s\": %s",
 		    listen != NULL ? listen : "", why);
 		return NULL;

@@ -324,3 +324,55 @@ BEGIN
 	    p_retry_max, p_max_attempts);
 END
 $$;
+
+-- One-time acknowledgement links (incidentd's /a/<token>): each link names
+-- one notification row, so the contact it went to; using it is recorded
+-- here once, and acknowledges the incident as that contact.
+CREATE TABLE ack_link_use (
+	notification_id bigint PRIMARY KEY REFERENCES notification (id),
+	used_at         timestamptz NOT NULL DEFAULT now(),
+	remote          text NOT NULL DEFAULT ''
+);
+
+-- Uses a link.  outcome: 'acknowledged'; 'already' (someone else was
+-- first; the link is used up all the same); 'used' (this link was used
+-- before); 'missing' (no such row); or 'refused: ...' when the lifecycle
+-- refuses the acknowledgement.  With who acknowledged and when.
+CREATE FUNCTION incident_ack_link(p_notification bigint, p_remote text,
+    p_tz text, OUT outcome text, OUT ref text, OUT acknowledged_by text,
+    OUT acknowledged_at text, OUT lang text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_row notification;
+	v_tz text := coalesce(p_tz, 'Asia/Tokyo');
+	v_n integer;
+BEGIN
+	SELECT * INTO v_row FROM notification WHERE id = p_notification;
+	IF NOT FOUND THEN
+		outcome := 'missing';
+		RETURN;
+	END IF;
+	lang := v_row.lang;
+	INSERT INTO ack_link_use (notification_id, remote)
+	VALUES (p_notification, coalesce(p_remote, ''))
+	ON CONFLICT (notification_id) DO NOTHING;
+	GET DIAGNOSTICS v_n = ROW_COUNT;
+	IF v_n = 0 THEN
+		outcome := 'used';
+	ELSE
+		BEGIN
+			outcome := CASE WHEN incident_ack(v_row.incident_id,
+			    coalesce(nullif(v_row.recipient_name, ''),
+			             v_row.recipient), 'operator')
+			    THEN 'acknowledged' ELSE 'already' END;
+		EXCEPTION WHEN SQLSTATE 'LC001' OR SQLSTATE 'LC003' THEN
+			outcome := 'refused: ' || SQLERRM;
+		END;
+	END IF;
+	SELECT i.ref, coalesce(i.acknowledged_by, ''),
+	    coalesce(to_char(i.acknowledged_at AT TIME ZONE v_tz,
+	        'YYYY-MM-DD HH24:MI'), '')
+	INTO ref, acknowledged_by, acknowledged_at
+	FROM incident i WHERE i.id = v_row.incident_id;
+END
+$$;
