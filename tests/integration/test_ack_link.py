@@ -9,8 +9,9 @@ once: the same link again says it was used, another contact's link says
 who was first; a changed token is 404, an expired one (made here with the
 secret, which also proves the token format) 410, a PUT 405, another path
 404, a large body 413; with the database down the page is 503 and it
-comes back with the database; acknowledging stops the reminders; a non-loopback listen address
-and a short secret are config errors with file:line:column.
+comes back with the database; acknowledging stops the reminders; a
+non-loopback listen address and a short secret are config errors with
+file:line:column.
 """
 
 import base64
