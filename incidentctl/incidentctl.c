@@ -47,6 +47,7 @@ usage(void)
 	    "  problem create --title T [--set field=value]...\n"
 	    "  problem update PRB --set field=value... [--reason R]\n"
 	    "  problem link INC PRB | problem show PRB\n"
+	    "  duty [--at TIME]        teams: office open?, who is on duty\n"
 	    "Every command takes --json; changes take --as NAME (default\n"
 	    "$USER) and --role ROLE (default operator).  Exit codes: 0 done,\n"
 	    "1 error, 2 usage, 3 refused, 4 conflict, 5 not found.\n"
@@ -258,6 +259,7 @@ main(int argc, char *argv[])
 		{ "host", required_argument, NULL, 'H' },
 		{ "reported-by", required_argument, NULL, 'b' },
 		{ "title", required_argument, NULL, 'T' },
+		{ "at", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl;
@@ -369,6 +371,9 @@ main(int argc, char *argv[])
 		case 'T':
 			ctl.title = optarg;
 			break;
+		case 'W':
+			ctl.at = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -402,6 +407,8 @@ main(int argc, char *argv[])
 		rc = lifecycle_open(&ctl);
 	else if (strcmp(cmd, "problem") == 0)
 		rc = lifecycle_problem(&ctl, nargs, argv + optind);
+	else if (strcmp(cmd, "duty") == 0 && nargs == 0)
+		rc = ctl_duty(&ctl);
 	else if (strcmp(cmd, "version") == 0 && nargs == 0)
 		rc = ctl_version(&ctl);
 	else {

@@ -28,6 +28,7 @@ struct ctl {
 	const char *to, *kind; /* assign */
 	const char *summary, *host, *reported_by; /* open */
 	const char *title; /* problem create */
+	const char *at; /* duty --at; NULL: now */
 };
 
 /* How incidentctl exits; documented in incidentctl(1). */
@@ -70,6 +71,9 @@ int lifecycle_note(struct ctl *, const char *, const char *);
 int lifecycle_open(struct ctl *);
 int lifecycle_problem(struct ctl *, int, char *[]);
 int lifecycle_parse_set(struct ctl *, const char *);
+
+/* duty.c */
+int ctl_duty(struct ctl *);
 
 /* migrate.c */
 int migrate_run(PGconn *, int);

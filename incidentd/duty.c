@@ -22,6 +22,9 @@
  *         rotation: [佐藤, 鈴木]
  *         start: "2026-11-02 08:30"  # local time of the calendar
  *         every: 7d
+ *         swaps:                     # whoever the rotation names
+ *           - {from: "2026-12-28 17:15", to: "2027-01-04 08:30",
+ *              contact: 高橋}
  *       after_hours: [P1]            # what wakes the member on duty
  */
 #include "config.h"
@@ -70,6 +73,36 @@ duty_hhmm(const char *s, size_t len)
 	    h < 0 || h > 24 || m < 0 || m > 59 || (h == 24 && m != 0))
 		return -1;
 	return h * 60 + m;
+}
+
+/*
+ * A local time "YYYY-MM-DD HH:MM" (or with a T) under key; returns it, or
+ * NULL (with an error when it is there but wrong, or required).
+ */
+static const char *
+duty_local_time(struct cfg_doc *doc, const struct cfg_node *map,
+    const char *key, int required)
+{
+	const char *s;
+	char day[16];
+	int y, mo, d, h, mi, n = 0;
+
+	if (cfg_str(doc, map, key, required, &s) != 0)
+		return NULL;
+	if (sscanf(s, "%4d-%2d-%2d%*1[ T]%2d:%2d%n", &y, &mo, &d, &h, &mi,
+		&n) != 5 ||
+	    s[n] != '\0' || h > 23 || mi > 59) {
+		cfg_error(doc, cfg_get(map, key),
+		    "%s is a local time, as '2026-11-02 08:30', not '%s'", key,
+		    s);
+		return NULL;
+	}
+	snprintf(day, sizeof(day), "%.10s", s);
+	if (!duty_date_valid(day)) {
+		cfg_error(doc, cfg_get(map, key), "'%s' is not a date", day);
+		return NULL;
+	}
+	return s;
 }
 
 /* A list of dates under key, checked, into a JSON array. */
@@ -175,6 +208,47 @@ duty_contact(struct cfg_doc *doc, const struct cfg_node *node,
 	return -1;
 }
 
+/* One swap: {from, to, contact}, the contact a member of the team. */
+static void
+duty_swap(struct cfg_doc *doc, const struct cfg_node *node,
+    const struct inc_conf *conf, const char *team, json_t *out)
+{
+	static const char *const keys[] = { "from", "to", "contact", NULL };
+	const char *from, *to, *who = NULL;
+	int c;
+
+	if (cfg_expect_map(doc, node, "a swap") == -1)
+		return;
+	cfg_check_keys(doc, node, "a swap", keys);
+	from = duty_local_time(doc, node, "from", 1);
+	to = duty_local_time(doc, node, "to", 1);
+	if (cfg_get(node, "contact") == NULL) {
+		cfg_error(doc, node, "a swap needs a contact");
+		return;
+	}
+	c = duty_contact(doc, cfg_get(node, "contact"), conf, &who);
+	if (c >= 0 &&
+	    (team == NULL || conf->contacts[c]->team == NULL ||
+		strcmp(conf->contacts[c]->team, team) != 0)) {
+		cfg_error(doc, cfg_get(node, "contact"),
+		    "'%s' takes a turn but is not a member of the team", who);
+		return;
+	}
+	/* both are "YYYY-MM-DD?HH:MM": the date, then the time */
+	if (from != NULL && to != NULL &&
+	    (strncmp(from, to, 10) > 0 ||
+		(strncmp(from, to, 10) == 0 &&
+		    strcmp(from + 11, to + 11) >= 0))) {
+		cfg_error(doc, cfg_get(node, "to"),
+		    "a swap ends after it starts");
+		return;
+	}
+	if (c >= 0 && from != NULL && to != NULL)
+		json_array_append_new(out,
+		    json_pack("{s:s, s:s, s:s}", "from", from, "to", to,
+			"contact", who));
+}
+
 static json_t *
 duty_team(struct cfg_doc *doc, const struct cfg_node *node,
     struct inc_conf *conf, json_t *calendars)
@@ -182,8 +256,9 @@ duty_team(struct cfg_doc *doc, const struct cfg_node *node,
 	static const char *const keys[] = { "name", "calendar", "members",
 		"duty", "after_hours", NULL };
 	static const char *const dkeys[] = { "rotation", "start", "every",
-		NULL };
-	const struct cfg_node *members, *duty, *rot;
+		"swaps", NULL };
+	const struct cfg_node *members, *duty, *rot, *swaps;
+	json_t *swaplist = json_array();
 	const char *name = NULL, *cal = NULL, *start = NULL, *s;
 	json_t *team, *list = json_array(), *after = json_array();
 	uint64_t every = 7 * MS_DAY;
@@ -236,26 +311,10 @@ duty_team(struct cfg_doc *doc, const struct cfg_node *node,
 				    s);
 			json_array_append_new(list, json_string(s));
 		}
-		if (cfg_str(doc, duty, "start", 1, &start) == 0) {
-			int y, mo, d, h, mi, n = 0;
-
-			if (sscanf(start, "%4d-%2d-%2d%*1[ T]%2d:%2d%n", &y,
-				&mo, &d, &h, &mi, &n) != 5 ||
-			    start[n] != '\0' || h > 23 || mi > 59) {
-				cfg_error(doc, cfg_get(duty, "start"),
-				    "start is a local time, as '2026-11-02 "
-				    "08:30', not '%s'",
-				    start);
-				start = NULL;
-			} else {
-				snprintf(buf, sizeof(buf), "%.10s", start);
-				if (!duty_date_valid(buf)) {
-					cfg_error(doc, cfg_get(duty, "start"),
-					    "'%s' is not a date", buf);
-					start = NULL;
-				}
-			}
-		}
+		start = duty_local_time(doc, duty, "start", 1);
+		swaps = cfg_seq(doc, duty, "swaps", 0);
+		for (i = 0; swaps != NULL && i < swaps->n; i++)
+			duty_swap(doc, swaps->items[i], conf, name, swaplist);
 		cfg_duration(doc, duty, "every", 0, 60000, 365 * MS_DAY,
 		    &every);
 	}
@@ -268,9 +327,9 @@ duty_team(struct cfg_doc *doc, const struct cfg_node *node,
 	free(prios);
 	snprintf(buf, sizeof(buf), "%llu milliseconds",
 	    (unsigned long long)every);
-	team = json_pack("{s:s?, s:s?, s:o, s:s?, s:s, s:o}", "name", name,
+	team = json_pack("{s:s?, s:s?, s:o, s:s?, s:s, s:o, s:o}", "name", name,
 	    "calendar", cal, "duty", list, "duty_start", start, "duty_every",
-	    buf, "after_hours", after);
+	    buf, "after_hours", after, "swaps", swaplist);
 	return team;
 }
 

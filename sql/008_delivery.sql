@@ -83,6 +83,18 @@ CREATE TABLE team (
 	after_hours smallint[] NOT NULL DEFAULT '{1}'
 );
 
+-- Swaps in the rotation: this member is on duty from starts_at to
+-- ends_at, whoever the rotation names.  The latest starting one wins.
+CREATE TABLE team_duty_override (
+	team      text NOT NULL REFERENCES team (name) ON DELETE CASCADE,
+	starts_at timestamptz NOT NULL,
+	ends_at   timestamptz NOT NULL,
+	contact   text NOT NULL,
+	CHECK (starts_at < ends_at)
+);
+CREATE INDEX team_duty_override_team ON team_duty_override (team,
+    starts_at);
+
 -- Whether a calendar's office is open on a (local) day.
 CREATE FUNCTION calendar_day_open(p_cal calendar, p_day date)
 RETURNS boolean LANGUAGE sql STABLE AS $$
@@ -139,15 +151,21 @@ BEGIN
 END
 $$;
 
--- The member of a team on duty at a moment; NULL without a rotation.
+-- The member of a team on duty at a moment: a swap covering it, else the
+-- rotation's turn; NULL without either.
 CREATE FUNCTION team_on_duty(p_team text, p_at timestamptz)
 RETURNS text LANGUAGE sql STABLE AS $$
-	SELECT t.duty[1 + (((floor(extract(epoch FROM p_at - t.duty_start)
-	                         / extract(epoch FROM t.duty_every))::bigint
-	                   % n) + n) % n)::integer]
-	FROM team t, LATERAL (SELECT cardinality(t.duty)::bigint AS n) AS c
-	WHERE t.name = p_team AND c.n > 0 AND t.duty_start IS NOT NULL
-	  AND t.duty_every IS NOT NULL
+	SELECT coalesce(
+	    (SELECT o.contact FROM team_duty_override o
+	     WHERE o.team = p_team AND o.starts_at <= p_at
+	       AND o.ends_at > p_at
+	     ORDER BY o.starts_at DESC LIMIT 1),
+	    (SELECT t.duty[1 + (((floor(extract(epoch FROM p_at - t.duty_start)
+	                              / extract(epoch FROM t.duty_every))::bigint
+	                        % n) + n) % n)::integer]
+	     FROM team t, LATERAL (SELECT cardinality(t.duty)::bigint AS n) AS c
+	     WHERE t.name = p_team AND c.n > 0 AND t.duty_start IS NOT NULL
+	       AND t.duty_every IS NOT NULL))
 $$;
 
 -- When a message of a kind and priority goes to a recipient (an element
@@ -212,6 +230,15 @@ BEGIN
 	    (t->>'duty_every')::interval,
 	    ARRAY(SELECT jsonb_array_elements_text(t->'after_hours'))::smallint[]
 	FROM jsonb_array_elements(coalesce(p_conf->'teams', '[]')) AS t;
+	INSERT INTO team_duty_override (team, starts_at, ends_at, contact)
+	SELECT t->>'name',
+	    (o->>'from')::timestamp AT TIME ZONE c.tz,
+	    (o->>'to')::timestamp AT TIME ZONE c.tz, o->>'contact'
+	FROM jsonb_array_elements(coalesce(p_conf->'teams', '[]')) AS t
+	CROSS JOIN LATERAL jsonb_array_elements(coalesce(t->'swaps', '[]'))
+	    AS o
+	CROSS JOIN LATERAL (SELECT coalesce((SELECT tz FROM calendar
+	    WHERE name = t->>'calendar'), 'Asia/Tokyo') AS tz) AS c;
 END
 $$;
 

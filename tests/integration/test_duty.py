@@ -77,6 +77,10 @@ teams:
       rotation: [佐藤, 鈴木]
       start: "%(start)s"
       every: 1d
+      swaps:
+        - from: "2026-01-01 00:00"
+          to: "2026-01-02T08:30"
+          contact: 佐藤
   - name: 窓口
     calendar: 庁舎
     members: []
@@ -106,6 +110,11 @@ teams:
       rotation: [a, b]
       start: "next monday"
       every: 1s
+      swaps:
+        - {from: "2026-12-28 17:15", to: "2026-12-28 08:00", contact: a}
+        - {from: "2026-13-01 00:00", to: "2027-01-04 08:30", contact: a}
+        - {from: "2026-12-28 17:15", to: "2027-01-04 08:30", contact: b}
+        - {from: "2026-12-28 17:15", to: "2027-01-04 08:30"}
     after_hours: [P6]
   - name: u
     calendar: x
@@ -147,8 +156,12 @@ def test_config_errors(work):
             ":18:14: start is a local time, as '2026-11-02 08:30', not "
             "'next monday'",
             ":19:14: 'every' must be between 60000ms and ",
-            ":20:19: a priority is 1-5 (or P1-P5)",
-            ":23:15: contact 'a' is already in team 't'"):
+            ":21:42: a swap ends after it starts",
+            ":22:18: '2026-13-01' is not a date",
+            ":23:71: 'b' takes a turn but is not a member of the team",
+            ":24:11: a swap needs a contact",
+            ":25:19: a priority is 1-5 (or P1-P5)",
+            ":28:15: contact 'a' is already in team 't'"):
         assert bad + want in err, (want, err)
 
 
@@ -205,7 +218,22 @@ def test_calendar_functions(pg):
     assert on_duty("2026-11-16 09:00+09") == "佐藤"
     # before the start the rotation runs backwards: the week before is 鈴木
     assert on_duty("2026-11-01 12:00+09") == "鈴木"
+    # a swap wins over the rotation while it lasts
+    pg.query("INSERT INTO team_duty_override VALUES ('窓口', "
+             "'2026-11-10 08:30+09', '2026-11-11 08:30+09', '佐藤')")
+    assert on_duty("2026-11-10 08:29+09") == "鈴木"
+    assert on_duty("2026-11-10 08:30+09") == "佐藤"
+    assert on_duty("2026-11-11 08:29+09") == "佐藤"
+    assert on_duty("2026-11-11 08:30+09") == "鈴木"
+    pg.query("DELETE FROM team_duty_override WHERE team = '窓口'")
     pg.query("UPDATE team SET duty = '{}' WHERE name = '窓口'")
+    # the configured swap, in the calendar's time zone
+    assert pg.query("SELECT contact, starts_at AT TIME ZONE 'UTC', "
+                    "ends_at AT TIME ZONE 'UTC' FROM team_duty_override") \
+        == [["佐藤", "2025-12-31 15:00:00", "2026-01-01 23:30:00"]], \
+        pg.query("SELECT * FROM team_duty_override")
+    assert one(pg, "SELECT team_on_duty('基盤担当', "
+               "'2026-01-01 12:00+09')") == "佐藤"
 
 
 def rows(pg, ref, kind=None):
@@ -254,6 +282,29 @@ def main():
             pg, "SELECT count(*) FROM calendar") == "3")
         test_calendar_functions(pg)
         assert one(pg, "SELECT team_on_duty('基盤担当', now())") == "鈴木"
+
+        log("incidentctl duty says the same, now and at another moment")
+        ctl = harness.binary("incidentctl")
+        rc, out, err = run([ctl, "duty"], env=env)
+        assert rc == 0, err
+        lines = [l.split() for l in out.splitlines()]
+        assert lines[0] == ["TEAM", "CALENDAR", "OFFICE", "OPENS", "ON",
+                            "DUTY", "AFTER", "HOURS"], out
+        assert lines[1][:5] == ["基盤担当", "今夜", "closed",
+                                opening.split()[0], opening.split()[1]], out
+        assert lines[1][5:] == ["鈴木", "P1"], out
+        rc, out, err = run([ctl, "duty", "--json", "--at",
+                            "2026-11-27 10:00+09"], env=env)
+        assert rc == 0, err
+        teams = {r["team"]: r for r in json.loads(out)}
+        t = teams["窓口"]
+        assert (t["office"], t["opens"], t["on_duty"]) == ("open", "", ""), \
+            teams
+        rc, out, err = run([ctl, "duty", "--at", "2026-11-23 10:00"],
+                           env=env)
+        assert rc == 0 and "窓口" in out and "2026-11-24 08:30" in out, out
+        rc, out, err = run([ctl, "duty", "--at", "yesterday-ish"], env=env)
+        assert rc == 2 and "--at 'yesterday-ish' is not a time" in err, err
         assert one(pg, "SELECT calendar_is_open('今夜', now())") == "f"
         assert one(pg, "SELECT calendar_is_open('常時', now())") == "t"
 
