@@ -48,6 +48,9 @@ usage(void)
 	    "  problem update PRB --set field=value... [--reason R]\n"
 	    "  problem link INC PRB | problem show PRB\n"
 	    "  duty [--at TIME]        teams: office open?, who is on duty\n"
+	    "  holidays [--year Y] | holidays import FILE\n"
+	    "                          national holidays; FILE is the\n"
+	    "                          Cabinet Office's syukujitsu.csv\n"
 	    "Every command takes --json; changes take --as NAME (default\n"
 	    "$USER) and --role ROLE (default operator).  Exit codes: 0 done,\n"
 	    "1 error, 2 usage, 3 refused, 4 conflict, 5 not found.\n"
@@ -260,6 +263,7 @@ main(int argc, char *argv[])
 		{ "reported-by", required_argument, NULL, 'b' },
 		{ "title", required_argument, NULL, 'T' },
 		{ "at", required_argument, NULL, 'W' },
+		{ "year", required_argument, NULL, 'Y' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl;
@@ -374,6 +378,9 @@ main(int argc, char *argv[])
 		case 'W':
 			ctl.at = optarg;
 			break;
+		case 'Y':
+			ctl.year = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -407,6 +414,8 @@ main(int argc, char *argv[])
 		rc = lifecycle_open(&ctl);
 	else if (strcmp(cmd, "problem") == 0)
 		rc = lifecycle_problem(&ctl, nargs, argv + optind);
+	else if (strcmp(cmd, "holidays") == 0)
+		rc = ctl_holidays(&ctl, nargs, argv + optind);
 	else if (strcmp(cmd, "duty") == 0 && nargs == 0)
 		rc = ctl_duty(&ctl);
 	else if (strcmp(cmd, "version") == 0 && nargs == 0)

@@ -29,6 +29,7 @@ struct ctl {
 	const char *summary, *host, *reported_by; /* open */
 	const char *title; /* problem create */
 	const char *at; /* duty --at; NULL: now */
+	const char *year; /* holidays --year; NULL: this year */
 };
 
 /* How incidentctl exits; documented in incidentctl(1). */
@@ -74,6 +75,9 @@ int lifecycle_parse_set(struct ctl *, const char *);
 
 /* duty.c */
 int ctl_duty(struct ctl *);
+
+/* holidays.c */
+int ctl_holidays(struct ctl *, int, char *[]);
 
 /* migrate.c */
 int migrate_run(PGconn *, int);

@@ -181,6 +181,13 @@ acklink_check(const char *, const char *, time_t, uint64_t *, time_t *);
 int http_start(struct incidentd *);
 char *http_ack_url(const struct inc_conf *, const char *);
 
+/* holidays.c: the Cabinet Office's holiday CSV */
+struct holiday {
+	char day[11]; /* YYYY-MM-DD */
+	char name[64]; /* UTF-8 */
+};
+struct holiday *holidays_parse(const char *, size_t, size_t *, char *, size_t);
+
 /* duty.c */
 struct json_t;
 void inc_duty_load(struct cfg_doc *, const struct cfg_node *, struct inc_conf *,

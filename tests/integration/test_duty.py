@@ -236,6 +236,45 @@ def test_calendar_functions(pg):
                "'2026-01-01 12:00+09')") == "佐藤"
 
 
+def test_holiday_import(pg, env, work):
+    log("the Cabinet Office's file (Shift_JIS) updates the holidays")
+    ctl = harness.binary("incidentctl")
+    days = [r[0] for r in pg.query(
+        "SELECT to_char(day, 'YYYY/FMMM/FMDD') || ',' || name FROM "
+        "national_holiday WHERE day BETWEEN '2026-01-01' AND '2026-12-31' "
+        "ORDER BY day")]
+    assert len(days) == 18 and "2026/9/22,休日" in days, days
+    # 9/22 gone, 11/23 renamed, 11/27 added: the year 2026 only
+    days.remove("2026/9/22,休日")
+    days[days.index("2026/11/23,勤労感謝の日")] = "2026/11/23,勤労感謝の日（改）"
+    days.append("2026/11/27,臨時休日")
+    path = os.path.join(work, "syukujitsu.csv")
+    with open(path, "wb") as f:
+        f.write(("国民の祝日・休日月日,国民の祝日・休日名称\r\n" +
+                 "".join(d + "\r\n" for d in days)).encode("cp932"))
+    rc, out, err = run([ctl, "holidays", "import", path], env=env)
+    assert rc == 0, err
+    assert out == "imported 18 holidays for 2026-2026: 1 added, 1 removed, " \
+        "1 renamed\n", out
+    assert one(pg, "SELECT count(*) FROM national_holiday WHERE "
+               "extract(year FROM day) = 2027") == "17"
+    assert one(pg, "SELECT calendar_is_open('庁舎', "
+               "'2026-11-27 10:00+09')") == "f"
+    rc, out, err = run([ctl, "holidays", "--year", "2026"], env=env)
+    assert rc == 0 and "2026-11-27  Fri      臨時休日" in out, out
+    assert "2026-09-22" not in out, out
+    # the same file again changes nothing
+    rc, out, err = run([ctl, "holidays", "import", path], env=env)
+    assert out.endswith(": 0 added, 0 removed, 0 renamed\n"), out
+    with open(path, "wb") as f:
+        f.write("h\r\n2026/1/1,元日\r\n2026/2/30,x\r\n".encode("cp932"))
+    rc, out, err = run([ctl, "holidays", "import", path], env=env)
+    assert rc == 1 and err == "incidentctl: holidays: %s: line 3: " \
+        "'2026/2/30' is not a date (YYYY/M/D)\n" % path, err
+    rc, out, err = run([ctl, "holidays", "--year", "twenty"], env=env)
+    assert rc == 2 and "--year is a year" in err, err
+
+
 def rows(pg, ref, kind=None):
     return pg.query(
         "SELECT n.kind, n.round, n.recipient, n.status, "
@@ -283,6 +322,8 @@ def main():
         test_calendar_functions(pg)
         assert one(pg, "SELECT team_on_duty('基盤担当', now())") == "鈴木"
 
+        test_holiday_import(pg, env, work)
+
         log("incidentctl duty says the same, now and at another moment")
         ctl = harness.binary("incidentctl")
         rc, out, err = run([ctl, "duty"], env=env)
@@ -293,8 +334,9 @@ def main():
         assert lines[1][:5] == ["基盤担当", "今夜", "closed",
                                 opening.split()[0], opening.split()[1]], out
         assert lines[1][5:] == ["鈴木", "P1"], out
+        # (Friday 11/27 is a holiday since the import above)
         rc, out, err = run([ctl, "duty", "--json", "--at",
-                            "2026-11-27 10:00+09"], env=env)
+                            "2026-11-26 10:00+09"], env=env)
         assert rc == 0, err
         teams = {r["team"]: r for r in json.loads(out)}
         t = teams["窓口"]
