@@ -204,6 +204,32 @@ def test_calendar_functions(pg):
     assert one(pg, "SELECT count(*) FROM national_holiday WHERE "
                "day BETWEEN '2026-01-01' AND '2026-12-31'") == "18"
 
+    def business(cal, a, b):
+        return int(one(pg, "SELECT calendar_business_seconds('%s', '%s', "
+                       "'%s')" % (cal, a, b)))
+    # Thu 16:00 -> Fri 09:00: 16:00-17:15 (75 min) + 08:30-09:00 (30 min)
+    assert business("庁舎", "2026-11-26 16:00+09",
+                    "2026-11-27 09:00+09") == 105 * 60
+    # Fri 17:00 -> Tue 09:00 over a weekend and 勤労感謝の日 (Mon 11/23):
+    # 17:00-17:15 (15 min) + Tue 08:30-09:00 (30 min)
+    assert business("庁舎", "2026-11-20 17:00+09",
+                    "2026-11-24 09:00+09") == 45 * 60
+    # inside one business day, given in UTC: 10:00-12:00 JST
+    assert business("庁舎", "2026-11-24 01:00+00",
+                    "2026-11-24 03:00+00") == 2 * 3600
+    # Saturday to Sunday, and backwards: none
+    assert business("庁舎", "2026-11-28 10:00+09",
+                    "2026-11-29 10:00+09") == 0
+    assert business("庁舎", "2026-11-24 12:00+09",
+                    "2026-11-24 10:00+09") == 0
+    # 12/25 18:00 -> 1/4 10:00: 12/28 closed, 12/29-1/3 closed but 1/2
+    # open (08:30-17:15, 8 h 45 min), then 1/4 08:30-10:00 (1 h 30 min)
+    assert business("庁舎", "2026-12-25 18:00+09",
+                    "2027-01-04 10:00+09") == (8 * 60 + 45 + 90) * 60
+    # 24x7 counts every second
+    assert business("常時", "2026-11-28 10:00+09",
+                    "2026-11-29 10:00+09") == 86400
+
     # 窓口 has an empty rotation: nobody is on duty
     assert one(pg, "SELECT coalesce(team_on_duty('窓口', now()), '-')") \
         == "-"
