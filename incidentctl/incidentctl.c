@@ -42,12 +42,16 @@ usage(void)
 	    "  advance INC PHASE [--set field=value]... [--reason R]\n"
 	    "  set INC --set field=value... [--reason R]\n"
 	    "  note INC TEXT\n"
+	    "  pause INC --waiting-on department|in-house|outsourcer\n"
+	    "       --reason R [--at TIME] | resume INC [--at TIME]\n"
 	    "  open --summary TEXT [--host H] [--segment S]\n"
 	    "       [--reported-by WHO] [--set field=value]...\n"
 	    "  problem create --title T [--set field=value]...\n"
 	    "  problem update PRB --set field=value... [--reason R]\n"
 	    "  problem link INC PRB | problem show PRB\n"
 	    "  duty [--at TIME]        teams: office open?, who is on duty\n"
+	    "  report sla --month YYYY-MM [--service S | --department D |\n"
+	    "       --provider P] [--format text|csv|json]\n"
 	    "  holidays [--year Y] | holidays import FILE\n"
 	    "                          national holidays; FILE is the\n"
 	    "                          Cabinet Office's syukujitsu.csv\n"
@@ -264,6 +268,12 @@ main(int argc, char *argv[])
 		{ "title", required_argument, NULL, 'T' },
 		{ "at", required_argument, NULL, 'W' },
 		{ "year", required_argument, NULL, 'Y' },
+		{ "waiting-on", required_argument, NULL, 'w' },
+		{ "month", required_argument, NULL, 'M' },
+		{ "service", required_argument, NULL, 'V' },
+		{ "department", required_argument, NULL, 'D' },
+		{ "provider", required_argument, NULL, 'O' },
+		{ "format", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl;
@@ -381,6 +391,24 @@ main(int argc, char *argv[])
 		case 'Y':
 			ctl.year = optarg;
 			break;
+		case 'w':
+			ctl.waiting_on = optarg;
+			break;
+		case 'M':
+			ctl.month = optarg;
+			break;
+		case 'V':
+			ctl.service = optarg;
+			break;
+		case 'D':
+			ctl.department = optarg;
+			break;
+		case 'O':
+			ctl.provider = optarg;
+			break;
+		case 'F':
+			ctl.format = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -414,6 +442,12 @@ main(int argc, char *argv[])
 		rc = lifecycle_open(&ctl);
 	else if (strcmp(cmd, "problem") == 0)
 		rc = lifecycle_problem(&ctl, nargs, argv + optind);
+	else if (strcmp(cmd, "pause") == 0 && nargs == 1)
+		rc = lifecycle_pause(&ctl, argv[optind]);
+	else if (strcmp(cmd, "resume") == 0 && nargs == 1)
+		rc = lifecycle_resume(&ctl, argv[optind]);
+	else if (strcmp(cmd, "report") == 0)
+		rc = ctl_report(&ctl, nargs, argv + optind);
 	else if (strcmp(cmd, "holidays") == 0)
 		rc = ctl_holidays(&ctl, nargs, argv + optind);
 	else if (strcmp(cmd, "duty") == 0 && nargs == 0)

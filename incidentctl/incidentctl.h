@@ -30,6 +30,9 @@ struct ctl {
 	const char *title; /* problem create */
 	const char *at; /* duty --at; NULL: now */
 	const char *year; /* holidays --year; NULL: this year */
+	const char *waiting_on; /* pause */
+	const char *month, *service, *department, *provider; /* report */
+	const char *format;
 };
 
 /* How incidentctl exits; documented in incidentctl(1). */
@@ -72,6 +75,11 @@ int lifecycle_note(struct ctl *, const char *, const char *);
 int lifecycle_open(struct ctl *);
 int lifecycle_problem(struct ctl *, int, char *[]);
 int lifecycle_parse_set(struct ctl *, const char *);
+int lifecycle_pause(struct ctl *, const char *);
+int lifecycle_resume(struct ctl *, const char *);
+
+/* report.c */
+int ctl_report(struct ctl *, int, char *[]);
 
 /* duty.c */
 int ctl_duty(struct ctl *);

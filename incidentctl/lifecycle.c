@@ -753,3 +753,50 @@ lifecycle_problem(struct ctl *ctl, int argc, char *argv[])
 	    "INC PRB | show PRB\n");
 	return CTL_EXIT_USAGE;
 }
+
+/* pause INC --waiting-on PARTY --reason R [--at TIME] */
+int
+lifecycle_pause(struct ctl *ctl, const char *which)
+{
+	char id[32], ref[64];
+	const char *params[6];
+
+	if (lifecycle_ref("pause", "INC-", which, id, sizeof(id)) == -1)
+		return CTL_EXIT_USAGE;
+	if (ctl->waiting_on == NULL) {
+		fprintf(stderr,
+		    "incidentctl: pause: --waiting-on department, "
+		    "in-house or outsourcer is needed\n");
+		return CTL_EXIT_USAGE;
+	}
+	snprintf(ref, sizeof(ref), "INC-%06lld", strtoll(id, NULL, 10));
+	params[0] = id;
+	params[1] = ctl->waiting_on;
+	params[2] = ctl->at;
+	params[3] = ctl->actor;
+	params[4] = ctl->role;
+	params[5] = ctl->reason;
+	return lifecycle_run(ctl,
+	    "SELECT incident_pause_start($1::bigint, $2, $3::timestamptz, $4, "
+	    "$5, $6), $2",
+	    6, params, strcat(ref, " paused, waiting on the "), "");
+}
+
+/* resume INC [--at TIME] */
+int
+lifecycle_resume(struct ctl *ctl, const char *which)
+{
+	char id[32], ref[64];
+	const char *params[4];
+
+	if (lifecycle_ref("resume", "INC-", which, id, sizeof(id)) == -1)
+		return CTL_EXIT_USAGE;
+	snprintf(ref, sizeof(ref), "INC-%06lld", strtoll(id, NULL, 10));
+	params[0] = id;
+	params[1] = ctl->at;
+	params[2] = ctl->actor;
+	params[3] = ctl->role;
+	return lifecycle_run(ctl,
+	    "SELECT incident_pause_end($1::bigint, $2::timestamptz, $3, $4)", 4,
+	    params, strcat(ref, " resumed after a pause of "), "");
+}

@@ -888,6 +888,8 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	json_object_set_new(j, "recipients", inc_recipients(conf));
 	conf->nservices = json_array_size(services);
 	json_object_set_new(j, "services", services);
+	inc_sla_load(doc, root, j);
+	conf->nagreements = json_array_size(json_object_get(j, "agreements"));
 	if ((conf->lifecycle_json = json_dumps(j, JSON_COMPACT)) == NULL)
 		fatalx("cannot encode the service map as JSON");
 	json_decref(j);
@@ -936,8 +938,8 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
 		"timezone", "smtp", "sms", "webhook", "notify", "contacts",
-		"escalation", "calendars", "teams", "http", "ack", "lifecycle",
-		"services", NULL };
+		"escalation", "calendars", "teams", "http", "ack", "agreements",
+		"lifecycle", "services", NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;

@@ -133,6 +133,7 @@ struct inc_conf {
 	char *lifecycle_json;
 	size_t nservices;
 	size_t nteams;
+	size_t nagreements;
 };
 
 struct notify_job;
@@ -192,6 +193,9 @@ struct holiday *holidays_parse(const char *, size_t, size_t *, char *, size_t);
 struct json_t;
 void inc_duty_load(struct cfg_doc *, const struct cfg_node *, struct inc_conf *,
     struct json_t *);
+
+/* sla.c */
+void inc_sla_load(struct cfg_doc *, const struct cfg_node *, struct json_t *);
 
 /* ingest.c */
 void ingest_run(struct incidentd *);

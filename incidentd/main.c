@@ -153,8 +153,10 @@ main(int argc, char *argv[])
 		return daemon_conf_failed(doc, "incidentd", file);
 	cfg_free(doc);
 	if (check_only) {
-		printf("%s: OK, %zu contacts, %zu services, %zu teams\n", file,
-		    idd.conf->ncontacts, idd.conf->nservices, idd.conf->nteams);
+		printf("%s: OK, %zu contacts, %zu services, %zu teams, %zu "
+		       "agreements\n",
+		    file, idd.conf->ncontacts, idd.conf->nservices,
+		    idd.conf->nteams, idd.conf->nagreements);
 		inc_conf_free(idd.conf);
 		return 0;
 	}

@@ -339,7 +339,7 @@ def main():
                 start=start))
         rc, out, err = run([harness.binary("incidentd"), "-n", "-f", conf])
         assert rc == 0, err
-        assert "3 contacts, 0 services, 2 teams" in out, out
+        assert "3 contacts, 0 services, 2 teams, 0 agreements" in out, out
         inc = harness.Daemon("incidentd", ["-f", conf], env,
                              os.path.join(work, "incidentd.log")).start()
         clean.add(inc.kill)

@@ -1,0 +1,215 @@
+/*
+ * incidentctl report sla: a month's SLA and OLA figures (sla_report() in
+ * 010_sla.sql works them out; this only lays them out) as text, as CSV
+ * for Excel (UTF-8 with a byte order mark, CRLF), or as JSON.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "incidentctl.h"
+
+/* H:MM:SS of seconds, hours beyond 24 as they are; "" for NULL. */
+#define HMS(x)                                       \
+	"coalesce(to_char(make_interval(secs => (" x \
+	")::double precision), 'FMHH24:MI:SS'), '')"
+
+/* The agreements, one row each, formatted for people. */
+static const char report_agreements_sql[] =
+    "SELECT a->>'agreement' AS agreement, upper(a->>'kind') AS kind, "
+    "a->>'service' AS service, a->>'party' AS party, "
+    "a->>'calendar' AS calendar, " HMS("a->>'agreed_s'") " AS agreed, " HMS("a->>'excluded_s'") " AS excluded, " HMS("a->>'nodata_s'") " AS nodata, " HMS(
+	"a->>'down_s'") " AS down, "
+			"coalesce(to_char((a->>'availability')::numeric, 'FM990.0000') || '%', "
+			" 'no data') AS availability, "
+			"coalesce(to_char((a->>'availability_target')::numeric, "
+			" 'FM990.0000') || '%', '-') AS target, "
+			"CASE a->>'met' WHEN 'true' THEN 'yes' WHEN 'false' THEN 'NO' "
+			" ELSE '-' END AS met, a->>'count' AS incidents, "
+			"a->>'tto_breaches' AS tto_breaches, a->>'ttr_breaches' AS "
+			"ttr_breaches, " HMS("a->>'mtta_s'") " AS mtta, " HMS(
+			    "a->>'mttr_s'") " AS mttr, " HMS("a->>'mtbf_s'") " AS mtbf "
+									     "FROM jsonb_array_elements($1::jsonb->'agreements') AS a";
+
+static const char report_breaches_sql[] =
+    "SELECT b->>'agreement' AS agreement, b->>'ref' AS ref, "
+    "'P' || (b->>'priority') AS priority, upper(b->>'metric') AS metric, " HMS("b->>'value_s'") " AS value, " HMS(
+	"b->>'target_s'") " AS target, " HMS("b->>'over_s'") " AS over, "
+							     "CASE WHEN (b->>'open_at_end')::boolean THEN 'open' ELSE '' END "
+							     " AS state "
+							     "FROM jsonb_array_elements($1::jsonb->'breaches') AS b";
+
+static const char report_counts_sql[] =
+    "SELECT k.what, string_agg(CASE WHEN k.ord = 1 AND e.key <> '-' "
+    " THEN 'P' ELSE '' END || e.key || ' ' || e.value, ', ' "
+    " ORDER BY e.key) AS counts "
+    "FROM (VALUES ('by priority', 'by_priority', 1), "
+    " ('by segment', 'by_segment', 2), ('by cause', 'by_cause', 3)) "
+    " AS k(what, field, ord), "
+    "LATERAL jsonb_each_text($1::jsonb->'counts'->k.field) AS e "
+    "GROUP BY k.what, k.ord ORDER BY k.ord";
+
+/* The agreements as CSV for Excel: raw figures, seconds and percents. */
+static const char report_csv_sql[] =
+    "SELECT a->>'agreement', a->>'kind', a->>'service', a->>'party', "
+    "a->>'calendar', a->>'maintenance', a->>'agreed_s', a->>'excluded_s', "
+    "a->>'nodata_s', a->>'down_s', a->>'planned_s', "
+    "coalesce(a->>'availability', ''), "
+    "coalesce(a->>'availability_target', ''), coalesce(a->>'met', ''), "
+    "a->>'count', a->>'tto_breaches', a->>'ttr_breaches', "
+    "coalesce(a->>'mtta_s', ''), coalesce(a->>'mttr_s', ''), "
+    "coalesce(a->>'mtbf_s', '') "
+    "FROM jsonb_array_elements($1::jsonb->'agreements') AS a";
+
+static const char *const report_csv_header[] = { "agreement", "kind", "service",
+	"party", "calendar", "maintenance", "agreed_s", "excluded_s",
+	"nodata_s", "down_s", "planned_s", "availability_pct", "target_pct",
+	"met", "incidents", "tto_breaches", "ttr_breaches", "mtta_s", "mttr_s",
+	"mtbf_s", NULL };
+
+/* One CSV field, quoted when it must be (RFC 4180). */
+static void
+report_csv_field(const char *s)
+{
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		fputs(s, stdout);
+		return;
+	}
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+}
+
+static void
+report_csv(const PGresult *res)
+{
+	fputs("\xef\xbb\xbf", stdout);
+	for (int c = 0; report_csv_header[c] != NULL; c++) {
+		if (c > 0)
+			putchar(',');
+		fputs(report_csv_header[c], stdout);
+	}
+	fputs("\r\n", stdout);
+	for (int r = 0; r < PQntuples(res); r++) {
+		for (int c = 0; c < PQnfields(res); c++) {
+			if (c > 0)
+				putchar(',');
+			report_csv_field(PQgetvalue(res, r, c));
+		}
+		fputs("\r\n", stdout);
+	}
+}
+
+static void
+report_text(PGconn *conn, const char *json, const char *month, const char *tz)
+{
+	static const char *const ah[] = { "AGREEMENT", "KIND", "SERVICE",
+		"PARTY", "CALENDAR", "AGREED", "EXCLUDED", "NO DATA", "DOWN",
+		"AVAILABILITY", "TARGET", "MET", "INCIDENTS", "TTO BREACHES",
+		"TTR BREACHES", "MTTA", "MTTR", "MTBF", NULL };
+	static const char *const bh[] = { "AGREEMENT", "INCIDENT", "P",
+		"METRIC", "TIME", "TARGET", "OVER BY", "STATE", NULL };
+	const char *params[1] = { json };
+	PGresult *res;
+
+	printf("SLA/OLA report for %s (%s); times in H:MM:SS of agreed "
+	       "service time\n\n",
+	    month, tz);
+	res = ctl_query(conn, report_agreements_sql, 1, params);
+	if (PQntuples(res) == 0)
+		printf(
+		    "no agreements (see agreements: in incidentd.yaml(5))\n");
+	else
+		ctl_print_table(res, ah);
+	PQclear(res);
+	res = ctl_query(conn, report_breaches_sql, 1, params);
+	printf("\nBreaches: %d\n", PQntuples(res));
+	if (PQntuples(res) > 0)
+		ctl_print_table(res, bh);
+	PQclear(res);
+	res = ctl_query(conn, report_counts_sql, 1, params);
+	printf("\nIncidents detected in the month:\n");
+	if (PQntuples(res) == 0)
+		printf("  none\n");
+	for (int r = 0; r < PQntuples(res); r++)
+		printf("  %s: %s\n", PQgetvalue(res, r, 0),
+		    PQgetvalue(res, r, 1));
+	PQclear(res);
+}
+
+/* report sla --month YYYY-MM [filters] [--format text|csv|json] */
+int
+ctl_report(struct ctl *ctl, int argc, char *argv[])
+{
+	const char *format = ctl->json ? "json" : ctl->format;
+	const char *params[5];
+	PGconn *conn;
+	PGresult *res;
+	int filters;
+
+	if (argc != 1 || strcmp(argv[0], "sla") != 0) {
+		fprintf(stderr,
+		    "incidentctl: report sla --month YYYY-MM "
+		    "[--service S | --department D | --provider P] "
+		    "[--format text|csv|json]\n");
+		return CTL_EXIT_USAGE;
+	}
+	if (format == NULL)
+		format = "text";
+	if (strcmp(format, "text") != 0 && strcmp(format, "csv") != 0 &&
+	    strcmp(format, "json") != 0) {
+		fprintf(stderr,
+		    "incidentctl: report: --format is text, csv or json, not "
+		    "'%s'\n",
+		    format);
+		return CTL_EXIT_USAGE;
+	}
+	filters = (ctl->service != NULL) + (ctl->department != NULL) +
+	    (ctl->provider != NULL);
+	if (filters > 1) {
+		fprintf(stderr,
+		    "incidentctl: report: one of --service, "
+		    "--department and --provider\n");
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl->month == NULL || strlen(ctl->month) != 7 ||
+	    strspn(ctl->month, "0123456789") != 4 || ctl->month[4] != '-' ||
+	    strspn(ctl->month + 5, "0123456789") != 2 ||
+	    atoi(ctl->month + 5) < 1 || atoi(ctl->month + 5) > 12) {
+		fprintf(stderr,
+		    "incidentctl: report: --month YYYY-MM is "
+		    "needed, as 2026-10\n");
+		return CTL_EXIT_USAGE;
+	}
+	params[0] = ctl->month;
+	params[1] = ctl->timezone;
+	params[2] = ctl->service;
+	params[3] = ctl->department;
+	params[4] = ctl->provider;
+	conn = ctl_connect(ctl);
+	res = ctl_query(conn, "SELECT sla_report($1, $2, $3, $4, $5)::text", 5,
+	    params);
+	if (strcmp(format, "json") == 0) {
+		json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+
+		ctl_print_json(j);
+		json_decref(j);
+	} else if (strcmp(format, "csv") == 0) {
+		const char *p[1] = { PQgetvalue(res, 0, 0) };
+		PGresult *rows = ctl_query(conn, report_csv_sql, 1, p);
+
+		report_csv(rows);
+		PQclear(rows);
+	} else
+		report_text(conn, PQgetvalue(res, 0, 0), ctl->month,
+		    ctl->timezone);
+	PQclear(res);
+	PQfinish(conn);
+	return 0;
+}

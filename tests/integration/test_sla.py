@@ -1,0 +1,445 @@
+"""SLA and OLA figures of a month, worked out by hand and asserted exactly.
+
+A real PostgreSQL with the schema, agreements configured through incidentd
+(which stores them on connect), October 2026 written as monitord and the
+lifecycle would have written it, pauses entered with incidentctl, and the
+report read back as JSON, text and CSV.
+
+The service juki depends on juki-ap01.  Its SLA with 住民課 runs on the
+庁舎 calendar (08:30-17:15 on weekdays, 8 h 45 min = 31,500 s a day), with
+planned maintenance removed from the agreed time; its OLA with the vendor
+runs 24x7 with maintenance counted as available.  The service jinji has
+an SLA and no data at all.
+
+October 2026 has 22 weekdays; 10/12 (スポーツの日) is a holiday, so the SLA
+agrees 21 x 31,500 = 661,500 s; the OLA 31 x 86,400 = 2,678,400 s.
+
+juki-ap01 tcp/80 (OK since 9/30):
+  (1) CRITICAL Fri 10/9 17:00 -> Tue 10/13 09:00, over a weekend and the
+      holiday.  SLA: 17:00-17:15 + Tue 08:30-09:00 = 900 + 1,800 = 2,700 s.
+      OLA: 88 h = 316,800 s.
+  (2) CRITICAL Wed 10/14 16:45 -> Thu 10/15 08:45, across business hours.
+      SLA: 16:45-17:15 + 08:30-08:45 = 1,800 + 900 = 2,700 s.
+      OLA: 16 h = 57,600 s.
+  (3) CRITICAL Wed 10/21 13:00 -> 15:00, inside the maintenance window
+      12:00-14:00 (hosts: juki-ap01) until 14:00.  Planned 13:00-14:00
+      (3,600 s), unplanned 14:00-15:00 (3,600 s).
+SLA (exclude): excluded = the window, 7,200 s; down = 2,700 + 2,700 +
+  3,600 = 9,000 s; availability = (661,500 - 7,200 - 9,000) /
+  (661,500 - 7,200) = 645,300 / 654,300 = 98.6245 %; target 99.5: not met.
+OLA (available): excluded 0; down = 316,800 + 57,600 + 3,600 = 378,000 s;
+  availability = 2,300,400 / 2,678,400 = 85.8871 %; target 95: not met.
+jinji: no state at all: no data 661,500 s, availability null (not 100).
+
+Incidents of juki (targets SLA P1 15m/4h, P2 30m/8h, P3 1h/24h; OLA P1
+30m/24h, P2 1h/24h, P3 2h/48h; times in each agreement's business time):
+  A P1 10/9 17:00, ack 17:10, restored 10/13 09:00.
+    SLA TTO 600, TTR 2,700.  OLA TTO 600, TTR 316,800 > 86,400: breach.
+  B P2 10/14 16:45, ack 10/15 08:40, restored 08:45.
+    SLA TTO 1,800 + 600 = 2,400 > 1,800: breach by 600; TTR 2,700.
+    OLA TTO 57,300 > 3,600: breach by 53,700; TTR 57,600.
+  C P2 Mon 10/19 10:00, ack 10:05, restored Tue 10/20 12:00; waiting on
+    the department 10/19 13:00-15:00, on the outsourcer 10/20 09:00-10:00.
+    SLA TTR: 26,100 (Mon 10:00-17:15) + 12,600 (Tue 08:30-12:00) - 7,200
+    (the department's pause; the outsourcer's stops no clock) = 31,500 >
+    28,800: breach by 2,700.  OLA TTR: 93,600 - 7,200 = 86,400, exactly
+    the target: no breach.  Paused 10,800 s in all.
+  D P3 Fri 10/30 16:00, ack 16:30, restored Mon 11/2 10:00: open across
+    the month boundary.  October: open at month end, SLA TTR so far 4,500
+    (16:00-17:15; Saturday closed), OLA 32 h = 115,200 < 172,800.
+    November: SLA 4,500 + 5,400 (Mon 08:30-10:00) = 9,900; OLA 66 h =
+    237,600 > 172,800: breach by 64,800.
+SLA MTTA = (600 + 2,400 + 300 + 1,800) / 4 = 1,275 s; MTTR over the
+  restored A, B, C = (2,700 + 2,700 + 31,500) / 3 = 12,300 s; MTBF =
+  uptime 645,300 / 4 failures = 161,325 s.
+OLA MTTA = (600 + 57,300 + 300 + 1,800) / 4 = 15,000 s; MTTR =
+  (316,800 + 57,600 + 86,400) / 3 = 153,600 s; MTBF = 2,300,400 / 4 =
+  575,100 s.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+import harness  # noqa: E402
+from harness import log, run, wait_for  # noqa: E402
+
+CONF = """\
+instance: incidentd-sla
+poll_interval: 300ms
+lifecycle:
+  reopen_window: 0s
+services:
+  - name: juki
+    title: 住民記録
+    operator: outsourcer
+    departments: [住民課]
+    depends: [juki-ap01]
+  - name: jinji
+    title: 人事給与
+    departments: [人事課]
+    depends: [jinji-db01]
+calendars:
+  - name: 庁舎
+    hours: "08:30-17:15"
+  - name: 常時
+    always_open: true
+agreements:
+  - name: juki-sla
+    kind: sla
+    service: juki
+    party: 住民課
+    calendar: 庁舎
+    availability: 99.5
+    maintenance: exclude
+    targets:
+      P1: {tto: 15m, ttr: 4h}
+      P2: {tto: 30m, ttr: 8h}
+      P3: {tto: 1h, ttr: 24h}
+  - name: juki-ola
+    kind: ola
+    service: juki
+    party: ベンダー
+    calendar: 常時
+    availability: 95
+    maintenance: available
+    targets:
+      P1: {tto: 30m, ttr: 24h}
+      P2: {tto: 1h, ttr: 24h}
+      P3: {tto: 2h, ttr: 48h}
+  - name: jinji-sla
+    kind: sla
+    service: jinji
+    party: 人事課
+    calendar: 庁舎
+    availability: 99.5
+"""
+
+BAD = """\
+services:
+  - name: juki
+    departments: [住民課]
+calendars:
+  - name: 庁舎
+agreements:
+  - name: a
+    kind: xla
+    service: nosuch
+    party: x
+  - name: b
+    kind: sla
+    service: juki
+    party: 税務課
+    calendar: 夜間
+    availability: 101
+    maintenance: sometimes
+    targets:
+      P7: {tto: 1h}
+      P1: {tto: 10s, ttd: 1h}
+  - name: b
+    kind: ola
+    service: juki
+"""
+
+FIXTURE = """
+SET TimeZone = 'Asia/Tokyo';
+INSERT INTO state_event (source, source_seq, host, check_name, check_kind,
+    segment, old_state, new_state, observed_at) VALUES
+ ('t', 1, 'juki-ap01', 'tcp/80', 'tcp', 'core', 'PENDING', 'OK',
+  '2026-09-30 23:00'),
+ ('t', 2, 'juki-ap01', 'tcp/80', 'tcp', 'core', 'OK', 'CRITICAL',
+  '2026-10-09 17:00'),
+ ('t', 3, 'juki-ap01', 'tcp/80', 'tcp', 'core', 'CRITICAL', 'OK',
+  '2026-10-13 09:00'),
+ ('t', 4, 'juki-ap01', 'tcp/80', 'tcp', 'core', 'OK', 'CRITICAL',
+  '2026-10-14 16:45'),
+ ('t', 5, 'juki-ap01', 'tcp/80', 'tcp', 'core', 'CRITICAL', 'OK',
+  '2026-10-15 08:45'),
+ ('t', 6, 'juki-ap01', 'tcp/80', 'tcp', 'core', 'OK', 'CRITICAL',
+  '2026-10-21 13:00'),
+ ('t', 7, 'juki-ap01', 'tcp/80', 'tcp', 'core', 'CRITICAL', 'OK',
+  '2026-10-21 15:00');
+INSERT INTO downtime_window (source, name, targets, starts_at, ends_at)
+VALUES ('t', 'juki-patch', 'hosts: juki-ap01', '2026-10-21 12:00',
+        '2026-10-21 14:00'),
+       ('t', 'other', 'hosts: zaimu-db01; segments: finance',
+        '2026-10-22 09:00', '2026-10-22 17:00');
+INSERT INTO incident (dedup_key, host, check_name, segment, severity,
+    summary, source, detected_at, status, recovered_at, acknowledged_at,
+    priority, affected_services, fault_start, fault_end, cause) VALUES
+ ('a', 'juki-ap01', 'tcp/80', 'core', 'CRITICAL', 'A', 't',
+  '2026-10-09 17:00', 'recovered', '2026-10-13 09:00', '2026-10-09 17:10',
+  1, '{juki}', '2026-10-09 17:00', '2026-10-13 09:00', 'ハードウェア故障'),
+ ('b', 'juki-ap01', 'tcp/80', 'core', 'CRITICAL', 'B', 't',
+  '2026-10-14 16:45', 'recovered', '2026-10-15 08:45', '2026-10-15 08:40',
+  2, '{juki}', '2026-10-14 16:45', '2026-10-15 08:45', 'ソフトウェア不具合'),
+ ('c', 'juki-ap02', 'app', 'core', 'CRITICAL', 'C', 't',
+  '2026-10-19 10:00', 'recovered', '2026-10-20 12:00', '2026-10-19 10:05',
+  2, '{juki}', '2026-10-19 10:00', '2026-10-20 12:00', 'ソフトウェア不具合'),
+ ('d', 'juki-ap03', 'app', 'core', 'CRITICAL', 'D', 't',
+  '2026-10-30 16:00', 'recovered', '2026-11-02 10:00', '2026-10-30 16:30',
+  3, '{juki}', '2026-10-30 16:00', '2026-11-02 10:00', NULL),
+ ('e', 'jinji-db01', 'pg', 'information', 'CRITICAL', 'E', 't',
+  '2026-09-29 10:00', 'recovered', '2026-09-29 11:00', '2026-09-29 10:10',
+  1, '{jinji}', '2026-09-29 10:00', '2026-09-29 11:00', NULL);
+"""
+
+
+def one(pg, sql):
+    rows = pg.query(sql)
+    assert len(rows) == 1 and len(rows[0]) == 1, (sql, rows)
+    return rows[0][0]
+
+
+def report(env, *args):
+    rc, out, err = run([harness.binary("incidentctl"), "report", "sla"] +
+                       list(args), env=env)
+    assert rc == 0, err
+    return out
+
+
+def agreement(doc, name):
+    got = [a for a in doc["agreements"] if a["agreement"] == name]
+    assert len(got) == 1, doc
+    return got[0]
+
+
+def incidents(a):
+    return {i["ref"]: i for i in a["incidents"]}
+
+
+def test_config_errors(work):
+    log("agreement mistakes name file:line:column")
+    bad = os.path.join(work, "bad.yaml")
+    with open(bad, "w", encoding="utf-8") as f:
+        f.write(BAD)
+    rc, _, err = run([harness.binary("incidentd"), "-n", "-f", bad])
+    assert rc == 1, err
+    for want in (":8:11: 'kind' must be one of sla, ola, not 'xla'",
+                 ":9:14: no service named 'nosuch'",
+                 ":14:12: '税務課' is not a department of service 'juki'",
+                 ":15:15: no calendar named '夜間'",
+                 ":16:19: 'availability' must be between 0 and 100, not "
+                 "101",
+                 ":17:18: 'maintenance' must be one of exclude, available",
+                 ":19:7: a priority is 1-5 (or P1-P5), not 'P7'",
+                 ":20:17: 'tto' must be between 60000ms and ",
+                 ":20:22: unknown key 'ttd' in a target",
+                 ":21:11: agreement 'b' is defined twice",
+                 ":21:5: missing required key 'party'"):
+        assert bad + want in err, (want, err)
+
+
+def pauses(env, pg):
+    log("pauses entered after the fact, with their refusals")
+    ctl = harness.binary("incidentctl")
+
+    def expect(args, rc, text):
+        r, out, err = run([ctl] + args, env=env)
+        assert r == rc and text in (out + err), (args, r, out, err)
+    expect(["pause", "INC-000003", "--waiting-on", "department", "--at",
+            "2026-10-19 13:00"], 3, "a pause needs a reason")
+    expect(["pause", "INC-000003", "--waiting-on", "nobody", "--reason",
+            "x"], 3, "wait on the department, in-house or outsourcer")
+    expect(["pause", "INC-000003", "--reason", "x"], 2, "--waiting-on")
+    expect(["pause", "INC-000003", "--waiting-on", "department",
+            "--reason", "x", "--at", "2026-10-19 09:00"], 3,
+           "a pause starts between its detection (2026-10-19 10:00) and "
+           "now")
+    expect(["resume", "INC-000003"], 3, "INC-000003 is not paused")
+    expect(["pause", "INC-000003", "--waiting-on", "department", "--reason",
+            "住民課の確認待ち", "--at", "2026-10-19 13:00", "--as", "鈴木"],
+           0, "INC-000003 paused, waiting on the department")
+    expect(["pause", "INC-000003", "--waiting-on", "outsourcer", "--reason",
+            "x"], 3, "INC-000003 is already paused since 2026-10-19 13:00, "
+           "waiting on the department")
+    expect(["resume", "INC-000003", "--at", "2026-10-19 12:00"], 3,
+           "the pause ends after its start")
+    expect(["resume", "INC-000003", "--at", "2026-10-19 15:00", "--as",
+            "鈴木"], 0, "INC-000003 resumed after a pause of 02:00:00")
+    expect(["pause", "INC-000003", "--waiting-on", "outsourcer", "--reason",
+            "ベンダーの部品待ち", "--at", "2026-10-19 14:00"], 3,
+           "the pause would overlap an earlier one")
+    expect(["pause", "INC-000003", "--waiting-on", "outsourcer", "--reason",
+            "ベンダーの部品待ち", "--at", "2026-10-20 09:00"], 0, "paused")
+    expect(["resume", "INC-000003", "--at", "2026-10-20 10:00"], 0,
+           "resumed after a pause of 01:00:00")
+    notes = pg.query("SELECT actor, body FROM incident_note ORDER BY id")
+    assert notes[:2] == [
+        ["鈴木", "paused from 2026-10-19 13:00, waiting on the department: "
+         "住民課の確認待ち"],
+        ["鈴木", "resumed at 2026-10-19 15:00 after waiting 02:00 on the "
+         "department"]], notes
+
+
+def main():
+    clean = harness.Cleanup()
+    work = harness.make_workdir("/tmp/monitord-sla.")
+    clean.add(lambda: shutil.rmtree(work, ignore_errors=True))
+    inc = None
+    try:
+        test_config_errors(work)
+        pg = harness.Postgres(os.path.join(work, "pg")).start()
+        clean.add(pg.stop)
+        env = pg.env()
+        run([harness.binary("incidentctl"), "migrate"], env=env,
+            check=True)
+        conf = os.path.join(work, "incidentd.yaml")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(CONF)
+        rc, out, err = run([harness.binary("incidentd"), "-n", "-f", conf])
+        assert rc == 0 and "3 agreements" in out, (out, err)
+        inc = harness.Daemon("incidentd", ["-f", conf], env,
+                             os.path.join(work, "incidentd.log")).start()
+        clean.add(inc.kill)
+        wait_for("the agreements stored", lambda: one(
+            pg, "SELECT count(*) FROM agreement") == "3")
+        assert inc.stop() == 0
+        assert pg.query("SELECT agreement, priority, tto, ttr FROM "
+                        "agreement_target ORDER BY 1, 2") == [
+            ["juki-ola", "1", "00:30:00", "24:00:00"],
+            ["juki-ola", "2", "01:00:00", "24:00:00"],
+            ["juki-ola", "3", "02:00:00", "48:00:00"],
+            ["juki-sla", "1", "00:15:00", "04:00:00"],
+            ["juki-sla", "2", "00:30:00", "08:00:00"],
+            ["juki-sla", "3", "01:00:00", "24:00:00"]]
+        pg.psql(pg.dbname, FIXTURE)
+        pauses(env, pg)
+
+        log("October as JSON: every figure as worked out above")
+        doc = json.loads(report(env, "--month", "2026-10", "--format",
+                                "json"))
+        sla = agreement(doc, "juki-sla")
+        assert (sla["agreed_s"], sla["excluded_s"], sla["nodata_s"],
+                sla["down_s"], sla["planned_s"]) == (661500, 7200, 0, 9000,
+                                                     3600), sla
+        assert sla["availability"] == 98.6245 and sla["met"] is False, sla
+        assert (sla["count"], sla["tto_breaches"], sla["ttr_breaches"]) == \
+            (4, 1, 1), sla
+        assert (sla["mtta_s"], sla["mttr_s"], sla["mtbf_s"]) == \
+            (1275, 12300, 161325), sla
+        got = {r: (i["tto_s"], i["ttr_s"], i["tto_breach"], i["ttr_breach"],
+                   i["open_at_end"], i["paused_s"])
+               for r, i in incidents(sla).items()}
+        assert got == {
+            "INC-000001": (600, 2700, False, False, False, 0),
+            "INC-000002": (2400, 2700, True, False, False, 0),
+            "INC-000003": (300, 31500, False, True, False, 10800),
+            "INC-000004": (1800, 4500, False, False, True, 0)}, got
+        ola = agreement(doc, "juki-ola")
+        assert (ola["agreed_s"], ola["excluded_s"], ola["nodata_s"],
+                ola["down_s"], ola["planned_s"]) == (2678400, 0, 0, 378000,
+                                                     3600), ola
+        assert ola["availability"] == 85.8871 and ola["met"] is False, ola
+        assert (ola["mtta_s"], ola["mttr_s"], ola["mtbf_s"]) == \
+            (15000, 153600, 575100), ola
+        got = {r: (i["tto_s"], i["ttr_s"], i["tto_breach"],
+                   i["ttr_breach"], i["open_at_end"])
+               for r, i in incidents(ola).items()}
+        assert got == {
+            "INC-000001": (600, 316800, False, True, False),
+            "INC-000002": (57300, 57600, True, False, False),
+            "INC-000003": (300, 86400, False, False, False),
+            "INC-000004": (1800, 115200, False, False, True)}, got
+        jinji = agreement(doc, "jinji-sla")
+        assert (jinji["agreed_s"], jinji["nodata_s"], jinji["down_s"],
+                jinji["availability"], jinji["met"], jinji["count"],
+                jinji["mtbf_s"]) == (661500, 661500, 0, None, None, 0,
+                                     None), jinji
+        assert [(b["agreement"], b["ref"], b["metric"], b["over_s"])
+                for b in doc["breaches"]] == [
+            ("juki-ola", "INC-000001", "ttr", 230400),
+            ("juki-ola", "INC-000002", "tto", 53700),
+            ("juki-sla", "INC-000002", "tto", 600),
+            ("juki-sla", "INC-000003", "ttr", 2700)], doc["breaches"]
+        assert doc["counts"] == {
+            "by_priority": {"1": 1, "2": 2, "3": 1},
+            "by_segment": {"core": 4},
+            "by_cause": {"-": 1, "ソフトウェア不具合": 2,
+                         "ハードウェア故障": 1}}, doc["counts"]
+
+        log("November: the incident open across the boundary, whole")
+        doc = json.loads(report(env, "--month", "2026-11", "--json",
+                                "--service", "juki"))
+        assert [a["agreement"] for a in doc["agreements"]] == [
+            "juki-sla", "juki-ola"], doc
+        d = incidents(agreement(doc, "juki-sla"))
+        assert list(d) == ["INC-000004"] and (
+            d["INC-000004"]["ttr_s"], d["INC-000004"]["open_at_end"]) == \
+            (9900, False), d
+        d = incidents(agreement(doc, "juki-ola"))
+        assert (d["INC-000004"]["ttr_s"], d["INC-000004"]["ttr_breach"]) \
+            == (237600, True), d
+        assert [(b["agreement"], b["ref"], b["over_s"])
+                for b in doc["breaches"]] == [
+            ("juki-ola", "INC-000004", 64800)], doc["breaches"]
+        # detected in October: not counted again in November
+        assert doc["counts"]["by_priority"] == {}, doc["counts"]
+
+        log("filters, text and CSV")
+        doc = json.loads(report(env, "--month", "2026-10", "--json",
+                                "--department", "住民課"))
+        assert [a["agreement"] for a in doc["agreements"]] == ["juki-sla"]
+        doc = json.loads(report(env, "--month", "2026-10", "--json",
+                                "--provider", "ベンダー"))
+        assert [a["agreement"] for a in doc["agreements"]] == ["juki-ola"]
+        text = report(env, "--month", "2026-10")
+        lines = text.splitlines()
+        assert lines[0] == "SLA/OLA report for 2026-10 (Asia/Tokyo); " \
+            "times in H:MM:SS of agreed service time", text
+        row = [l for l in lines if l.startswith("juki-sla")][0].split()
+        assert row == ["juki-sla", "SLA", "juki", "住民課", "庁舎",
+                       "183:45:00", "2:00:00", "0:00:00", "2:30:00",
+                       "98.6245%", "99.5000%", "NO", "4", "1", "1",
+                       "0:21:15", "3:25:00", "44:48:45"], row
+        row = [l for l in lines if l.startswith("jinji-sla")][0].split()
+        assert row[9] == "no" and row[10] == "data", row
+        assert "Breaches: 4" in text, text
+        assert "  by priority: P1 1, P2 2, P3 1" in text, text
+        # bytes as they are: the byte order mark and CRLF for Excel
+        p = subprocess.run([harness.binary("incidentctl"), "report", "sla",
+                            "--month", "2026-10", "--format", "csv"],
+                           env=env, stdout=subprocess.PIPE, check=True)
+        raw = p.stdout
+        assert raw.startswith(b"\xef\xbb\xbfagreement,kind,service,"), raw
+        rows = raw[3:].decode("utf-8").split("\r\n")
+        assert rows[-1] == "" and len(rows) == 5, rows
+        juki = [r for r in rows if r.startswith("juki-sla,")][0].split(",")
+        assert juki[:14] == ["juki-sla", "sla", "juki", "住民課", "庁舎",
+                             "exclude", "661500", "7200", "0", "9000",
+                             "3600", "98.6245", "99.5000", "false"], juki
+        jinji = [r for r in rows if r.startswith("jinji-sla,")][0]
+        # no data: empty availability and "met", never 100
+        assert jinji == "jinji-sla,sla,jinji,人事課,庁舎,exclude,661500,0," \
+            "661500,0,0,,99.5000,,0,0,0,,,", jinji
+
+        log("bad arguments")
+        ctl = harness.binary("incidentctl")
+        for args, want in (
+                (["report", "sla"], "--month YYYY-MM is needed"),
+                (["report", "sla", "--month", "2026-13"], "--month"),
+                (["report", "sla", "--month", "2026-10", "--format",
+                  "xml"], "--format is text, csv or json"),
+                (["report", "sla", "--month", "2026-10", "--service", "a",
+                  "--provider", "b"], "one of --service"),
+                (["report", "ola", "--month", "2026-10"], "report sla")):
+            rc, out, err = run([ctl] + args, env=env)
+            assert rc == 2 and want in err, (args, rc, err)
+        log("PASS")
+        return 0
+    except Exception:
+        traceback.print_exc()
+        if inc is not None:
+            print("----- incidentd log -----\n%s" % inc.log()[-20000:])
+        return 1
+    finally:
+        clean.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
