@@ -153,23 +153,21 @@ LANGUAGE sql STABLE AS $$
 	    (SELECT segment FROM seg ORDER BY t DESC LIMIT 1)
 $$;
 
--- The availability of an agreement's service over [p_from, p_to) (cut at
--- now), in seconds: the agreed service time, the maintenance removed from
--- it ('exclude' rule), the time without data, the downtime counted
--- (unplanned), the planned downtime within the agreed time (for the
--- record: it never counts), and the availability in percent (NULL: no
--- data at all).
-CREATE FUNCTION agreement_availability(p_agreement text, p_from timestamptz,
-    p_to timestamptz, OUT agreed_s double precision,
-    OUT excluded_s double precision, OUT nodata_s double precision,
-    OUT down_s double precision, OUT planned_s double precision,
-    OUT availability numeric)
+-- The time of an agreement's service over [p_from, p_to) (cut at now),
+-- sorted: the agreed service time (after the maintenance it excludes), the
+-- maintenance excluded from it ('exclude' rule), the time without data,
+-- the downtime that counts (unplanned), and the planned downtime (for the
+-- record: it never counts), each within the agreed service time.  The
+-- drill-down of every availability figure.
+CREATE FUNCTION agreement_ranges(p_agreement text, p_from timestamptz,
+    p_to timestamptz, OUT agreed tstzmultirange,
+    OUT excluded tstzmultirange, OUT nodata tstzmultirange,
+    OUT down tstzmultirange, OUT planned tstzmultirange)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	v_ag agreement;
 	v_to timestamptz := least(p_to, now());
 	v_all tstzmultirange;
-	v_agreed tstzmultirange;
 	v_down tstzmultirange := '{}';
 	v_unplanned tstzmultirange := '{}';
 	v_nodata tstzmultirange := '{}';
@@ -212,26 +210,56 @@ BEGIN
 			v_nodata := v_all;
 		END IF;
 	END LOOP;
-	v_agreed := calendar_ranges(v_ag.calendar, p_from, v_to);
-	agreed_s := multirange_seconds(v_agreed);
-	planned_s := multirange_seconds(v_agreed * (v_down - v_unplanned));
+	agreed := calendar_ranges(v_ag.calendar, p_from, v_to);
+	planned := agreed * (v_down - v_unplanned);
 	-- maintenance leaves the agreed time only where nothing unplanned
 	-- happened in it
-	IF v_ag.maintenance = 'exclude' THEN
-		excluded_s := multirange_seconds(v_agreed
-		    * (v_maint - v_unplanned));
-		v_agreed := v_agreed - (v_maint - v_unplanned);
-	ELSE
-		excluded_s := 0;
-	END IF;
-	down_s := multirange_seconds(v_agreed * v_unplanned);
-	nodata_s := multirange_seconds(v_agreed * (v_nodata - v_down));
-	availability := CASE WHEN agreed_s - excluded_s - nodata_s > 0 THEN
-	    round((100 * (agreed_s - excluded_s - nodata_s - down_s)
-	        / (agreed_s - excluded_s - nodata_s))::numeric, 4) END;
+	excluded := CASE WHEN v_ag.maintenance = 'exclude'
+	    THEN agreed * (v_maint - v_unplanned) ELSE '{}' END;
+	agreed := agreed - excluded;
+	down := agreed * v_unplanned;
+	nodata := agreed * (v_nodata - v_down);
 END
 $$;
 
+-- The availability of an agreement's service over [p_from, p_to), in
+-- seconds of agreement_ranges(): the agreed service time before
+-- exclusions, what was excluded, the time without data, the downtime
+-- that counts, the planned downtime, and the availability in percent
+-- (NULL: no data at all, never 100).
+CREATE FUNCTION agreement_availability(p_agreement text, p_from timestamptz,
+    p_to timestamptz, OUT agreed_s double precision,
+    OUT excluded_s double precision, OUT nodata_s double precision,
+    OUT down_s double precision, OUT planned_s double precision,
+    OUT availability numeric)
+LANGUAGE sql STABLE AS $$
+	SELECT s.agreed + s.excluded, s.excluded, s.nodata, s.down, s.planned,
+	    CASE WHEN s.agreed - s.nodata > 0 THEN round((100 * (s.agreed
+	        - s.nodata - s.down) / (s.agreed - s.nodata))::numeric, 4) END
+	FROM agreement_ranges(p_agreement, p_from, p_to) AS r,
+	LATERAL (SELECT multirange_seconds(r.agreed) AS agreed,
+	    multirange_seconds(r.excluded) AS excluded,
+	    multirange_seconds(r.nodata) AS nodata,
+	    multirange_seconds(r.down) AS down,
+	    multirange_seconds(r.planned) AS planned) AS s
+	WHERE r.agreed IS NOT NULL
+$$;
+
+-- The intervals behind an agreement's availability, one row each, for the
+-- drill-down: kind is excluded, nodata, down or planned.
+CREATE FUNCTION agreement_intervals(p_agreement text, p_from timestamptz,
+    p_to timestamptz)
+RETURNS TABLE (kind text, starts_at timestamptz, ends_at timestamptz,
+    seconds double precision)
+LANGUAGE sql STABLE AS $$
+	SELECT k.kind, lower(x), upper(x), extract(epoch FROM upper(x)
+	    - lower(x))
+	FROM agreement_ranges(p_agreement, p_from, p_to) AS r,
+	LATERAL (VALUES ('excluded', r.excluded), ('nodata', r.nodata),
+	    ('down', r.down), ('planned', r.planned)) AS k(kind, mr),
+	LATERAL unnest(k.mr) AS x
+	ORDER BY 2, 1
+$$;
 -- Business seconds of [p_from, p_to) on an agreement's calendar, less the
 -- incident's pauses that stop the agreement's clock.
 CREATE FUNCTION agreement_clock_seconds(p_agreement agreement,
@@ -345,6 +373,8 @@ BEGIN
 		    'availability', v_av.availability,
 		    'met', v_av.availability >= v_ag.availability,
 		    'incidents', v_inc,
+		    'intervals', (SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]')
+		        FROM agreement_intervals(v_ag.name, v_from, v_to) x),
 		    'count', jsonb_array_length(v_inc),
 		    'tto_breaches', (SELECT count(*) FROM jsonb_array_elements(
 		        v_inc) e WHERE (e->>'tto_breach')::boolean),

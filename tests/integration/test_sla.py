@@ -331,6 +331,21 @@ def main():
             "INC-000002": (2400, 2700, True, False, False, 0),
             "INC-000003": (300, 31500, False, True, False, 10800),
             "INC-000004": (1800, 4500, False, False, True, 0)}, got
+        # the drill-down: the intervals behind those sums (in JST)
+        assert all(i["starts_at"].endswith("+09:00")
+                   for i in sla["intervals"]), sla["intervals"]
+        got = [(i["kind"], i["starts_at"][5:16], i["ends_at"][11:16],
+                i["seconds"]) for i in sla["intervals"]]
+        assert got == [
+            ("down", "10-09T17:00", "17:15", 900),
+            ("down", "10-13T08:30", "09:00", 1800),
+            ("down", "10-14T16:45", "17:15", 1800),
+            ("down", "10-15T08:30", "08:45", 900),
+            ("excluded", "10-21T12:00", "14:00", 7200),
+            ("planned", "10-21T13:00", "14:00", 3600),
+            ("down", "10-21T14:00", "15:00", 3600)], got
+        assert sum(i["seconds"] for i in sla["intervals"]
+                   if i["kind"] == "down") == sla["down_s"]
         ola = agreement(doc, "juki-ola")
         assert (ola["agreed_s"], ola["excluded_s"], ola["nodata_s"],
                 ola["down_s"], ola["planned_s"]) == (2678400, 0, 0, 378000,
