@@ -51,7 +51,8 @@ usage(void)
 	    "  problem link INC PRB | problem show PRB\n"
 	    "  duty [--at TIME]        teams: office open?, who is on duty\n"
 	    "  report sla --month YYYY-MM [--service S | --department D |\n"
-	    "       --provider P] [--format text|csv|json]\n"
+	    "       --provider P] [--format text|csv|json] [--version N]\n"
+	    "  report sla --month YYYY-MM --close [--reason R] | --versions\n"
 	    "  holidays [--year Y] | holidays import FILE\n"
 	    "                          national holidays; FILE is the\n"
 	    "                          Cabinet Office's syukujitsu.csv\n"
@@ -274,6 +275,9 @@ main(int argc, char *argv[])
 		{ "department", required_argument, NULL, 'D' },
 		{ "provider", required_argument, NULL, 'O' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "close", no_argument, NULL, 'C' },
+		{ "version", required_argument, NULL, 'N' },
+		{ "versions", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl;
@@ -408,6 +412,15 @@ main(int argc, char *argv[])
 			break;
 		case 'F':
 			ctl.format = optarg;
+			break;
+		case 'C':
+			ctl.close = 1;
+			break;
+		case 'N':
+			ctl.version = optarg;
+			break;
+		case 'L':
+			ctl.versions = 1;
 			break;
 		default:
 			usage();

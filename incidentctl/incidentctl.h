@@ -33,6 +33,8 @@ struct ctl {
 	const char *waiting_on; /* pause */
 	const char *month, *service, *department, *provider; /* report */
 	const char *format;
+	int close, versions; /* report --close, --versions */
+	const char *version; /* report --version N */
 };
 
 /* How incidentctl exits; documented in incidentctl(1). */
@@ -76,6 +78,8 @@ int lifecycle_open(struct ctl *);
 int lifecycle_problem(struct ctl *, int, char *[]);
 int lifecycle_parse_set(struct ctl *, const char *);
 int lifecycle_pause(struct ctl *, const char *);
+PGresult *
+lifecycle_change(PGconn *, const char *, int, const char *const *, int *);
 int lifecycle_resume(struct ctl *, const char *);
 
 /* report.c */

@@ -52,7 +52,7 @@ lifecycle_ref(const char *what, const char *prefix, const char *s, char *buf,
  * Runs a change; on a refusal prints the database's one-line reason and
  * returns NULL with *rc set to the exit code that fits it.
  */
-static PGresult *
+PGresult *
 lifecycle_change(PGconn *conn, const char *sql, int n,
     const char *const *params, int *rc)
 {

@@ -119,8 +119,20 @@ report_text(PGconn *conn, const char *json, const char *month, const char *tz)
 	PGresult *res;
 
 	printf("SLA/OLA report for %s (%s); times in H:MM:SS of agreed "
-	       "service time\n\n",
+	       "service time\n",
 	    month, tz);
+	res = ctl_query(conn,
+	    "SELECT coalesce('closed: version ' || ($1::jsonb->>'version') || "
+	    "' approved by ' || ($1::jsonb->>'approved_by') || ' at ' || "
+	    "to_char(($1::jsonb->>'approved_at')::timestamptz, "
+	    "'YYYY-MM-DD HH24:MI') || coalesce(' (' || nullif($1::jsonb->>"
+	    "'reason', '') || ')', ''), (SELECT 'live figures; closed as "
+	    "version ' || max(version) || ', see --version' FROM "
+	    "sla_report_version WHERE month = $1::jsonb->>'month' HAVING "
+	    "count(*) > 0), 'live figures; not closed yet')",
+	    1, params);
+	printf("%s\n\n", PQgetvalue(res, 0, 0));
+	PQclear(res);
 	res = ctl_query(conn, report_agreements_sql, 1, params);
 	if (PQntuples(res) == 0)
 		printf(
@@ -141,6 +153,65 @@ report_text(PGconn *conn, const char *json, const char *month, const char *tz)
 		printf("  %s: %s\n", PQgetvalue(res, r, 0),
 		    PQgetvalue(res, r, 1));
 	PQclear(res);
+}
+
+/* --close: stores the month's report as the next approved version. */
+static int
+report_close(struct ctl *ctl)
+{
+	const char *params[5] = { ctl->month, ctl->timezone, ctl->actor,
+		ctl->role, ctl->reason };
+	PGconn *conn = ctl_connect(ctl);
+	PGresult *res;
+	int rc;
+
+	res = lifecycle_change(conn,
+	    "SELECT sla_report_close($1, $2, $3, $4, $5)", 5, params, &rc);
+	if (res != NULL) {
+		if (ctl->json) {
+			json_t *j = json_pack("{s:b, s:s, s:i, s:s}", "ok", 1,
+			    "month", ctl->month, "version",
+			    atoi(PQgetvalue(res, 0, 0)), "approved_by",
+			    ctl->actor);
+
+			ctl_print_json(j);
+			json_decref(j);
+		} else
+			printf("closed %s as version %s, approved by %s\n",
+			    ctl->month, PQgetvalue(res, 0, 0), ctl->actor);
+		PQclear(res);
+	}
+	PQfinish(conn);
+	return rc;
+}
+
+/* --versions: the approved versions of a month. */
+static int
+report_versions(struct ctl *ctl)
+{
+	static const char *const h[] = { "VERSION", "APPROVED BY",
+		"APPROVED AT", "REASON", NULL };
+	const char *params[1] = { ctl->month };
+	PGconn *conn = ctl_connect(ctl);
+	PGresult *res;
+
+	res = ctl_query(conn,
+	    "SELECT version, approved_by, to_char(approved_at, "
+	    "'YYYY-MM-DD HH24:MI:SS') AS approved_at, reason "
+	    "FROM sla_report_version WHERE month = $1 ORDER BY version",
+	    1, params);
+	if (ctl->json) {
+		json_t *j = ctl_rows_json(res);
+
+		ctl_print_json(j);
+		json_decref(j);
+	} else if (PQntuples(res) == 0)
+		printf("%s has not been closed\n", ctl->month);
+	else
+		ctl_print_table(res, h);
+	PQclear(res);
+	PQfinish(conn);
+	return 0;
 }
 
 /* report sla --month YYYY-MM [filters] [--format text|csv|json] */
@@ -187,14 +258,53 @@ ctl_report(struct ctl *ctl, int argc, char *argv[])
 		    "needed, as 2026-10\n");
 		return CTL_EXIT_USAGE;
 	}
+	if (ctl->close + ctl->versions + (ctl->version != NULL) > 1 ||
+	    ((ctl->close || ctl->versions || ctl->version != NULL) &&
+		filters > 0)) {
+		fprintf(stderr,
+		    "incidentctl: report: --close, --versions and "
+		    "--version go alone, and with no filter: a "
+		    "closed report is the whole month's\n");
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl->close)
+		return report_close(ctl);
+	if (ctl->versions)
+		return report_versions(ctl);
 	params[0] = ctl->month;
 	params[1] = ctl->timezone;
 	params[2] = ctl->service;
 	params[3] = ctl->department;
 	params[4] = ctl->provider;
 	conn = ctl_connect(ctl);
-	res = ctl_query(conn, "SELECT sla_report($1, $2, $3, $4, $5)::text", 5,
-	    params);
+	if (ctl->version != NULL) {
+		const char *vp[2] = { ctl->month, ctl->version };
+
+		if (strspn(ctl->version, "0123456789") !=
+			strlen(ctl->version) ||
+		    *ctl->version == '\0' || strlen(ctl->version) > 9) {
+			fprintf(stderr,
+			    "incidentctl: report: --version is a "
+			    "number\n");
+			PQfinish(conn);
+			return CTL_EXIT_USAGE;
+		}
+		res = ctl_query(conn,
+		    "SELECT report::text FROM sla_report_version "
+		    "WHERE month = $1 AND version = $2::integer",
+		    2, vp);
+		if (PQntuples(res) == 0) {
+			fprintf(stderr,
+			    "incidentctl: report: %s has no "
+			    "version %s (see --versions)\n",
+			    ctl->month, ctl->version);
+			PQclear(res);
+			PQfinish(conn);
+			return CTL_EXIT_NOT_FOUND;
+		}
+	} else
+		res = ctl_query(conn,
+		    "SELECT sla_report($1, $2, $3, $4, $5)::text", 5, params);
 	if (strcmp(format, "json") == 0) {
 		json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 

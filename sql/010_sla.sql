@@ -540,3 +540,66 @@ BEGIN
 	RETURN v_at - v_run.started_at;
 END
 $$;
+
+-- Closed months: the report as an administrator approved it, stored whole
+-- and kept; a correction after the close is a new version with its
+-- reason, never an edit.
+CREATE TABLE sla_report_version (
+	month       text NOT NULL,
+	version     integer NOT NULL CHECK (version > 0),
+	approved_by text NOT NULL,
+	approved_at timestamptz NOT NULL DEFAULT now(),
+	reason      text NOT NULL DEFAULT '',
+	report      jsonb NOT NULL,
+	PRIMARY KEY (month, version)
+);
+CREATE TRIGGER sla_report_version_append_only
+	BEFORE UPDATE OR DELETE ON sla_report_version
+	FOR EACH ROW EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER sla_report_version_no_truncate
+	BEFORE TRUNCATE ON sla_report_version
+	FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+
+-- Closes a month that is over: stores its whole report as the next
+-- version, approved by p_actor, who must act as an administrator.  A
+-- version after the first needs a reason.  Returns the version.
+CREATE FUNCTION sla_report_close(p_month text, p_tz text, p_actor text,
+    p_role text, p_reason text)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+	v_report jsonb;
+	v_last sla_report_version;
+	v_version integer;
+BEGIN
+	IF p_role IS DISTINCT FROM 'administrator' THEN
+		PERFORM lifecycle_fail('LC001', format('closing a month is an '
+		    'administrator''s approval, not the %s role''s', p_role));
+	END IF;
+	v_report := sla_report(p_month, p_tz, NULL, NULL, NULL);
+	IF (v_report->>'to')::timestamptz > now() THEN
+		PERFORM lifecycle_fail('LC001', format('%s is not over until '
+		    '%s', p_month, to_char((v_report->>'to')::timestamptz
+		    AT TIME ZONE p_tz, 'YYYY-MM-DD HH24:MI')));
+	END IF;
+	-- one closing at a time per month
+	PERFORM pg_advisory_xact_lock(hashtext('sla_report_close:' ||
+	    p_month));
+	SELECT * INTO v_last FROM sla_report_version WHERE month = p_month
+	ORDER BY version DESC LIMIT 1;
+	IF FOUND AND coalesce(btrim(p_reason), '') = '' THEN
+		PERFORM lifecycle_fail('LC001', format('%s was closed as version '
+		    '%s by %s on %s; a new version needs a reason (--reason)',
+		    p_month, v_last.version, v_last.approved_by,
+		    to_char(v_last.approved_at AT TIME ZONE p_tz,
+		    'YYYY-MM-DD HH24:MI')));
+	END IF;
+	v_version := coalesce(v_last.version, 0) + 1;
+	INSERT INTO sla_report_version (month, version, approved_by, reason,
+	    report)
+	VALUES (p_month, v_version, p_actor, coalesce(p_reason, ''),
+	    v_report || jsonb_build_object('version', v_version,
+	        'approved_by', p_actor, 'approved_at', now(),
+	        'reason', coalesce(p_reason, '')));
+	RETURN v_version;
+END
+$$;

@@ -433,6 +433,65 @@ def main():
         assert jinji == "jinji-sla,sla,jinji,人事課,庁舎,exclude,661500,0," \
             "661500,0,0,,99.5000,,0,0,0,,,", jinji
 
+        log("closing October: an administrator's approval, in versions")
+        ctl = harness.binary("incidentctl")
+
+        def expect(args, rc, text):
+            r, out, err = run([ctl] + args, env=env)
+            assert r == rc and text in (out + err), (args, r, out, err)
+            return out
+        month = ["report", "sla", "--month", "2026-10"]
+        expect(month + ["--close", "--as", "鈴木"], 3,
+               "closing a month is an administrator's approval, not the "
+               "operator role's")
+        expect(["report", "sla", "--month", "2026-12", "--close", "--as",
+                "課長", "--role", "administrator"], 3,
+               "2026-12 is not over until 2027-01-01 00:00")
+        expect(month + ["--close", "--as", "課長", "--role",
+                        "administrator"], 0,
+               "closed 2026-10 as version 1, approved by 課長")
+        expect(month + ["--close", "--as", "課長", "--role",
+                        "administrator"], 3,
+               "2026-10 was closed as version 1 by 課長 on ")
+        # a late correction: D waited on the department 16:15-16:45, which
+        # nobody had entered; the figures change, version 1 does not
+        pg.query("INSERT INTO incident_pause (incident_id, party, "
+                 "started_at, ended_at, reason) VALUES (4, 'department', "
+                 "'2026-10-30 16:15+09', '2026-10-30 16:45+09', '確認待ち')")
+        expect(month + ["--close", "--as", "課長", "--role",
+                        "administrator", "--reason",
+                        "INC-000004 の保留を追記"], 0,
+               "closed 2026-10 as version 2")
+        out = expect(month + ["--versions"], 0, "INC-000004 の保留を追記")
+        assert [l.split()[:2] for l in out.splitlines()[1:]] == [
+            ["1", "課長"], ["2", "課長"]], out
+        v1 = json.loads(expect(month + ["--version", "1", "--json"], 0, ""))
+        v2 = json.loads(expect(month + ["--version", "2", "--json"], 0, ""))
+        assert (v1["version"], v1["approved_by"], v1["reason"]) == \
+            (1, "課長", ""), v1
+        d1 = incidents(agreement(v1, "juki-sla"))["INC-000004"]
+        d2 = incidents(agreement(v2, "juki-sla"))["INC-000004"]
+        assert (d1["ttr_s"], d2["ttr_s"]) == (4500, 4500 - 1800), (d1, d2)
+        assert (d1["tto_s"], d2["tto_s"]) == (1800, 1800 - 900), (d1, d2)
+        out = expect(month + ["--version", "1"], 0,
+                     "closed: version 1 approved by 課長 at ")
+        out = expect(month, 0, "live figures; closed as version 2, see "
+                     "--version")
+        expect(month + ["--version", "9"], 5, "2026-10 has no version 9")
+        expect(month + ["--version", "1", "--service", "juki"], 2,
+               "--version go alone")
+        for sql in ("UPDATE sla_report_version SET approved_by = 'x'",
+                    "DELETE FROM sla_report_version",
+                    "TRUNCATE sla_report_version"):
+            try:
+                pg.query(sql)
+            except subprocess.CalledProcessError as e:
+                assert "sla_report_version is append-only" in e.stderr, \
+                    e.stderr
+            else:
+                raise AssertionError("%s was allowed" % sql)
+        assert one(pg, "SELECT count(*) FROM sla_report_version") == "2"
+
         log("bad arguments")
         ctl = harness.binary("incidentctl")
         for args, want in (
