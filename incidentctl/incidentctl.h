@@ -85,6 +85,9 @@ int lifecycle_resume(struct ctl *, const char *);
 /* report.c */
 int ctl_report(struct ctl *, int, char *[]);
 
+/* report_html.c */
+void report_html(json_t *);
+
 /* duty.c */
 int ctl_duty(struct ctl *);
 

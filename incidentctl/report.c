@@ -234,9 +234,9 @@ ctl_report(struct ctl *ctl, int argc, char *argv[])
 	if (format == NULL)
 		format = "text";
 	if (strcmp(format, "text") != 0 && strcmp(format, "csv") != 0 &&
-	    strcmp(format, "json") != 0) {
+	    strcmp(format, "json") != 0 && strcmp(format, "html") != 0) {
 		fprintf(stderr,
-		    "incidentctl: report: --format is text, csv or json, not "
+		    "incidentctl: report: --format is text, csv, json or html, not "
 		    "'%s'\n",
 		    format);
 		return CTL_EXIT_USAGE;
@@ -309,6 +309,11 @@ ctl_report(struct ctl *ctl, int argc, char *argv[])
 		json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 
 		ctl_print_json(j);
+		json_decref(j);
+	} else if (strcmp(format, "html") == 0) {
+		json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+
+		report_html(j);
 		json_decref(j);
 	} else if (strcmp(format, "csv") == 0) {
 		const char *p[1] = { PQgetvalue(res, 0, 0) };

@@ -57,6 +57,7 @@ OLA MTTA = (600 + 57,300 + 300 + 1,800) / 4 = 15,000 s; MTTR =
   575,100 s.
 """
 
+import html.parser
 import json
 import os
 import shutil
@@ -211,6 +212,57 @@ def agreement(doc, name):
 
 def incidents(a):
     return {i["ref"]: i for i in a["incidents"]}
+
+
+class Page(html.parser.HTMLParser):
+    """The elements of a page, with their attributes, and its text."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements = []
+        self.text = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def check_html(text):
+    assert text.startswith("<!DOCTYPE html>\n<html lang=\"ja\">"), text[:80]
+    assert "@page { size: A4;" in text, text[:800]
+    # the network is closed: no script, no link, no remote anything
+    for bad in ("<script", "<link", "src=", "href=", "url(", "@import"):
+        assert bad not in text, bad
+    page = Page()
+    page.feed(text)
+    words = "".join(page.text)
+    assert "SLA/OLA 月次報告 2026-10" in words and "速報値（未確定）" in \
+        words, words[:300]
+    assert "98.6245%" in words and "85.8871%" in words and "データなし" in \
+        words, words
+    assert [a["id"] for t, a in page.elements if t == "svg"] == [
+        "availability", "weeks", "ttr"]
+    bars = {a["data-agreement"]: a["data-value"] for t, a in page.elements
+            if t == "rect" and "data-agreement" in a}
+    assert bars == {"juki-sla": "98.6245", "juki-ola": "85.8871"}, bars
+    targets = [a["data-target"] for t, a in page.elements
+               if t == "line" and "data-target" in a]
+    # jinji-sla, juki-sla, juki-ola: by service, SLA first
+    assert targets == ["99.5000", "99.5000", "95.0000"], targets
+    counts = [a["data-count"] for t, a in page.elements
+              if t == "rect" and "data-count" in a]
+    # weeks from Monday: 10/1-10/4, 10/5-11 (A), 12-18 (B), 19-25 (C),
+    # 26-31 (D); then SLA times to restore: A and B within 1 h, C 8-24 h
+    assert counts == ["0", "1", "1", "1", "1", "2", "0", "0", "1", "0"], \
+        counts
+    assert "10/26-10/31" in words and "8-24時間" in words, words
+    # the breaches, with the open-at-end state in words
+    assert words.count("復旧済み") == 4, words
 
 
 def test_config_errors(work):
@@ -433,6 +485,10 @@ def main():
         assert jinji == "jinji-sla,sla,jinji,人事課,庁舎,exclude,661500,0," \
             "661500,0,0,,99.5000,,0,0,0,,,", jinji
 
+        log("HTML for A4 with its SVG charts, nothing fetched")
+        html = report(env, "--month", "2026-10", "--format", "html")
+        check_html(html)
+
         log("closing October: an administrator's approval, in versions")
         ctl = harness.binary("incidentctl")
 
@@ -475,6 +531,9 @@ def main():
         assert (d1["tto_s"], d2["tto_s"]) == (1800, 1800 - 900), (d1, d2)
         out = expect(month + ["--version", "1"], 0,
                      "closed: version 1 approved by 課長 at ")
+        out = expect(month + ["--version", "2", "--format", "html"], 0,
+                     "確定 第2版（承認: 課長 ")
+        assert "理由: INC-000004 の保留を追記" in out, out[:600]
         out = expect(month, 0, "live figures; closed as version 2, see "
                      "--version")
         expect(month + ["--version", "9"], 5, "2026-10 has no version 9")
@@ -498,7 +557,7 @@ def main():
                 (["report", "sla"], "--month YYYY-MM is needed"),
                 (["report", "sla", "--month", "2026-13"], "--month"),
                 (["report", "sla", "--month", "2026-10", "--format",
-                  "xml"], "--format is text, csv or json"),
+                  "xml"], "--format is text, csv, json or html"),
                 (["report", "sla", "--month", "2026-10", "--service", "a",
                   "--provider", "b"], "one of --service"),
                 (["report", "ola", "--month", "2026-10"], "report sla")):
