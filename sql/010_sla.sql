@@ -61,6 +61,13 @@ CREATE INDEX incident_pause_incident ON incident_pause (incident_id);
 CREATE UNIQUE INDEX incident_pause_running ON incident_pause (incident_id)
 	WHERE ended_at IS NULL;
 
+-- A check's history, in order: what availability is worked out from.
+CREATE INDEX state_event_check_time ON state_event (host, check_name,
+    observed_at);
+-- The incidents of a service.
+CREATE INDEX incident_affected_services ON incident USING gin
+    (affected_services);
+
 -- Whether waiting on a party stops the clock of an agreement of a kind.
 CREATE FUNCTION agreement_clock_stops(p_kind text, p_party text)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
@@ -153,6 +160,10 @@ LANGUAGE sql STABLE AS $$
 	    (SELECT segment FROM seg ORDER BY t DESC LIMIT 1)
 $$;
 
+CREATE TYPE agreement_ranges_t AS (agreed tstzmultirange,
+    excluded tstzmultirange, nodata tstzmultirange, down tstzmultirange,
+    planned tstzmultirange);
+
 -- The time of an agreement's service over [p_from, p_to) (cut at now),
 -- sorted: the agreed service time (after the maintenance it excludes), the
 -- maintenance excluded from it ('exclude' rule), the time without data,
@@ -163,7 +174,9 @@ CREATE FUNCTION agreement_ranges(p_agreement text, p_from timestamptz,
     p_to timestamptz, OUT agreed tstzmultirange,
     OUT excluded tstzmultirange, OUT nodata tstzmultirange,
     OUT down tstzmultirange, OUT planned tstzmultirange)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+    -- compiling these small queries costs more than running them
+    SET jit = off AS $$
 DECLARE
 	v_ag agreement;
 	v_to timestamptz := least(p_to, now());
@@ -197,6 +210,9 @@ BEGIN
 			    w.ends_at)), '{}') INTO v_m
 			FROM downtime_window w
 			WHERE w.starts_at < v_to AND w.ends_at > p_from
+			  -- a cheap test first: the name is in the text
+			  AND (strpos(w.targets, v_dep.host) > 0
+			       OR strpos(w.targets, 'segments:') > 0)
 			  AND downtime_covers(w.targets, v_dep.host,
 			      v_chk.check_name, v_st.segment);
 			v_m := v_m * v_all;
@@ -222,59 +238,72 @@ BEGIN
 END
 $$;
 
--- The availability of an agreement's service over [p_from, p_to), in
--- seconds of agreement_ranges(): the agreed service time before
--- exclusions, what was excluded, the time without data, the downtime
--- that counts, the planned downtime, and the availability in percent
--- (NULL: no data at all, never 100).
+-- The figures of agreement_ranges() in seconds: the agreed service time
+-- before exclusions, what was excluded, the time without data, the
+-- downtime that counts, the planned downtime, and the availability in
+-- percent (NULL: no data at all, never 100).
+CREATE FUNCTION ranges_figures(p agreement_ranges_t,
+    OUT agreed_s double precision, OUT excluded_s double precision,
+    OUT nodata_s double precision, OUT down_s double precision,
+    OUT planned_s double precision, OUT availability numeric)
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT s.agreed + s.excluded, s.excluded, s.nodata, s.down, s.planned,
+	    CASE WHEN s.agreed - s.nodata > 0 THEN round((100 * (s.agreed
+	        - s.nodata - s.down) / (s.agreed - s.nodata))::numeric, 4) END
+	FROM (SELECT multirange_seconds(p.agreed) AS agreed,
+	    multirange_seconds(p.excluded) AS excluded,
+	    multirange_seconds(p.nodata) AS nodata,
+	    multirange_seconds(p.down) AS down,
+	    multirange_seconds(p.planned) AS planned) AS s
+	WHERE p.agreed IS NOT NULL
+$$;
+
+-- The intervals of agreement_ranges(), one row each, for the drill-down:
+-- kind is excluded, nodata, down or planned.
+CREATE FUNCTION ranges_intervals(p agreement_ranges_t)
+RETURNS TABLE (kind text, starts_at timestamptz, ends_at timestamptz,
+    seconds double precision)
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT k.kind, lower(x), upper(x), extract(epoch FROM upper(x)
+	    - lower(x))
+	FROM (VALUES ('excluded', p.excluded), ('nodata', p.nodata),
+	    ('down', p.down), ('planned', p.planned)) AS k(kind, mr),
+	LATERAL unnest(k.mr) AS x
+	ORDER BY 2, 1
+$$;
+
+-- The availability of an agreement's service over [p_from, p_to).
 CREATE FUNCTION agreement_availability(p_agreement text, p_from timestamptz,
     p_to timestamptz, OUT agreed_s double precision,
     OUT excluded_s double precision, OUT nodata_s double precision,
     OUT down_s double precision, OUT planned_s double precision,
     OUT availability numeric)
-LANGUAGE sql STABLE AS $$
-	SELECT s.agreed + s.excluded, s.excluded, s.nodata, s.down, s.planned,
-	    CASE WHEN s.agreed - s.nodata > 0 THEN round((100 * (s.agreed
-	        - s.nodata - s.down) / (s.agreed - s.nodata))::numeric, 4) END
-	FROM agreement_ranges(p_agreement, p_from, p_to) AS r,
-	LATERAL (SELECT multirange_seconds(r.agreed) AS agreed,
-	    multirange_seconds(r.excluded) AS excluded,
-	    multirange_seconds(r.nodata) AS nodata,
-	    multirange_seconds(r.down) AS down,
-	    multirange_seconds(r.planned) AS planned) AS s
-	WHERE r.agreed IS NOT NULL
+LANGUAGE sql STABLE
+    -- compiling these small queries costs more than running them
+    SET jit = off AS $$
+	SELECT f.* FROM agreement_ranges(p_agreement, p_from, p_to) AS r,
+	LATERAL ranges_figures(r::agreement_ranges_t) AS f
 $$;
 
--- The intervals behind an agreement's availability, one row each, for the
--- drill-down: kind is excluded, nodata, down or planned.
+-- The intervals behind an agreement's availability over [p_from, p_to).
 CREATE FUNCTION agreement_intervals(p_agreement text, p_from timestamptz,
     p_to timestamptz)
 RETURNS TABLE (kind text, starts_at timestamptz, ends_at timestamptz,
     seconds double precision)
-LANGUAGE sql STABLE AS $$
-	SELECT k.kind, lower(x), upper(x), extract(epoch FROM upper(x)
-	    - lower(x))
-	FROM agreement_ranges(p_agreement, p_from, p_to) AS r,
-	LATERAL (VALUES ('excluded', r.excluded), ('nodata', r.nodata),
-	    ('down', r.down), ('planned', r.planned)) AS k(kind, mr),
-	LATERAL unnest(k.mr) AS x
-	ORDER BY 2, 1
-$$;
--- Business seconds of [p_from, p_to) on an agreement's calendar, less the
--- incident's pauses that stop the agreement's clock.
-CREATE FUNCTION agreement_clock_seconds(p_agreement agreement,
-    p_incident bigint, p_from timestamptz, p_to timestamptz)
-RETURNS double precision LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+    -- compiling these small queries costs more than running them
+    SET jit = off AS $$
+	SELECT i.* FROM agreement_ranges(p_agreement, p_from, p_to) AS r,
+	LATERAL ranges_intervals(r::agreement_ranges_t) AS i
+$$;-- Seconds of [p_from, p_to) within p_open (an agreement's service time)
+-- less an incident's pauses that stop its clock (p_stops).
+CREATE FUNCTION agreement_clock_seconds(p_open tstzmultirange,
+    p_stops tstzmultirange, p_from timestamptz, p_to timestamptz)
+RETURNS double precision LANGUAGE sql IMMUTABLE AS $$
 	SELECT CASE WHEN p_to <= p_from THEN 0 ELSE multirange_seconds(
-	    calendar_ranges(p_agreement.calendar, p_from, p_to)
-	    - coalesce((SELECT range_agg(tstzrange(p.started_at,
-	                    coalesce(p.ended_at, 'infinity')))
-	                FROM incident_pause p
-	                WHERE p.incident_id = p_incident
-	                  AND agreement_clock_stops(p_agreement.kind,
-	                      p.party)), '{}')) END
+	    p_open * tstzmultirange(tstzrange(p_from, p_to))
+	    - coalesce(p_stops, '{}')) END
 $$;
-
 -- The incidents an agreement answers for in [p_from, p_to): those of its
 -- service (affected_services) that were detected before p_to and were
 -- still unrestored at p_from.  Each with its time to acknowledge and to
@@ -289,34 +318,49 @@ RETURNS TABLE (incident_id bigint, ref text, priority smallint,
     open_at_end boolean, tto_s double precision, ttr_s double precision,
     tto_target_s double precision, ttr_target_s double precision,
     tto_breach boolean, ttr_breach boolean, paused_s double precision)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+    -- compiling these small queries costs more than running them
+    SET jit = off AS $$
 	WITH ag AS (SELECT * FROM agreement WHERE name = p_agreement),
 	inc AS (
 		SELECT i.*, coalesce(i.fault_start, i.detected_at) AS t0,
 		    coalesce(i.fault_end, i.recovered_at) AS t1,
 		    least(p_to, now()) AS cut
 		FROM incident i, ag
-		WHERE ag.service = ANY (i.affected_services)
+		WHERE i.affected_services @> ARRAY[ag.service]
 		  AND i.detected_at < p_to
 		  AND coalesce(i.fault_end, i.recovered_at, 'infinity')
 		      >= p_from
+	),
+	-- the service time, worked out once for every incident's span
+	cal AS MATERIALIZED (
+		SELECT calendar_ranges(ag.calendar, (SELECT min(least(
+		    inc.detected_at, inc.t0)) FROM inc), least(p_to, now()))
+		    AS open
+		FROM ag
 	), m AS (
 		SELECT inc.*,
-		    agreement_clock_seconds(ag, inc.id, inc.detected_at,
+		    agreement_clock_seconds(cal.open, ps.stops,
+		        inc.detected_at,
 		        least(coalesce(inc.acknowledged_at, inc.t1, inc.cut),
 		              inc.cut)) AS tto,
-		    agreement_clock_seconds(ag, inc.id, inc.t0,
+		    agreement_clock_seconds(cal.open, ps.stops, inc.t0,
 		        least(coalesce(inc.t1, inc.cut), inc.cut)) AS ttr,
 		    extract(epoch FROM t.tto) AS tto_t,
 		    extract(epoch FROM t.ttr) AS ttr_t,
-		    (SELECT coalesce(sum(extract(epoch FROM
-		         least(coalesce(p.ended_at, inc.cut), inc.cut)
-		         - p.started_at)), 0)
-		     FROM incident_pause p WHERE p.incident_id = inc.id
-		       AND p.started_at < inc.cut) AS paused
-		FROM inc CROSS JOIN ag
+		    coalesce(ps.paused, 0) AS paused
+		FROM inc CROSS JOIN ag CROSS JOIN cal
 		LEFT JOIN agreement_target t ON t.agreement = ag.name
 		    AND t.priority = inc.priority
+		LEFT JOIN LATERAL (
+			SELECT range_agg(tstzrange(p.started_at,
+			    coalesce(p.ended_at, 'infinity'))) FILTER (WHERE
+			    agreement_clock_stops(ag.kind, p.party)) AS stops,
+			    sum(extract(epoch FROM least(coalesce(p.ended_at,
+			        inc.cut), inc.cut) - p.started_at)) AS paused
+			FROM incident_pause p
+			WHERE p.incident_id = inc.id AND p.started_at < inc.cut
+		) AS ps ON true
 	)
 	SELECT id, ref, priority, segment, cause, detected_at,
 	    acknowledged_at, t1, t1 IS NULL OR t1 >= cut, tto, ttr, tto_t,
@@ -332,13 +376,16 @@ $$;
 -- Times are seconds; NULL means no data (or no target), never 100 %.
 CREATE FUNCTION sla_report(p_month text, p_tz text, p_service text,
     p_department text, p_provider text)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE
+    -- compiling these small queries costs more than running them
+    SET jit = off AS $$
 DECLARE
 	v_from timestamptz;
 	v_to timestamptz;
 	v_out jsonb := '[]';
 	v_ag agreement;
 	v_av record;
+	v_rg agreement_ranges_t;
 	v_inc jsonb;
 	v_failures integer;
 BEGIN
@@ -355,8 +402,10 @@ BEGIN
 	           AND party = p_department))
 	      AND (p_provider IS NULL OR (kind = 'ola' AND party = p_provider))
 	    ORDER BY service, kind DESC, name LOOP
-		SELECT * INTO v_av FROM agreement_availability(v_ag.name,
-		    v_from, v_to);
+		-- worked out once, summed and listed
+		SELECT * INTO v_rg FROM agreement_ranges(v_ag.name, v_from,
+		    v_to);
+		SELECT * INTO v_av FROM ranges_figures(v_rg);
 		SELECT coalesce(jsonb_agg(to_jsonb(x) - 'incident_id'), '[]'),
 		    count(*) FILTER (WHERE x.detected_at >= v_from)
 		INTO v_inc, v_failures
@@ -374,7 +423,7 @@ BEGIN
 		    'met', v_av.availability >= v_ag.availability,
 		    'incidents', v_inc,
 		    'intervals', (SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]')
-		        FROM agreement_intervals(v_ag.name, v_from, v_to) x),
+		        FROM ranges_intervals(v_rg) x),
 		    'count', jsonb_array_length(v_inc),
 		    'tto_breaches', (SELECT count(*) FROM jsonb_array_elements(
 		        v_inc) e WHERE (e->>'tto_breach')::boolean),
