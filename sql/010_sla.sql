@@ -382,7 +382,8 @@ RETURNS jsonb LANGUAGE plpgsql STABLE
 DECLARE
 	v_from timestamptz;
 	v_to timestamptz;
-	v_out jsonb := '[]';
+	v_list jsonb[] := '{}'; -- appended in place, not copied each time
+	v_out jsonb;
 	v_ag agreement;
 	v_av record;
 	v_rg agreement_ranges_t;
@@ -410,7 +411,7 @@ BEGIN
 		    count(*) FILTER (WHERE x.detected_at >= v_from)
 		INTO v_inc, v_failures
 		FROM agreement_incidents(v_ag.name, v_from, v_to) AS x;
-		v_out := v_out || jsonb_build_object(
+		v_list := array_append(v_list, jsonb_build_object(
 		    'agreement', v_ag.name, 'kind', v_ag.kind,
 		    'service', v_ag.service, 'party', v_ag.party,
 		    'calendar', coalesce(v_ag.calendar, '24x7'),
@@ -440,8 +441,9 @@ BEGIN
 		        WHERE NOT (e->>'open_at_end')::boolean),
 		    'mtbf_s', CASE WHEN v_failures > 0 AND v_av.availability
 		        IS NOT NULL THEN (v_av.agreed_s - v_av.excluded_s
-		            - v_av.nodata_s - v_av.down_s) / v_failures END);
+		            - v_av.nodata_s - v_av.down_s) / v_failures END));
 	END LOOP;
+	v_out := to_jsonb(v_list);
 	RETURN jsonb_build_object('month', p_month, 'timezone', p_tz,
 	    'from', v_from, 'to', v_to, 'agreements', v_out,
 	    'breaches', coalesce((SELECT jsonb_agg(b ORDER BY
