@@ -55,6 +55,11 @@ usage(void)
 	    "       [--version N]\n"
 	    "  report sla --month YYYY-MM --close [--reason R] | --versions\n"
 	    "  holidays [--year Y] | holidays import FILE\n"
+	    "  user add NAME --user-role ROLE [--display-name N] |\n"
+	    "       user passwd NAME | user disable NAME --reason R |\n"
+	    "       user enable NAME | user list\n"
+	    "                          console accounts; passwords come\n"
+	    "                          from the terminal or one stdin line\n"
 	    "                          national holidays; FILE is the\n"
 	    "                          Cabinet Office's syukujitsu.csv\n"
 	    "Every command takes --json; changes take --as NAME (default\n"
@@ -279,6 +284,8 @@ main(int argc, char *argv[])
 		{ "close", no_argument, NULL, 'C' },
 		{ "version", required_argument, NULL, 'N' },
 		{ "versions", no_argument, NULL, 'L' },
+		{ "user-role", required_argument, NULL, 'U' },
+		{ "display-name", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl;
@@ -423,6 +430,12 @@ main(int argc, char *argv[])
 		case 'L':
 			ctl.versions = 1;
 			break;
+		case 'U':
+			ctl.user_role = optarg;
+			break;
+		case 'n':
+			ctl.display_name = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -462,6 +475,8 @@ main(int argc, char *argv[])
 		rc = lifecycle_resume(&ctl, argv[optind]);
 	else if (strcmp(cmd, "report") == 0)
 		rc = ctl_report(&ctl, nargs, argv + optind);
+	else if (strcmp(cmd, "user") == 0)
+		rc = ctl_user(&ctl, nargs, argv + optind);
 	else if (strcmp(cmd, "holidays") == 0)
 		rc = ctl_holidays(&ctl, nargs, argv + optind);
 	else if (strcmp(cmd, "duty") == 0 && nargs == 0)

@@ -35,6 +35,7 @@ struct ctl {
 	const char *format;
 	int close, versions; /* report --close, --versions */
 	const char *version; /* report --version N */
+	const char *user_role, *display_name; /* user add */
 };
 
 /* How incidentctl exits; documented in incidentctl(1). */
@@ -84,6 +85,9 @@ int lifecycle_resume(struct ctl *, const char *);
 
 /* report.c */
 int ctl_report(struct ctl *, int, char *[]);
+
+/* user.c */
+int ctl_user(struct ctl *, int, char *[]);
 
 /* report_html.c */
 void report_html(json_t *);

@@ -182,6 +182,10 @@ acklink_check(const char *, const char *, time_t, uint64_t *, time_t *);
 int http_start(struct incidentd *);
 char *http_ack_url(const struct inc_conf *, const char *);
 
+/* passwd.c: the console users' password hashes */
+char *passwd_hash(const char *);
+int passwd_verify(const char *, const char *);
+
 /* holidays.c: the Cabinet Office's holiday CSV */
 struct holiday {
 	char day[11]; /* YYYY-MM-DD */

@@ -1,0 +1,120 @@
+-- The console's users: a name, a role of the lifecycle (viewer, operator,
+-- administrator, or outsourcer, who sees only incidents assigned to the
+-- outsourcer), a password hash (yescrypt, from libcrypt) and whether the
+-- account is disabled.  Every change is kept in user_change.
+
+CREATE TABLE app_user (
+	name                text PRIMARY KEY
+	                        CHECK (name ~ '^[A-Za-z0-9._@-]{1,64}$'),
+	display_name        text NOT NULL DEFAULT '',
+	role                text NOT NULL CHECK (role IN ('viewer', 'operator',
+	                        'administrator', 'outsourcer')),
+	password_hash       text NOT NULL CHECK (password_hash LIKE '$%'),
+	created_at          timestamptz NOT NULL DEFAULT now(),
+	password_changed_at timestamptz NOT NULL DEFAULT now(),
+	disabled_at         timestamptz,
+	failed_logins       integer NOT NULL DEFAULT 0,
+	locked_until        timestamptz
+);
+
+CREATE TABLE user_change (
+	id        bigserial PRIMARY KEY,
+	at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+	actor     text NOT NULL,
+	user_name text NOT NULL,
+	what      text NOT NULL,
+	detail    text NOT NULL DEFAULT ''
+);
+CREATE TRIGGER user_change_append_only
+	BEFORE UPDATE OR DELETE ON user_change
+	FOR EACH ROW EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER user_change_no_truncate
+	BEFORE TRUNCATE ON user_change
+	FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+
+-- Adds a user with a password hash made by the caller (never the
+-- password itself).
+-- Only an administrator manages users.
+CREATE FUNCTION user_admin_check(p_actor_role text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF p_actor_role IS DISTINCT FROM 'administrator' THEN
+		PERFORM lifecycle_fail('LC001', format('managing users is an '
+		    'administrator''s task, not the %s role''s', p_actor_role));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION user_add(p_name text, p_display text, p_role text,
+    p_hash text, p_actor text, p_actor_role text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM user_admin_check(p_actor_role);
+	IF p_name IS NULL OR p_name !~ '^[A-Za-z0-9._@-]{1,64}$' THEN
+		PERFORM lifecycle_fail('LC001', format('a user name is 1-64 '
+		    'letters, digits and . _ @ -, not %L', p_name));
+	END IF;
+	IF p_role IS NULL OR p_role NOT IN ('viewer', 'operator',
+	    'administrator', 'outsourcer') THEN
+		PERFORM lifecycle_fail('LC001', format('a user''s role is '
+		    'viewer, operator, administrator or outsourcer, not %L',
+		    p_role));
+	END IF;
+	IF EXISTS (SELECT 1 FROM app_user WHERE name = p_name) THEN
+		PERFORM lifecycle_fail('LC001', format('user %s exists already',
+		    p_name));
+	END IF;
+	INSERT INTO app_user (name, display_name, role, password_hash)
+	VALUES (p_name, coalesce(p_display, ''), p_role, p_hash);
+	INSERT INTO user_change (actor, user_name, what, detail)
+	VALUES (p_actor, p_name, 'added', 'role ' || p_role);
+END
+$$;
+
+-- Sets a user's password hash; unlocks the account.
+CREATE FUNCTION user_set_password(p_name text, p_hash text, p_actor text,
+    p_actor_role text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM user_admin_check(p_actor_role);
+	UPDATE app_user SET password_hash = p_hash,
+	    password_changed_at = now(), failed_logins = 0,
+	    locked_until = NULL
+	WHERE name = p_name;
+	IF NOT FOUND THEN
+		PERFORM lifecycle_fail('LC003', 'no user ' || p_name);
+	END IF;
+	INSERT INTO user_change (actor, user_name, what)
+	VALUES (p_actor, p_name, 'password changed');
+END
+$$;
+
+-- Disables (p_disable) or enables a user; a reason is kept.
+CREATE FUNCTION user_set_disabled(p_name text, p_disable boolean,
+    p_actor text, p_actor_role text, p_reason text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v_user app_user;
+BEGIN
+	PERFORM user_admin_check(p_actor_role);
+	SELECT * INTO v_user FROM app_user WHERE name = p_name FOR UPDATE;
+	IF NOT FOUND THEN
+		PERFORM lifecycle_fail('LC003', 'no user ' || p_name);
+	END IF;
+	IF (v_user.disabled_at IS NOT NULL) = p_disable THEN
+		PERFORM lifecycle_fail('LC001', format('user %s is %s already',
+		    p_name, CASE WHEN p_disable THEN 'disabled'
+		    ELSE 'enabled' END));
+	END IF;
+	IF p_disable AND coalesce(btrim(p_reason), '') = '' THEN
+		PERFORM lifecycle_fail('LC001', 'disabling ' || p_name ||
+		    ' needs a reason (--reason)');
+	END IF;
+	UPDATE app_user SET disabled_at = CASE WHEN p_disable THEN now() END,
+	    failed_logins = 0, locked_until = NULL
+	WHERE name = p_name;
+	INSERT INTO user_change (actor, user_name, what, detail)
+	VALUES (p_actor, p_name, CASE WHEN p_disable THEN 'disabled'
+	    ELSE 'enabled' END, coalesce(p_reason, ''));
+END
+$$;
