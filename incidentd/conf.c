@@ -385,9 +385,10 @@ inc_webhook_load(struct cfg_doc *doc, const struct cfg_node *node,
  */
 static void
 inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
-    const struct cfg_node *node, struct ack_conf *ack)
+    const struct cfg_node *node, struct ack_conf *ack, struct http_conf *hc)
 {
-	static const char *const hkeys[] = { "listen", NULL };
+	static const char *const hkeys[] = { "listen", "session_idle",
+		"secure_cookies", NULL };
 	static const char *const keys[] = { "url", "secret", "secret_file",
 		"valid_for", "sms", NULL };
 	struct sockaddr_storage ss;
@@ -399,8 +400,13 @@ inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
 
 	ack->valid_ms = MS_DAY;
 	ack->sms = 1;
+	hc->session_idle_ms = 30 * 60000;
+	hc->secure_cookies = 1;
 	if (http != NULL) {
 		cfg_check_keys(doc, http, "http", hkeys);
+		cfg_duration(doc, http, "session_idle", 0, 60000, MS_DAY,
+		    &hc->session_idle_ms);
+		cfg_bool(doc, http, "secure_cookies", 0, &hc->secure_cookies);
 		if (cfg_str(doc, http, "listen", 1, &s) == 0) {
 			if (httpd_parse_listen(s, &ss, &sslen, &why) == -1)
 				cfg_error(doc, cfg_get(http, "listen"),
@@ -988,7 +994,7 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	inc_sms_load(doc, cfg_map(doc, root, "sms", 0), &conf->sms);
 	inc_webhook_load(doc, cfg_map(doc, root, "webhook", 0), &conf->webhook);
 	inc_ack_load(doc, cfg_map(doc, root, "http", 0),
-	    cfg_map(doc, root, "ack", 0), &conf->ack);
+	    cfg_map(doc, root, "ack", 0), &conf->ack, &conf->http);
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
 	inc_escalation_load(doc, cfg_map(doc, root, "escalation", 0), conf);
 	inc_lifecycle_load(doc, root, conf);

@@ -1,10 +1,10 @@
 /*
- * incidentd's HTTP side: for now the one-time acknowledgement links that
- * mail and SMS carry.  GET /a/<token> shows the incident and a button,
- * because mail scanners and link previews fetch links by themselves and
- * must not acknowledge anything; POST /a/<token> acknowledges, once per
- * link, as the contact the message went to.  It listens on loopback only:
- * staff reach it through the department's reverse proxy (ack.url), which
+ * incidentd's HTTP side: the console's API (api.c) and the one-time
+ * acknowledgement links that mail and SMS carry.  GET /a/<token> shows the
+ * incident and a button, because mail scanners and link previews fetch links by
+ * themselves and must not acknowledge anything; POST /a/<token> acknowledges,
+ * once per link, as the contact the message went to.  It listens on loopback
+ * only: staff reach it through the department's reverse proxy (ack.url), which
  * holds the certificate.
  */
 #include "config.h"
@@ -24,7 +24,7 @@
 #include "xmalloc.h"
 
 #define HTTP_MAX_HEADERS 8192
-#define HTTP_MAX_BODY 1024 /* the button's POST has no body to speak of */
+#define HTTP_MAX_BODY 65536 /* the API's JSON; pages take none */
 #define HTTP_TIMEOUT_S 10
 
 /*
@@ -330,6 +330,10 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	if (path != NULL && strncmp(path, "/a/", 3) == 0 &&
 	    idd->conf->ack.secret != NULL) {
 		http_ack(idd, req, path + 3);
+		return;
+	}
+	if (path != NULL && strncmp(path, "/api/", 5) == 0) {
+		api_handle(idd, req, path);
 		return;
 	}
 	http_message(req, 404, MAIL_LANG_EN, "Not Found", "Nothing here.");

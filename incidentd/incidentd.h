@@ -91,6 +91,12 @@ struct ack_conf {
 	int sms; /* links in SMS too */
 };
 
+/* The console's sessions. */
+struct http_conf {
+	uint64_t session_idle_ms; /* a session lapses after this idle */
+	int secure_cookies; /* cookies only over HTTPS (the proxy's) */
+};
+
 /* The SMTP relay incidentd sends through. */
 struct smtp_conf {
 	char *url; /* smtp://host:port or smtps://host:port */
@@ -117,6 +123,7 @@ struct inc_conf {
 	struct sms_conf sms;
 	struct webhook_conf webhook;
 	struct ack_conf ack;
+	struct http_conf http;
 	uint64_t retry_min_ms, retry_max_ms;
 	unsigned max_attempts;
 	uint64_t group_window_ms; /* how long an "opened" waits for a storm */
@@ -177,6 +184,10 @@ enum ack_check { ACK_OK, ACK_MALFORMED, ACK_FORGED, ACK_EXPIRED };
 int acklink_make(const char *, uint64_t, time_t, char *, size_t);
 enum ack_check
 acklink_check(const char *, const char *, time_t, uint64_t *, time_t *);
+
+/* api.c */
+struct evhttp_request;
+void api_handle(struct incidentd *, struct evhttp_request *, const char *);
 
 /* http.c */
 int http_start(struct incidentd *);

@@ -84,6 +84,8 @@ BEGIN
 	IF NOT FOUND THEN
 		PERFORM lifecycle_fail('LC003', 'no user ' || p_name);
 	END IF;
+	-- whoever was logged in with the old password is no longer
+	DELETE FROM app_session WHERE user_name = p_name;
 	INSERT INTO user_change (actor, user_name, what)
 	VALUES (p_actor, p_name, 'password changed');
 END
@@ -113,8 +115,112 @@ BEGIN
 	UPDATE app_user SET disabled_at = CASE WHEN p_disable THEN now() END,
 	    failed_logins = 0, locked_until = NULL
 	WHERE name = p_name;
+	DELETE FROM app_session WHERE user_name = p_name;
 	INSERT INTO user_change (actor, user_name, what, detail)
 	VALUES (p_actor, p_name, CASE WHEN p_disable THEN 'disabled'
 	    ELSE 'enabled' END, coalesce(p_reason, ''));
 END
+$$;
+
+-- Sessions of the console: the token itself only in the user's cookie;
+-- here its SHA-256, the CSRF token that state-changing requests must
+-- echo, and when it lapses (idle time, renewed on use).
+CREATE TABLE app_session (
+	token_hash bytea PRIMARY KEY,
+	user_name  text NOT NULL REFERENCES app_user (name) ON DELETE CASCADE,
+	csrf       text NOT NULL,
+	remote     text NOT NULL DEFAULT '',
+	created_at timestamptz NOT NULL DEFAULT now(),
+	last_seen  timestamptz NOT NULL DEFAULT now(),
+	expires_at timestamptz NOT NULL
+);
+CREATE INDEX app_session_user ON app_session (user_name);
+
+-- Every login attempt, append-only.
+CREATE TABLE user_login (
+	id        bigserial PRIMARY KEY,
+	at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+	user_name text NOT NULL,
+	remote    text NOT NULL DEFAULT '',
+	ok        boolean NOT NULL,
+	why       text NOT NULL DEFAULT ''
+);
+CREATE TRIGGER user_login_append_only
+	BEFORE UPDATE OR DELETE ON user_login
+	FOR EACH ROW EXECUTE FUNCTION forbid_change();
+CREATE TRIGGER user_login_no_truncate
+	BEFORE TRUNCATE ON user_login
+	FOR EACH STATEMENT EXECUTE FUNCTION forbid_change();
+
+-- Records a login attempt that incidentd checked against the hash.  A
+-- failure counts towards a lock: from the fifth in a row the account is
+-- locked for 1, 2, 4 ... minutes, at most an hour.  A success opens a
+-- session (p_token: 32 random bytes in hex) for p_idle.  Returns the
+-- outcome: 'ok', 'wrong', 'locked' (with until), 'disabled'.
+CREATE FUNCTION user_login_result(p_name text, p_ok boolean, p_remote text,
+    p_token text, p_csrf text, p_idle interval, OUT outcome text,
+    OUT until timestamptz, OUT role text, OUT display_name text)
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_user app_user;
+BEGIN
+	SELECT * INTO v_user FROM app_user WHERE name = p_name FOR UPDATE;
+	IF NOT FOUND THEN
+		INSERT INTO user_login (user_name, remote, ok, why)
+		VALUES (left(coalesce(p_name, ''), 64), coalesce(p_remote, ''),
+		    false, 'no such user');
+		outcome := 'wrong';
+		RETURN;
+	END IF;
+	IF v_user.disabled_at IS NOT NULL THEN
+		outcome := 'disabled';
+	ELSIF v_user.locked_until > now() THEN
+		outcome := 'locked';
+		until := v_user.locked_until;
+	ELSIF NOT p_ok THEN
+		outcome := 'wrong';
+		UPDATE app_user SET failed_logins = failed_logins + 1,
+		    locked_until = CASE WHEN failed_logins + 1 >= 5 THEN now()
+		        + least(interval '1 minute' * power(2, least(
+		            failed_logins + 1 - 5, 10)), interval '1 hour') END
+		WHERE name = p_name RETURNING locked_until INTO until;
+	ELSE
+		outcome := 'ok';
+		UPDATE app_user SET failed_logins = 0, locked_until = NULL
+		WHERE name = p_name;
+		INSERT INTO app_session (token_hash, user_name, csrf, remote,
+		    expires_at)
+		VALUES (sha256(decode(p_token, 'hex')), p_name, p_csrf,
+		    coalesce(p_remote, ''), now() + p_idle);
+		role := v_user.role;
+		display_name := v_user.display_name;
+	END IF;
+	INSERT INTO user_login (user_name, remote, ok, why)
+	VALUES (p_name, coalesce(p_remote, ''), outcome = 'ok',
+	    CASE WHEN outcome = 'ok' THEN '' ELSE outcome END);
+END
+$$;
+
+-- The user of a live session, renewing it for p_idle; no row when the
+-- token is unknown, lapsed, or its user disabled.
+CREATE FUNCTION session_touch(p_token text, p_idle interval,
+    OUT user_name text, OUT role text, OUT display_name text,
+    OUT csrf text)
+RETURNS SETOF record LANGUAGE sql AS $$
+	UPDATE app_session s SET last_seen = now(),
+	    expires_at = now() + p_idle
+	FROM app_user u
+	WHERE s.token_hash = sha256(decode(p_token, 'hex'))
+	  AND s.expires_at > now() AND u.name = s.user_name
+	  AND u.disabled_at IS NULL
+	RETURNING u.name, u.role, u.display_name, s.csrf
+$$;
+
+-- Ends a session; true if there was one.
+CREATE FUNCTION session_end(p_token text)
+RETURNS boolean LANGUAGE sql AS $$
+	WITH d AS (DELETE FROM app_session
+	           WHERE token_hash = sha256(decode(p_token, 'hex'))
+	           RETURNING 1)
+	SELECT count(*) > 0 FROM d
 $$;

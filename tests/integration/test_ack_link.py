@@ -247,7 +247,7 @@ def main():
         assert fetch(base + "/")[0] == 404
         assert fetch(base + "/a/")[0] == 404
         assert fetch(base + "/a/" + tok + "/x")[0] == 404
-        assert fetch(base + "/a/" + tok, "POST", b"x" * 5000)[0] == 413
+        assert fetch(base + "/a/" + tok, "POST", b"x" * 70000)[0] == 413
         # a token for a row that does not exist
         status, page, _ = fetch(base + "/a/" + token(999999, int(
             time.time()) + 60), "POST", b"")

@@ -9,13 +9,25 @@ as an administrator are refused with exit 3 (2 for usage) and change
 nothing; a password change gives a new hash and unlocks; disable needs a
 reason, enable undoes it, each once; list shows the state; every change
 is in user_change, which cannot be altered.
+
+Then incidentd's API: a login sets an HttpOnly, SameSite=Strict session
+cookie (the database keeps only its hash) and gives a CSRF token; /me
+answers with and without it; logout refuses a missing or wrong CSRF token
+and ends the session; an unknown user and a wrong password get the same
+401; malformed, oversized or non-JSON bodies, wrong methods and paths get
+4xx; five failures lock an account until a new password; disabling ends
+its sessions; every attempt is in user_login.
 """
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 import traceback
+import urllib.error
+import urllib.request
 import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -32,6 +44,127 @@ def one(pg, sql):
     rows = pg.query(sql)
     assert len(rows) == 1 and len(rows[0]) == 1, (sql, rows)
     return rows[0][0]
+
+
+def call(base, method, path, body=None, cookie=None, csrf=None,
+         ctype="application/json"):
+    """(status, JSON or None, headers) of one API request."""
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, method=method, data=data)
+    if data is not None and ctype:
+        req.add_header("Content-Type", ctype)
+    if cookie:
+        req.add_header("Cookie", cookie)
+    if csrf:
+        req.add_header("X-CSRF-Token", csrf)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw, status, headers = r.read(), r.status, r.headers
+    except urllib.error.HTTPError as e:
+        raw, status, headers = e.read(), e.code, e.headers
+    return status, json.loads(raw) if raw.strip() else None, headers
+
+
+def test_api(pg, env, work, pw):
+    log("logging in through incidentd's API")
+    port = harness.free_port()
+    conf = os.path.join(work, "incidentd.yaml")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write("instance: users\nhttp:\n  listen: 127.0.0.1:%d\n"
+                "  session_idle: 10m\n  secure_cookies: false\n" % port)
+    inc = harness.Daemon("incidentd", ["-f", conf], env,
+                         os.path.join(work, "incidentd.log")).start()
+    try:
+        harness.wait_for("the listener", lambda: harness.port_open(
+            "127.0.0.1", port))
+        base = "http://127.0.0.1:%d" % port
+
+        def login(user, password):
+            time.sleep(0.25)    # under the 5 logins a second for everyone
+            return call(base, "POST", "/api/v1/login",
+                        {"user": user, "password": password})
+        st, body, _ = login("kansa", "wrong password!")
+        assert (st, body) == (401, {"error": "wrong user or password"})
+        st, body, _ = login("nosuchuser", "wrong password!")
+        assert (st, body) == (401, {"error": "wrong user or password"})
+        st, body, h = login("kansa", pw["kansa"])
+        assert st == 200, (st, body)
+        assert (body["user"], body["role"]) == ("kansa", "viewer"), body
+        assert len(body["csrf"]) == 32, body
+        cookie = h["Set-Cookie"]
+        assert cookie.startswith("incidentd_session=") and \
+            "; HttpOnly" in cookie and "; SameSite=Strict" in cookie and \
+            "Max-Age=600" in cookie and "Secure" not in cookie, cookie
+        token = cookie.split(";")[0].split("=", 1)[1]
+        assert len(token) == 64, token
+        # the database has its hash only
+        assert one(pg, "SELECT count(*) FROM app_session WHERE "
+                   "encode(token_hash, 'hex') = '%s'" % token) == "0"
+        sid = "incidentd_session=" + token
+        st, me, _ = call(base, "GET", "/api/v1/me", cookie="a=b; " + sid)
+        assert st == 200 and me["user"] == "kansa" and \
+            me["csrf"] == body["csrf"], me
+        assert call(base, "GET", "/api/v1/me")[0] == 401
+        assert call(base, "GET", "/api/v1/me",
+                    cookie="incidentd_session=" + "0" * 64)[0] == 401
+        assert call(base, "POST", "/api/v1/logout", b"", cookie=sid)[:2] \
+            == (403, {"error": "the X-CSRF-Token header is missing or "
+                               "wrong"})
+        assert call(base, "POST", "/api/v1/logout", b"", cookie=sid,
+                    csrf="0" * 32)[0] == 403
+        st, _, h = call(base, "POST", "/api/v1/logout", b"", cookie=sid,
+                        csrf=me["csrf"])
+        assert st == 204 and "Max-Age=0" in h["Set-Cookie"], h
+        assert call(base, "GET", "/api/v1/me", cookie=sid)[0] == 401
+
+        log("bad requests get 4xx, never a crash")
+        assert call(base, "POST", "/api/v1/login", b"{not json")[0] == 400
+        assert call(base, "POST", "/api/v1/login", b"[1]")[0] == 400
+        assert call(base, "POST", "/api/v1/login", {"user": 1})[0] == 400
+        assert call(base, "POST", "/api/v1/login", b"user=a",
+                    ctype="application/x-www-form-urlencoded")[0] == 415
+        assert call(base, "POST", "/api/v1/login",
+                    b'{"user": "' + b"a" * 20000 + b'"}')[0] == 413
+        assert call(base, "GET", "/api/v1/login")[0] == 405
+        assert call(base, "GET", "/api/v1/nothing")[0] == 404
+        assert call(base, "POST", "/api/v1/login",
+                    b'{"user": "a", "user": "b", "password": "x"}')[0] == 400
+
+        log("five failures lock the account; a new password unlocks it")
+        for _ in range(5):
+            assert login("sato", "not the password")[0] == 401
+        st, body, _ = login("sato", "another long secret")
+        assert st == 429 and body["error"].startswith("too many failed"), \
+            body
+        expect = subprocess.run(
+            [harness.binary("incidentctl"), "user", "passwd", "sato", "--as",
+             "課長", "--role", "administrator"], env=env,
+            input="a third long secret\n", capture_output=True, text=True)
+        assert expect.returncode == 0, expect.stderr
+        st, body, h = login("sato", "a third long secret")
+        assert st == 200, body
+        sid = h["Set-Cookie"].split(";")[0]
+
+        log("disabling ends the sessions")
+        subprocess.run([harness.binary("incidentctl"), "user", "disable",
+                        "sato", "--reason", "異動", "--as", "課長", "--role",
+                        "administrator"], env=env, check=True,
+                       capture_output=True)
+        assert call(base, "GET", "/api/v1/me", cookie=sid)[0] == 401
+        assert login("sato", "a third long secret")[0] == 401
+        got = pg.query("SELECT user_name, ok, why FROM user_login "
+                       "ORDER BY id")
+        assert got[:3] == [["kansa", "f", "wrong"],
+                           ["nosuchuser", "f", "no such user"],
+                           ["kansa", "t", ""]], got
+        assert got[-1] == ["sato", "f", "disabled"], got
+        assert inc.alive()
+        assert inc.stop() == 0
+    except Exception:
+        print("----- incidentd log -----\n%s" % inc.log()[-5000:])
+        raise
 
 
 def main():
@@ -139,6 +272,7 @@ def main():
                 assert "user_change is append-only" in e.stderr, e.stderr
             else:
                 raise AssertionError("%s was allowed" % sql)
+        test_api(pg, env, work, pw)
         log("PASS")
         return 0
     except Exception:

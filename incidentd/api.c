@@ -1,0 +1,422 @@
+/*
+ * The console's JSON API, first part: logging in and out.
+ *
+ *	POST /api/v1/login   {"user": "sato", "password": "..."}
+ *	GET  /api/v1/me
+ *	POST /api/v1/logout  (X-CSRF-Token: the token /login and /me gave)
+ *
+ * A session is 32 random bytes in an HttpOnly, SameSite=Strict cookie;
+ * the database keeps only its SHA-256.  Every state-changing request must
+ * echo the session's CSRF token in a header.  Errors are a status and
+ * {"error": "..."}.  A wrong password and an unknown user get the same
+ * answer after the same work; from the fifth failure in a row an account
+ * is locked for a while (user_login_result), and logins as a whole are
+ * rate-limited, since checking a password costs the event loop a few
+ * milliseconds of yescrypt.
+ */
+#include "config.h"
+
+#include <sys/random.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "db.h"
+#include "httpd.h"
+#include "incidentd.h"
+#include "xmalloc.h"
+
+#define API_COOKIE "incidentd_session"
+#define API_BODY_MAX 16384
+#define API_LOGINS_PER_S 5 /* password checks per second, all users */
+
+/* A request waiting for the database; answered whatever happens. */
+struct api_req {
+	struct incidentd *idd;
+	struct evhttp_request *req;
+	char *user;
+	char *password; /* cleared as soon as it is checked */
+	char token[65], csrf[33];
+	char remote[64];
+};
+
+/* Sends status and a JSON body (taken); adds the headers we always send. */
+static void
+api_reply(struct evhttp_request *req, int status, json_t *body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char *s = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	if (s != NULL) {
+		evbuffer_add(evhttp_request_get_output_buffer(req), s,
+		    strlen(s));
+		evbuffer_add(evhttp_request_get_output_buffer(req), "\n", 1);
+	}
+	free(s);
+	json_decref(body);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	httpd_reply(req, status, "application/json; charset=utf-8");
+}
+
+static void
+api_error(struct evhttp_request *req, int status, const char *msg)
+{
+	api_reply(req, status, json_pack("{s:s}", "error", msg));
+}
+
+static void
+api_req_free(struct api_req *ar)
+{
+	if (ar->password != NULL) {
+		explicit_bzero(ar->password, strlen(ar->password));
+		free(ar->password);
+	}
+	free(ar->user);
+	explicit_bzero(ar->token, sizeof(ar->token));
+	free(ar);
+}
+
+/* n random bytes as hex into out (2n + 1 bytes); -1 if none to be had. */
+static int
+api_random_hex(char *out, size_t n)
+{
+	unsigned char buf[32];
+
+	if (n > sizeof(buf) || getrandom(buf, n, 0) != (ssize_t)n)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", buf[i]);
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+/* The session token from the Cookie header, if it looks like one. */
+static int
+api_cookie_token(struct evhttp_request *req, char *out)
+{
+	const char *c =
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
+	const char *p;
+	size_t n;
+
+	for (p = c; p != NULL && (p = strstr(p, API_COOKIE "=")) != NULL;
+	     p += strlen(API_COOKIE)) {
+		if (p != c && p[-1] != ' ' && p[-1] != ';')
+			continue;
+		p += strlen(API_COOKIE) + 1;
+		n = strspn(p, "0123456789abcdef");
+		if (n != 64)
+			return -1;
+		memcpy(out, p, 64);
+		out[64] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+/* The request's body as a JSON object, or NULL after a 4xx. */
+static json_t *
+api_body(struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	const char *type =
+	    evhttp_find_header(evhttp_request_get_input_headers(req),
+		"Content-Type");
+	json_error_t je;
+	json_t *j;
+	char msg[200];
+
+	if (len > API_BODY_MAX) {
+		api_error(req, 413, "the body is too large");
+		return NULL;
+	}
+	if (type == NULL || strncmp(type, "application/json", 16) != 0) {
+		api_error(req, 415,
+		    "send JSON (Content-Type: "
+		    "application/json)");
+		return NULL;
+	}
+	j = json_loadb((const char *)evbuffer_pullup(in, (ev_ssize_t)len), len,
+	    JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL || !json_is_object(j)) {
+		snprintf(msg, sizeof(msg), "the body is not a JSON object%s%s",
+		    j == NULL ? ": " : "", j == NULL ? je.text : "");
+		json_decref(j);
+		api_error(req, 400, msg);
+		return NULL;
+	}
+	return j;
+}
+
+/* At most API_LOGINS_PER_S password checks in any second. */
+static int
+api_login_allowed(void)
+{
+	static time_t second;
+	static int count;
+	time_t now = time(NULL);
+
+	if (now != second) {
+		second = now;
+		count = 0;
+	}
+	return ++count <= API_LOGINS_PER_S;
+}
+
+static void
+api_login_done_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct api_req *ar = arg;
+	struct evhttp_request *req = ar->req;
+	const struct inc_conf *conf = ar->idd->conf;
+	const char *outcome;
+	char cookie[256], until[64];
+
+	(void)db;
+	if (res == NULL || !db_result_ok(res) || PQntuples(res) != 1) {
+		if (res != NULL && !db_result_ok(res))
+			log_warnx("api: login: %s", PQresultErrorMessage(res));
+		api_error(req, 503, "the database did not answer");
+		api_req_free(ar);
+		return;
+	}
+	outcome = PQgetvalue(res, 0, 0);
+	if (strcmp(outcome, "ok") == 0) {
+		snprintf(cookie, sizeof(cookie),
+		    API_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; "
+			       "Max-Age=%llu%s",
+		    ar->token,
+		    (unsigned long long)(conf->http.session_idle_ms / 1000),
+		    conf->http.secure_cookies ? "; Secure" : "");
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Set-Cookie", cookie);
+		log_info("api: %s logged in from %s", ar->user, ar->remote);
+		api_reply(req, 200,
+		    json_pack("{s:s, s:s, s:s, s:s}", "user", ar->user, "role",
+			PQgetvalue(res, 0, 2), "display_name",
+			PQgetvalue(res, 0, 3), "csrf", ar->csrf));
+	} else if (strcmp(outcome, "locked") == 0) {
+		snprintf(until, sizeof(until), "%.16s", PQgetvalue(res, 0, 1));
+		log_notice("api: login as %s from %s refused: locked", ar->user,
+		    ar->remote);
+		api_reply(req, 429,
+		    json_pack("{s:s, s:s}", "error",
+			"too many failed logins; try again later", "until",
+			until));
+	} else {
+		log_notice("api: login as %s from %s refused: %s", ar->user,
+		    ar->remote, outcome);
+		api_error(req, 401, "wrong user or password");
+	}
+	api_req_free(ar);
+}
+
+/* The stored hash came: check the password, then record the outcome. */
+static void
+api_login_hash_cb(struct db *db, const PGresult *res, void *arg)
+{
+	/* a hash of nothing anyone knows: the same work for an unknown
+	 * user as for a known one */
+	static char *dummy;
+	struct api_req *ar = arg;
+	const char *hash, *params[6];
+	char idle[32], noise[33];
+	int ok;
+
+	(void)db;
+	if (dummy == NULL && api_random_hex(noise, 16) == 0)
+		dummy = passwd_hash(noise);
+	hash = dummy != NULL ? dummy : "$";
+	if (res == NULL || !db_result_ok(res)) {
+		api_error(ar->req, 503, "the database did not answer");
+		api_req_free(ar);
+		return;
+	}
+	if (PQntuples(res) == 1)
+		hash = PQgetvalue(res, 0, 0);
+	ok = passwd_verify(ar->password, hash) && PQntuples(res) == 1;
+	explicit_bzero(ar->password, strlen(ar->password));
+	if (api_random_hex(ar->token, 32) == -1 ||
+	    api_random_hex(ar->csrf, 16) == -1) {
+		api_error(ar->req, 500, "no random bytes for a session");
+		api_req_free(ar);
+		return;
+	}
+	snprintf(idle, sizeof(idle), "%llu milliseconds",
+	    (unsigned long long)ar->idd->conf->http.session_idle_ms);
+	params[0] = ar->user;
+	params[1] = ok ? "true" : "false";
+	params[2] = ar->remote;
+	params[3] = ar->token;
+	params[4] = ar->csrf;
+	params[5] = idle;
+	db_query(ar->idd->db,
+	    "SELECT outcome, until, role, display_name FROM "
+	    "user_login_result($1, $2::boolean, $3, $4, $5, $6::interval)",
+	    6, params, 0, api_login_done_cb, ar);
+}
+
+static struct api_req *
+api_req_new(struct incidentd *idd, struct evhttp_request *req)
+{
+	struct api_req *ar = xcalloc(1, sizeof(*ar));
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	char *peer = NULL;
+	ev_uint16_t port = 0;
+
+	ar->idd = idd;
+	ar->req = req;
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &peer, &port);
+	snprintf(ar->remote, sizeof(ar->remote), "%s", peer ? peer : "");
+	return ar;
+}
+
+static void
+api_login(struct incidentd *idd, struct evhttp_request *req)
+{
+	json_t *body = api_body(req);
+	const char *user, *pw;
+	const char *params[1];
+	struct api_req *ar;
+
+	if (body == NULL)
+		return;
+	user = json_string_value(json_object_get(body, "user"));
+	pw = json_string_value(json_object_get(body, "password"));
+	if (user == NULL || pw == NULL || *user == '\0' || strlen(user) > 64 ||
+	    strlen(pw) > 1024) {
+		json_decref(body);
+		api_error(req, 400, "give user and password as strings");
+		return;
+	}
+	if (!api_login_allowed()) {
+		json_decref(body);
+		api_error(req, 429, "too many logins at once; try again");
+		return;
+	}
+	ar = api_req_new(idd, req);
+	ar->user = xstrdup(user);
+	ar->password = xstrdup(pw);
+	json_decref(body);
+	params[0] = ar->user;
+	db_query(idd->db,
+	    "SELECT password_hash FROM app_user WHERE name = $1 "
+	    "AND disabled_at IS NULL",
+	    1, params, DB_RETRY, api_login_hash_cb, ar);
+}
+
+/* /me and /logout: the session first. */
+static void
+api_session_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct api_req *ar = arg;
+	struct evhttp_request *req = ar->req;
+	const char *csrf;
+	const char *params[1];
+
+	(void)db;
+	if (res == NULL || !db_result_ok(res)) {
+		api_error(req, 503, "the database did not answer");
+		api_req_free(ar);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		api_error(req, 401, "log in first");
+		api_req_free(ar);
+		return;
+	}
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+		api_reply(req, 200,
+		    json_pack("{s:s, s:s, s:s, s:s}", "user",
+			PQgetvalue(res, 0, 0), "role", PQgetvalue(res, 0, 1),
+			"display_name", PQgetvalue(res, 0, 2), "csrf",
+			PQgetvalue(res, 0, 3)));
+		api_req_free(ar);
+		return;
+	}
+	/* logout changes state: the CSRF token must come along */
+	csrf = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "X-CSRF-Token");
+	if (csrf == NULL || strlen(csrf) != 32 ||
+	    strcmp(csrf, PQgetvalue(res, 0, 3)) != 0) {
+		api_error(req, 403,
+		    "the X-CSRF-Token header is missing or "
+		    "wrong");
+		api_req_free(ar);
+		return;
+	}
+	params[0] = ar->token;
+	db_query(ar->idd->db, "SELECT session_end($1)", 1, params, DB_RETRY,
+	    NULL, NULL);
+	log_info("api: %s logged out", PQgetvalue(res, 0, 0));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie",
+	    API_COOKIE "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+	api_reply(req, 204, NULL);
+	api_req_free(ar);
+}
+
+static void
+api_session(struct incidentd *idd, struct evhttp_request *req)
+{
+	struct api_req *ar = api_req_new(idd, req);
+	const char *params[2];
+	char idle[32];
+
+	if (api_cookie_token(req, ar->token) == -1) {
+		api_error(req, 401, "log in first");
+		api_req_free(ar);
+		return;
+	}
+	snprintf(idle, sizeof(idle), "%llu milliseconds",
+	    (unsigned long long)idd->conf->http.session_idle_ms);
+	params[0] = ar->token;
+	params[1] = idle;
+	db_query(idd->db,
+	    "SELECT user_name, role, display_name, csrf FROM "
+	    "session_touch($1, $2::interval)",
+	    2, params, 0, api_session_cb, ar);
+}
+
+/* Every request under /api/. */
+void
+api_handle(struct incidentd *idd, struct evhttp_request *req, const char *path)
+{
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *want;
+
+	if (strcmp(path, "/api/v1/login") == 0)
+		want = "POST";
+	else if (strcmp(path, "/api/v1/logout") == 0)
+		want = "POST";
+	else if (strcmp(path, "/api/v1/me") == 0)
+		want = "GET";
+	else {
+		api_error(req, 404, "no such endpoint");
+		return;
+	}
+	if ((strcmp(want, "POST") == 0 && cmd != EVHTTP_REQ_POST) ||
+	    (strcmp(want, "GET") == 0 && cmd != EVHTTP_REQ_GET)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", want);
+		api_error(req, 405, "method not allowed");
+		return;
+	}
+	if (!db_connected(idd->db)) {
+		api_error(req, 503, "the database is unreachable");
+		return;
+	}
+	if (strcmp(path, "/api/v1/login") == 0)
+		api_login(idd, req);
+	else
+		api_session(idd, req);
+}
