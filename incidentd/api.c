@@ -4,6 +4,8 @@
  *	POST /api/v1/login   {"user": "sato", "password": "..."}
  *	GET  /api/v1/me
  *	POST /api/v1/logout  (X-CSRF-Token: the token /login and /me gave)
+ *	GET  /api/v1/sla?month=YYYY-MM[&service=S|&department=D|&provider=P]
+ *	     [&version=N]
  *
  * A session is 32 random bytes in an HttpOnly, SameSite=Strict cookie;
  * the database keeps only its SHA-256.  Every state-changing request must
@@ -315,7 +317,104 @@ api_login(struct incidentd *idd, struct evhttp_request *req)
 	    1, params, DB_RETRY, api_login_hash_cb, ar);
 }
 
-/* /me and /logout: the session first. */
+/* The report's JSON, as sla_report() or a closed version has it. */
+static void
+api_sla_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct api_req *ar = arg;
+	struct evhttp_request *req = ar->req;
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	(void)db;
+	if (res == NULL || !db_result_ok(res)) {
+		if (res != NULL)
+			log_warnx("api: sla: %s", PQresultErrorMessage(res));
+		api_error(req, 503, "the database did not answer");
+	} else if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+		api_error(req, 404, "no such closed version of that month");
+	else {
+		evbuffer_add(out, PQgetvalue(res, 0, 0),
+		    (size_t)PQgetlength(res, 0, 0));
+		api_reply(req, 200, NULL);
+	}
+	api_req_free(ar);
+}
+
+/*
+ * GET /api/v1/sla: a month's report for any logged-in user; the
+ * outsourcer's accounts see the OLAs only.
+ */
+static void
+api_sla(struct api_req *ar, const char *role)
+{
+	struct evhttp_request *req = ar->req;
+	const char *query =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq args;
+	const char *month, *service, *dept, *prov, *version, *params[7];
+	int filters;
+
+	TAILQ_INIT(&args);
+	if (query != NULL && evhttp_parse_query_str(query, &args) == -1) {
+		api_error(req, 400, "a malformed query string");
+		api_req_free(ar);
+		return;
+	}
+	month = evhttp_find_header(&args, "month");
+	service = evhttp_find_header(&args, "service");
+	dept = evhttp_find_header(&args, "department");
+	prov = evhttp_find_header(&args, "provider");
+	version = evhttp_find_header(&args, "version");
+	filters = (service != NULL) + (dept != NULL) + (prov != NULL);
+	if (month == NULL || strlen(month) != 7 ||
+	    strspn(month, "0123456789") != 4 || month[4] != '-' ||
+	    strspn(month + 5, "0123456789") != 2 || atoi(month + 5) < 1 ||
+	    atoi(month + 5) > 12) {
+		api_error(req, 400, "month=YYYY-MM is needed");
+	} else if (filters > 1 || (version != NULL && filters > 0)) {
+		api_error(req, 400,
+		    "one of service, department and provider, "
+		    "and none with version");
+	} else if (version != NULL &&
+	    (strspn(version, "0123456789") != strlen(version) ||
+		*version == '\0' || strlen(version) > 9)) {
+		api_error(req, 400, "version is a number");
+	} else if (strcmp(role, "outsourcer") == 0 &&
+	    (version != NULL || dept != NULL)) {
+		api_error(req, 403, "the outsourcer sees its OLAs only");
+	} else {
+		params[0] = month;
+		params[1] = ar->idd->conf->timezone;
+		params[2] = service;
+		params[3] = dept;
+		params[4] = prov;
+		params[5] = version;
+		params[6] = role;
+		/* an outsourcer's view: the OLAs and nothing else */
+		db_query(ar->idd->db,
+		    "SELECT CASE WHEN $6::integer IS NOT NULL THEN "
+		    " (SELECT report::text FROM sla_report_version "
+		    "  WHERE month = $1 AND version = $6::integer) "
+		    "ELSE (SELECT CASE WHEN $7 = 'outsourcer' THEN "
+		    "  jsonb_set(jsonb_set(r, '{agreements}', coalesce((SELECT "
+		    "  jsonb_agg(a) FROM jsonb_array_elements(r->'agreements') a "
+		    "  WHERE a->>'kind' = 'ola'), '[]')), '{breaches}', "
+		    "  coalesce((SELECT jsonb_agg(b) FROM "
+		    "  jsonb_array_elements(r->'breaches') b WHERE "
+		    "  b->>'agreement' IN (SELECT a->>'agreement' FROM "
+		    "  jsonb_array_elements(r->'agreements') a "
+		    "  WHERE a->>'kind' = 'ola')), '[]')) - 'counts' "
+		    "  ELSE r END::text "
+		    " FROM sla_report($1, $2, $3, $4, $5) AS r) END",
+		    7, params, DB_RETRY, api_sla_cb, ar);
+		evhttp_clear_headers(&args);
+		return;
+	}
+	evhttp_clear_headers(&args);
+	api_req_free(ar);
+}
+
+/* /me, /logout and the rest: the session first. */
 static void
 api_session_cb(struct db *db, const PGresult *res, void *arg)
 {
@@ -333,6 +432,11 @@ api_session_cb(struct db *db, const PGresult *res, void *arg)
 	if (PQntuples(res) != 1) {
 		api_error(req, 401, "log in first");
 		api_req_free(ar);
+		return;
+	}
+	if (strcmp(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)),
+		"/api/v1/sla") == 0) {
+		api_sla(ar, PQgetvalue(res, 0, 1));
 		return;
 	}
 	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
@@ -398,7 +502,8 @@ api_handle(struct incidentd *idd, struct evhttp_request *req, const char *path)
 		want = "POST";
 	else if (strcmp(path, "/api/v1/logout") == 0)
 		want = "POST";
-	else if (strcmp(path, "/api/v1/me") == 0)
+	else if (strcmp(path, "/api/v1/me") == 0 ||
+	    strcmp(path, "/api/v1/sla") == 0)
 		want = "GET";
 	else {
 		api_error(req, 404, "no such endpoint");

@@ -390,6 +390,8 @@ DECLARE
 	v_inc jsonb;
 	v_failures integer;
 BEGIN
+	-- times in the report are written in its time zone, whoever asks
+	PERFORM set_config('TimeZone', p_tz, true);
 	IF p_month !~ '^\d{4}-(0[1-9]|1[0-2])$' THEN
 		RAISE EXCEPTION 'a month is YYYY-MM, not %', p_month
 		    USING ERRCODE = '22007';

@@ -63,7 +63,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import traceback
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
@@ -263,6 +266,76 @@ def check_html(text):
     assert "10/26-10/31" in words and "8-24時間" in words, words
     # the breaches, with the open-at-end state in words
     assert words.count("復旧済み") == 4, words
+
+
+def test_api(pg, env, work):
+    log("the same report through incidentd's API, by role")
+    ctl = harness.binary("incidentctl")
+    for name, role in (("kansa", "viewer"), ("vendor", "outsourcer")):
+        p = subprocess.run([ctl, "user", "add", name, "--user-role", role,
+                            "--as", "課長", "--role", "administrator"],
+                           env=env, input="a long enough password\n",
+                           capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+    port = harness.free_port()
+    conf = os.path.join(work, "api.yaml")
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(CONF + "http:\n  listen: 127.0.0.1:%d\n"
+                "  secure_cookies: false\n" % port)
+    inc = harness.Daemon("incidentd", ["-f", conf], env,
+                         os.path.join(work, "api.log")).start()
+    try:
+        harness.wait_for("the listener", lambda: harness.port_open(
+            "127.0.0.1", port))
+        base = "http://127.0.0.1:%d/api/v1" % port
+
+        def get(path, cookie=None):
+            req = urllib.request.Request(base + path)
+            if cookie:
+                req.add_header("Cookie", cookie)
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        def login(user):
+            time.sleep(0.25)
+            req = urllib.request.Request(
+                base + "/login", method="POST", data=json.dumps(
+                    {"user": user, "password": "a long enough password"})
+                .encode(), headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.headers["Set-Cookie"].split(";")[0]
+        assert get("/sla?month=2026-10")[0] == 401
+        viewer = login("kansa")
+        st, doc = get("/sla?month=2026-10", viewer)
+        assert st == 200, doc
+        cli = json.loads(report(env, "--month", "2026-10", "--json"))
+        assert doc["agreements"] == cli["agreements"], "API and CLI differ"
+        assert doc["breaches"] == cli["breaches"]
+        st, doc = get("/sla?month=2026-10&version=1", viewer)
+        assert st == 200 and doc["version"] == 1 and doc["approved_by"] \
+            == "課長", doc
+        assert get("/sla?month=2026-10&version=7", viewer)[0] == 404
+        st, doc = get("/sla?month=2026-10&department=%E4%BD%8F%E6%B0%91"
+                      "%E8%AA%B2", viewer)
+        assert [a["agreement"] for a in doc["agreements"]] == \
+            ["juki-sla"], doc
+        for q in ("", "?month=2026-13", "?month=2026-10&service=a&"
+                  "provider=b", "?month=2026-10&version=x"):
+            assert get("/sla" + q, viewer)[0] == 400, q
+        vendor = login("vendor")
+        st, doc = get("/sla?month=2026-10", vendor)
+        assert st == 200 and [a["agreement"] for a in doc["agreements"]] \
+            == ["juki-ola"], doc
+        assert {b["agreement"] for b in doc["breaches"]} == {"juki-ola"}
+        assert "counts" not in doc, doc
+        assert get("/sla?month=2026-10&version=1", vendor)[0] == 403
+        assert inc.stop() == 0
+    except Exception:
+        print("----- incidentd log -----\n%s" % inc.log()[-5000:])
+        raise
 
 
 def test_config_errors(work):
@@ -550,6 +623,8 @@ def main():
             else:
                 raise AssertionError("%s was allowed" % sql)
         assert one(pg, "SELECT count(*) FROM sla_report_version") == "2"
+
+        test_api(pg, env, work)
 
         log("bad arguments")
         ctl = harness.binary("incidentctl")
