@@ -568,19 +568,21 @@ notify_send_sms_http(struct notify_job *job, const char *facts,
 	struct incidentd *idd = job->idd;
 	json_t *j = json_loads(facts, 0, NULL);
 	json_int_t prio = json_integer_value(json_object_get(j, "priority"));
-	char prio_s[16], *url, *body;
+	char prio_s[24], *url, *body;
 	const char *vals[5];
 	struct http_req req;
 
-	snprintf(prio_s, sizeof(prio_s), prio > 0 ? "P%lld" : "",
-	    (long long)prio);
+	prio_s[0] = '\0';
+	if (prio > 0)
+		snprintf(prio_s, sizeof(prio_s), "P%lld", (long long)prio);
 	vals[0] = number;
 	vals[1] = text;
 	vals[2] = json_string_value(json_object_get(j, "ref"));
 	vals[3] = prio_s;
 	vals[4] = kind;
 	sms_gateway_request(idd->conf->sms.gateway, vals, &req, &url, &body);
-	log_debug("notification %s: %s %s", job->what, req.method, url);
+	/* not the URL: gateways take their password in it */
+	log_debug("notification %s: %s to the gateway", job->what, req.method);
 	notify_http_start(job, idd->sms_http, &req);
 	free(url);
 	free(body);

@@ -192,6 +192,8 @@ def main():
             text[-3000:]
         assert "INC-000001 opened sms to 819012345678: sent, message id " \
             "abc123" in text
+        # the gateway's password is in its URL: never in the log
+        assert "s3cret" not in text, "the gateway password was logged"
 
         log("the webhook: one 500, then the JSON is taken")
         wait_for("the webhook sent", lambda: one(
