@@ -219,7 +219,7 @@ int
 ctl_report(struct ctl *ctl, int argc, char *argv[])
 {
 	const char *format = ctl->json ? "json" : ctl->format;
-	const char *params[5];
+	const char *params[6];
 	PGconn *conn;
 	PGresult *res;
 	int filters;
@@ -302,9 +302,13 @@ ctl_report(struct ctl *ctl, int argc, char *argv[])
 			PQfinish(conn);
 			return CTL_EXIT_NOT_FOUND;
 		}
-	} else
+	} else {
+		/* the drill-down (incidents, intervals) is for JSON only */
+		params[5] = strcmp(format, "json") == 0 ? "true" : "false";
 		res = ctl_query(conn,
-		    "SELECT sla_report($1, $2, $3, $4, $5)::text", 5, params);
+		    "SELECT sla_report($1, $2, $3, $4, $5, $6)::text", 6,
+		    params);
+	}
 	if (strcmp(format, "json") == 0) {
 		json_t *j = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
 

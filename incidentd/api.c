@@ -351,7 +351,8 @@ api_sla(struct api_req *ar, const char *role)
 	const char *query =
 	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
 	struct evkeyvalq args;
-	const char *month, *service, *dept, *prov, *version, *params[7];
+	const char *month, *service, *dept, *prov, *version, *detail;
+	const char *params[8];
 	int filters;
 
 	TAILQ_INIT(&args);
@@ -365,6 +366,7 @@ api_sla(struct api_req *ar, const char *role)
 	dept = evhttp_find_header(&args, "department");
 	prov = evhttp_find_header(&args, "provider");
 	version = evhttp_find_header(&args, "version");
+	detail = evhttp_find_header(&args, "detail");
 	filters = (service != NULL) + (dept != NULL) + (prov != NULL);
 	if (month == NULL || strlen(month) != 7 ||
 	    strspn(month, "0123456789") != 4 || month[4] != '-' ||
@@ -379,6 +381,9 @@ api_sla(struct api_req *ar, const char *role)
 	    (strspn(version, "0123456789") != strlen(version) ||
 		*version == '\0' || strlen(version) > 9)) {
 		api_error(req, 400, "version is a number");
+	} else if (detail != NULL && strcmp(detail, "0") != 0 &&
+	    strcmp(detail, "1") != 0) {
+		api_error(req, 400, "detail is 0 or 1");
 	} else if (strcmp(role, "outsourcer") == 0 &&
 	    (version != NULL || dept != NULL)) {
 		api_error(req, 403, "the outsourcer sees its OLAs only");
@@ -390,6 +395,9 @@ api_sla(struct api_req *ar, const char *role)
 		params[4] = prov;
 		params[5] = version;
 		params[6] = role;
+		params[7] = detail != NULL && strcmp(detail, "0") == 0 ?
+		    "false" :
+		    "true";
 		/* an outsourcer's view: the OLAs and nothing else */
 		db_query(ar->idd->db,
 		    "SELECT CASE WHEN $6::integer IS NOT NULL THEN "
@@ -405,8 +413,9 @@ api_sla(struct api_req *ar, const char *role)
 		    "  jsonb_array_elements(r->'agreements') a "
 		    "  WHERE a->>'kind' = 'ola')), '[]')) - 'counts' "
 		    "  ELSE r END::text "
-		    " FROM sla_report($1, $2, $3, $4, $5) AS r) END",
-		    7, params, DB_RETRY, api_sla_cb, ar);
+		    " FROM sla_report($1, $2, $3, $4, $5, $8::boolean) AS r) "
+		    "END",
+		    8, params, DB_RETRY, api_sla_cb, ar);
 		evhttp_clear_headers(&args);
 		return;
 	}

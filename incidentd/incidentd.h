@@ -159,6 +159,8 @@ struct incidentd {
 	int ingest_busy, ingest_again;
 	int release_busy;
 	int notify_busy, notify_again;
+	int sla_busy; /* sla_refresh() in flight */
+	time_t sla_next; /* when to run it next */
 	size_t sending;
 	struct notify_jobs jobs; /* mails handed to notify_smtp */
 	int stopping;
@@ -211,6 +213,7 @@ void inc_duty_load(struct cfg_doc *, const struct cfg_node *, struct inc_conf *,
 
 /* sla.c */
 void inc_sla_load(struct cfg_doc *, const struct cfg_node *, struct json_t *);
+void sla_refresh_run(struct incidentd *);
 
 /* ingest.c */
 void ingest_run(struct incidentd *);

@@ -57,6 +57,7 @@ incidentd_connect_cb(struct db *db, void *arg)
 	/* Whatever happened while we were away is in the tables. */
 	ingest_run(idd);
 	notify_run(idd);
+	sla_refresh_run(idd);
 }
 
 static void

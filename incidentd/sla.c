@@ -17,12 +17,18 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "cfg.h"
+#include "db.h"
 #include "incidentd.h"
+#include "log.h"
 
 /* The entry of an array of objects whose "name" is name, or NULL. */
 static json_t *
@@ -151,4 +157,57 @@ inc_sla_load(struct cfg_doc *doc, const struct cfg_node *root, json_t *j)
 		json_array_append_new(arr, a);
 	}
 	json_object_set_new(j, "agreements", arr);
+}
+
+/*
+ * The report's figures, worked out in the background (sla_refresh() in
+ * 012_sla_cache.sql): each poll hands over a small batch while there is
+ * work, then once a minute, so that the database connection is never held
+ * for long.
+ */
+#define SLA_REFRESH_BATCH 20
+#define SLA_REFRESH_IDLE_S 60
+
+static void
+sla_refresh_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct incidentd *idd = arg;
+	long days, incidents;
+
+	(void)db;
+	idd->sla_busy = 0;
+	if (!db_result_ok(res) || PQntuples(res) != 1) {
+		if (res != NULL)
+			log_warnx("sla: working out the report's figures: %s",
+			    PQresultErrorMessage(res));
+		idd->sla_next = time(NULL) + SLA_REFRESH_IDLE_S;
+		return;
+	}
+	days = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	incidents = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	if (days > 0 || incidents > 0)
+		log_debug("sla: kept %ld agreement days and %ld incidents' "
+			  "figures",
+		    days, incidents);
+	/* a full batch: more to do at the next poll */
+	idd->sla_next = time(NULL) +
+	    (days >= SLA_REFRESH_BATCH || incidents >= SLA_REFRESH_BATCH ?
+		    0 :
+		    SLA_REFRESH_IDLE_S);
+}
+
+void
+sla_refresh_run(struct incidentd *idd)
+{
+	char batch[16];
+	const char *params[2] = { idd->conf->timezone, batch };
+
+	if (idd->sla_busy || idd->stopping || !db_connected(idd->db) ||
+	    time(NULL) < idd->sla_next)
+		return;
+	idd->sla_busy = 1;
+	snprintf(batch, sizeof(batch), "%d", SLA_REFRESH_BATCH);
+	db_query(idd->db,
+	    "SELECT days, incidents FROM sla_refresh($1, $2::integer, NULL)", 2,
+	    params, 0, sla_refresh_cb, idd);
 }

@@ -235,6 +235,61 @@ class Page(html.parser.HTMLParser):
         self.text.append(data)
 
 
+def kept(pg, env, doc):
+    """The figures kept by sla_refresh() are the ones worked out live."""
+    log("kept figures: October worked out in the background, the same")
+    got = pg.query("SELECT * FROM sla_refresh('Asia/Tokyo', 100000, "
+                   "'2026-10-01')")
+    # every agreement's days from October 1st to yesterday; each
+    # restored incident of each agreement (A-D twice, E once)
+    assert int(got[0][0]) >= 3 * 31 and got[0][1] == "9", got
+    assert one(pg, "SELECT count(*) FROM sla_day WHERE starts_at >= "
+               "'2026-10-01 00:00+09' AND ends_at <= "
+               "'2026-11-01 00:00+09'") == "93"
+    assert one(pg, "SELECT count(*) FROM sla_incident WHERE done_at IS "
+               "NULL") == "0"
+    again = json.loads(report(env, "--month", "2026-10", "--format",
+                              "json"))
+    assert again == doc, (again, doc)
+    # nothing left to do
+    assert pg.query("SELECT * FROM sla_refresh('Asia/Tokyo', 100000, "
+                    "'2026-10-01')") == [["0", "0"]]
+
+
+def late_state_change(pg, env):
+    """A state change dated in a kept day drops the days it reaches."""
+    log("kept figures: a late state change drops what it reaches")
+    before = json.loads(report(env, "--month", "2026-10", "--format",
+                               "json", "--service", "juki"))
+    pg.query("SELECT sla_refresh('Asia/Tokyo', 100000, '2026-10-01')")
+    pg.query("INSERT INTO state_event (source, source_seq, host, "
+             "check_name, check_kind, segment, old_state, new_state, "
+             "observed_at) VALUES ('late', 1, 'juki-ap01', 'tcp/80', 'tcp', "
+             "'core', 'OK', 'CRITICAL', '2026-10-20 03:00+09'), ('late', 2, "
+             "'juki-ap01', 'tcp/80', 'tcp', 'core', 'CRITICAL', 'OK', "
+             "'2026-10-20 04:00+09')")
+    assert one(pg, "SELECT count(*) FROM sla_day WHERE agreement LIKE "
+               "'juki-%' AND ends_at > '2026-10-20 03:00+09' AND starts_at "
+               "< '2026-11-01 00:00+09'") == "0"
+    assert one(pg, "SELECT count(*) FROM sla_day WHERE agreement LIKE "
+               "'juki-%' AND ends_at <= '2026-10-20 00:00+09' AND "
+               "starts_at >= '2026-10-01 00:00+09'") == "38"
+    assert one(pg, "SELECT count(*) FROM sla_day WHERE agreement = "
+               "'jinji-sla' AND starts_at >= '2026-10-01 00:00+09' AND "
+               "ends_at <= '2026-11-01 00:00+09'") == "31"
+    partly = json.loads(report(env, "--month", "2026-10", "--format",
+                               "json", "--service", "juki"))
+    pg.query("DELETE FROM sla_day")
+    live = json.loads(report(env, "--month", "2026-10", "--format", "json",
+                             "--service", "juki"))
+    assert partly == live, (partly, live)
+    # an hour at night: down for the 24x7 OLA only
+    b, a = agreement(before, "juki-ola"), agreement(live, "juki-ola")
+    assert a["down_s"] == b["down_s"] + 3600, (a, b)
+    b, a = agreement(before, "juki-sla"), agreement(live, "juki-sla")
+    assert a["down_s"] == b["down_s"], (a, b)
+
+
 def check_html(text):
     assert text.startswith("<!DOCTYPE html>\n<html lang=\"ja\">"), text[:80]
     assert "@page { size: A4;" in text, text[:800]
@@ -501,7 +556,9 @@ def main():
             "by_priority": {"1": 1, "2": 2, "3": 1},
             "by_segment": {"core": 4},
             "by_cause": {"-": 1, "ソフトウェア不具合": 2,
-                         "ハードウェア故障": 1}}, doc["counts"]
+                         "ハードウェア故障": 1},
+            "by_day": {"09": 1, "14": 1, "19": 1, "30": 1}}, doc["counts"]
+        kept(pg, env, doc)
 
         log("November: the incident open across the boundary, whole")
         doc = json.loads(report(env, "--month", "2026-11", "--json",
@@ -625,6 +682,7 @@ def main():
         assert one(pg, "SELECT count(*) FROM sla_report_version") == "2"
 
         test_api(pg, env, work)
+        late_state_change(pg, env)
 
         log("bad arguments")
         ctl = harness.binary("incidentctl")

@@ -1,0 +1,623 @@
+-- The monthly report at scale: figures worked out once and kept.
+--
+-- A month's availability is the sum of its days', and an incident's time
+-- to acknowledge and to restore no longer change once it is restored,
+-- acknowledged and no longer paused.  So incidentd works out each
+-- agreement's past days (sla_day) and each finished incident's times
+-- (sla_incident) in the background, with the same functions as before
+-- (sla_refresh), and the report adds them up, working out live only what
+-- is not kept: today, a day changed since, an incident still open.  A
+-- kept figure is dropped as soon as what it was made from changes: a state
+-- change dated in a kept day or before it, a maintenance window, a pause,
+-- the incident itself, or the definitions (agreements, targets,
+-- calendars, holidays, dependencies).  The figures are the same whether
+-- kept or not (test_sla compares them).
+
+-- An agreement's availability figures for one day [starts_at, ends_at) of
+-- a report's time zone (ranges_figures, before the percentage).
+CREATE TABLE sla_day (
+	agreement  text NOT NULL,
+	starts_at  timestamptz NOT NULL,
+	ends_at    timestamptz NOT NULL,
+	agreed_s   double precision NOT NULL,
+	excluded_s double precision NOT NULL,
+	nodata_s   double precision NOT NULL,
+	down_s     double precision NOT NULL,
+	planned_s  double precision NOT NULL,
+	PRIMARY KEY (agreement, starts_at, ends_at)
+);
+CREATE INDEX sla_day_ends ON sla_day (ends_at);
+
+-- Each incident of each agreement (its service is among the incident's
+-- affected services), with what selects it for a month; and, once the
+-- incident is finished, its figures.  done_at is when they stopped
+-- changing (restored, acknowledged, last pause over; 'infinity' while a
+-- pause runs); NULL means not worked out, or dropped since.
+CREATE TABLE sla_incident (
+	agreement       text NOT NULL,
+	incident_id     bigint NOT NULL,
+	ref             text NOT NULL,
+	priority        smallint,
+	segment         text NOT NULL,
+	cause           text,
+	detected_at     timestamptz NOT NULL,
+	acknowledged_at timestamptz,
+	restored_at     timestamptz, -- fault end, or recovery
+	done_at         timestamptz,
+	tto_s           double precision,
+	ttr_s           double precision,
+	tto_target_s    double precision,
+	ttr_target_s    double precision,
+	paused_s        double precision,
+	PRIMARY KEY (agreement, incident_id)
+);
+CREATE INDEX sla_incident_incident ON sla_incident (incident_id);
+CREATE INDEX sla_incident_todo ON sla_incident (agreement)
+	WHERE done_at IS NULL;
+CREATE INDEX sla_incident_done ON sla_incident (done_at);
+-- a month's incidents by detection, for its counts
+CREATE INDEX incident_detected_at ON incident (detected_at);
+
+-- What is kept is worked out by one sla_refresh() at a time, which holds
+-- this lock (exclusive) from before it reads anything to its commit;
+-- whatever drops kept figures holds it shared, so that a figure worked out
+-- from data older than a change is never stored after the change.
+CREATE FUNCTION sla_cache_lock(p_exclusive boolean) RETURNS void
+LANGUAGE sql AS $$
+	SELECT CASE WHEN p_exclusive THEN pg_advisory_xact_lock(5459009)
+	    ELSE pg_advisory_xact_lock_shared(5459009) END
+$$;
+
+-- The percentage of available time: NULL when there was no data at all,
+-- never 100.
+CREATE FUNCTION sla_availability_pct(p_agreed double precision,
+    p_excluded double precision, p_nodata double precision,
+    p_down double precision)
+RETURNS numeric LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN p_agreed - p_excluded - p_nodata > 0 THEN
+	    round((100 * (p_agreed - p_excluded - p_nodata - p_down)
+	        / (p_agreed - p_excluded - p_nodata))::numeric, 4) END
+$$;
+
+CREATE OR REPLACE FUNCTION ranges_figures(p agreement_ranges_t,
+    OUT agreed_s double precision, OUT excluded_s double precision,
+    OUT nodata_s double precision, OUT down_s double precision,
+    OUT planned_s double precision, OUT availability numeric)
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT s.agreed + s.excluded, s.excluded, s.nodata, s.down, s.planned,
+	    sla_availability_pct(s.agreed + s.excluded, s.excluded, s.nodata,
+	        s.down)
+	FROM (SELECT multirange_seconds(p.agreed) AS agreed,
+	    multirange_seconds(p.excluded) AS excluded,
+	    multirange_seconds(p.nodata) AS nodata,
+	    multirange_seconds(p.down) AS down,
+	    multirange_seconds(p.planned) AS planned) AS s
+	WHERE p.agreed IS NOT NULL
+$$;
+
+-- One incident's figures for an agreement (of kind p_kind), measured up to
+-- p_cut: time to acknowledge (detected -> acknowledged) and to restore
+-- (fault start -> fault end) within p_open, the agreement's service time
+-- (it must cover both), less the pauses that stop the agreement's clock;
+-- the targets for the incident's priority; the time paused; and when the
+-- figures stopped changing (NULL while unrestored).
+CREATE FUNCTION sla_incident_figures(p_kind text, p_agreement text,
+    p_open tstzmultirange, p_id bigint, p_cut timestamptz,
+    OUT tto_s double precision, OUT ttr_s double precision,
+    OUT tto_target_s double precision, OUT ttr_target_s double precision,
+    OUT paused_s double precision, OUT done_at timestamptz)
+LANGUAGE sql STABLE AS $$
+	SELECT agreement_clock_seconds(p_open, ps.stops, i.detected_at,
+	        least(coalesce(i.acknowledged_at, x.t1, p_cut), p_cut)),
+	    agreement_clock_seconds(p_open, ps.stops, x.t0,
+	        least(coalesce(x.t1, p_cut), p_cut)),
+	    extract(epoch FROM t.tto), extract(epoch FROM t.ttr),
+	    coalesce(ps.paused, 0),
+	    CASE WHEN x.t1 IS NOT NULL THEN greatest(x.t1, i.acknowledged_at,
+	        ps.last_end) END
+	FROM incident i
+	CROSS JOIN LATERAL (SELECT coalesce(i.fault_start, i.detected_at)
+	        AS t0, coalesce(i.fault_end, i.recovered_at) AS t1) AS x
+	LEFT JOIN agreement_target t ON t.agreement = p_agreement
+	    AND t.priority = i.priority
+	LEFT JOIN LATERAL (
+		SELECT range_agg(tstzrange(p.started_at,
+		    coalesce(p.ended_at, 'infinity'))) FILTER (WHERE
+		    agreement_clock_stops(p_kind, p.party)) AS stops,
+		    sum(extract(epoch FROM least(coalesce(p.ended_at, p_cut),
+		        p_cut) - p.started_at)) AS paused,
+		    CASE WHEN bool_or(p.ended_at IS NULL) THEN 'infinity'
+		        ELSE max(p.ended_at) END AS last_end
+		FROM incident_pause p
+		WHERE p.incident_id = i.id AND p.started_at < p_cut
+	) AS ps ON true
+	WHERE i.id = p_id
+$$;
+
+-- The incidents of agreements p_names in [p_from, p_to): those detected
+-- before p_to and still unrestored at p_from, with their figures, kept
+-- or worked out now; one still open, or unacknowledged, at the end of the
+-- period is measured up to then (open_at_end).
+CREATE FUNCTION sla_month_incidents(p_names text[], p_from timestamptz,
+    p_to timestamptz)
+RETURNS TABLE (agreement text, incident_id bigint, ref text,
+    priority smallint, segment text, cause text, detected_at timestamptz,
+    acknowledged_at timestamptz, restored_at timestamptz,
+    open_at_end boolean, tto_s double precision, ttr_s double precision,
+    tto_target_s double precision, ttr_target_s double precision,
+    tto_breach boolean, ttr_breach boolean, paused_s double precision)
+LANGUAGE sql STABLE AS $$
+	SELECT c.agreement, c.incident_id, c.ref, c.priority, c.segment,
+	    c.cause, c.detected_at, c.acknowledged_at, c.restored_at, false,
+	    c.tto_s, c.ttr_s, c.tto_target_s, c.ttr_target_s,
+	    c.tto_s > c.tto_target_s, c.ttr_s > c.ttr_target_s, c.paused_s
+	FROM sla_incident c
+	WHERE c.agreement = ANY (p_names) AND c.done_at < least(p_to, now())
+	  AND c.detected_at < p_to AND c.restored_at >= p_from
+	UNION ALL
+	SELECT c.agreement, c.incident_id, c.ref, c.priority, c.segment,
+	    c.cause, c.detected_at, c.acknowledged_at, c.restored_at,
+	    c.restored_at IS NULL OR c.restored_at >= least(p_to, now()),
+	    f.tto_s, f.ttr_s, f.tto_target_s, f.ttr_target_s,
+	    f.tto_s > f.tto_target_s, f.ttr_s > f.ttr_target_s, f.paused_s
+	FROM sla_incident c
+	JOIN agreement a ON a.name = c.agreement
+	CROSS JOIN LATERAL sla_incident_figures(a.kind, a.name,
+	    calendar_ranges(a.calendar, (SELECT least(i.detected_at,
+	        i.fault_start) FROM incident i WHERE i.id = c.incident_id),
+	        least(p_to, now())),
+	    c.incident_id, least(p_to, now())) AS f
+	WHERE c.agreement = ANY (p_names)
+	  AND (c.done_at IS NULL OR c.done_at >= least(p_to, now()))
+	  AND c.detected_at < p_to
+	  AND coalesce(c.restored_at, 'infinity') >= p_from
+$$;
+
+-- One agreement's incidents, as before (see sla_month_incidents).
+DROP FUNCTION agreement_incidents(text, timestamptz, timestamptz);
+CREATE FUNCTION agreement_incidents(p_agreement text, p_from timestamptz,
+    p_to timestamptz)
+RETURNS TABLE (incident_id bigint, ref text, priority smallint,
+    segment text, cause text, detected_at timestamptz,
+    acknowledged_at timestamptz, restored_at timestamptz,
+    open_at_end boolean, tto_s double precision, ttr_s double precision,
+    tto_target_s double precision, ttr_target_s double precision,
+    tto_breach boolean, ttr_breach boolean, paused_s double precision)
+LANGUAGE sql STABLE AS $$
+	SELECT m.incident_id, m.ref, m.priority, m.segment, m.cause,
+	    m.detected_at, m.acknowledged_at, m.restored_at, m.open_at_end,
+	    m.tto_s, m.ttr_s, m.tto_target_s, m.ttr_target_s, m.tto_breach,
+	    m.ttr_breach, m.paused_s
+	FROM sla_month_incidents(ARRAY[p_agreement], p_from, p_to) AS m
+	ORDER BY m.detected_at, m.incident_id
+$$;
+
+-- The availability figures of agreements p_names over the days of
+-- [p_from, p_to) in time zone p_tz: the kept days added up, the runs of
+-- days not kept worked out now (cut at now).  NULL figures: no time yet.
+CREATE FUNCTION sla_month_availability(p_names text[], p_from timestamptz,
+    p_to timestamptz, p_tz text)
+RETURNS TABLE (agreement text, agreed_s double precision,
+    excluded_s double precision, nodata_s double precision,
+    down_s double precision, planned_s double precision,
+    availability numeric)
+LANGUAGE sql STABLE AS $$
+	WITH days AS (
+		SELECT d AT TIME ZONE p_tz AS ds,
+		    (d + interval '1 day') AT TIME ZONE p_tz AS de
+		FROM generate_series(p_from AT TIME ZONE p_tz,
+		    (p_to AT TIME ZONE p_tz) - interval '1 day',
+		    interval '1 day') AS d
+	), cells AS (
+		SELECT n.name, days.ds, days.de, s.agreed_s, s.excluded_s,
+		    s.nodata_s, s.down_s, s.planned_s,
+		    s.agreement IS NOT NULL AS kept,
+		    row_number() OVER (PARTITION BY n.name ORDER BY days.ds)
+		    - row_number() OVER (PARTITION BY n.name,
+		        s.agreement IS NOT NULL ORDER BY days.ds) AS run
+		FROM unnest(p_names) AS n(name) CROSS JOIN days
+		LEFT JOIN sla_day s ON s.agreement = n.name
+		    AND s.starts_at = days.ds AND s.ends_at = days.de
+	), parts AS (
+		SELECT name, agreed_s, excluded_s, nodata_s, down_s, planned_s
+		FROM cells WHERE kept
+		UNION ALL
+		SELECT g.name, f.agreed_s, f.excluded_s, f.nodata_s, f.down_s,
+		    f.planned_s
+		FROM (SELECT name, min(ds) AS a, max(de) AS b FROM cells
+		      WHERE NOT kept GROUP BY name, run) AS g
+		CROSS JOIN LATERAL agreement_availability(g.name, g.a, g.b) AS f
+		WHERE f.agreed_s IS NOT NULL
+	)
+	SELECT s.*, sla_availability_pct(s.agreed_s, s.excluded_s, s.nodata_s,
+	    s.down_s)
+	FROM (SELECT name, sum(agreed_s) AS agreed_s,
+	          sum(excluded_s) AS excluded_s, sum(nodata_s) AS nodata_s,
+	          sum(down_s) AS down_s, sum(planned_s) AS planned_s
+	      FROM parts GROUP BY name) AS s
+$$;
+
+-- The report of a month ("2026-10", in time zone p_tz) as JSON, for
+-- incidentctl report sla and the console: one entry per agreement (all,
+-- or those of a service, of a department's SLAs, of a provider's OLAs)
+-- with its availability and time figures and its spread of restore
+-- times; the breaches; incident counts by priority, segment, cause and
+-- day of detection.  With p_detail, each agreement also lists the
+-- incidents and the intervals that make up its figures (the drill-down).
+-- Times are seconds; NULL means no data (or no target), never 100 %.
+CREATE FUNCTION sla_report(p_month text, p_tz text, p_service text,
+    p_department text, p_provider text, p_detail boolean)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_from timestamptz;
+	v_to timestamptz;
+	v_names text[];
+	v_services text[];
+	v_list jsonb;
+	v_counts jsonb;
+BEGIN
+	-- times in the report are written in its time zone, whoever asks
+	PERFORM set_config('TimeZone', p_tz, true);
+	IF p_month !~ '^\d{4}-(0[1-9]|1[0-2])$' THEN
+		RAISE EXCEPTION 'a month is YYYY-MM, not %', p_month
+		    USING ERRCODE = '22007';
+	END IF;
+	v_from := (p_month || '-01')::timestamp AT TIME ZONE p_tz;
+	v_to := ((p_month || '-01')::date + interval '1 month')::timestamp
+	    AT TIME ZONE p_tz;
+	SELECT coalesce(array_agg(name ORDER BY service, kind DESC, name),
+	    '{}'), coalesce(array_agg(DISTINCT service), '{}')
+	INTO v_names, v_services
+	FROM agreement
+	WHERE (p_service IS NULL OR service = p_service)
+	  AND (p_department IS NULL OR (kind = 'sla' AND party = p_department))
+	  AND (p_provider IS NULL OR (kind = 'ola' AND party = p_provider));
+	WITH av AS (
+		SELECT * FROM sla_month_availability(v_names, v_from, v_to,
+		    p_tz)
+	), ic AS (
+		SELECT m.agreement, count(*) AS n,
+		    count(*) FILTER (WHERE m.detected_at >= v_from) AS failures,
+		    count(*) FILTER (WHERE m.tto_breach) AS tto_breaches,
+		    count(*) FILTER (WHERE m.ttr_breach) AS ttr_breaches,
+		    -- means over the incidents acknowledged, or restored, by
+		    -- the end of the month
+		    avg(m.tto_s) FILTER (WHERE m.acknowledged_at < v_to)
+		        AS mtta_s,
+		    avg(m.ttr_s) FILTER (WHERE NOT m.open_at_end) AS mttr_s,
+		    jsonb_build_array(
+		        count(*) FILTER (WHERE NOT m.open_at_end
+		            AND m.ttr_s <= 3600),
+		        count(*) FILTER (WHERE NOT m.open_at_end
+		            AND m.ttr_s > 3600 AND m.ttr_s <= 4 * 3600),
+		        count(*) FILTER (WHERE NOT m.open_at_end
+		            AND m.ttr_s > 4 * 3600 AND m.ttr_s <= 8 * 3600),
+		        count(*) FILTER (WHERE NOT m.open_at_end
+		            AND m.ttr_s > 8 * 3600 AND m.ttr_s <= 24 * 3600),
+		        count(*) FILTER (WHERE NOT m.open_at_end
+		            AND m.ttr_s > 24 * 3600)) AS ttr_spread
+		FROM sla_month_incidents(v_names, v_from, v_to) AS m
+		GROUP BY m.agreement
+	)
+	SELECT coalesce(jsonb_agg(jsonb_build_object(
+	    'agreement', a.name, 'kind', a.kind, 'service', a.service,
+	    'party', a.party, 'calendar', coalesce(a.calendar, '24x7'),
+	    'maintenance', a.maintenance,
+	    'availability_target', a.availability,
+	    'agreed_s', av.agreed_s, 'excluded_s', av.excluded_s,
+	    'nodata_s', av.nodata_s, 'down_s', av.down_s,
+	    'planned_s', av.planned_s, 'availability', av.availability,
+	    'met', av.availability >= a.availability,
+	    'count', coalesce(ic.n, 0),
+	    'tto_breaches', coalesce(ic.tto_breaches, 0),
+	    'ttr_breaches', coalesce(ic.ttr_breaches, 0),
+	    'mtta_s', ic.mtta_s, 'mttr_s', ic.mttr_s,
+	    'mtbf_s', CASE WHEN ic.failures > 0 AND av.availability IS NOT NULL
+	        THEN (av.agreed_s - av.excluded_s - av.nodata_s - av.down_s)
+	            / ic.failures END,
+	    'ttr_spread', coalesce(ic.ttr_spread, '[0, 0, 0, 0, 0]'))
+	    || CASE WHEN p_detail THEN jsonb_build_object(
+	        'incidents', (SELECT coalesce(jsonb_agg(to_jsonb(x)
+	            - 'incident_id' ORDER BY x.detected_at, x.incident_id),
+	            '[]') FROM agreement_incidents(a.name, v_from, v_to) AS x),
+	        'intervals', (SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]')
+	            FROM agreement_intervals(a.name, v_from, v_to) AS x))
+	        ELSE '{}' END
+	    ORDER BY n.ord), '[]')
+	INTO v_list
+	FROM unnest(v_names) WITH ORDINALITY AS n(name, ord)
+	JOIN agreement a ON a.name = n.name
+	LEFT JOIN av ON av.agreement = n.name
+	LEFT JOIN ic ON ic.agreement = n.name;
+	-- the incidents detected in the month, each counted once
+	SELECT jsonb_build_object(
+	    'by_priority', coalesce(jsonb_object_agg(g.v, g.n) FILTER (WHERE
+	        g.k = 'p'), '{}'),
+	    'by_segment', coalesce(jsonb_object_agg(g.v, g.n) FILTER (WHERE
+	        g.k = 's'), '{}'),
+	    'by_cause', coalesce(jsonb_object_agg(g.v, g.n) FILTER (WHERE
+	        g.k = 'c'), '{}'),
+	    'by_day', coalesce(jsonb_object_agg(g.v, g.n) FILTER (WHERE
+	        g.k = 'd'), '{}'))
+	INTO v_counts
+	FROM (SELECT CASE WHEN GROUPING(i.priority) = 0 THEN 'p'
+	                  WHEN GROUPING(i.segment) = 0 THEN 's'
+	                  WHEN GROUPING(i.cause) = 0 THEN 'c' ELSE 'd' END AS k,
+	          coalesce(CASE WHEN GROUPING(i.priority) = 0
+	                        THEN i.priority::text
+	                        WHEN GROUPING(i.segment) = 0 THEN i.segment
+	                        WHEN GROUPING(i.cause) = 0 THEN i.cause
+	                        ELSE i.day END, '-') AS v,
+	          count(*) AS n
+	      FROM (SELECT priority, segment, cause,
+	                to_char(detected_at, 'DD') AS day
+	            FROM incident
+	            WHERE detected_at >= v_from AND detected_at < v_to
+	              AND affected_services && v_services) AS i
+	      GROUP BY GROUPING SETS ((i.priority), (i.segment), (i.cause),
+	          (i.day))) AS g;
+	RETURN jsonb_build_object('month', p_month, 'timezone', p_tz,
+	    'from', v_from, 'to', v_to, 'agreements', v_list,
+	    'breaches', coalesce((SELECT jsonb_agg(jsonb_build_object(
+	            'agreement', b.agreement, 'ref', b.ref,
+	            'priority', b.priority, 'detected_at', b.detected_at,
+	            'metric', b.metric, 'value_s', b.value_s,
+	            'target_s', b.target_s, 'over_s', b.value_s - b.target_s,
+	            'open_at_end', b.open_at_end)
+	        ORDER BY b.detected_at, b.ref, b.agreement, b.metric)
+	        FROM (SELECT m.agreement, m.ref, m.priority, m.detected_at,
+	                  k.metric, k.value_s, k.target_s, m.open_at_end
+	              FROM sla_month_incidents(v_names, v_from, v_to) AS m,
+	              LATERAL (VALUES ('tto', m.tto_s, m.tto_target_s,
+	                  m.tto_breach), ('ttr', m.ttr_s, m.ttr_target_s,
+	                  m.ttr_breach)) AS k(metric, value_s, target_s, hit)
+	              WHERE (m.tto_breach OR m.ttr_breach) AND k.hit) AS b),
+	        '[]'),
+	    'counts', v_counts);
+END
+$$;
+
+-- The whole report, drill-down included, as it was.
+CREATE OR REPLACE FUNCTION sla_report(p_month text, p_tz text,
+    p_service text, p_department text, p_provider text)
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+	SELECT sla_report(p_month, p_tz, p_service, p_department, p_provider,
+	    true)
+$$;
+DROP FUNCTION sla_report_counts(jsonb, text, timestamptz);
+
+-- What an incident brings to sla_incident: a row per agreement of each of
+-- its affected services, figures to be worked out.
+CREATE FUNCTION sla_incident_rows(p_ids bigint[])
+RETURNS void LANGUAGE sql AS $$
+	INSERT INTO sla_incident (agreement, incident_id, ref, priority,
+	    segment, cause, detected_at, acknowledged_at, restored_at)
+	SELECT a.name, i.id, i.ref, i.priority, i.segment, i.cause,
+	    i.detected_at, i.acknowledged_at,
+	    coalesce(i.fault_end, i.recovered_at)
+	FROM incident i JOIN agreement a ON a.service = ANY (i.affected_services)
+	WHERE i.id = ANY (p_ids)
+	ON CONFLICT DO NOTHING
+$$;
+
+CREATE FUNCTION sla_incident_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_cache_lock(false);
+	PERFORM sla_incident_rows(ARRAY(SELECT id FROM new_rows
+	    WHERE affected_services IS NOT NULL));
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER incident_sla_added AFTER INSERT ON incident
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION sla_incident_added();
+
+CREATE FUNCTION sla_incident_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_cache_lock(false);
+	DELETE FROM sla_incident WHERE incident_id = OLD.id;
+	IF TG_OP = 'UPDATE' THEN
+		PERFORM sla_incident_rows(ARRAY[NEW.id]);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER incident_sla_changed AFTER UPDATE ON incident
+	FOR EACH ROW WHEN (
+	    OLD.detected_at IS DISTINCT FROM NEW.detected_at
+	    OR OLD.recovered_at IS DISTINCT FROM NEW.recovered_at
+	    OR OLD.fault_start IS DISTINCT FROM NEW.fault_start
+	    OR OLD.fault_end IS DISTINCT FROM NEW.fault_end
+	    OR OLD.acknowledged_at IS DISTINCT FROM NEW.acknowledged_at
+	    OR OLD.priority IS DISTINCT FROM NEW.priority
+	    OR OLD.segment IS DISTINCT FROM NEW.segment
+	    OR OLD.cause IS DISTINCT FROM NEW.cause
+	    OR OLD.affected_services IS DISTINCT FROM NEW.affected_services)
+	EXECUTE FUNCTION sla_incident_changed();
+CREATE TRIGGER incident_sla_deleted AFTER DELETE ON incident
+	FOR EACH ROW EXECUTE FUNCTION sla_incident_changed();
+
+-- A pause changes its incident's figures.
+CREATE FUNCTION sla_pause_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_cache_lock(false);
+	UPDATE sla_incident SET done_at = NULL
+	WHERE incident_id IN (SELECT incident_id FROM new_rows);
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER incident_pause_sla_added AFTER INSERT ON incident_pause
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION sla_pause_added();
+CREATE FUNCTION sla_pause_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_cache_lock(false);
+	UPDATE sla_incident SET done_at = NULL
+	WHERE incident_id IN (OLD.incident_id, NEW.incident_id);
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER incident_pause_sla_changed
+	AFTER UPDATE OR DELETE ON incident_pause
+	FOR EACH ROW EXECUTE FUNCTION sla_pause_changed();
+
+-- A state change drops the kept days it reaches: from its day on, for the
+-- agreements of the services that depend on its host.
+CREATE FUNCTION sla_state_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_cache_lock(false);
+	DELETE FROM sla_day d
+	USING (SELECT host, min(observed_at) AS t FROM new_rows
+	       GROUP BY host) AS e
+	JOIN service_dependency sd ON sd.host = e.host
+	JOIN agreement a ON a.service = sd.service
+	WHERE d.agreement = a.name AND d.ends_at > e.t;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER state_event_sla_added AFTER INSERT ON state_event
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION sla_state_added();
+
+-- A maintenance window drops the kept days it overlaps, before and after
+-- a change.
+CREATE FUNCTION sla_window_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_cache_lock(false);
+	IF TG_OP <> 'INSERT' THEN
+		DELETE FROM sla_day WHERE ends_at > OLD.starts_at
+		    AND starts_at < OLD.ends_at;
+	END IF;
+	IF TG_OP <> 'DELETE' THEN
+		DELETE FROM sla_day WHERE ends_at > NEW.starts_at
+		    AND starts_at < NEW.ends_at;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER downtime_window_sla_changed
+	AFTER INSERT OR UPDATE OR DELETE ON downtime_window
+	FOR EACH ROW EXECUTE FUNCTION sla_window_changed();
+
+-- Drops everything kept and lists each incident's agreements anew.
+CREATE FUNCTION sla_cache_reset() RETURNS void LANGUAGE sql AS $$
+	SELECT sla_cache_lock(false);
+	DELETE FROM sla_day;
+	DELETE FROM sla_incident;
+	SELECT sla_incident_rows(ARRAY(SELECT id FROM incident
+	    WHERE affected_services IS NOT NULL));
+$$;
+
+-- The holidays change the calendars' hours.
+CREATE FUNCTION sla_holidays_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_cache_lock(false);
+	PERFORM sla_cache_reset();
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER national_holiday_sla_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON national_holiday
+	FOR EACH STATEMENT EXECUTE FUNCTION sla_holidays_changed();
+
+-- The definitions the figures are made from, as one text to compare.
+CREATE FUNCTION sla_definitions() RETURNS text LANGUAGE sql STABLE AS $$
+	SELECT md5(concat_ws('|',
+	    (SELECT string_agg(a::text, ',' ORDER BY a.name) FROM agreement a),
+	    (SELECT string_agg(t::text, ',' ORDER BY t.agreement, t.priority)
+	     FROM agreement_target t),
+	    (SELECT string_agg(c::text, ',' ORDER BY c.name) FROM calendar c),
+	    (SELECT string_agg(d::text, ',' ORDER BY d.service, d.host,
+	         d.check_name) FROM service_dependency d)))
+$$;
+
+-- The configuration as before; what was kept goes when the definitions
+-- changed.
+ALTER FUNCTION lifecycle_configure(jsonb) RENAME TO lifecycle_configure_010;
+CREATE FUNCTION lifecycle_configure(p_conf jsonb)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	v_before text := sla_definitions();
+BEGIN
+	PERFORM lifecycle_configure_010(p_conf);
+	IF sla_definitions() IS DISTINCT FROM v_before THEN
+		PERFORM sla_cache_reset();
+	END IF;
+END
+$$;
+
+-- Works out what the report will need and is not kept yet: each
+-- agreement's days in time zone p_tz that are over, from p_since (NULL:
+-- the first of last month), and the figures of restored incidents; at most p_limit of each
+-- (days and incidents) per call, oldest first.  incidentd calls it in the
+-- background.  Returns how many it worked out.
+CREATE FUNCTION sla_refresh(p_tz text, p_limit integer, p_since date,
+    OUT days integer, OUT incidents integer)
+LANGUAGE plpgsql
+    -- compiling these small queries costs more than running them
+    SET jit = off AS $$
+DECLARE
+	v_today date := (now() AT TIME ZONE p_tz)::date;
+	v_day record;
+	v_ag agreement;
+	v_n integer;
+BEGIN
+	PERFORM sla_cache_lock(true);
+	days := 0;
+	incidents := 0;
+	FOR v_day IN
+		SELECT a.name, d.ds, d.de
+		FROM agreement a CROSS JOIN LATERAL (
+			SELECT g AT TIME ZONE p_tz AS ds,
+			    (g + interval '1 day') AT TIME ZONE p_tz AS de
+			FROM generate_series(coalesce(p_since::timestamp,
+			    date_trunc('month', v_today - interval '1 month')),
+			    v_today - 1, interval '1 day') AS g) AS d
+		WHERE NOT EXISTS (SELECT 1 FROM sla_day s
+		    WHERE s.agreement = a.name AND s.starts_at = d.ds
+		      AND s.ends_at = d.de)
+		ORDER BY d.ds, a.name LIMIT p_limit LOOP
+		INSERT INTO sla_day (agreement, starts_at, ends_at, agreed_s,
+		    excluded_s, nodata_s, down_s, planned_s)
+		SELECT v_day.name, v_day.ds, v_day.de, f.agreed_s,
+		    f.excluded_s, f.nodata_s, f.down_s, f.planned_s
+		FROM agreement_availability(v_day.name, v_day.ds, v_day.de) AS f
+		WHERE f.agreed_s IS NOT NULL
+		ON CONFLICT DO NOTHING;
+		days := days + 1;
+	END LOOP;
+	FOR v_ag IN SELECT * FROM agreement a WHERE EXISTS (
+	    SELECT 1 FROM sla_incident c WHERE c.agreement = a.name
+	    AND c.done_at IS NULL AND c.restored_at < now())
+	    ORDER BY a.name LOOP
+		EXIT WHEN incidents >= p_limit;
+		WITH todo AS MATERIALIZED (
+			SELECT c.incident_id FROM sla_incident c
+			WHERE c.agreement = v_ag.name AND c.done_at IS NULL
+			  AND c.restored_at < now()
+			ORDER BY c.incident_id LIMIT p_limit - incidents
+		), cal AS MATERIALIZED (
+			-- the service time, worked out once for them all
+			SELECT calendar_ranges(v_ag.calendar, (SELECT min(least(
+			    i.detected_at, i.fault_start)) FROM todo
+			    JOIN incident i ON i.id = todo.incident_id), now())
+			    AS open
+		)
+		UPDATE sla_incident c SET done_at = f.done_at,
+		    tto_s = f.tto_s, ttr_s = f.ttr_s,
+		    tto_target_s = f.tto_target_s,
+		    ttr_target_s = f.ttr_target_s, paused_s = f.paused_s
+		FROM todo CROSS JOIN cal
+		CROSS JOIN LATERAL sla_incident_figures(v_ag.kind, v_ag.name,
+		    cal.open, todo.incident_id, now()) AS f
+		WHERE c.agreement = v_ag.name
+		  AND c.incident_id = todo.incident_id;
+		GET DIAGNOSTICS v_n = ROW_COUNT;
+		incidents := incidents + v_n;
+	END LOOP;
+END
+$$;
+
+-- The incidents already there.
+SELECT sla_incident_rows(ARRAY(SELECT id FROM incident
+    WHERE affected_services IS NOT NULL));
