@@ -231,9 +231,17 @@ LANGUAGE sql STABLE AS $$
 	)
 	SELECT s.*, sla_availability_pct(s.agreed_s, s.excluded_s, s.nodata_s,
 	    s.down_s)
-	FROM (SELECT name, sum(agreed_s) AS agreed_s,
-	          sum(excluded_s) AS excluded_s, sum(nodata_s) AS nodata_s,
-	          sum(down_s) AS down_s, sum(planned_s) AS planned_s
+	FROM (SELECT name,
+	          -- exact sums: the parts are whole microseconds
+	          sum(round(agreed_s::numeric, 6))::double precision
+	              AS agreed_s,
+	          sum(round(excluded_s::numeric, 6))::double precision
+	              AS excluded_s,
+	          sum(round(nodata_s::numeric, 6))::double precision
+	              AS nodata_s,
+	          sum(round(down_s::numeric, 6))::double precision AS down_s,
+	          sum(round(planned_s::numeric, 6))::double precision
+	              AS planned_s
 	      FROM parts GROUP BY name) AS s
 $$;
 
@@ -386,25 +394,22 @@ RETURNS jsonb LANGUAGE sql STABLE AS $$
 $$;
 DROP FUNCTION sla_report_counts(jsonb, text, timestamptz);
 
--- What an incident brings to sla_incident: a row per agreement of each of
--- its affected services, figures to be worked out.
-CREATE FUNCTION sla_incident_rows(p_ids bigint[])
-RETURNS void LANGUAGE sql AS $$
-	INSERT INTO sla_incident (agreement, incident_id, ref, priority,
-	    segment, cause, detected_at, acknowledged_at, restored_at)
-	SELECT a.name, i.id, i.ref, i.priority, i.segment, i.cause,
-	    i.detected_at, i.acknowledged_at,
-	    coalesce(i.fault_end, i.recovered_at)
-	FROM incident i JOIN agreement a ON a.service = ANY (i.affected_services)
-	WHERE i.id = ANY (p_ids)
-	ON CONFLICT DO NOTHING
-$$;
+-- What incidents bring to sla_incident: a row per agreement of each of
+-- their affected services, figures to be worked out.
+CREATE VIEW sla_incident_source AS
+	SELECT a.name AS agreement, i.id AS incident_id, i.ref, i.priority,
+	    i.segment, i.cause, i.detected_at, i.acknowledged_at,
+	    coalesce(i.fault_end, i.recovered_at) AS restored_at
+	FROM incident i JOIN agreement a ON a.service = ANY (i.affected_services);
 
 CREATE FUNCTION sla_incident_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM sla_cache_lock(false);
-	PERFORM sla_incident_rows(ARRAY(SELECT id FROM new_rows
-	    WHERE affected_services IS NOT NULL));
+	INSERT INTO sla_incident (agreement, incident_id, ref, priority,
+	    segment, cause, detected_at, acknowledged_at, restored_at)
+	SELECT * FROM sla_incident_source
+	WHERE incident_id IN (SELECT id FROM new_rows)
+	ON CONFLICT DO NOTHING;
 	RETURN NULL;
 END
 $$;
@@ -417,7 +422,10 @@ BEGIN
 	PERFORM sla_cache_lock(false);
 	DELETE FROM sla_incident WHERE incident_id = OLD.id;
 	IF TG_OP = 'UPDATE' THEN
-		PERFORM sla_incident_rows(ARRAY[NEW.id]);
+		INSERT INTO sla_incident (agreement, incident_id, ref,
+		    priority, segment, cause, detected_at, acknowledged_at,
+		    restored_at)
+		SELECT * FROM sla_incident_source WHERE incident_id = NEW.id;
 	END IF;
 	RETURN NULL;
 END
@@ -504,8 +512,9 @@ CREATE FUNCTION sla_cache_reset() RETURNS void LANGUAGE sql AS $$
 	SELECT sla_cache_lock(false);
 	DELETE FROM sla_day;
 	DELETE FROM sla_incident;
-	SELECT sla_incident_rows(ARRAY(SELECT id FROM incident
-	    WHERE affected_services IS NOT NULL));
+	INSERT INTO sla_incident (agreement, incident_id, ref, priority,
+	    segment, cause, detected_at, acknowledged_at, restored_at)
+	SELECT * FROM sla_incident_source;
 $$;
 
 -- The holidays change the calendars' hours.
@@ -619,5 +628,6 @@ END
 $$;
 
 -- The incidents already there.
-SELECT sla_incident_rows(ARRAY(SELECT id FROM incident
-    WHERE affected_services IS NOT NULL));
+INSERT INTO sla_incident (agreement, incident_id, ref, priority, segment,
+    cause, detected_at, acknowledged_at, restored_at)
+SELECT * FROM sla_incident_source;

@@ -289,6 +289,30 @@ def late_state_change(pg, env):
     b, a = agreement(before, "juki-sla"), agreement(live, "juki-sla")
     assert a["down_s"] == b["down_s"], (a, b)
 
+    log("kept figures: a maintenance window, an incident changed")
+    pg.query("SELECT sla_refresh('Asia/Tokyo', 100000, '2026-10-01')")
+    pg.query("UPDATE downtime_window SET ends_at = '2026-10-21 15:00+09' "
+             "WHERE name = 'juki-patch'")
+    assert one(pg, "SELECT string_agg(DISTINCT to_char(starts_at AT TIME "
+               "ZONE 'Asia/Tokyo', 'MM-DD'), ',') FROM sla_day WHERE starts_at >= "
+               "'2026-10-20 00:00+09' AND ends_at <= "
+               "'2026-10-23 00:00+09'") == "10-20,10-22"
+    pg.query("UPDATE incident SET acknowledged_at = acknowledged_at "
+             "- interval '1 minute' WHERE id = 1")
+    assert pg.query("SELECT agreement, done_at IS NULL FROM sla_incident "
+                    "WHERE incident_id = 1 ORDER BY 1") == [
+        ["juki-ola", "t"], ["juki-sla", "t"]]
+    partly = json.loads(report(env, "--month", "2026-10", "--format",
+                               "json", "--service", "juki"))
+    pg.query("DELETE FROM sla_day")
+    pg.query("UPDATE sla_incident SET done_at = NULL")
+    live = json.loads(report(env, "--month", "2026-10", "--format", "json",
+                             "--service", "juki"))
+    assert partly == live, (partly, live)
+    assert incidents(agreement(live, "juki-ola"))["INC-000001"]["tto_s"] \
+        == incidents(agreement(before, "juki-ola"))["INC-000001"][
+            "tto_s"] - 60
+
 
 def check_html(text):
     assert text.startswith("<!DOCTYPE html>\n<html lang=\"ja\">"), text[:80]
