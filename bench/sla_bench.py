@@ -108,10 +108,10 @@ SELECT 'b' || g, 'h000-0', 'tcp/80', 'core', 'CRITICAL', 'bench', 'bench',
     CASE WHEN g %% 3 = 0 THEN 'ハードウェア' END
 FROM (SELECT g, timestamptz '2026-10-01 00:00'
           + (g::double precision / %(incidents)d) * interval '31 days' AS t,
-          CASE WHEN (g::bigint * 7919) %% 100 < 98 THEN g %% 10 ELSE 120 END
-              * interval '1 minute' AS ack,
-          CASE WHEN (g::bigint * 104729) %% 100 < 98 THEN g %% 180 ELSE 1800 END
-              * interval '1 minute' AS restore
+          CASE WHEN ((g / 100)::bigint * 7919) %% 100 < 98 THEN g %% 10
+              ELSE 120 END * interval '1 minute' AS ack,
+          CASE WHEN ((g / 100)::bigint * 104729 + 37) %% 100 < 98 THEN g %% 180
+              ELSE 1800 END * interval '1 minute' AS restore
       FROM generate_series(0, %(incidents)d - 1) AS g) AS x;
 INSERT INTO incident_pause (incident_id, party, started_at, ended_at, reason)
 SELECT id, CASE WHEN id %% 2 = 0 THEN 'department' ELSE 'outsourcer' END,
@@ -137,6 +137,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--incidents", type=int, default=10000)
     ap.add_argument("--intervals", type=int, default=100000)
+    ap.add_argument("--keep", action="store_true",
+                    help="leave the cluster running, for a look")
     args = ap.parse_args()
     if not (1 <= args.incidents <= 2000000 and
             1000 <= args.intervals <= 20000000):
@@ -201,8 +203,12 @@ def main():
                           % (k, live_doc[k], kept_doc[k]))
             return 1
     finally:
-        pg.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print("  kept: psql -h %s -p %d -d %s (stop: pg_ctl -D %s stop)"
+                  % (pg.sock, pg.port, pg.dbname, pg.data))
+        else:
+            pg.stop()
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -43,20 +43,67 @@ CREATE TABLE sla_incident (
 	detected_at     timestamptz NOT NULL,
 	acknowledged_at timestamptz,
 	restored_at     timestamptz, -- fault end, or recovery
+	-- the incident's row of its first agreement: counted once by it
+	is_first        boolean NOT NULL,
 	done_at         timestamptz,
 	tto_s           double precision,
 	ttr_s           double precision,
 	tto_target_s    double precision,
 	ttr_target_s    double precision,
 	paused_s        double precision,
+	breach          boolean NOT NULL DEFAULT false, -- TTO or TTR
 	PRIMARY KEY (agreement, incident_id)
 );
 CREATE INDEX sla_incident_incident ON sla_incident (incident_id);
 CREATE INDEX sla_incident_todo ON sla_incident (agreement)
 	WHERE done_at IS NULL;
 CREATE INDEX sla_incident_done ON sla_incident (done_at);
--- a month's incidents by detection, for its counts
-CREATE INDEX incident_detected_at ON incident (detected_at);
+CREATE INDEX sla_incident_first ON sla_incident (detected_at)
+	WHERE is_first;
+CREATE INDEX sla_incident_breach ON sla_incident (agreement, restored_at)
+	WHERE breach;
+
+-- The kept incidents of an agreement's month [starts_at, ends_at) added up:
+-- those with figures done before its end and restored in it.  An
+-- incident counts in the month it was restored in, so a change to it
+-- drops that month's sums only.  Times in whole microseconds.
+CREATE TABLE sla_incident_month (
+	agreement    text NOT NULL,
+	starts_at    timestamptz NOT NULL,
+	ends_at      timestamptz NOT NULL,
+	n            bigint NOT NULL,
+	failures     bigint NOT NULL, -- detected in the month
+	tto_breaches bigint NOT NULL,
+	ttr_breaches bigint NOT NULL,
+	tto_us       numeric NOT NULL, -- acknowledged ones
+	tto_n        bigint NOT NULL,
+	ttr_us       numeric NOT NULL,
+	ttr_n        bigint NOT NULL,
+	spread       bigint[] NOT NULL, -- see sla_ttr_bin()
+	PRIMARY KEY (agreement, starts_at, ends_at)
+);
+
+-- A month's incidents (those detected in it, over every agreement) by
+-- priority (p), segment (s), cause (c) and day of detection (d), each
+-- counted once; kind '*' says the month was counted.
+CREATE TABLE sla_count_month (
+	starts_at timestamptz NOT NULL,
+	ends_at   timestamptz NOT NULL,
+	kind      char(1) NOT NULL,
+	value     text NOT NULL,
+	n         bigint NOT NULL,
+	PRIMARY KEY (starts_at, ends_at, kind, value)
+);
+
+-- The bin of a time to restore: within 1 h, 1-4 h, 4-8 h, 8-24 h, over
+-- (1-5).
+CREATE FUNCTION sla_ttr_bin(p_s double precision) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT CASE WHEN p_s IS NULL THEN NULL WHEN p_s <= 3600 THEN 1
+	    WHEN p_s <= 4 * 3600 THEN 2
+	    WHEN p_s <= 8 * 3600 THEN 3 WHEN p_s <= 24 * 3600 THEN 4
+	    ELSE 5 END
+$$;
 
 -- What is kept is worked out by one sla_refresh() at a time, which holds
 -- this lock (exclusive) from before it reads anything to its commit;
@@ -134,12 +181,14 @@ LANGUAGE sql STABLE AS $$
 	WHERE i.id = p_id
 $$;
 
--- The incidents of agreements p_names in [p_from, p_to): those detected
--- before p_to and still unrestored at p_from, with their figures, kept
--- or worked out now; one still open, or unacknowledged, at the end of the
--- period is measured up to then (open_at_end).
-CREATE FUNCTION sla_month_incidents(p_names text[], p_from timestamptz,
-    p_to timestamptz)
+-- The incidents of agreements in [p_from, p_to): those detected before
+-- p_to and still unrestored at p_from, with their figures: those kept, of
+-- agreements p_kept, and those worked out now, of agreements p_live; one
+-- still open, or unacknowledged, at the end of the period is measured up
+-- to then (open_at_end).  p_cut is least(p_to, now()), given as a value so
+-- that the planner can count on it.
+CREATE FUNCTION sla_month_incidents(p_kept text[], p_live text[],
+    p_from timestamptz, p_to timestamptz, p_cut timestamptz)
 RETURNS TABLE (agreement text, incident_id bigint, ref text,
     priority smallint, segment text, cause text, detected_at timestamptz,
     acknowledged_at timestamptz, restored_at timestamptz,
@@ -152,23 +201,25 @@ LANGUAGE sql STABLE AS $$
 	    c.tto_s, c.ttr_s, c.tto_target_s, c.ttr_target_s,
 	    c.tto_s > c.tto_target_s, c.ttr_s > c.ttr_target_s, c.paused_s
 	FROM sla_incident c
-	WHERE c.agreement = ANY (p_names) AND c.done_at < least(p_to, now())
+	-- a hash join: = ANY would compare each row with every name
+	JOIN unnest(p_kept) AS n(name) ON n.name = c.agreement
+	WHERE c.done_at < p_cut
 	  AND c.detected_at < p_to AND c.restored_at >= p_from
 	UNION ALL
 	SELECT c.agreement, c.incident_id, c.ref, c.priority, c.segment,
 	    c.cause, c.detected_at, c.acknowledged_at, c.restored_at,
-	    c.restored_at IS NULL OR c.restored_at >= least(p_to, now()),
+	    c.restored_at IS NULL OR c.restored_at >= p_cut,
 	    f.tto_s, f.ttr_s, f.tto_target_s, f.ttr_target_s,
 	    f.tto_s > f.tto_target_s, f.ttr_s > f.ttr_target_s, f.paused_s
 	FROM sla_incident c
+	JOIN unnest(p_live) AS n(name) ON n.name = c.agreement
 	JOIN agreement a ON a.name = c.agreement
 	CROSS JOIN LATERAL sla_incident_figures(a.kind, a.name,
 	    calendar_ranges(a.calendar, (SELECT least(i.detected_at,
 	        i.fault_start) FROM incident i WHERE i.id = c.incident_id),
-	        least(p_to, now())),
-	    c.incident_id, least(p_to, now())) AS f
-	WHERE c.agreement = ANY (p_names)
-	  AND (c.done_at IS NULL OR c.done_at >= least(p_to, now()))
+	        p_cut),
+	    c.incident_id, p_cut) AS f
+	WHERE (c.done_at IS NULL OR c.done_at >= p_cut)
 	  AND c.detected_at < p_to
 	  AND coalesce(c.restored_at, 'infinity') >= p_from
 $$;
@@ -188,7 +239,8 @@ LANGUAGE sql STABLE AS $$
 	    m.detected_at, m.acknowledged_at, m.restored_at, m.open_at_end,
 	    m.tto_s, m.ttr_s, m.tto_target_s, m.ttr_target_s, m.tto_breach,
 	    m.ttr_breach, m.paused_s
-	FROM sla_month_incidents(ARRAY[p_agreement], p_from, p_to) AS m
+	FROM sla_month_incidents(ARRAY[p_agreement], ARRAY[p_agreement],
+	    p_from, p_to, least(p_to, now())) AS m
 	ORDER BY m.detected_at, m.incident_id
 $$;
 
@@ -255,13 +307,18 @@ $$;
 -- Times are seconds; NULL means no data (or no target), never 100 %.
 CREATE FUNCTION sla_report(p_month text, p_tz text, p_service text,
     p_department text, p_provider text, p_detail boolean)
-RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE
+    -- compiling the queries costs more than running them
+    SET jit = off AS $$
 DECLARE
 	v_from timestamptz;
 	v_to timestamptz;
+	v_cut timestamptz;
 	v_names text[];
-	v_services text[];
+	v_summed text[]; -- agreements whose kept incidents are added up
+	v_rest text[];
 	v_list jsonb;
+	v_breaches jsonb;
 	v_counts jsonb;
 BEGIN
 	-- times in the report are written in its time zone, whoever asks
@@ -273,39 +330,72 @@ BEGIN
 	v_from := (p_month || '-01')::timestamp AT TIME ZONE p_tz;
 	v_to := ((p_month || '-01')::date + interval '1 month')::timestamp
 	    AT TIME ZONE p_tz;
-	SELECT coalesce(array_agg(name ORDER BY service, kind DESC, name),
-	    '{}'), coalesce(array_agg(DISTINCT service), '{}')
-	INTO v_names, v_services
-	FROM agreement
-	WHERE (p_service IS NULL OR service = p_service)
-	  AND (p_department IS NULL OR (kind = 'sla' AND party = p_department))
-	  AND (p_provider IS NULL OR (kind = 'ola' AND party = p_provider));
+	v_cut := least(v_to, now());
+	SELECT coalesce(array_agg(a.name ORDER BY a.service, a.kind DESC,
+	    a.name), '{}'),
+	    coalesce(array_agg(a.name) FILTER (WHERE m.agreement IS NOT NULL),
+	        '{}'),
+	    coalesce(array_agg(a.name) FILTER (WHERE m.agreement IS NULL),
+	        '{}')
+	INTO v_names, v_summed, v_rest
+	FROM agreement a
+	LEFT JOIN sla_incident_month m ON m.agreement = a.name
+	    AND m.starts_at = v_from AND m.ends_at = v_to AND v_cut = v_to
+	WHERE (p_service IS NULL OR a.service = p_service)
+	  AND (p_department IS NULL OR (a.kind = 'sla'
+	       AND a.party = p_department))
+	  AND (p_provider IS NULL OR (a.kind = 'ola'
+	       AND a.party = p_provider));
 	WITH av AS (
 		SELECT * FROM sla_month_availability(v_names, v_from, v_to,
 		    p_tz)
-	), ic AS (
-		SELECT m.agreement, count(*) AS n,
-		    count(*) FILTER (WHERE m.detected_at >= v_from) AS failures,
-		    count(*) FILTER (WHERE m.tto_breach) AS tto_breaches,
-		    count(*) FILTER (WHERE m.ttr_breach) AS ttr_breaches,
+	), parts AS (
+		SELECT m.agreement, m.n, m.failures, m.tto_breaches,
+		    m.ttr_breaches, m.tto_us, m.tto_n, m.ttr_us, m.ttr_n,
+		    m.spread
+		FROM sla_incident_month m
+		JOIN unnest(v_summed) AS s(name) ON s.name = m.agreement
+		WHERE m.starts_at = v_from AND m.ends_at = v_to
+		UNION ALL
+		-- the rest: kept incidents not added up, and those worked out
+		-- now (the months' sums hold none of them)
+		SELECT m.agreement, count(*),
+		    count(*) FILTER (WHERE m.detected_at >= v_from),
+		    count(*) FILTER (WHERE m.tto_breach),
+		    count(*) FILTER (WHERE m.ttr_breach),
 		    -- means over the incidents acknowledged, or restored, by
-		    -- the end of the month
-		    avg(m.tto_s) FILTER (WHERE m.acknowledged_at < v_to)
-		        AS mtta_s,
-		    avg(m.ttr_s) FILTER (WHERE NOT m.open_at_end) AS mttr_s,
-		    jsonb_build_array(
+		    -- the end of the month; exact, in whole microseconds
+		    coalesce(sum((m.tto_s * 1e6)::bigint) FILTER (WHERE
+		        m.acknowledged_at < v_to), 0),
+		    count(*) FILTER (WHERE m.acknowledged_at < v_to),
+		    coalesce(sum((m.ttr_s * 1e6)::bigint) FILTER (WHERE
+		        NOT m.open_at_end), 0),
+		    count(*) FILTER (WHERE NOT m.open_at_end),
+		    ARRAY[count(*) FILTER (WHERE NOT m.open_at_end
+		            AND sla_ttr_bin(m.ttr_s) = 1),
 		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND m.ttr_s <= 3600),
+		            AND sla_ttr_bin(m.ttr_s) = 2),
 		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND m.ttr_s > 3600 AND m.ttr_s <= 4 * 3600),
+		            AND sla_ttr_bin(m.ttr_s) = 3),
 		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND m.ttr_s > 4 * 3600 AND m.ttr_s <= 8 * 3600),
+		            AND sla_ttr_bin(m.ttr_s) = 4),
 		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND m.ttr_s > 8 * 3600 AND m.ttr_s <= 24 * 3600),
-		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND m.ttr_s > 24 * 3600)) AS ttr_spread
-		FROM sla_month_incidents(v_names, v_from, v_to) AS m
+		            AND sla_ttr_bin(m.ttr_s) = 5)]
+		FROM sla_month_incidents(v_rest, v_names, v_from, v_to, v_cut)
+		    AS m
 		GROUP BY m.agreement
+	), ic AS (
+		SELECT agreement, sum(n) AS n, sum(failures) AS failures,
+		    sum(tto_breaches) AS tto_breaches,
+		    sum(ttr_breaches) AS ttr_breaches,
+		    (sum(tto_us) / nullif(sum(tto_n), 0) / 1e6)
+		        ::double precision AS mtta_s,
+		    (sum(ttr_us) / nullif(sum(ttr_n), 0) / 1e6)
+		        ::double precision AS mttr_s,
+		    jsonb_build_array(sum(p.spread[1]), sum(p.spread[2]),
+		        sum(p.spread[3]), sum(p.spread[4]), sum(p.spread[5]))
+		        AS ttr_spread
+		FROM parts p GROUP BY agreement
 	)
 	SELECT coalesce(jsonb_agg(jsonb_build_object(
 	    'agreement', a.name, 'kind', a.kind, 'service', a.service,
@@ -337,7 +427,36 @@ BEGIN
 	JOIN agreement a ON a.name = n.name
 	LEFT JOIN av ON av.agreement = n.name
 	LEFT JOIN ic ON ic.agreement = n.name;
-	-- the incidents detected in the month, each counted once
+	-- each breach: those of the incidents not added up, and the kept
+	-- ones of those that are
+	SELECT coalesce(jsonb_agg(jsonb_build_object('agreement',
+	    b.agreement, 'ref', b.ref, 'priority', b.priority,
+	    'detected_at', b.detected_at, 'metric', k.metric,
+	    'value_s', k.value_s, 'target_s', k.target_s,
+	    'over_s', k.value_s - k.target_s, 'open_at_end', b.open_at_end)
+	    ORDER BY b.detected_at, b.ref, b.agreement, k.metric), '[]')
+	INTO v_breaches
+	FROM (SELECT m.agreement, m.ref, m.priority, m.detected_at,
+	          m.open_at_end, m.tto_s, m.tto_target_s, m.tto_breach,
+	          m.ttr_s, m.ttr_target_s, m.ttr_breach
+	      FROM sla_month_incidents(v_rest, v_names, v_from, v_to, v_cut)
+	          AS m
+	      WHERE m.tto_breach OR m.ttr_breach
+	      UNION ALL
+	      SELECT c.agreement, c.ref, c.priority, c.detected_at, false,
+	          c.tto_s, c.tto_target_s, c.tto_s > c.tto_target_s,
+	          c.ttr_s, c.ttr_target_s, c.ttr_s > c.ttr_target_s
+	      FROM sla_incident c
+	      JOIN unnest(v_summed) AS s(name) ON s.name = c.agreement
+	      WHERE c.breach AND c.restored_at >= v_from
+	        AND c.done_at < v_cut AND c.detected_at < v_to) AS b,
+	LATERAL (VALUES ('tto', b.tto_s, b.tto_target_s, b.tto_breach),
+	    ('ttr', b.ttr_s, b.ttr_target_s, b.ttr_breach))
+	    AS k(metric, value_s, target_s, hit)
+	WHERE k.hit;
+	-- the incidents detected in the month, each counted once: counted
+	-- already for a whole month over; else by the row of its first
+	-- agreement, or of its first one in the report
 	SELECT jsonb_build_object(
 	    'by_priority', coalesce(jsonb_object_agg(g.v, g.n) FILTER (WHERE
 	        g.k = 'p'), '{}'),
@@ -348,41 +467,49 @@ BEGIN
 	    'by_day', coalesce(jsonb_object_agg(g.v, g.n) FILTER (WHERE
 	        g.k = 'd'), '{}'))
 	INTO v_counts
-	FROM (SELECT CASE WHEN GROUPING(i.priority) = 0 THEN 'p'
-	                  WHEN GROUPING(i.segment) = 0 THEN 's'
-	                  WHEN GROUPING(i.cause) = 0 THEN 'c' ELSE 'd' END AS k,
-	          coalesce(CASE WHEN GROUPING(i.priority) = 0
-	                        THEN i.priority::text
-	                        WHEN GROUPING(i.segment) = 0 THEN i.segment
-	                        WHEN GROUPING(i.cause) = 0 THEN i.cause
-	                        ELSE i.day END, '-') AS v,
-	          count(*) AS n
-	      FROM (SELECT priority, segment, cause,
-	                to_char(detected_at, 'DD') AS day
-	            FROM incident
-	            WHERE detected_at >= v_from AND detected_at < v_to
-	              AND affected_services && v_services) AS i
-	      GROUP BY GROUPING SETS ((i.priority), (i.segment), (i.cause),
-	          (i.day))) AS g;
+	FROM (SELECT * FROM sla_month_counts(CASE WHEN cardinality(v_rest)
+	          + cardinality(v_summed) = (SELECT count(*) FROM agreement)
+	          THEN NULL ELSE v_names END, v_from, v_to, v_cut)) AS g;
 	RETURN jsonb_build_object('month', p_month, 'timezone', p_tz,
 	    'from', v_from, 'to', v_to, 'agreements', v_list,
-	    'breaches', coalesce((SELECT jsonb_agg(jsonb_build_object(
-	            'agreement', b.agreement, 'ref', b.ref,
-	            'priority', b.priority, 'detected_at', b.detected_at,
-	            'metric', b.metric, 'value_s', b.value_s,
-	            'target_s', b.target_s, 'over_s', b.value_s - b.target_s,
-	            'open_at_end', b.open_at_end)
-	        ORDER BY b.detected_at, b.ref, b.agreement, b.metric)
-	        FROM (SELECT m.agreement, m.ref, m.priority, m.detected_at,
-	                  k.metric, k.value_s, k.target_s, m.open_at_end
-	              FROM sla_month_incidents(v_names, v_from, v_to) AS m,
-	              LATERAL (VALUES ('tto', m.tto_s, m.tto_target_s,
-	                  m.tto_breach), ('ttr', m.ttr_s, m.ttr_target_s,
-	                  m.ttr_breach)) AS k(metric, value_s, target_s, hit)
-	              WHERE (m.tto_breach OR m.ttr_breach) AND k.hit) AS b),
-	        '[]'),
-	    'counts', v_counts);
+	    'breaches', v_breaches, 'counts', v_counts);
 END
+$$;
+
+-- The incidents detected in [p_from, p_to) by priority (p), segment (s),
+-- cause (c) and day (d), each counted once: those of agreements p_names,
+-- or of every agreement (NULL), then from the month's counts when kept.
+CREATE FUNCTION sla_month_counts(p_names text[], p_from timestamptz,
+    p_to timestamptz, p_cut timestamptz)
+RETURNS TABLE (k text, v text, n bigint) LANGUAGE sql STABLE AS $$
+	SELECT m.kind::text, m.value, m.n FROM sla_count_month m
+	WHERE p_names IS NULL AND p_cut = p_to AND m.starts_at = p_from
+	  AND m.ends_at = p_to AND m.kind <> '*'
+	UNION ALL
+	SELECT CASE WHEN GROUPING(i.priority) = 0 THEN 'p'
+	            WHEN GROUPING(i.segment) = 0 THEN 's'
+	            WHEN GROUPING(i.cause) = 0 THEN 'c' ELSE 'd' END,
+	    coalesce(CASE WHEN GROUPING(i.priority) = 0 THEN i.priority::text
+	                  WHEN GROUPING(i.segment) = 0 THEN i.segment
+	                  WHEN GROUPING(i.cause) = 0 THEN i.cause
+	                  ELSE lpad(i.day::text, 2, '0') END, '-'),
+	    count(*)
+	FROM (SELECT c.priority, c.segment, c.cause,
+	          extract(day FROM c.detected_at)::integer AS day
+	      FROM sla_incident c
+	      WHERE p_names IS NULL AND c.is_first
+	        AND c.detected_at >= p_from AND c.detected_at < p_to
+	        AND NOT EXISTS (SELECT 1 FROM sla_count_month m
+	            WHERE p_cut = p_to AND m.starts_at = p_from
+	              AND m.ends_at = p_to AND m.kind = '*')
+	      UNION ALL
+	      SELECT DISTINCT ON (c.incident_id) c.priority, c.segment,
+	          c.cause, extract(day FROM c.detected_at)::integer
+	      FROM sla_incident c
+	      JOIN unnest(p_names) AS n(name) ON n.name = c.agreement
+	      WHERE p_names IS NOT NULL AND c.detected_at >= p_from
+	        AND c.detected_at < p_to) AS i
+	GROUP BY GROUPING SETS ((i.priority), (i.segment), (i.cause), (i.day))
 $$;
 
 -- The whole report, drill-down included, as it was.
@@ -399,14 +526,15 @@ DROP FUNCTION sla_report_counts(jsonb, text, timestamptz);
 CREATE VIEW sla_incident_source AS
 	SELECT a.name AS agreement, i.id AS incident_id, i.ref, i.priority,
 	    i.segment, i.cause, i.detected_at, i.acknowledged_at,
-	    coalesce(i.fault_end, i.recovered_at) AS restored_at
+	    coalesce(i.fault_end, i.recovered_at) AS restored_at,
+	    a.name = min(a.name) OVER (PARTITION BY i.id) AS is_first
 	FROM incident i JOIN agreement a ON a.service = ANY (i.affected_services);
 
 CREATE FUNCTION sla_incident_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	PERFORM sla_cache_lock(false);
 	INSERT INTO sla_incident (agreement, incident_id, ref, priority,
-	    segment, cause, detected_at, acknowledged_at, restored_at)
+	    segment, cause, detected_at, acknowledged_at, restored_at, is_first)
 	SELECT * FROM sla_incident_source
 	WHERE incident_id IN (SELECT id FROM new_rows)
 	ON CONFLICT DO NOTHING;
@@ -424,7 +552,7 @@ BEGIN
 	IF TG_OP = 'UPDATE' THEN
 		INSERT INTO sla_incident (agreement, incident_id, ref,
 		    priority, segment, cause, detected_at, acknowledged_at,
-		    restored_at)
+		    restored_at, is_first)
 		SELECT * FROM sla_incident_source WHERE incident_id = NEW.id;
 	END IF;
 	RETURN NULL;
@@ -444,6 +572,48 @@ CREATE TRIGGER incident_sla_changed AFTER UPDATE ON incident
 	EXECUTE FUNCTION sla_incident_changed();
 CREATE TRIGGER incident_sla_deleted AFTER DELETE ON incident
 	FOR EACH ROW EXECUTE FUNCTION sla_incident_changed();
+
+-- A change to a kept incident drops the sums of the month it was
+-- restored in, and the counts of the month it was detected in.
+CREATE FUNCTION sla_incident_rows_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP <> 'INSERT' THEN
+		DELETE FROM sla_incident_month m
+		USING (SELECT DISTINCT agreement, restored_at FROM old_rows
+		       WHERE restored_at IS NOT NULL) AS r
+		WHERE m.agreement = r.agreement
+		  AND r.restored_at >= m.starts_at
+		  AND r.restored_at < m.ends_at;
+		DELETE FROM sla_count_month m
+		USING (SELECT DISTINCT detected_at FROM old_rows
+		       WHERE is_first) AS r
+		WHERE r.detected_at >= m.starts_at AND r.detected_at < m.ends_at;
+	END IF;
+	IF TG_OP <> 'DELETE' THEN
+		DELETE FROM sla_incident_month m
+		USING (SELECT DISTINCT agreement, restored_at FROM new_rows
+		       WHERE restored_at IS NOT NULL) AS r
+		WHERE m.agreement = r.agreement
+		  AND r.restored_at >= m.starts_at
+		  AND r.restored_at < m.ends_at;
+		DELETE FROM sla_count_month m
+		USING (SELECT DISTINCT detected_at FROM new_rows
+		       WHERE is_first) AS r
+		WHERE r.detected_at >= m.starts_at AND r.detected_at < m.ends_at;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER sla_incident_added AFTER INSERT ON sla_incident
+	REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION sla_incident_rows_changed();
+CREATE TRIGGER sla_incident_changed AFTER UPDATE ON sla_incident
+	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION sla_incident_rows_changed();
+CREATE TRIGGER sla_incident_deleted AFTER DELETE ON sla_incident
+	REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION sla_incident_rows_changed();
 
 -- A pause changes its incident's figures.
 CREATE FUNCTION sla_pause_added() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -510,10 +680,12 @@ CREATE TRIGGER downtime_window_sla_changed
 -- Drops everything kept and lists each incident's agreements anew.
 CREATE FUNCTION sla_cache_reset() RETURNS void LANGUAGE sql AS $$
 	SELECT sla_cache_lock(false);
+	DELETE FROM sla_incident_month;
+	DELETE FROM sla_count_month;
 	DELETE FROM sla_day;
 	DELETE FROM sla_incident;
 	INSERT INTO sla_incident (agreement, incident_id, ref, priority,
-	    segment, cause, detected_at, acknowledged_at, restored_at)
+	    segment, cause, detected_at, acknowledged_at, restored_at, is_first)
 	SELECT * FROM sla_incident_source;
 $$;
 
@@ -569,6 +741,7 @@ DECLARE
 	v_today date := (now() AT TIME ZONE p_tz)::date;
 	v_day record;
 	v_ag agreement;
+	v_month record;
 	v_n integer;
 BEGIN
 	PERFORM sla_cache_lock(true);
@@ -615,7 +788,9 @@ BEGIN
 		UPDATE sla_incident c SET done_at = f.done_at,
 		    tto_s = f.tto_s, ttr_s = f.ttr_s,
 		    tto_target_s = f.tto_target_s,
-		    ttr_target_s = f.ttr_target_s, paused_s = f.paused_s
+		    ttr_target_s = f.ttr_target_s, paused_s = f.paused_s,
+		    breach = coalesce(f.tto_s > f.tto_target_s, false)
+		        OR coalesce(f.ttr_s > f.ttr_target_s, false)
 		FROM todo CROSS JOIN cal
 		CROSS JOIN LATERAL sla_incident_figures(v_ag.kind, v_ag.name,
 		    cal.open, todo.incident_id, now()) AS f
@@ -624,10 +799,60 @@ BEGIN
 		GET DIAGNOSTICS v_n = ROW_COUNT;
 		incidents := incidents + v_n;
 	END LOOP;
+	-- the months over: each agreement's kept incidents added up, once
+	-- none restored in the month waits for its figures; the counts
+	PERFORM set_config('TimeZone', p_tz, true);
+	FOR v_month IN
+		SELECT g AT TIME ZONE p_tz AS ms,
+		    (g + interval '1 month') AT TIME ZONE p_tz AS me
+		FROM generate_series(date_trunc('month', coalesce(
+		    p_since::timestamp, v_today - interval '1 month')),
+		    date_trunc('month', v_today::timestamp) - interval '1 month',
+		    interval '1 month') AS g LOOP
+		INSERT INTO sla_incident_month (agreement, starts_at, ends_at, n,
+		    failures, tto_breaches, ttr_breaches, tto_us, tto_n, ttr_us,
+		    ttr_n, spread)
+		SELECT a.name, v_month.ms, v_month.me, count(c.agreement),
+		    count(*) FILTER (WHERE c.detected_at >= v_month.ms),
+		    count(*) FILTER (WHERE c.tto_s > c.tto_target_s),
+		    count(*) FILTER (WHERE c.ttr_s > c.ttr_target_s),
+		    coalesce(sum((c.tto_s * 1e6)::bigint) FILTER (WHERE
+		        c.acknowledged_at < v_month.me), 0),
+		    count(*) FILTER (WHERE c.acknowledged_at < v_month.me),
+		    coalesce(sum((c.ttr_s * 1e6)::bigint), 0), count(c.agreement),
+		    ARRAY[count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 1),
+		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 2),
+		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 3),
+		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 4),
+		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 5)]
+		FROM agreement a
+		LEFT JOIN sla_incident c ON c.agreement = a.name
+		    AND c.done_at < v_month.me AND c.restored_at >= v_month.ms
+		    AND c.detected_at < v_month.me
+		WHERE NOT EXISTS (SELECT 1 FROM sla_incident_month m
+		        WHERE m.agreement = a.name AND m.starts_at = v_month.ms
+		          AND m.ends_at = v_month.me)
+		  AND NOT EXISTS (SELECT 1 FROM sla_incident w
+		        WHERE w.agreement = a.name AND w.done_at IS NULL
+		          AND w.restored_at >= v_month.ms
+		          AND w.restored_at < v_month.me)
+		GROUP BY a.name;
+		IF NOT EXISTS (SELECT 1 FROM sla_count_month m
+		    WHERE m.starts_at = v_month.ms AND m.ends_at = v_month.me
+		      AND m.kind = '*') THEN
+			INSERT INTO sla_count_month (starts_at, ends_at, kind,
+			    value, n)
+			SELECT v_month.ms, v_month.me, '*', '', 0
+			UNION ALL
+			SELECT v_month.ms, v_month.me, x.k, x.v, x.n
+			FROM sla_month_counts(NULL, v_month.ms, v_month.me,
+			    v_month.me) AS x;
+		END IF;
+	END LOOP;
 END
 $$;
 
 -- The incidents already there.
 INSERT INTO sla_incident (agreement, incident_id, ref, priority, segment,
-    cause, detected_at, acknowledged_at, restored_at)
+    cause, detected_at, acknowledged_at, restored_at, is_first)
 SELECT * FROM sla_incident_source;

@@ -248,6 +248,17 @@ def kept(pg, env, doc):
                "'2026-11-01 00:00+09'") == "93"
     assert one(pg, "SELECT count(*) FROM sla_incident WHERE done_at IS "
                "NULL") == "0"
+    # October is over: each agreement's kept incidents added up, and the
+    # month's incidents counted
+    assert pg.query("SELECT agreement, n, failures, tto_breaches, "
+                    "ttr_breaches, spread FROM sla_incident_month WHERE "
+                    "starts_at = '2026-10-01 00:00+09' ORDER BY 1") == [
+        ["jinji-sla", "0", "0", "0", "0", "{0,0,0,0,0}"],
+        # A-C (D is open at the end of October); breaches as listed
+        ["juki-ola", "3", "3", "1", "1", "{0,0,0,2,1}"],
+        ["juki-sla", "3", "3", "1", "1", "{2,0,0,1,0}"]]
+    assert one(pg, "SELECT count(*) FROM sla_count_month WHERE starts_at "
+               "= '2026-10-01 00:00+09' AND kind = '*'") == "1"
     again = json.loads(report(env, "--month", "2026-10", "--format",
                               "json"))
     assert again == doc, (again, doc)
@@ -302,6 +313,11 @@ def late_state_change(pg, env):
     assert pg.query("SELECT agreement, done_at IS NULL FROM sla_incident "
                     "WHERE incident_id = 1 ORDER BY 1") == [
         ["juki-ola", "t"], ["juki-sla", "t"]]
+    # its month's sums and counts go with it; the others stay
+    assert pg.query("SELECT agreement FROM sla_incident_month WHERE "
+                    "starts_at = '2026-10-01 00:00+09'") == [["jinji-sla"]]
+    assert one(pg, "SELECT count(*) FROM sla_count_month WHERE starts_at "
+               "= '2026-10-01 00:00+09'") == "0"
     partly = json.loads(report(env, "--month", "2026-10", "--format",
                                "json", "--service", "juki"))
     pg.query("DELETE FROM sla_day")
