@@ -51,7 +51,6 @@ CREATE TABLE sla_incident (
 	tto_target_s    double precision,
 	ttr_target_s    double precision,
 	paused_s        double precision,
-	breach          boolean NOT NULL DEFAULT false, -- TTO or TTR
 	PRIMARY KEY (agreement, incident_id)
 );
 CREATE INDEX sla_incident_incident ON sla_incident (incident_id);
@@ -60,13 +59,11 @@ CREATE INDEX sla_incident_todo ON sla_incident (agreement)
 CREATE INDEX sla_incident_done ON sla_incident (done_at);
 CREATE INDEX sla_incident_first ON sla_incident (detected_at)
 	WHERE is_first;
-CREATE INDEX sla_incident_breach ON sla_incident (agreement, restored_at)
-	WHERE breach;
 
--- The kept incidents of an agreement's month [starts_at, ends_at) added up:
--- those with figures done before its end and restored in it.  An
--- incident counts in the month it was restored in, so a change to it
--- drops that month's sums only.  Times in whole microseconds.
+-- An agreement's incidents of a month that is over, [starts_at, ends_at),
+-- added up (sla_month_sums), and its breaches (sla_month_breaches): what
+-- the report needs of them.  A change to an incident drops the months it
+-- was unrestored in.  Times in whole microseconds.
 CREATE TABLE sla_incident_month (
 	agreement    text NOT NULL,
 	starts_at    timestamptz NOT NULL,
@@ -82,6 +79,21 @@ CREATE TABLE sla_incident_month (
 	spread       bigint[] NOT NULL, -- see sla_ttr_bin()
 	PRIMARY KEY (agreement, starts_at, ends_at)
 );
+
+CREATE TABLE sla_month_breach (
+	agreement   text NOT NULL,
+	starts_at   timestamptz NOT NULL,
+	ends_at     timestamptz NOT NULL,
+	ref         text NOT NULL,
+	priority    smallint,
+	detected_at timestamptz NOT NULL,
+	metric      text NOT NULL,
+	value_s     double precision NOT NULL,
+	target_s    double precision NOT NULL,
+	open_at_end boolean NOT NULL
+);
+CREATE INDEX sla_month_breach_month ON sla_month_breach (agreement,
+    starts_at, ends_at);
 
 -- A month's incidents (those detected in it, over every agreement) by
 -- priority (p), segment (s), cause (c) and day of detection (d), each
@@ -203,7 +215,7 @@ LANGUAGE sql STABLE AS $$
 	FROM sla_incident c
 	-- a hash join: = ANY would compare each row with every name
 	JOIN unnest(p_kept) AS n(name) ON n.name = c.agreement
-	WHERE c.done_at < p_cut
+	WHERE cardinality(p_kept) > 0 AND c.done_at < p_cut
 	  AND c.detected_at < p_to AND c.restored_at >= p_from
 	UNION ALL
 	SELECT c.agreement, c.incident_id, c.ref, c.priority, c.segment,
@@ -219,7 +231,8 @@ LANGUAGE sql STABLE AS $$
 	        i.fault_start) FROM incident i WHERE i.id = c.incident_id),
 	        p_cut),
 	    c.incident_id, p_cut) AS f
-	WHERE (c.done_at IS NULL OR c.done_at >= p_cut)
+	WHERE cardinality(p_live) > 0
+	  AND (c.done_at IS NULL OR c.done_at >= p_cut)
 	  AND c.detected_at < p_to
 	  AND coalesce(c.restored_at, 'infinity') >= p_from
 $$;
@@ -242,6 +255,56 @@ LANGUAGE sql STABLE AS $$
 	FROM sla_month_incidents(ARRAY[p_agreement], ARRAY[p_agreement],
 	    p_from, p_to, least(p_to, now())) AS m
 	ORDER BY m.detected_at, m.incident_id
+$$;
+
+-- Each agreement's incidents of [p_from, p_to) added up: how many, how
+-- many detected in it (failures), the breaches, the times to acknowledge
+-- (of those acknowledged by p_to) and to restore (of those restored by
+-- then) in whole microseconds, and the spread of the latter (sla_ttr_bin).
+CREATE FUNCTION sla_month_sums(p_names text[], p_from timestamptz,
+    p_to timestamptz, p_cut timestamptz)
+RETURNS TABLE (agreement text, n bigint, failures bigint,
+    tto_breaches bigint, ttr_breaches bigint, tto_us numeric, tto_n bigint,
+    ttr_us numeric, ttr_n bigint, spread bigint[])
+LANGUAGE sql STABLE AS $$
+	SELECT m.agreement, count(*),
+	    count(*) FILTER (WHERE m.detected_at >= p_from),
+	    count(*) FILTER (WHERE m.tto_breach),
+	    count(*) FILTER (WHERE m.ttr_breach),
+	    coalesce(sum((m.tto_s * 1e6)::bigint) FILTER (WHERE
+	        m.acknowledged_at < p_to), 0),
+	    count(*) FILTER (WHERE m.acknowledged_at < p_to),
+	    coalesce(sum((m.ttr_s * 1e6)::bigint) FILTER (WHERE
+	        NOT m.open_at_end), 0),
+	    count(*) FILTER (WHERE NOT m.open_at_end),
+	    ARRAY[count(*) FILTER (WHERE NOT m.open_at_end
+	            AND sla_ttr_bin(m.ttr_s) = 1),
+	        count(*) FILTER (WHERE NOT m.open_at_end
+	            AND sla_ttr_bin(m.ttr_s) = 2),
+	        count(*) FILTER (WHERE NOT m.open_at_end
+	            AND sla_ttr_bin(m.ttr_s) = 3),
+	        count(*) FILTER (WHERE NOT m.open_at_end
+	            AND sla_ttr_bin(m.ttr_s) = 4),
+	        count(*) FILTER (WHERE NOT m.open_at_end
+	            AND sla_ttr_bin(m.ttr_s) = 5)]
+	FROM sla_month_incidents(p_names, p_names, p_from, p_to, p_cut) AS m
+	GROUP BY m.agreement
+$$;
+
+-- Each breach of agreements p_names in [p_from, p_to), one row per metric.
+CREATE FUNCTION sla_month_breaches(p_names text[], p_from timestamptz,
+    p_to timestamptz, p_cut timestamptz)
+RETURNS TABLE (agreement text, ref text, priority smallint,
+    detected_at timestamptz, metric text, value_s double precision,
+    target_s double precision, open_at_end boolean)
+LANGUAGE sql STABLE AS $$
+	SELECT m.agreement, m.ref, m.priority, m.detected_at, k.metric,
+	    k.value_s, k.target_s, m.open_at_end
+	FROM sla_month_incidents(p_names, p_names, p_from, p_to, p_cut) AS m,
+	LATERAL (VALUES ('tto', m.tto_s, m.tto_target_s, m.tto_breach),
+	    ('ttr', m.ttr_s, m.ttr_target_s, m.ttr_breach))
+	    AS k(metric, value_s, target_s, hit)
+	WHERE (m.tto_breach OR m.ttr_breach) AND k.hit
 $$;
 
 -- The availability figures of agreements p_names over the days of
@@ -357,33 +420,8 @@ BEGIN
 		JOIN unnest(v_summed) AS s(name) ON s.name = m.agreement
 		WHERE m.starts_at = v_from AND m.ends_at = v_to
 		UNION ALL
-		-- the rest: kept incidents not added up, and those worked out
-		-- now (the months' sums hold none of them)
-		SELECT m.agreement, count(*),
-		    count(*) FILTER (WHERE m.detected_at >= v_from),
-		    count(*) FILTER (WHERE m.tto_breach),
-		    count(*) FILTER (WHERE m.ttr_breach),
-		    -- means over the incidents acknowledged, or restored, by
-		    -- the end of the month; exact, in whole microseconds
-		    coalesce(sum((m.tto_s * 1e6)::bigint) FILTER (WHERE
-		        m.acknowledged_at < v_to), 0),
-		    count(*) FILTER (WHERE m.acknowledged_at < v_to),
-		    coalesce(sum((m.ttr_s * 1e6)::bigint) FILTER (WHERE
-		        NOT m.open_at_end), 0),
-		    count(*) FILTER (WHERE NOT m.open_at_end),
-		    ARRAY[count(*) FILTER (WHERE NOT m.open_at_end
-		            AND sla_ttr_bin(m.ttr_s) = 1),
-		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND sla_ttr_bin(m.ttr_s) = 2),
-		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND sla_ttr_bin(m.ttr_s) = 3),
-		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND sla_ttr_bin(m.ttr_s) = 4),
-		        count(*) FILTER (WHERE NOT m.open_at_end
-		            AND sla_ttr_bin(m.ttr_s) = 5)]
-		FROM sla_month_incidents(v_rest, v_names, v_from, v_to, v_cut)
-		    AS m
-		GROUP BY m.agreement
+		-- the rest: from each incident, kept or worked out now
+		SELECT * FROM sla_month_sums(v_rest, v_from, v_to, v_cut)
 	), ic AS (
 		SELECT agreement, sum(n) AS n, sum(failures) AS failures,
 		    sum(tto_breaches) AS tto_breaches,
@@ -427,33 +465,22 @@ BEGIN
 	JOIN agreement a ON a.name = n.name
 	LEFT JOIN av ON av.agreement = n.name
 	LEFT JOIN ic ON ic.agreement = n.name;
-	-- each breach: those of the incidents not added up, and the kept
-	-- ones of those that are
+	-- each breach, kept with the month's sums or worked out now
 	SELECT coalesce(jsonb_agg(jsonb_build_object('agreement',
 	    b.agreement, 'ref', b.ref, 'priority', b.priority,
-	    'detected_at', b.detected_at, 'metric', k.metric,
-	    'value_s', k.value_s, 'target_s', k.target_s,
-	    'over_s', k.value_s - k.target_s, 'open_at_end', b.open_at_end)
-	    ORDER BY b.detected_at, b.ref, b.agreement, k.metric), '[]')
+	    'detected_at', b.detected_at, 'metric', b.metric,
+	    'value_s', b.value_s, 'target_s', b.target_s,
+	    'over_s', b.value_s - b.target_s, 'open_at_end', b.open_at_end)
+	    ORDER BY b.detected_at, b.ref, b.agreement, b.metric), '[]')
 	INTO v_breaches
-	FROM (SELECT m.agreement, m.ref, m.priority, m.detected_at,
-	          m.open_at_end, m.tto_s, m.tto_target_s, m.tto_breach,
-	          m.ttr_s, m.ttr_target_s, m.ttr_breach
-	      FROM sla_month_incidents(v_rest, v_names, v_from, v_to, v_cut)
-	          AS m
-	      WHERE m.tto_breach OR m.ttr_breach
+	FROM (SELECT k.agreement, k.ref, k.priority, k.detected_at, k.metric,
+	          k.value_s, k.target_s, k.open_at_end
+	      FROM sla_month_breach k
+	      JOIN unnest(v_summed) AS s(name) ON s.name = k.agreement
+	      WHERE k.starts_at = v_from AND k.ends_at = v_to
 	      UNION ALL
-	      SELECT c.agreement, c.ref, c.priority, c.detected_at, false,
-	          c.tto_s, c.tto_target_s, c.tto_s > c.tto_target_s,
-	          c.ttr_s, c.ttr_target_s, c.ttr_s > c.ttr_target_s
-	      FROM sla_incident c
-	      JOIN unnest(v_summed) AS s(name) ON s.name = c.agreement
-	      WHERE c.breach AND c.restored_at >= v_from
-	        AND c.done_at < v_cut AND c.detected_at < v_to) AS b,
-	LATERAL (VALUES ('tto', b.tto_s, b.tto_target_s, b.tto_breach),
-	    ('ttr', b.ttr_s, b.ttr_target_s, b.ttr_breach))
-	    AS k(metric, value_s, target_s, hit)
-	WHERE k.hit;
+	      SELECT * FROM sla_month_breaches(v_rest, v_from, v_to, v_cut))
+	    AS b;
 	-- the incidents detected in the month, each counted once: counted
 	-- already for a whole month over; else by the row of its first
 	-- agreement, or of its first one in the report
@@ -481,11 +508,19 @@ $$;
 -- or of every agreement (NULL), then from the month's counts when kept.
 CREATE FUNCTION sla_month_counts(p_names text[], p_from timestamptz,
     p_to timestamptz, p_cut timestamptz)
-RETURNS TABLE (k text, v text, n bigint) LANGUAGE sql STABLE AS $$
-	SELECT m.kind::text, m.value, m.n FROM sla_count_month m
-	WHERE p_names IS NULL AND p_cut = p_to AND m.starts_at = p_from
-	  AND m.ends_at = p_to AND m.kind <> '*'
-	UNION ALL
+RETURNS TABLE (k text, v text, n bigint) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	IF p_names IS NULL AND p_cut = p_to AND EXISTS (SELECT 1
+	    FROM sla_count_month m WHERE m.starts_at = p_from
+	      AND m.ends_at = p_to AND m.kind = '*') THEN
+		RETURN QUERY SELECT m.kind::text, m.value, m.n
+		FROM sla_count_month m
+		WHERE m.starts_at = p_from AND m.ends_at = p_to
+		  AND m.kind <> '*';
+		RETURN;
+	END IF;
+	-- the parameters are folded into each plan: one branch is left
+	RETURN QUERY
 	SELECT CASE WHEN GROUPING(i.priority) = 0 THEN 'p'
 	            WHEN GROUPING(i.segment) = 0 THEN 's'
 	            WHEN GROUPING(i.cause) = 0 THEN 'c' ELSE 'd' END,
@@ -499,17 +534,16 @@ RETURNS TABLE (k text, v text, n bigint) LANGUAGE sql STABLE AS $$
 	      FROM sla_incident c
 	      WHERE p_names IS NULL AND c.is_first
 	        AND c.detected_at >= p_from AND c.detected_at < p_to
-	        AND NOT EXISTS (SELECT 1 FROM sla_count_month m
-	            WHERE p_cut = p_to AND m.starts_at = p_from
-	              AND m.ends_at = p_to AND m.kind = '*')
 	      UNION ALL
 	      SELECT DISTINCT ON (c.incident_id) c.priority, c.segment,
 	          c.cause, extract(day FROM c.detected_at)::integer
 	      FROM sla_incident c
-	      JOIN unnest(p_names) AS n(name) ON n.name = c.agreement
+	      JOIN unnest(p_names) AS x(name) ON x.name = c.agreement
 	      WHERE p_names IS NOT NULL AND c.detected_at >= p_from
 	        AND c.detected_at < p_to) AS i
-	GROUP BY GROUPING SETS ((i.priority), (i.segment), (i.cause), (i.day))
+	GROUP BY GROUPING SETS ((i.priority), (i.segment), (i.cause),
+	    (i.day));
+END
 $$;
 
 -- The whole report, drill-down included, as it was.
@@ -573,47 +607,78 @@ CREATE TRIGGER incident_sla_changed AFTER UPDATE ON incident
 CREATE TRIGGER incident_sla_deleted AFTER DELETE ON incident
 	FOR EACH ROW EXECUTE FUNCTION sla_incident_changed();
 
--- A change to a kept incident drops the sums of the month it was
--- restored in, and the counts of the month it was detected in.
+-- Drops the months' sums and breaches of agreements p_ag whose months
+-- meet incidents detected at p_from and restored at p_to (NULL: not yet).
+CREATE FUNCTION sla_months_drop(p_ag text[], p_from timestamptz[],
+    p_to timestamptz[])
+RETURNS void LANGUAGE sql AS $$
+	DELETE FROM sla_incident_month m
+	USING unnest(p_ag, p_from, p_to) AS r(agreement, t0, t1)
+	WHERE m.agreement = r.agreement AND m.ends_at > r.t0
+	  AND m.starts_at <= coalesce(r.t1, 'infinity');
+	DELETE FROM sla_month_breach m
+	USING unnest(p_ag, p_from, p_to) AS r(agreement, t0, t1)
+	WHERE m.agreement = r.agreement AND m.ends_at > r.t0
+	  AND m.starts_at <= coalesce(r.t1, 'infinity');
+$$;
+
+-- Incidents' rows added or removed: the months they were unrestored in
+-- are added up again, and the months they were detected in counted again.
 CREATE FUNCTION sla_incident_rows_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+	v_ag text[];
+	v_from timestamptz[];
+	v_to timestamptz[];
 BEGIN
-	IF TG_OP <> 'INSERT' THEN
-		DELETE FROM sla_incident_month m
-		USING (SELECT DISTINCT agreement, restored_at FROM old_rows
-		       WHERE restored_at IS NOT NULL) AS r
-		WHERE m.agreement = r.agreement
-		  AND r.restored_at >= m.starts_at
-		  AND r.restored_at < m.ends_at;
+	IF NOT EXISTS (SELECT 1 FROM sla_incident_month)
+	    AND NOT EXISTS (SELECT 1 FROM sla_count_month) THEN
+		RETURN NULL; -- nothing kept to drop
+	END IF;
+	IF TG_OP = 'INSERT' THEN
+		SELECT array_agg(agreement), array_agg(detected_at),
+		    array_agg(restored_at)
+		INTO v_ag, v_from, v_to
+		FROM (SELECT DISTINCT agreement, detected_at, restored_at
+		      FROM new_rows) AS r;
+		DELETE FROM sla_count_month m
+		USING (SELECT DISTINCT detected_at FROM new_rows
+		       WHERE is_first) AS r
+		WHERE r.detected_at >= m.starts_at AND r.detected_at < m.ends_at;
+	ELSE
+		SELECT array_agg(agreement), array_agg(detected_at),
+		    array_agg(restored_at)
+		INTO v_ag, v_from, v_to
+		FROM (SELECT DISTINCT agreement, detected_at, restored_at
+		      FROM old_rows) AS r;
 		DELETE FROM sla_count_month m
 		USING (SELECT DISTINCT detected_at FROM old_rows
 		       WHERE is_first) AS r
 		WHERE r.detected_at >= m.starts_at AND r.detected_at < m.ends_at;
 	END IF;
-	IF TG_OP <> 'DELETE' THEN
-		DELETE FROM sla_incident_month m
-		USING (SELECT DISTINCT agreement, restored_at FROM new_rows
-		       WHERE restored_at IS NOT NULL) AS r
-		WHERE m.agreement = r.agreement
-		  AND r.restored_at >= m.starts_at
-		  AND r.restored_at < m.ends_at;
-		DELETE FROM sla_count_month m
-		USING (SELECT DISTINCT detected_at FROM new_rows
-		       WHERE is_first) AS r
-		WHERE r.detected_at >= m.starts_at AND r.detected_at < m.ends_at;
-	END IF;
+	PERFORM sla_months_drop(v_ag, v_from, v_to);
 	RETURN NULL;
 END
 $$;
 CREATE TRIGGER sla_incident_added AFTER INSERT ON sla_incident
 	REFERENCING NEW TABLE AS new_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION sla_incident_rows_changed();
-CREATE TRIGGER sla_incident_changed AFTER UPDATE ON sla_incident
-	REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION sla_incident_rows_changed();
 CREATE TRIGGER sla_incident_deleted AFTER DELETE ON sla_incident
 	REFERENCING OLD TABLE AS old_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION sla_incident_rows_changed();
+
+-- A kept incident's figures dropped (a pause): its months too.
+CREATE FUNCTION sla_incident_row_dropped() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM sla_months_drop(ARRAY[NEW.agreement], ARRAY[NEW.detected_at],
+	    ARRAY[NEW.restored_at]);
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER sla_incident_dropped AFTER UPDATE ON sla_incident
+	FOR EACH ROW WHEN (NEW.done_at IS NULL)
+	EXECUTE FUNCTION sla_incident_row_dropped();
 
 -- A pause changes its incident's figures.
 CREATE FUNCTION sla_pause_added() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -681,6 +746,7 @@ CREATE TRIGGER downtime_window_sla_changed
 CREATE FUNCTION sla_cache_reset() RETURNS void LANGUAGE sql AS $$
 	SELECT sla_cache_lock(false);
 	DELETE FROM sla_incident_month;
+	DELETE FROM sla_month_breach;
 	DELETE FROM sla_count_month;
 	DELETE FROM sla_day;
 	DELETE FROM sla_incident;
@@ -742,6 +808,7 @@ DECLARE
 	v_day record;
 	v_ag agreement;
 	v_month record;
+	v_name text;
 	v_n integer;
 BEGIN
 	PERFORM sla_cache_lock(true);
@@ -788,9 +855,7 @@ BEGIN
 		UPDATE sla_incident c SET done_at = f.done_at,
 		    tto_s = f.tto_s, ttr_s = f.ttr_s,
 		    tto_target_s = f.tto_target_s,
-		    ttr_target_s = f.ttr_target_s, paused_s = f.paused_s,
-		    breach = coalesce(f.tto_s > f.tto_target_s, false)
-		        OR coalesce(f.ttr_s > f.ttr_target_s, false)
+		    ttr_target_s = f.ttr_target_s, paused_s = f.paused_s
 		FROM todo CROSS JOIN cal
 		CROSS JOIN LATERAL sla_incident_figures(v_ag.kind, v_ag.name,
 		    cal.open, todo.incident_id, now()) AS f
@@ -799,8 +864,8 @@ BEGIN
 		GET DIAGNOSTICS v_n = ROW_COUNT;
 		incidents := incidents + v_n;
 	END LOOP;
-	-- the months over: each agreement's kept incidents added up, once
-	-- none restored in the month waits for its figures; the counts
+	-- the months over: each agreement's incidents added up, with their
+	-- breaches; the month's incidents counted
 	PERFORM set_config('TimeZone', p_tz, true);
 	FOR v_month IN
 		SELECT g AT TIME ZONE p_tz AS ms,
@@ -809,34 +874,35 @@ BEGIN
 		    p_since::timestamp, v_today - interval '1 month')),
 		    date_trunc('month', v_today::timestamp) - interval '1 month',
 		    interval '1 month') AS g LOOP
-		INSERT INTO sla_incident_month (agreement, starts_at, ends_at, n,
-		    failures, tto_breaches, ttr_breaches, tto_us, tto_n, ttr_us,
-		    ttr_n, spread)
-		SELECT a.name, v_month.ms, v_month.me, count(c.agreement),
-		    count(*) FILTER (WHERE c.detected_at >= v_month.ms),
-		    count(*) FILTER (WHERE c.tto_s > c.tto_target_s),
-		    count(*) FILTER (WHERE c.ttr_s > c.ttr_target_s),
-		    coalesce(sum((c.tto_s * 1e6)::bigint) FILTER (WHERE
-		        c.acknowledged_at < v_month.me), 0),
-		    count(*) FILTER (WHERE c.acknowledged_at < v_month.me),
-		    coalesce(sum((c.ttr_s * 1e6)::bigint), 0), count(c.agreement),
-		    ARRAY[count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 1),
-		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 2),
-		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 3),
-		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 4),
-		        count(*) FILTER (WHERE sla_ttr_bin(c.ttr_s) = 5)]
-		FROM agreement a
-		LEFT JOIN sla_incident c ON c.agreement = a.name
-		    AND c.done_at < v_month.me AND c.restored_at >= v_month.ms
-		    AND c.detected_at < v_month.me
-		WHERE NOT EXISTS (SELECT 1 FROM sla_incident_month m
+		FOR v_name IN SELECT a.name FROM agreement a
+		    WHERE NOT EXISTS (SELECT 1 FROM sla_incident_month m
 		        WHERE m.agreement = a.name AND m.starts_at = v_month.ms
 		          AND m.ends_at = v_month.me)
-		  AND NOT EXISTS (SELECT 1 FROM sla_incident w
-		        WHERE w.agreement = a.name AND w.done_at IS NULL
-		          AND w.restored_at >= v_month.ms
-		          AND w.restored_at < v_month.me)
-		GROUP BY a.name;
+		    ORDER BY a.name LOOP
+			EXIT WHEN days >= p_limit;
+			INSERT INTO sla_incident_month (agreement, starts_at,
+			    ends_at, n, failures, tto_breaches, ttr_breaches,
+			    tto_us, tto_n, ttr_us, ttr_n, spread)
+			SELECT v_name, v_month.ms, v_month.me,
+			    coalesce(x.n, 0), coalesce(x.failures, 0),
+			    coalesce(x.tto_breaches, 0),
+			    coalesce(x.ttr_breaches, 0), coalesce(x.tto_us, 0),
+			    coalesce(x.tto_n, 0), coalesce(x.ttr_us, 0),
+			    coalesce(x.ttr_n, 0),
+			    coalesce(x.spread, '{0,0,0,0,0}')
+			FROM (SELECT 1) AS one
+			LEFT JOIN sla_month_sums(ARRAY[v_name], v_month.ms,
+			    v_month.me, v_month.me) AS x ON true;
+			INSERT INTO sla_month_breach (agreement, starts_at,
+			    ends_at, ref, priority, detected_at, metric,
+			    value_s, target_s, open_at_end)
+			SELECT v_name, v_month.ms, v_month.me, x.ref,
+			    x.priority, x.detected_at, x.metric, x.value_s,
+			    x.target_s, x.open_at_end
+			FROM sla_month_breaches(ARRAY[v_name], v_month.ms,
+			    v_month.me, v_month.me) AS x;
+			days := days + 1;
+		END LOOP;
 		IF NOT EXISTS (SELECT 1 FROM sla_count_month m
 		    WHERE m.starts_at = v_month.ms AND m.ends_at = v_month.me
 		      AND m.kind = '*') THEN

@@ -254,9 +254,14 @@ def kept(pg, env, doc):
                     "ttr_breaches, spread FROM sla_incident_month WHERE "
                     "starts_at = '2026-10-01 00:00+09' ORDER BY 1") == [
         ["jinji-sla", "0", "0", "0", "0", "{0,0,0,0,0}"],
-        # A-C (D is open at the end of October); breaches as listed
-        ["juki-ola", "3", "3", "1", "1", "{0,0,0,2,1}"],
-        ["juki-sla", "3", "3", "1", "1", "{2,0,0,1,0}"]]
+        # A-D, D open at the end of October; the breaches as listed
+        ["juki-ola", "4", "4", "1", "1", "{0,0,0,2,1}"],
+        ["juki-sla", "4", "4", "1", "1", "{2,0,0,1,0}"]], pg.query(
+            "SELECT * FROM sla_incident_month")
+    assert pg.query("SELECT agreement, ref, metric FROM sla_month_breach "
+                    "ORDER BY 2, 1, 3") == [
+        ["juki-ola", "INC-000001", "ttr"], ["juki-ola", "INC-000002", "tto"],
+        ["juki-sla", "INC-000002", "tto"], ["juki-sla", "INC-000003", "ttr"]]
     assert one(pg, "SELECT count(*) FROM sla_count_month WHERE starts_at "
                "= '2026-10-01 00:00+09' AND kind = '*'") == "1"
     again = json.loads(report(env, "--month", "2026-10", "--format",
