@@ -335,6 +335,32 @@ def late_state_change(pg, env):
             "tto_s"] - 60
 
 
+def in_browser(text, work):
+    """The page as Chromium prints it on A4, and a screenshot of it."""
+    log("the HTML report in Chromium: printed on A4, and a screenshot")
+    page = os.path.join(work, "sla-2026-10.html")
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(text)
+    pdf = harness.artifact("sla-report-2026-10.pdf")
+    png = harness.artifact("sla-report-2026-10.png")
+    for path in (pdf, png):
+        if os.path.exists(path):
+            os.unlink(path)
+    rc, out, err = harness.chromium("--no-pdf-header-footer",
+                                    "--print-to-pdf=" + pdf,
+                                    "file://" + page)
+    assert rc == 0 and os.path.exists(pdf), (rc, err[-2000:])
+    pages, (w, h) = harness.pdf_pages(pdf)
+    # A4 is 595 x 842 points; three agreements and four breaches with
+    # the charts (which never break) take two sheets at most
+    assert pages in (1, 2) and abs(w - 595.3) < 1 and abs(h - 841.9) < 1, \
+        (pages, w, h)
+    rc, out, err = harness.chromium("--screenshot=" + png,
+                                    "--window-size=1240,1754",
+                                    "file://" + page)
+    assert rc == 0 and os.path.getsize(png) > 10000, (rc, err[-2000:])
+
+
 def check_html(text):
     assert text.startswith("<!DOCTYPE html>\n<html lang=\"ja\">"), text[:80]
     assert "@page { size: A4;" in text, text[:800]
@@ -663,6 +689,7 @@ def main():
         log("HTML for A4 with its SVG charts, nothing fetched")
         html = report(env, "--month", "2026-10", "--format", "html")
         check_html(html)
+        in_browser(html, work)
 
         log("closing October: an administrator's approval, in versions")
         ctl = harness.binary("incidentctl")

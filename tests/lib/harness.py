@@ -12,6 +12,7 @@ import email.header
 import email.policy
 import mailbox
 import os
+import re
 import shutil
 import signal
 import socket
@@ -394,6 +395,54 @@ class Daemon:
                 return f.read()
         except OSError:
             return ""
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def artifact(name):
+    """A path for a file the tests leave for people to look at
+    (screenshots, rendered pages): tests/artifacts/ in the build tree."""
+    d = os.path.join(BUILDDIR, "tests", "artifacts")
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, name)
+
+
+def pdf_pages(path):
+    """The page count and the first page's size (points) of a PDF that
+    Chromium printed (it writes its page objects uncompressed)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.startswith(b"%PDF-"), data[:16]
+    pages = re.findall(rb"/Type\s*/Page\b", data)
+    box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([0-9.]+)\s+([0-9.]+)",
+                    data)
+    assert box, "no /MediaBox in " + path
+    return len(pages), (float(box.group(1)), float(box.group(2)))
+
+
+def chromium(*args, timeout=120):
+    """Runs Debian's Chromium headless with what keeps it on this machine:
+    every request outside loopback goes to a dead proxy, no name is
+    resolved, nothing runs in the background.  Returns (rc, out, err)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        raise RuntimeError("Chromium is needed (apt-get install chromium; "
+                           "tests/lib/devenv.sh installs it)")
+    profile = tempfile.mkdtemp(prefix="chromium-profile.")
+    try:
+        p = subprocess.run(
+            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--user-data-dir=" + profile, "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-default-apps", "--disable-sync", "--disable-extensions",
+             "--disable-domain-reliability", "--no-pings",
+             "--disable-features=OptimizationHints,MediaRouter,Translate",
+             "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"]
+            + list(args), capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def run(args, env=None, check=False, input=None):
