@@ -85,6 +85,7 @@ incidentd_poll_cb(evutil_socket_t fd, short what, void *arg)
 	ingest_run(idd);
 	ingest_release(idd);
 	notify_run(idd);
+	sla_refresh_run(idd);
 }
 
 /* The stop is done once no mail is in flight and every outcome is recorded. */

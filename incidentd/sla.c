@@ -161,9 +161,9 @@ inc_sla_load(struct cfg_doc *doc, const struct cfg_node *root, json_t *j)
 
 /*
  * The report's figures, worked out in the background (sla_refresh() in
- * 012_sla_cache.sql): each poll hands over a small batch while there is
- * work, then once a minute, so that the database connection is never held
- * for long.
+ * 012_sla_cache.sql): small batches one after the other while there is
+ * work, each queued behind what else waits for the database connection so
+ * that it is never held for long; then a look once a minute.
  */
 #define SLA_REFRESH_BATCH 20
 #define SLA_REFRESH_IDLE_S 60
@@ -189,11 +189,12 @@ sla_refresh_cb(struct db *db, const PGresult *res, void *arg)
 		log_debug("sla: kept %ld agreement days and %ld incidents' "
 			  "figures",
 		    days, incidents);
-	/* a full batch: more to do at the next poll */
-	idd->sla_next = time(NULL) +
-	    (days >= SLA_REFRESH_BATCH || incidents >= SLA_REFRESH_BATCH ?
-		    0 :
-		    SLA_REFRESH_IDLE_S);
+	/* a full batch: the next one now, behind what else is queued */
+	if (days >= SLA_REFRESH_BATCH || incidents >= SLA_REFRESH_BATCH) {
+		idd->sla_next = 0;
+		sla_refresh_run(idd);
+	} else
+		idd->sla_next = time(NULL) + SLA_REFRESH_IDLE_S;
 }
 
 void

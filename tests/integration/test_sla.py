@@ -408,11 +408,23 @@ def test_api(pg, env, work):
     with open(conf, "w", encoding="utf-8") as f:
         f.write(CONF + "http:\n  listen: 127.0.0.1:%d\n"
                 "  secure_cookies: false\n" % port)
+    # nothing kept: incidentd works it out again
+    pg.query("DELETE FROM sla_day")
     inc = harness.Daemon("incidentd", ["-f", conf], env,
                          os.path.join(work, "api.log")).start()
     try:
         harness.wait_for("the listener", lambda: harness.port_open(
             "127.0.0.1", port))
+        # in the background, incidentd keeps every agreement's days from
+        # the first of last month to yesterday
+        want = one(pg, "SELECT 3 * ((now() AT TIME ZONE 'Asia/Tokyo')::date"
+                   " - date_trunc('month', (now() AT TIME ZONE 'Asia/Tokyo')"
+                   " - interval '1 month')::date)")
+        harness.wait_for("incidentd to keep %s agreement days" % want,
+                         lambda: one(pg, "SELECT count(*) FROM sla_day "
+                                     "WHERE starts_at >= date_trunc('month',"
+                                     " now() - interval '1 month', "
+                                     "'Asia/Tokyo')") == want)
         base = "http://127.0.0.1:%d/api/v1" % port
 
         def get(path, cookie=None):
