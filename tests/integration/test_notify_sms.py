@@ -225,6 +225,11 @@ def main():
         wait_for("its recovered mail", lambda: [
             m for m in sink.messages() if harness.subject_of(m) ==
             "【復旧】INC-000003 OK incidentd notify/sms（その他）"])
+        # the outbox's mail all out: none left to count in the next phase
+        # or to spend its recipients' rate limit
+        wait_for("no mail left to send", lambda: one(
+            pg, "SELECT count(*) FROM notification WHERE channel = 'email' "
+            "AND status IN ('pending', 'sending')") == "0", timeout=30)
         assert inc.stop() == 0
 
         log("a rate limit per recipient defers, never drops")
