@@ -43,15 +43,24 @@ def log(msg):
 
 
 def wait_for(what, fn, timeout=30.0, interval=0.1):
-    """Polls fn until it returns something true; fails after timeout."""
+    """Polls fn until it returns something true; fails after timeout.
+
+    An AssertionError from fn counts as "not yet" (a row the daemon has
+    not written yet, say) and is quoted if the wait times out."""
     deadline = time.monotonic() + timeout
+    last = None
     while True:
-        value = fn()
+        try:
+            value = fn()
+        except AssertionError as e:
+            value, last = None, e
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s"
-                                 % (timeout, what))
+            raise AssertionError("timed out after %.0f s waiting for %s%s"
+                                 % (timeout, what,
+                                    "" if last is None else
+                                    " (last: %s)" % (last,)))
         time.sleep(interval)
 
 
