@@ -1,11 +1,14 @@
 /*
- * The console's JSON API, first part: logging in and out.
+ * The console's JSON API.
  *
  *	POST /api/v1/login   {"user": "sato", "password": "..."}
  *	GET  /api/v1/me
  *	POST /api/v1/logout  (X-CSRF-Token: the token /login and /me gave)
  *	GET  /api/v1/sla?month=YYYY-MM[&service=S|&department=D|&provider=P]
  *	     [&version=N]
+ *	and the routes of api_routes[]: the board, hosts, incidents and their
+ *	moves, problems and maintenance windows, each one call of the
+ *	database's api_call(), which decides who may see and do what.
  *
  * A session is 32 random bytes in an HttpOnly, SameSite=Strict cookie;
  * the database keeps only its SHA-256.  Every state-changing request must
@@ -39,10 +42,64 @@
 #define API_BODY_MAX 16384
 #define API_LOGINS_PER_S 5 /* password checks per second, all users */
 
+/* What a route does once the session is known. */
+enum api_kind {
+	API_LOGIN, /* no session yet */
+	API_ME, /* the session's user */
+	API_LOGOUT, /* ends the session */
+	API_SLA, /* a month's report */
+	API_READ, /* api_call(op), reading */
+	API_CHANGE, /* api_call(op), with the CSRF token and a JSON body */
+};
+
+/*
+ * The routes.  A path segment "{name}" matches any one segment, which
+ * goes to api_call's arguments as name, with the query string's and the
+ * body's fields.
+ */
+static const struct api_route {
+	enum evhttp_cmd_type method;
+	const char *path;
+	enum api_kind kind;
+	const char *op;
+} api_routes[] = {
+	{ EVHTTP_REQ_POST, "/api/v1/login", API_LOGIN, NULL },
+	{ EVHTTP_REQ_POST, "/api/v1/logout", API_LOGOUT, NULL },
+	{ EVHTTP_REQ_GET, "/api/v1/me", API_ME, NULL },
+	{ EVHTTP_REQ_GET, "/api/v1/sla", API_SLA, NULL },
+	{ EVHTTP_REQ_GET, "/api/v1/board", API_READ, "board" },
+	{ EVHTTP_REQ_GET, "/api/v1/hosts/{host}", API_READ, "host" },
+	{ EVHTTP_REQ_GET, "/api/v1/hosts/{host}/metrics", API_READ, "metrics" },
+	{ EVHTTP_REQ_GET, "/api/v1/incidents", API_READ, "incidents" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents", API_CHANGE, "open" },
+	{ EVHTTP_REQ_GET, "/api/v1/incidents/{id}", API_READ, "incident" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents/{id}/advance", API_CHANGE,
+	    "advance" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents/{id}/fields", API_CHANGE, "set" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents/{id}/ack", API_CHANGE, "ack" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents/{id}/assign", API_CHANGE,
+	    "assign" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents/{id}/notes", API_CHANGE, "note" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents/{id}/pause", API_CHANGE,
+	    "pause" },
+	{ EVHTTP_REQ_POST, "/api/v1/incidents/{id}/resume", API_CHANGE,
+	    "resume" },
+	{ EVHTTP_REQ_GET, "/api/v1/problems", API_READ, "problems" },
+	{ EVHTTP_REQ_POST, "/api/v1/problems", API_CHANGE, "problem_add" },
+	{ EVHTTP_REQ_GET, "/api/v1/problems/{id}", API_READ, "problem" },
+	{ EVHTTP_REQ_POST, "/api/v1/problems/{id}", API_CHANGE, "problem_set" },
+	{ EVHTTP_REQ_GET, "/api/v1/maintenance", API_READ, "maintenance" },
+	{ EVHTTP_REQ_POST, "/api/v1/maintenance", API_CHANGE, "maint_add" },
+	{ EVHTTP_REQ_POST, "/api/v1/maintenance/cancel", API_CHANGE,
+	    "maint_cancel" },
+};
+
 /* A request waiting for the database; answered whatever happens. */
 struct api_req {
 	struct incidentd *idd;
 	struct evhttp_request *req;
+	const struct api_route *route;
+	json_t *args; /* the path's named segments, then the rest */
 	char *user;
 	char *password; /* cleared as soon as it is checked */
 	char token[65], csrf[33];
@@ -82,6 +139,7 @@ api_req_free(struct api_req *ar)
 		free(ar->password);
 	}
 	free(ar->user);
+	json_decref(ar->args);
 	explicit_bzero(ar->token, sizeof(ar->token));
 	free(ar);
 }
@@ -124,9 +182,10 @@ api_cookie_token(struct evhttp_request *req, char *out)
 	return -1;
 }
 
-/* The request's body as a JSON object, or NULL after a 4xx. */
+/* The request's body as a JSON object, or NULL after a 4xx; an empty
+ * body is {} when empty_ok. */
 static json_t *
-api_body(struct evhttp_request *req)
+api_body(struct evhttp_request *req, int empty_ok)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -141,6 +200,8 @@ api_body(struct evhttp_request *req)
 		api_error(req, 413, "the body is too large");
 		return NULL;
 	}
+	if (len == 0 && empty_ok)
+		return json_object();
 	if (type == NULL || strncmp(type, "application/json", 16) != 0) {
 		api_error(req, 415,
 		    "send JSON (Content-Type: "
@@ -286,7 +347,7 @@ api_req_new(struct incidentd *idd, struct evhttp_request *req)
 static void
 api_login(struct incidentd *idd, struct evhttp_request *req)
 {
-	json_t *body = api_body(req);
+	json_t *body = api_body(req, 0);
 	const char *user, *pw;
 	const char *params[1];
 	struct api_req *ar;
@@ -423,13 +484,162 @@ api_sla(struct api_req *ar, const char *role)
 	api_req_free(ar);
 }
 
-/* /me, /logout and the rest: the session first. */
+/* The HTTP status for an error of the database. */
+static int
+api_sql_status(const char *state)
+{
+	static const struct {
+		const char *state;
+		int status;
+	} map[] = {
+		{ "LC001", 422 }, /* refused: a rule of the lifecycle */
+		{ "LC002", 409 }, /* someone else changed it first */
+		{ "LC003", 404 }, /* no such incident, problem, host */
+		{ "LC004", 403 }, /* the role may not */
+		{ "LC005", 400 }, /* a malformed argument */
+		{ "22", 400 }, /* data exception: a value of a wrong type */
+		{ "23", 422 }, /* a constraint */
+		{ "40", 409 }, /* serialization failure, deadlock */
+		{ "57014", 503 }, /* statement timeout */
+	};
+
+	for (size_t i = 0; state != NULL && i < sizeof(map) / sizeof(map[0]);
+	     i++)
+		if (strncmp(state, map[i].state, strlen(map[i].state)) == 0)
+			return map[i].status;
+	return 500;
+}
+
+/* api_call's answer, or its error as a status. */
+static void
+api_call_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct api_req *ar = arg;
+	struct evhttp_request *req = ar->req;
+	const char *msg;
+	int status;
+
+	(void)db;
+	if (res == NULL) {
+		api_error(req, 503,
+		    ar->route->kind == API_CHANGE ?
+			"the database connection broke: look again whether "
+			"the change was made" :
+			"the database did not answer");
+	} else if (!db_result_ok(res)) {
+		status =
+		    api_sql_status(PQresultErrorField(res, PG_DIAG_SQLSTATE));
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		if (status >= 500) {
+			log_warnx("api: %s: %s", ar->route->op,
+			    PQresultErrorMessage(res));
+			msg = status == 503 ? "the database took too long" :
+					      "an internal error; see the log";
+		}
+		api_error(req, status, msg != NULL ? msg : "refused");
+	} else if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		api_error(req, 404, "not found");
+	} else {
+		if (ar->route->kind == API_CHANGE)
+			log_info("api: %s: %s %s", ar->user, ar->route->op,
+			    evhttp_request_get_uri(req));
+		evbuffer_add(evhttp_request_get_output_buffer(req),
+		    PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+		api_reply(req, 200, NULL);
+	}
+	api_req_free(ar);
+}
+
+/* Adds the query string's fields that the path did not give; -1 after a
+ * 400. */
+static int
+api_query_args(struct api_req *ar)
+{
+	const char *query =
+	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(ar->req));
+	struct evkeyvalq args;
+	struct evkeyval *kv;
+	json_t *v;
+	int rc = 0;
+
+	TAILQ_INIT(&args);
+	if (query != NULL && evhttp_parse_query_str(query, &args) == -1) {
+		api_error(ar->req, 400, "a malformed query string");
+		return -1;
+	}
+	TAILQ_FOREACH(kv, &args, next) {
+		if (json_object_get(ar->args, kv->key) != NULL)
+			continue;
+		if ((v = json_string(kv->value)) == NULL) {
+			api_error(ar->req, 400,
+			    "the query string is not UTF-8");
+			rc = -1;
+			break;
+		}
+		json_object_set_new(ar->args, kv->key, v);
+	}
+	evhttp_clear_headers(&args);
+	return rc;
+}
+
+/* Whether the request carries the session's CSRF token; 403 if not. */
+static int
+api_csrf_ok(struct evhttp_request *req, const char *want)
+{
+	const char *csrf =
+	    evhttp_find_header(evhttp_request_get_input_headers(req),
+		"X-CSRF-Token");
+
+	if (csrf == NULL || strlen(csrf) != 32 || strcmp(csrf, want) != 0) {
+		api_error(req, 403,
+		    "the X-CSRF-Token header is missing or "
+		    "wrong");
+		return 0;
+	}
+	return 1;
+}
+
+/* A route of api_call(): the arguments, then the database. */
+static void
+api_call(struct api_req *ar, const char *role, const char *csrf)
+{
+	struct evhttp_request *req = ar->req;
+	const char *params[4];
+	json_t *body;
+	char *args;
+
+	if (ar->route->kind == API_CHANGE) {
+		if (!api_csrf_ok(req, csrf) ||
+		    (body = api_body(req, 1)) == NULL) {
+			api_req_free(ar);
+			return;
+		}
+		/* the path's fields win over the body's */
+		json_object_update_missing(ar->args, body);
+		json_decref(body);
+	} else if (api_query_args(ar) == -1) {
+		api_req_free(ar);
+		return;
+	}
+	args = json_dumps(ar->args, JSON_COMPACT);
+	params[0] = ar->user;
+	params[1] = role;
+	params[2] = ar->route->op;
+	params[3] = args;
+	/* a change is sent once: after a broken connection the client
+	 * looks again rather than have it made twice */
+	db_query(ar->idd->db, "SELECT api_call($1, $2, $3, $4::jsonb)::text", 4,
+	    params, ar->route->kind == API_CHANGE ? 0 : DB_RETRY, api_call_cb,
+	    ar);
+	free(args);
+}
+
+/* Every route but the login: the session first. */
 static void
 api_session_cb(struct db *db, const PGresult *res, void *arg)
 {
 	struct api_req *ar = arg;
 	struct evhttp_request *req = ar->req;
-	const char *csrf;
 	const char *params[1];
 
 	(void)db;
@@ -443,12 +653,16 @@ api_session_cb(struct db *db, const PGresult *res, void *arg)
 		api_req_free(ar);
 		return;
 	}
-	if (strcmp(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)),
-		"/api/v1/sla") == 0) {
+	ar->user = xstrdup(PQgetvalue(res, 0, 0));
+	switch (ar->route->kind) {
+	case API_SLA:
 		api_sla(ar, PQgetvalue(res, 0, 1));
 		return;
-	}
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+	case API_READ:
+	case API_CHANGE:
+		api_call(ar, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 3));
+		return;
+	case API_ME:
 		api_reply(req, 200,
 		    json_pack("{s:s, s:s, s:s, s:s}", "user",
 			PQgetvalue(res, 0, 0), "role", PQgetvalue(res, 0, 1),
@@ -456,15 +670,12 @@ api_session_cb(struct db *db, const PGresult *res, void *arg)
 			PQgetvalue(res, 0, 3)));
 		api_req_free(ar);
 		return;
+	case API_LOGOUT:
+	case API_LOGIN:
+		break;
 	}
 	/* logout changes state: the CSRF token must come along */
-	csrf = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "X-CSRF-Token");
-	if (csrf == NULL || strlen(csrf) != 32 ||
-	    strcmp(csrf, PQgetvalue(res, 0, 3)) != 0) {
-		api_error(req, 403,
-		    "the X-CSRF-Token header is missing or "
-		    "wrong");
+	if (!api_csrf_ok(req, PQgetvalue(res, 0, 3))) {
 		api_req_free(ar);
 		return;
 	}
@@ -479,14 +690,14 @@ api_session_cb(struct db *db, const PGresult *res, void *arg)
 }
 
 static void
-api_session(struct incidentd *idd, struct evhttp_request *req)
+api_session(struct api_req *ar)
 {
-	struct api_req *ar = api_req_new(idd, req);
+	struct incidentd *idd = ar->idd;
 	const char *params[2];
 	char idle[32];
 
-	if (api_cookie_token(req, ar->token) == -1) {
-		api_error(req, 401, "log in first");
+	if (api_cookie_token(ar->req, ar->token) == -1) {
+		api_error(ar->req, 401, "log in first");
 		api_req_free(ar);
 		return;
 	}
@@ -500,28 +711,77 @@ api_session(struct incidentd *idd, struct evhttp_request *req)
 	    2, params, 0, api_session_cb, ar);
 }
 
+/*
+ * Whether path matches a route's pattern.  With args, each "{name}"
+ * segment goes there, percent-decoded; a segment that is empty, too long
+ * or not UTF-8 does not match.
+ */
+static int
+api_match(const char *pattern, const char *path, json_t *args)
+{
+	const char *p = pattern, *q = path, *end;
+	char name[32], *seg, *dec;
+	size_t n;
+	json_t *v;
+
+	while (*p != '\0' && *q != '\0') {
+		if (*p != '{') {
+			if (*p++ != *q++)
+				return 0;
+			continue;
+		}
+		end = strchr(p, '}');
+		n = strcspn(q, "/");
+		if (end == NULL || n == 0 || n > 600 ||
+		    (size_t)(end - p - 1) >= sizeof(name))
+			return 0;
+		if (args != NULL) {
+			snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1),
+			    p + 1);
+			seg = xstrndup(q, n);
+			dec = evhttp_uridecode(seg, 0, NULL);
+			free(seg);
+			v = dec != NULL && strlen(dec) > 0 ? json_string(dec) :
+							     NULL;
+			free(dec);
+			if (v == NULL)
+				return 0;
+			json_object_set_new(args, name, v);
+		}
+		p = end + 1;
+		q += n;
+	}
+	return *p == '\0' && *q == '\0';
+}
+
 /* Every request under /api/. */
 void
 api_handle(struct incidentd *idd, struct evhttp_request *req, const char *path)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *want;
+	const struct api_route *route = NULL;
+	struct api_req *ar;
+	int get = 0, post = 0;
 
-	if (strcmp(path, "/api/v1/login") == 0)
-		want = "POST";
-	else if (strcmp(path, "/api/v1/logout") == 0)
-		want = "POST";
-	else if (strcmp(path, "/api/v1/me") == 0 ||
-	    strcmp(path, "/api/v1/sla") == 0)
-		want = "GET";
-	else {
+	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]);
+	     i++) {
+		if (!api_match(api_routes[i].path, path, NULL))
+			continue;
+		get |= api_routes[i].method == EVHTTP_REQ_GET;
+		post |= api_routes[i].method == EVHTTP_REQ_POST;
+		if (api_routes[i].method == cmd && route == NULL)
+			route = &api_routes[i];
+	}
+	if (!get && !post) {
 		api_error(req, 404, "no such endpoint");
 		return;
 	}
-	if ((strcmp(want, "POST") == 0 && cmd != EVHTTP_REQ_POST) ||
-	    (strcmp(want, "GET") == 0 && cmd != EVHTTP_REQ_GET)) {
+	if (route == NULL) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", want);
+		    "Allow",
+		    get && post ? "GET, POST" :
+			get	? "GET" :
+				  "POST");
 		api_error(req, 405, "method not allowed");
 		return;
 	}
@@ -529,8 +789,17 @@ api_handle(struct incidentd *idd, struct evhttp_request *req, const char *path)
 		api_error(req, 503, "the database is unreachable");
 		return;
 	}
-	if (strcmp(path, "/api/v1/login") == 0)
+	if (route->kind == API_LOGIN) {
 		api_login(idd, req);
-	else
-		api_session(idd, req);
+		return;
+	}
+	ar = api_req_new(idd, req);
+	ar->route = route;
+	ar->args = json_object();
+	if (!api_match(route->path, path, ar->args)) {
+		api_error(req, 400, "a malformed path");
+		api_req_free(ar);
+		return;
+	}
+	api_session(ar);
 }

@@ -19,15 +19,12 @@ and ends the session; an unknown user and a wrong password get the same
 its sessions; every attempt is in user_login.
 """
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 import traceback
-import urllib.error
-import urllib.request
 import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -46,25 +43,7 @@ def one(pg, sql):
     return rows[0][0]
 
 
-def call(base, method, path, body=None, cookie=None, csrf=None,
-         ctype="application/json"):
-    """(status, JSON or None, headers) of one API request."""
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, method=method, data=data)
-    if data is not None and ctype:
-        req.add_header("Content-Type", ctype)
-    if cookie:
-        req.add_header("Cookie", cookie)
-    if csrf:
-        req.add_header("X-CSRF-Token", csrf)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            raw, status, headers = r.read(), r.status, r.headers
-    except urllib.error.HTTPError as e:
-        raw, status, headers = e.read(), e.code, e.headers
-    return status, json.loads(raw) if raw.strip() else None, headers
+call = harness.http_json
 
 
 def test_api(pg, env, work, pw):

@@ -409,6 +409,44 @@ class Daemon:
 CHROMIUM = "/usr/bin/chromium"
 
 
+def http_json(base, method, path, body=None, cookie=None, csrf=None,
+              ctype="application/json"):
+    """(status, JSON or None, headers) of one request to incidentd's API."""
+    import json
+    import urllib.error
+    import urllib.request
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, method=method, data=data)
+    if data is not None and ctype:
+        req.add_header("Content-Type", ctype)
+    if cookie:
+        req.add_header("Cookie", cookie)
+    if csrf:
+        req.add_header("X-CSRF-Token", csrf)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            raw, status, headers = r.read(), r.status, r.headers
+    except urllib.error.HTTPError as e:
+        raw, status, headers = e.read(), e.code, e.headers
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        body = raw.decode(errors="replace")    # not ours: libevent's
+    return status, body, headers
+
+
+def add_users(env, users):
+    """Adds console accounts: {name: (role, password)}."""
+    for name, (role, password) in users.items():
+        p = subprocess.run([binary("incidentctl"), "user", "add", name,
+                            "--user-role", role, "--as", "課長", "--role",
+                            "administrator"], env=env, input=password + "\n",
+                           capture_output=True, text=True)
+        assert p.returncode == 0, (name, p.stdout, p.stderr)
+
+
 def artifact(name):
     """A path for a file the tests leave for people to look at
     (screenshots, rendered pages): tests/artifacts/ in the build tree."""
