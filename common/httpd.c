@@ -319,6 +319,13 @@ httpd_new(struct event_base *base, const char *listen, const char *tag,
 	return h;
 }
 
+/* The endpoint's evhttp, for settings of one daemon's own (TLS). */
+struct evhttp *
+httpd_evhttp(struct httpd *h)
+{
+	return h->http;
+}
+
 /* Returns the port the endpoint listens on, useful after asking for 0. */
 int
 httpd_port(const struct httpd *h)

@@ -27,6 +27,7 @@ int httpd_parse_listen(const char *, struct sockaddr_storage *, socklen_t *,
 struct httpd *httpd_new(struct event_base *, const char *, const char *,
     const struct httpd_limits *, httpd_cb, void *);
 int httpd_port(const struct httpd *);
+struct evhttp *httpd_evhttp(struct httpd *);
 void httpd_free(struct httpd *);
 void httpd_reply(struct evhttp_request *, int, const char *);
 

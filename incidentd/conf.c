@@ -63,6 +63,9 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf->sms.country_code);
 	sms_gateway_free(conf->sms.gateway);
 	free(conf->ack.listen);
+	free(conf->http.tls_cert);
+	free(conf->http.tls_key);
+	free(conf->http.web_root);
 	free(conf->ack.url);
 	if (conf->ack.secret != NULL)
 		explicit_bzero(conf->ack.secret, strlen(conf->ack.secret));
@@ -372,11 +375,54 @@ inc_webhook_load(struct cfg_doc *doc, const struct cfg_node *node,
 	cfg_bool(doc, node, "verify_tls", 0, &wh->verify_tls);
 }
 
+/* A file the daemon must be able to read, or a config error at node. */
+static char *
+inc_readable_file(struct cfg_doc *doc, const struct cfg_node *node,
+    const char *path)
+{
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		cfg_error(doc, node, "cannot read '%s': %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	fclose(f);
+	return xstrdup(path);
+}
+
+/* HTTPS and the console's files (see inc_ack_load). */
+static void
+inc_http_tls_load(struct cfg_doc *doc, const struct cfg_node *http,
+    struct http_conf *hc)
+{
+	const char *s;
+
+	if (cfg_str(doc, http, "tls_cert", 0, &s) == 0)
+		hc->tls_cert =
+		    inc_readable_file(doc, cfg_get(http, "tls_cert"), s);
+	if (cfg_str(doc, http, "tls_key", 0, &s) == 0)
+		hc->tls_key =
+		    inc_readable_file(doc, cfg_get(http, "tls_key"), s);
+	if ((cfg_get(http, "tls_cert") == NULL) !=
+	    (cfg_get(http, "tls_key") == NULL))
+		cfg_error(doc,
+		    cfg_get(http, "tls_cert") != NULL ?
+			cfg_get(http, "tls_cert") :
+			cfg_get(http, "tls_key"),
+		    "tls_cert and tls_key go together");
+	hc->web_root =
+	    xstrdup(cfg_str(doc, http, "web_root", 0, &s) == 0 ? s : WEBDIR);
+}
+
 /*
  * The HTTP listener and the acknowledgement links:
  *
  *   http:
- *     listen: 127.0.0.1:8026      # loopback; a reverse proxy faces staff
+ *     listen: 127.0.0.1:8026      # loopback, or any address with TLS
+ *     tls_cert: /etc/incidentd/console.crt   # PEM, chain after the cert
+ *     tls_key: /etc/incidentd/console.key
+ *     web_root: /usr/local/share/monitord/web
  *   ack:
  *     url: https://kanshi.city.example.jp/incidentd
  *     secret_file: /etc/incidentd/ack.key    # or secret: ...
@@ -388,7 +434,7 @@ inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
     const struct cfg_node *node, struct ack_conf *ack, struct http_conf *hc)
 {
 	static const char *const hkeys[] = { "listen", "session_idle",
-		"secure_cookies", NULL };
+		"secure_cookies", "tls_cert", "tls_key", "web_root", NULL };
 	static const char *const keys[] = { "url", "secret", "secret_file",
 		"valid_for", "sms", NULL };
 	struct sockaddr_storage ss;
@@ -407,21 +453,24 @@ inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
 		cfg_duration(doc, http, "session_idle", 0, 60000, MS_DAY,
 		    &hc->session_idle_ms);
 		cfg_bool(doc, http, "secure_cookies", 0, &hc->secure_cookies);
+		inc_http_tls_load(doc, http, hc);
 		if (cfg_str(doc, http, "listen", 1, &s) == 0) {
 			if (httpd_parse_listen(s, &ss, &sslen, &why) == -1)
 				cfg_error(doc, cfg_get(http, "listen"),
 				    "bad listen address '%s': %s", s, why);
-			else if (!((ss.ss_family == AF_INET &&
-				       ((const unsigned char *)&(
-					   (struct sockaddr_in *)&ss)
-					       ->sin_addr)[0] == 127) ||
-				     (ss.ss_family == AF_INET6 &&
-					 IN6_IS_ADDR_LOOPBACK(
-					     &((struct sockaddr_in6 *)&ss)
-						  ->sin6_addr))))
+			else if (hc->tls_cert == NULL &&
+			    !((ss.ss_family == AF_INET &&
+				  ((const unsigned char *)&(
+				      (struct sockaddr_in *)&ss)
+					  ->sin_addr)[0] == 127) ||
+				(ss.ss_family == AF_INET6 &&
+				    IN6_IS_ADDR_LOOPBACK(
+					&((struct sockaddr_in6 *)&ss)
+					     ->sin6_addr))))
 				cfg_error(doc, cfg_get(http, "listen"),
 				    "incidentd serves plain HTTP on loopback "
-				    "only (127.0.0.0/8 or [::1]); put a TLS "
+				    "only (127.0.0.0/8 or [::1]); give "
+				    "tls_cert and tls_key, or put a TLS "
 				    "reverse proxy in front, not '%s'",
 				    s);
 			else

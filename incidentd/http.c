@@ -14,9 +14,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "db.h"
 #include "httpd.h"
@@ -319,13 +327,107 @@ http_ack(struct incidentd *idd, struct evhttp_request *req, const char *token)
 	    2, params, DB_RETRY, ack_show_cb, pg);
 }
 
-/* Every request: /a/<token>, or nothing. */
+/* The console's file types; anything else is not served. */
+static const char *
+http_static_type(const char *name)
+{
+	static const char *const types[][2] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot != NULL && i < sizeof(types) / sizeof(types[0]);
+	     i++)
+		if (strcmp(dot, types[i][0]) == 0)
+			return types[i][1];
+	return NULL;
+}
+
+/*
+ * GET / and /static/<name>: the console's files from http.web_root.  A
+ * name is one plain path segment, so nothing outside the directory can be
+ * asked for.  The page runs its own scripts only (CSP) and may not be
+ * framed.
+ */
+static void
+http_static(struct incidentd *idd, struct evhttp_request *req, const char *path)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const char *name = strcmp(path, "/") == 0 ? "index.html" : path + 8;
+	const char *type = http_static_type(name);
+	char *file;
+	struct stat st;
+	int fd;
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+	    evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(h, "Allow", "GET, HEAD");
+		http_message(req, 405, MAIL_LANG_EN, "Method Not Allowed",
+		    "Only GET here.");
+		return;
+	}
+	if (type == NULL || *name == '.' || strlen(name) > 64 ||
+	    strspn(name,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789._-") != strlen(name) ||
+	    idd->conf->http.web_root == NULL) {
+		http_message(req, 404, MAIL_LANG_EN, "Not Found",
+		    "Nothing here.");
+		return;
+	}
+	file = xasprintf("%s/%s", idd->conf->http.web_root, name);
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > 4 * 1024 * 1024) {
+		if (fd != -1)
+			close(fd);
+		else if (strcmp(name, "index.html") == 0)
+			log_warn("http: the console's %s", file);
+		free(file);
+		http_message(req, 404, MAIL_LANG_EN, "Not Found",
+		    strcmp(name, "index.html") == 0 ?
+			"The console is not installed here (http.web_root)." :
+			"Nothing here.");
+		return;
+	}
+	free(file);
+	/* the buffer owns fd from here, even when it fails */
+	if (evbuffer_add_file(evhttp_request_get_output_buffer(req), fd, 0,
+		st.st_size) == -1) {
+		http_message(req, 500, MAIL_LANG_EN, "Internal Server Error",
+		    "The file could not be read.");
+		return;
+	}
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "same-origin");
+	evhttp_add_header(h, "Content-Security-Policy",
+	    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+	    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
+	httpd_reply(req, 200, type);
+}
+
+/* Every request: /a/<token>, /api/, the console, or nothing. */
 static void
 http_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct incidentd *idd = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+
+	if (idd->tls != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Strict-Transport-Security", "max-age=31536000");
+	if (path != NULL &&
+	    (strcmp(path, "/") == 0 || strncmp(path, "/static/", 8) == 0)) {
+		http_static(idd, req, path);
+		return;
+	}
 
 	if (path != NULL && strncmp(path, "/a/", 3) == 0 &&
 	    idd->conf->ack.secret != NULL) {
@@ -339,18 +441,72 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	http_message(req, 404, MAIL_LANG_EN, "Not Found", "Nothing here.");
 }
 
+/* Each connection of the HTTPS listener: TLS on its socket. */
+static struct bufferevent *
+http_tls_bev_cb(struct event_base *base, void *arg)
+{
+	SSL *ssl = SSL_new(arg);
+
+	if (ssl == NULL)
+		return NULL;
+	return bufferevent_openssl_socket_new(base, -1, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* The TLS context of http.tls_cert and tls_key, or NULL after a log line. */
+static SSL_CTX *
+http_tls_new(const struct http_conf *hc)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	char err[256];
+
+	if (ctx == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, hc->tls_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, hc->tls_key, SSL_FILETYPE_PEM) !=
+		1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+		log_warnx("http: cannot use %s and %s for TLS: %s",
+		    hc->tls_cert, hc->tls_key, err);
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return ctx;
+}
+
 /* Starts the listener when the configuration has one; -1 if it fails. */
 int
 http_start(struct incidentd *idd)
 {
 	static const struct httpd_limits lim = { HTTP_MAX_HEADERS,
 		HTTP_MAX_BODY, HTTP_TIMEOUT_S };
+	const struct http_conf *hc = &idd->conf->http;
 
 	if (idd->conf->ack.listen == NULL)
 		return 0;
-	idd->httpd = httpd_new(idd->base, idd->conf->ack.listen, "http", &lim,
-	    http_request_cb, idd);
-	return idd->httpd != NULL ? 0 : -1;
+	if (hc->tls_cert != NULL && (idd->tls = http_tls_new(hc)) == NULL)
+		return -1;
+	idd->httpd = httpd_new(idd->base, idd->conf->ack.listen,
+	    idd->tls != NULL ? "https" : "http", &lim, http_request_cb, idd);
+	if (idd->httpd == NULL)
+		return -1;
+	if (idd->tls != NULL)
+		evhttp_set_bevcb(httpd_evhttp(idd->httpd), http_tls_bev_cb,
+		    idd->tls);
+	return 0;
+}
+
+/* Closes the listener and its connections. */
+void
+http_stop(struct incidentd *idd)
+{
+	httpd_free(idd->httpd);
+	idd->httpd = NULL;
+	SSL_CTX_free(idd->tls);
+	idd->tls = NULL;
 }
 
 /*

@@ -95,6 +95,9 @@ struct ack_conf {
 struct http_conf {
 	uint64_t session_idle_ms; /* a session lapses after this idle */
 	int secure_cookies; /* cookies only over HTTPS (the proxy's) */
+	char *tls_cert; /* PEM chain: serve HTTPS; NULL: HTTP, loopback */
+	char *tls_key;
+	char *web_root; /* the console's files */
 };
 
 /* The SMTP relay incidentd sends through. */
@@ -155,6 +158,7 @@ struct incidentd {
 	struct notify_http *sms_http; /* NULL: no SMS gateway */
 	struct notify_http *webhook; /* NULL: no contact has a webhook */
 	struct httpd *httpd; /* the ack links' listener, or NULL */
+	struct ssl_ctx_st *tls; /* its TLS context, or NULL */
 	struct event *poll_ev;
 	int ingest_busy, ingest_again;
 	int release_busy;
@@ -193,6 +197,7 @@ void api_handle(struct incidentd *, struct evhttp_request *, const char *);
 
 /* http.c */
 int http_start(struct incidentd *);
+void http_stop(struct incidentd *);
 char *http_ack_url(const struct inc_conf *, const char *);
 
 /* passwd.c: the console users' password hashes */

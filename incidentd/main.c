@@ -228,7 +228,7 @@ main(int argc, char *argv[])
 	notify_shutdown(&idd);
 	/* pages waiting for the database are answered as it goes */
 	db_free(idd.db);
-	httpd_free(idd.httpd);
+	http_stop(&idd);
 	inc_conf_free(idd.conf);
 	event_base_free(idd.base);
 	return 0;

@@ -29,7 +29,6 @@ of each role.  Asserted:
 - every change made through the API is in api_change with its user.
 """
 
-import json
 import os
 import shutil
 import sys
@@ -38,90 +37,10 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
+import console  # noqa: E402
 import harness  # noqa: E402
-from harness import log, run, wait_for  # noqa: E402
-
-CONF = """\
-instance: incidentd-api
-poll_interval: 300ms
-http:
-  listen: 127.0.0.1:%(port)d
-  session_idle: 10m
-  secure_cookies: false
-services:
-  - name: juki
-    title: 住民記録
-    operator: outsourcer
-    departments: [住民課]
-    depends: [juki-ap01]
-  - name: zaimu
-    title: 財務会計
-    departments: [会計課]
-    depends: [zaimu-db01]
-calendars:
-  - name: 常時
-    always_open: true
-agreements:
-  - name: zaimu-sla
-    kind: sla
-    service: zaimu
-    party: 会計課
-    calendar: 常時
-    availability: 99.5
-    targets:
-      P1: {tto: 15m, ttr: 4h}
-      P2: {tto: 30m, ttr: 8h}
-      P3: {tto: 1h, ttr: 24h}
-"""
-
-USERS = {"kanri": ("administrator", "administrator pass 1"),
-         "sato": ("operator", "correct horse battery"),
-         "kansa": ("viewer", "audit-2026-viewer"),
-         "vendor": ("outsourcer", "ベンダーの合言葉です")}
-
-
-def one(pg, sql):
-    rows = pg.query(sql)
-    assert len(rows) == 1 and len(rows[0]) == 1, (sql, rows)
-    return rows[0][0]
-
-
-class Client:
-    """A logged-in user of the API."""
-
-    def __init__(self, base, user):
-        self.base = base
-        time.sleep(0.25)    # under the 5 logins a second for everyone
-        st, body, h = harness.http_json(base, "POST", "/api/v1/login", {
-            "user": user, "password": USERS[user][1]})
-        assert st == 200, (user, st, body)
-        self.cookie = h["Set-Cookie"].split(";")[0]
-        self.csrf = body["csrf"]
-
-    def get(self, path):
-        return harness.http_json(self.base, "GET", path,
-                                 cookie=self.cookie)[:2]
-
-    def post(self, path, body=None, csrf=True, ctype="application/json"):
-        return harness.http_json(
-            self.base, "POST", path,
-            b"" if body is None else body, cookie=self.cookie,
-            csrf=self.csrf if csrf is True else csrf, ctype=ctype)[:2]
-
-    def ok(self, method, path, body=None):
-        st, j = self.get(path) if method == "GET" else self.post(path, body)
-        assert st == 200, (method, path, st, j)
-        return j
-
-
-def record(pg, seq, host, check, old, new, segment="core", **kw):
-    c = dict(seq=seq, host=host, check=check, kind="tcp", segment=segment,
-             old=old, new=new, output="%s %s" % (check, new),
-             observed=kw.pop("observed", None) or time.strftime(
-                 "%Y-%m-%d %H:%M:%S+00", time.gmtime()))
-    c.update(kw)
-    pg.query("SELECT monitord_record_changes('api-test', '%s')"
-             % json.dumps([c]).replace("'", "''"))
+from console import Client, one, record  # noqa: E402
+from harness import log, wait_for  # noqa: E402
 
 
 def check_refusals(base, op, kansa):
@@ -399,30 +318,86 @@ def check_maintenance(pg, op, admin):
     assert j["cancelled"] is False and j["ended_at"], j
 
 
+def check_static(base):
+    log("the console's files: the page, its scripts, nothing else")
+    import urllib.request
+    with urllib.request.urlopen(base + "/", timeout=10) as r:
+        page = r.read().decode()
+        assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+        csp = r.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and \
+            "frame-ancestors 'none'" in csp, csp
+    assert '<script src="/static/app.js" defer></script>' in page, page
+    with urllib.request.urlopen(base + "/static/app.js", timeout=10) as r:
+        assert r.headers["Content-Type"] == \
+            "text/javascript; charset=utf-8", r.headers
+        with open(os.path.join(harness.SRCDIR, "web", "app.js"), "rb") as f:
+            assert r.read() == f.read()
+    for path, want in (("/static/../incidentd.yaml", 404),
+                       ("/static/%2e%2e%2fREADME", 404),
+                       ("/static/nothing.js", 404),
+                       ("/static/README", 404),
+                       ("/static/", 404), ("/index.php", 404)):
+        st = harness.http_json(base, "GET", path)[0]
+        assert st == want, (path, st)
+    assert harness.http_json(base, "POST", "/", b"x")[0] == 405
+
+
+def check_tls(work):
+    log("HTTPS with a configured certificate; plain HTTP off loopback is "
+        "refused")
+    clean = harness.Cleanup()
+    try:
+        pg, env, inc, base, cert = console.start(clean, work, tls=True, name="tls")
+        st, j, h = harness.http_json(base, "GET", "/api/v1/me",
+                                     cafile=cert)
+        assert (st, j) == (401, {"error": "log in first"}), (st, j)
+        assert h["Strict-Transport-Security"] == "max-age=31536000", h
+        c = Client(base, "sato", cafile=cert)
+        assert c.ok("GET", "/api/v1/me")["user"] == "sato"
+        st, _, h = harness.http_json(base, "POST", "/api/v1/login", {
+            "user": "kansa", "password": console.USERS["kansa"][1]},
+            cafile=cert)
+        assert "; Secure" in h["Set-Cookie"], h["Set-Cookie"]
+        # the same port without TLS answers nothing an HTTP client takes
+        try:
+            harness.http_json(base.replace("https:", "http:"), "GET",
+                              "/api/v1/me")
+            raise AssertionError("plain HTTP was answered on the TLS port")
+        except (OSError, ValueError) as e:
+            assert "plain HTTP" not in str(e), e
+        assert inc.alive()
+    finally:
+        clean.run()
+    conf = os.path.join(work, "check.yaml")
+    for body, want in (
+            ("http:\n  listen: 0.0.0.0:8443\n",
+             "check.yaml:2:11: incidentd serves plain HTTP on loopback"),
+            ("http:\n  listen: 0.0.0.0:8443\n  tls_cert: %s\n" % cert,
+             "check.yaml:3:13: tls_cert and tls_key go together"),
+            ("http:\n  listen: 127.0.0.1:8443\n  tls_cert: /nonexistent\n"
+             "  tls_key: /nonexistent\n",
+             "check.yaml:3:13: cannot read '/nonexistent'")):
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(body)
+        rc, _, err = harness.run([harness.binary("incidentd"), "-n", "-f",
+                                  conf])
+        assert rc == 1 and want in err, (body, rc, err)
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write("http:\n  listen: 0.0.0.0:8443\n  tls_cert: %s\n"
+                "  tls_key: %s\n" % (cert, cert[:-3] + "key"))
+    rc, out, err = harness.run([harness.binary("incidentd"), "-n", "-f",
+                                conf])
+    assert rc == 0, (out, err)
+
+
 def main():
     clean = harness.Cleanup()
     work = harness.make_workdir("/tmp/monitord-api.")
     clean.add(lambda: shutil.rmtree(work, ignore_errors=True))
     inc = None
     try:
-        pg = harness.Postgres(os.path.join(work, "pg")).start()
-        clean.add(pg.stop)
-        env = pg.env()
-        run([harness.binary("incidentctl"), "migrate"], env=env,
-            check=True)
-        harness.add_users(env, USERS)
-        port = harness.free_port()
-        conf = os.path.join(work, "incidentd.yaml")
-        with open(conf, "w", encoding="utf-8") as f:
-            f.write(CONF % dict(port=port))
-        inc = harness.Daemon("incidentd", ["-f", conf], env,
-                             os.path.join(work, "incidentd.log")).start()
-        clean.add(inc.kill)
-        wait_for("the listener", lambda: harness.port_open(
-            "127.0.0.1", port))
-        wait_for("the services stored", lambda: one(
-            pg, "SELECT count(*) FROM service") == "2")
-        base = "http://127.0.0.1:%d" % port
+        pg, env, inc, base, _ = console.start(clean, work)
 
         log("faults recorded as monitord records them")
         t0 = time.strftime("%Y-%m-%d %H:%M:%S+00",
@@ -445,14 +420,11 @@ def main():
             "SELECT CASE host WHEN 'zaimu-db01' THEN 'zaimu' WHEN "
             "'juki-ap01' THEN 'juki' ELSE 'rt' END, id FROM incident"))
         ids = {k: int(v) for k, v in ids.items()}
-        # an hour of disk use, every 10 s, between 40 and 99 %
-        pg.query("INSERT INTO metric_sample SELECT now() - i * "
-                 "interval '10 s', 'zaimu-db01', 'disk', m, "
-                 "40 + (i * 7) % 60 FROM generate_series(0, 359) i, "
-                 "unnest(ARRAY['/ used_pct', '/var used_pct']) m")
+        console.disk_samples(pg, "zaimu-db01")
 
         op, admin = Client(base, "sato"), Client(base, "kanri")
         kansa, vendor = Client(base, "kansa"), Client(base, "vendor")
+        check_static(base)
         check_refusals(base, op, kansa)
         check_board(op, kansa, vendor)
         check_incidents(pg, op, kansa, vendor, ids)
@@ -469,6 +441,8 @@ def main():
         assert ("kansa", "ack") not in got, "refused changes leave no row"
         assert op.ok("GET", "/api/v1/me")["user"] == "sato"
         assert inc.alive(), "incidentd is still up"
+        inc.stop()
+        check_tls(work)
         log("ok")
         return 0
     except Exception:

@@ -410,11 +410,14 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def http_json(base, method, path, body=None, cookie=None, csrf=None,
-              ctype="application/json"):
-    """(status, JSON or None, headers) of one request to incidentd's API."""
+              ctype="application/json", cafile=None):
+    """(status, JSON or None, headers) of one request to incidentd's API;
+    over HTTPS, the server's certificate must be signed by cafile."""
     import json
+    import ssl
     import urllib.error
     import urllib.request
+    ctx = ssl.create_default_context(cafile=cafile) if cafile else None
     data = None
     if body is not None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -426,7 +429,7 @@ def http_json(base, method, path, body=None, cookie=None, csrf=None,
     if csrf:
         req.add_header("X-CSRF-Token", csrf)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=ctx) as r:
             raw, status, headers = r.read(), r.status, r.headers
     except urllib.error.HTTPError as e:
         raw, status, headers = e.read(), e.code, e.headers
@@ -468,6 +471,19 @@ def pdf_pages(path):
     return len(pages), (float(box.group(1)), float(box.group(2)))
 
 
+# What keeps Chromium on this machine: every request that is not to
+# loopback goes to a dead proxy, no name is resolved, nothing runs in the
+# background.  The console's end-to-end test starts it with these too.
+CHROMIUM_FENCE = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update",
+    "--disable-default-apps", "--disable-sync", "--disable-extensions",
+    "--disable-domain-reliability", "--no-pings",
+    "--disable-features=OptimizationHints,MediaRouter,Translate",
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"]
+
+
 def chromium(*args, timeout=120):
     """Runs Debian's Chromium headless with what keeps it on this machine:
     every request outside loopback goes to a dead proxy, no name is
@@ -478,14 +494,8 @@ def chromium(*args, timeout=120):
     profile = tempfile.mkdtemp(prefix="chromium-profile.")
     try:
         p = subprocess.run(
-            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
-             "--user-data-dir=" + profile, "--no-first-run",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-default-apps", "--disable-sync", "--disable-extensions",
-             "--disable-domain-reliability", "--no-pings",
-             "--disable-features=OptimizationHints,MediaRouter,Translate",
-             "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"]
+            [CHROMIUM, "--headless=new", "--user-data-dir=" + profile,
+             "--proxy-bypass-list=<-loopback>"] + CHROMIUM_FENCE
             + list(args), capture_output=True, text=True, timeout=timeout)
         return p.returncode, p.stdout, p.stderr
     finally:
