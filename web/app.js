@@ -258,7 +258,8 @@ function show(title, nodes, refresh) {
 	const main = document.getElementById('main');
 	const keep = document.activeElement && main.contains(
 	    document.activeElement) ? document.activeElement.id : null;
-	main.replaceChildren(h('h1', { id: 'title' }, title), ...nodes);
+	main.replaceChildren(h('h1', { id: 'title' }, title),
+	    ...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 	document.title = title + ' – incidentd';
 	if (keep && document.getElementById(keep))
 		document.getElementById(keep).focus();
@@ -394,9 +395,14 @@ async function viewBoard() {
 
 /* The tightest of an incident's clocks of one kind (tto or ttr). */
 function clockCell(inc, which) {
-	const cl = (inc.clocks || []).filter((c) => c[which + '_target_s']);
-	if (!cl.length)
+	const all = inc.clocks || [];
+	const cl = all.filter((c) => c[which + '_target_s']);
+	if (!all.length)
 		return h('td', { class: 'muted' }, '–');
+	if (!cl.length) /* no priority yet: the time so far, no target */
+		return h('td', { class: 'clock', title: t('clock.notarget') },
+		    (all[0][which === 'tto' ? 'acknowledged' : 'restored'] ?
+			'✓ ' : '') + fmtDur(all[0][which + '_s']) + ' / –');
 	const worst = cl.reduce((a, c) => c[which + '_s'] / c[which +
 	    '_target_s'] > a[which + '_s'] / a[which + '_target_s'] ? c : a);
 	const s = worst[which + '_s'], target = worst[which + '_target_s'];
@@ -892,11 +898,11 @@ async function viewMaintenance() {
 
 function slaChart(ags) {
 	const rows = ags.filter((a) => a.availability !== null);
-	const W = 600, RH = 22, L = 150, H = rows.length * RH + 24;
+	const W = 1000, RH = 22, L = 180, H = rows.length * RH + 24;
 	const lo = Math.min(90, ...rows.map((a) => Math.floor(a.availability)),
 	    ...rows.map((a) => Math.floor(a.availability_target || 100)));
 	const x = (v) => L + (v - lo) / (100 - lo) * (W - L - 10);
-	const svg = h('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`,
+	const svg = h('svg', { class: 'chart bars', viewBox: `0 0 ${W} ${H}`,
 	    role: 'img', 'aria-label': t('sla.chart') }, h('title', null,
 	    t('sla.chart')));
 	rows.forEach((a, i) => {
@@ -934,7 +940,8 @@ async function viewSla() {
 		h('section', { class: 'panel' }, slaChart(r.agreements)),
 		h('table', { id: 'sla' }, h('tr', null, ['agreement', 'service',
 		    'party', 'availability', 'target', 'count', 'tto_b', 'ttr_b',
-		    'mtta', 'mttr'].map((k) => h('th', null, t('sla.' + k)))),
+		    'mtta', 'mttr'].map((k, i) => h('th', { class: i >= 3 ? 'num' :
+			null }, t('sla.' + k)))),
 		r.agreements.map((a) => h('tr', null,
 		    h('td', null, a.agreement + ' (' + a.kind.toUpperCase() + ')'),
 		    h('td', null, a.service), h('td', null, a.party),

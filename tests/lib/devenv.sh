@@ -43,6 +43,26 @@ install_packages() {
 	fi
 }
 
+# The console's end-to-end test drives Chromium with playwright-core from
+# npm, pinned by tests/e2e/package-lock.json and installed in .e2e/.
+install_e2e() {
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "devenv: installing: nodejs npm"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    --no-install-recommends nodejs npm
+	fi
+	if ! cmp -s tests/e2e/package-lock.json .e2e/package-lock.json ||
+	    [ ! -d .e2e/node_modules/playwright-core ]; then
+		echo "devenv: installing playwright-core for the console's test"
+		mkdir -p .e2e
+		cp tests/e2e/package.json tests/e2e/package-lock.json .e2e/
+		(cd .e2e && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+	MONITORD_E2E_MODULES="$top/.e2e/node_modules"
+	export MONITORD_E2E_MODULES
+}
+
 # build DIR [configure options...]: an out-of-tree build in DIR.
 build() {
 	dir=$1
@@ -70,6 +90,7 @@ demo)
 test)
 	need_root
 	install_packages
+	install_e2e
 	echo "devenv: build with warnings as errors, then the test suite"
 	build build --enable-werror
 	(cd build && make -s check) || { cat build/test-suite.log; exit 1; }

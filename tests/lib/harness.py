@@ -481,7 +481,8 @@ CHROMIUM_FENCE = [
     "--disable-domain-reliability", "--no-pings",
     "--disable-features=OptimizationHints,MediaRouter,Translate",
     "--proxy-server=127.0.0.1:9",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"]
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, "
+    "EXCLUDE 127.0.0.1"]
 
 
 def chromium(*args, timeout=120):
