@@ -754,24 +754,52 @@ api_match(const char *pattern, const char *path, json_t *args)
 	return *p == '\0' && *q == '\0';
 }
 
+/*
+ * The route of a request: its index in api_routes[], or -1 (then *allow
+ * says which methods the path has: API_ALLOW_GET, API_ALLOW_POST, or none
+ * for a path that is no route).
+ */
+int
+api_route_find(int cmd, const char *path, int *allow)
+{
+	int found = -1;
+
+	*allow = 0;
+	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]);
+	     i++) {
+		if (!api_match(api_routes[i].path, path, NULL))
+			continue;
+		*allow |= api_routes[i].method == EVHTTP_REQ_GET ?
+		    API_ALLOW_GET :
+		    API_ALLOW_POST;
+		if ((int)api_routes[i].method == cmd && found == -1)
+			found = (int)i;
+	}
+	return found;
+}
+
+/*
+ * The arguments a route takes from the path ("{id}" and the like) into
+ * args; -1 if a segment cannot be one (empty, too long, not UTF-8).
+ */
+int
+api_route_args(int route, const char *path, json_t *args)
+{
+	return api_match(api_routes[route].path, path, args) ? 0 : -1;
+}
+
 /* Every request under /api/. */
 void
 api_handle(struct incidentd *idd, struct evhttp_request *req, const char *path)
 {
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const struct api_route *route = NULL;
+	const struct api_route *route;
 	struct api_req *ar;
-	int get = 0, post = 0;
+	int allow, i = api_route_find((int)cmd, path, &allow);
+	int get = (allow & API_ALLOW_GET) != 0,
+	    post = (allow & API_ALLOW_POST) != 0;
 
-	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]);
-	     i++) {
-		if (!api_match(api_routes[i].path, path, NULL))
-			continue;
-		get |= api_routes[i].method == EVHTTP_REQ_GET;
-		post |= api_routes[i].method == EVHTTP_REQ_POST;
-		if (api_routes[i].method == cmd && route == NULL)
-			route = &api_routes[i];
-	}
+	route = i == -1 ? NULL : &api_routes[i];
 	if (!get && !post) {
 		api_error(req, 404, "no such endpoint");
 		return;
@@ -796,7 +824,7 @@ api_handle(struct incidentd *idd, struct evhttp_request *req, const char *path)
 	ar = api_req_new(idd, req);
 	ar->route = route;
 	ar->args = json_object();
-	if (!api_match(route->path, path, ar->args)) {
+	if (api_route_args(i, path, ar->args) == -1) {
 		api_error(req, 400, "a malformed path");
 		api_req_free(ar);
 		return;

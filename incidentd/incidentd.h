@@ -194,6 +194,11 @@ acklink_check(const char *, const char *, time_t, uint64_t *, time_t *);
 /* api.c */
 struct evhttp_request;
 void api_handle(struct incidentd *, struct evhttp_request *, const char *);
+#define API_ALLOW_GET 0x1
+#define API_ALLOW_POST 0x2
+struct json_t;
+int api_route_find(int, const char *, int *);
+int api_route_args(int, const char *, struct json_t *);
 
 /* http.c */
 int http_start(struct incidentd *);

@@ -188,32 +188,41 @@ BEGIN
 	    WHERE phase = v_phase) THEN
 		PERFORM lifecycle_fail('LC005', 'no phase ' || v_phase);
 	END IF;
+	-- the status as a literal, so that the planner can use the index
+	-- of the incidents not closed
+	EXECUTE format($q$
 	WITH m AS (
 		SELECT i FROM incident i
-		WHERE (v_status = 'all' OR (i.phase = 'closed') =
-		       (v_status = 'closed'))
-		  AND (v_phase IS NULL OR i.phase = v_phase)
-		  AND (v_segment IS NULL OR i.segment = v_segment)
-		  AND (v_host IS NULL OR i.host = v_host)
-		  AND (v_prio IS NULL OR i.priority = v_prio)
-		  AND incident_visible(i, p_role)
+		WHERE %s
+		  AND ($1::text IS NULL OR i.phase = $1)
+		  AND ($2::text IS NULL OR i.segment = $2)
+		  AND ($3::text IS NULL OR i.host = $3)
+		  AND ($4::bigint IS NULL OR i.priority = $4)
+		  AND incident_visible(i, $5)
 	), page AS (
 		SELECT m.i FROM m
 		ORDER BY (m.i).status = 'open' DESC,
 		    (m.i).priority NULLS LAST, (m.i).detected_at DESC,
 		    (m.i).id DESC
-		LIMIT v_limit OFFSET v_offset
+		LIMIT $6 OFFSET $7
 	)
 	SELECT (SELECT count(*) FROM m), coalesce(jsonb_agg(
 	    incident_brief(page.i) || CASE WHEN (page.i).phase <> 'closed'
 	        THEN jsonb_build_object('clocks',
 	            incident_clocks((page.i).id))
 	        ELSE '{}' END), '[]')
-	INTO v_total, v_out FROM page;
+	FROM page$q$, CASE v_status
+	    WHEN 'open' THEN 'i.phase <> ''closed'''
+	    WHEN 'closed' THEN 'i.phase = ''closed''' ELSE 'true' END)
+	INTO v_total, v_out
+	USING v_phase, v_segment, v_host, v_prio, p_role, v_limit, v_offset;
 	RETURN jsonb_build_object('total', v_total, 'limit', v_limit,
 	    'offset', v_offset, 'incidents', v_out, 'now', now());
 END
 $$;
+
+CREATE INDEX incident_active ON incident (detected_at)
+	WHERE phase <> 'closed';
 
 -- The history of an incident: moves, field changes and notes in order.
 CREATE FUNCTION incident_history(p_id bigint)

@@ -268,6 +268,15 @@ def check_lifecycle(pg, op, admin, zid):
                                             "expect": "manual_update"})
     assert j["phase"] == "closed" and j["closed_at"], j
     assert op.ok("GET", "/api/v1/incidents?status=closed")["total"] == 1
+    log("an incident phoned in, opened by hand")
+    m = op.ok("POST", "/api/v1/incidents", {
+        "summary": "会計課: 支払伝票が印刷できない", "host": "zaimu-ap01",
+        "segment": "finance", "reported_by": "会計課 山田"})
+    assert (m["origin"], m["reported_by"], m["phase"], m["host"]) == (
+        "manual", "会計課 山田", "detection", "zaimu-ap01"), m
+    assert op.post("/api/v1/incidents", {"host": "x"})[0] == 400
+    assert op.post("/api/v1/incidents", {"summary": " "})[0] == 422
+    assert op.ok("GET", "/api/v1/incidents?status=all")["total"] == 4
     phases = [h["to"] for h in j["history"] if h["what"] == "phase"]
     assert phases == ["isolation", "impact", "recovery", "record",
                       "permanent_fix", "manual_update", "closed"], phases

@@ -13,6 +13,7 @@ and stops a previous demo first.
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ VAR = os.path.join(TOP, "var")
 PIDFILE = os.path.join(VAR, "demo.pids")
 PG_PORT = 55432
 SMTP_PORT = 2525
+CONSOLE_PORT = 8026
 # The service that is down in the sample network, so that the demo shows a
 # live incident: the finance network's accounting application server.
 DOWN = ["zaimu-ap01:18443"]
@@ -78,6 +80,22 @@ def stop_previous():
         pass
 
 
+def console_login(env):
+    """A console account for the demo: kanri, an administrator, with a new
+    password each run.  Returns the password."""
+    password = secrets.token_urlsafe(12)
+    ctl = [harness.binary("incidentctl")]
+    admin = ["--as", "demo", "--role", "administrator"]
+    rc, _, _ = harness.run(ctl + ["user", "add", "kanri", "--user-role",
+                                  "administrator", "--display-name",
+                                  "情報システム課 管理者"] + admin,
+                           env=env, input=password + "\n")
+    if rc != 0:
+        harness.run(ctl + ["user", "passwd", "kanri"] + admin, env=env,
+                    input=password + "\n", check=True)
+    return password
+
+
 def demo(builddir):
     os.environ["MONITORD_BUILDDIR"] = builddir
     harness.BUILDDIR = builddir
@@ -100,6 +118,18 @@ def demo(builddir):
         harness.run([harness.binary("monitord"), "-n", "-f", f], check=True)
     harness.run([harness.binary("incidentd"), "-n", "-f",
                  os.path.join(conf, "incidentd.yaml")], check=True)
+    # the sample config, with the console's files from this tree and
+    # cookies over plain HTTP (the demo has no certificate)
+    inc_conf = os.path.join(VAR, "incidentd.yaml")
+    with open(os.path.join(conf, "incidentd.yaml"), encoding="utf-8") as f:
+        text = f.read()
+    listen = "http:\n  listen: 127.0.0.1:%d\n" % CONSOLE_PORT
+    assert listen in text, "conf/incidentd.yaml has no http section"
+    with open(inc_conf, "w", encoding="utf-8") as f:
+        f.write(text.replace(listen, listen + "  web_root: %s\n"
+                             "  secure_cookies: false\n"
+                             % os.path.join(TOP, "web")))
+    password = console_login(env)
 
     sink = harness.SmtpSink(os.path.join(VAR, "smtp"), SMTP_PORT).start()
     procs["smtp-sink"] = sink.proc
@@ -120,9 +150,8 @@ def demo(builddir):
         conf, "monitord.yaml")], env, os.path.join(VAR, "log",
                                                    "monitord.log")).start()
     procs["monitord"] = mon.proc
-    inc = harness.Daemon("incidentd", ["-f", os.path.join(
-        conf, "incidentd.yaml")], env, os.path.join(VAR, "log",
-                                                    "incidentd.log")).start()
+    inc = harness.Daemon("incidentd", ["-f", inc_conf], env, os.path.join(
+        VAR, "log", "incidentd.log")).start()
     procs["incidentd"] = inc.proc
     record()
 
@@ -165,10 +194,11 @@ as root:
       '' .1.3.6.1.6.3.1.1.5.3 .1.3.6.1.2.1.2.2.1.1.1 i 1
                                  a linkDown trap from jouhou-sw01
 
-There is no web console yet; it comes with the console issue.
+The console: http://127.0.0.1:%d/  user kanri, password %s
+  (an administrator; incidentctl user add makes more, see incidentctl(1))
 Ctrl-C here (or `tests/lib/devenv.sh stop`) stops everything.
 """ % (PG_PORT, SMTP_PORT, pg.sock, PG_PORT, os.path.dirname(ctl[0]),
-       sink.maildir, VAR), flush=True)
+       sink.maildir, VAR, CONSOLE_PORT, password), flush=True)
 
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
