@@ -300,8 +300,10 @@ async function route(quiet) {
 		if (e.status !== 401)
 			show(t('error'), [h('p', { class: 'error' }, e.message)]);
 	}
-	if (first && !quiet)
-		document.getElementById('main').focus();
+	if (first && !quiet) {
+		window.scrollTo(0, 0);
+		document.getElementById('main').focus({ preventScroll: true });
+	}
 }
 
 async function start() {
