@@ -264,9 +264,10 @@ api_login_done_cb(struct db *db, const PGresult *res, void *arg)
 		    "Set-Cookie", cookie);
 		log_info("api: %s logged in from %s", ar->user, ar->remote);
 		api_reply(req, 200,
-		    json_pack("{s:s, s:s, s:s, s:s}", "user", ar->user, "role",
-			PQgetvalue(res, 0, 2), "display_name",
-			PQgetvalue(res, 0, 3), "csrf", ar->csrf));
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "user", ar->user,
+			"role", PQgetvalue(res, 0, 2), "display_name",
+			PQgetvalue(res, 0, 3), "csrf", ar->csrf, "timezone",
+			conf->timezone));
 	} else if (strcmp(outcome, "locked") == 0) {
 		snprintf(until, sizeof(until), "%.16s", PQgetvalue(res, 0, 1));
 		log_notice("api: login as %s from %s refused: locked", ar->user,
@@ -664,10 +665,11 @@ api_session_cb(struct db *db, const PGresult *res, void *arg)
 		return;
 	case API_ME:
 		api_reply(req, 200,
-		    json_pack("{s:s, s:s, s:s, s:s}", "user",
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "user",
 			PQgetvalue(res, 0, 0), "role", PQgetvalue(res, 0, 1),
 			"display_name", PQgetvalue(res, 0, 2), "csrf",
-			PQgetvalue(res, 0, 3)));
+			PQgetvalue(res, 0, 3), "timezone",
+			ar->idd->conf->timezone));
 		api_req_free(ar);
 		return;
 	case API_LOGOUT:

@@ -162,16 +162,30 @@ function mayChange() {
 	return S.me && S.me.role !== 'viewer';
 }
 
-/* A datetime-local value as a time in the department's zone (+09:00). */
+/* The offset of the department's time zone at a moment, as +09:00. */
+function zoneOffset(date) {
+	const name = new Intl.DateTimeFormat('en-US', { timeZone: S.tz,
+	    timeZoneName: 'longOffset' }).formatToParts(date)
+	    .find((p) => p.type === 'timeZoneName').value;
+	const m = /([+-]\d\d):?(\d\d)/.exec(name);
+	return m ? m[1] + ':' + m[2] : '+00:00';
+}
+
+/* A datetime-local value as a time in the department's zone. */
 function localToIso(v) {
-	return v ? v + ':00+09:00' : null;
+	if (!v)
+		return null;
+	/* the offset of about then: right but within an hour of a change */
+	return v + ':00' + zoneOffset(new Date(v + ':00Z'));
 }
 
 function isoToLocal(iso) {
 	if (!iso)
 		return '';
-	const d = new Date(new Date(iso).getTime() + 9 * 3600 * 1000);
-	return d.toISOString().slice(0, 16);
+	const d = new Date(iso);
+	const [, sign, hh, mm] = /([+-])(\d\d):(\d\d)/.exec(zoneOffset(d));
+	const off = (sign === '-' ? -1 : 1) * (Number(hh) * 60 + Number(mm));
+	return new Date(d.getTime() + off * 60000).toISOString().slice(0, 16);
 }
 
 /* ---- Logging in ---- */
@@ -190,6 +204,7 @@ function showLogin(msg) {
 		try {
 			S.me = await api('POST', '/api/v1/login',
 			    { user: user.value, password: pw.value });
+			S.tz = S.me.timezone || S.tz;
 			pw.value = '';
 			start();
 		} catch (e) {
@@ -969,6 +984,7 @@ async function boot() {
 	document.documentElement.lang = S.lang;
 	try {
 		S.me = await api('GET', '/api/v1/me');
+		S.tz = S.me.timezone || S.tz;
 		start();
 	} catch (e) {
 		if (e.status !== 401)
