@@ -34,6 +34,30 @@ def expect(args, code, out=None, err=None, env=None):
     return so
 
 
+def test_units(work):
+    log("the systemd units: this build's paths, valid, sandboxed")
+    for name, user in (("monitord", None), ("incidentd", "incidentd")):
+        path = os.path.join(harness.BUILDDIR, "conf", "systemd",
+                            name + ".service")
+        with open(path, encoding="utf-8") as f:
+            unit = f.read()
+        assert "@" not in unit.replace("@system-service", "").replace(
+            "@privileged", ""), unit
+        assert "NoNewPrivileges=yes" in unit and \
+            "ProtectSystem=strict" in unit, unit
+        assert (user is None) == ("User=" not in unit), unit
+        # verify needs the programs where the unit says: this build's
+        exe = harness.binary(name)
+        test = write(os.path.join(work, name + ".service"), "\n".join(
+            (line.split("=", 1)[0] + "=" + exe + " " +
+             line.split(" ", 1)[1]) if line.startswith("ExecStart")
+            else line for line in unit.splitlines()) + "\n")
+        expect(["systemd-analyze", "verify", "--man=no", test], 0)
+        # the overall exposure, 0 (none) to 10: at most 3
+        expect(["systemd-analyze", "security", "--offline=yes",
+                "--threshold=30", test], 0)
+
+
 def test_config_checks(work):
     mon, inc = harness.binary("monitord"), harness.binary("incidentd")
     log("the sample configs pass their checks")
@@ -224,6 +248,7 @@ def test_incidentctl(work):
 def main():
     work = harness.make_workdir("/tmp/monitord-cli.")
     try:
+        test_units(work)
         test_config_checks(work)
         test_incidentctl(work)
         log("PASS")

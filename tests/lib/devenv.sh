@@ -16,7 +16,7 @@ cd "$top"
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libsnmp-dev snmpd snmp libpq-dev postgresql libyaml-dev check \
 libcurl4-openssl-dev libssl-dev libcrypt-dev libjansson-dev python3-aiosmtpd ca-certificates tzdata \
-clang libclang-rt-14-dev iproute2 nftables monitoring-plugins chromium \
+clang libclang-rt-14-dev iproute2 nftables monitoring-plugins chromium systemd \
 fonts-ipafont-gothic"
 
 need_root() {
