@@ -192,6 +192,7 @@ mon_conf_free(struct mon_conf *conf)
 	free(conf->database);
 	free(conf->user);
 	free(conf->metrics_listen);
+	free(conf->journal_path);
 	for (size_t i = 0; i < conf->ncreds; i++)
 		mon_cred_free(conf->creds[i]);
 	free(conf->creds);
@@ -1318,7 +1319,40 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	cfg_merged_free(m);
 }
 
-/* Reads the metrics and scheduler blocks, if any. */
+/*
+ * Parses a byte size: digits, then optionally KiB, MiB or GiB (or K, M,
+ * G).  Returns 0, or -1 if s is not one or it overflows.
+ */
+int
+mon_parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned shift;
+	} units[] = { { "", 0 }, { "K", 10 }, { "KiB", 10 }, { "M", 20 },
+		{ "MiB", 20 }, { "G", 30 }, { "GiB", 30 } };
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].suffix) != 0)
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			return -1;
+		*out = v << units[i].shift;
+		return 0;
+	}
+	return -1;
+}
+
+/* Reads the metrics, journal and scheduler blocks, if any. */
 static void
 mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
     struct mon_conf *conf)
@@ -1326,6 +1360,7 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 	static const char *const metrics_keys[] = { "listen", NULL };
 	static const char *const sched_keys[] = { "max_rate", "max_in_flight",
 		NULL };
+	static const char *const journal_keys[] = { "path", "max_size", NULL };
 	const struct cfg_node *node;
 	const char *s;
 
@@ -1341,6 +1376,23 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 				    "metrics listen address '%s': %s", s, why);
 			conf->metrics_listen = xstrdup(s);
 		}
+	}
+	conf->journal_max = MON_JOURNAL_MAX_DEFAULT;
+	if ((node = cfg_map(doc, root, "journal", 0)) != NULL) {
+		cfg_check_keys(doc, node, "journal", journal_keys);
+		if (cfg_str(doc, node, "path", 1, &s) == 0) {
+			if (s[0] != '/')
+				cfg_error(doc, cfg_get(node, "path"),
+				    "journal path '%s' is not absolute", s);
+			conf->journal_path = xstrdup(s);
+		}
+		if (cfg_str(doc, node, "max_size", 0, &s) == 0 &&
+		    (mon_parse_size(s, &conf->journal_max) == -1 ||
+			conf->journal_max < 4096))
+			cfg_error(doc, cfg_get(node, "max_size"),
+			    "journal max_size '%s' is not a size of at least "
+			    "4KiB (a number with KiB, MiB or GiB)",
+			    s);
 	}
 	conf->plugin_max = 16;
 	if ((node = cfg_map(doc, root, "plugins", 0)) != NULL) {
@@ -1854,9 +1906,9 @@ struct mon_conf *
 mon_conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
-		"log_level", "user", "metrics", "scheduler", "snmp", "defaults",
-		"segments", "templates", "plugins", "hosts", "downtimes",
-		NULL };
+		"log_level", "user", "metrics", "journal", "scheduler", "snmp",
+		"defaults", "segments", "templates", "plugins", "hosts",
+		"downtimes", NULL };
 	struct mon_conf *conf = xcalloc(1, sizeof(*conf));
 	struct cfg_hook hook = { "hosts", mon_host_hook, conf };
 	struct cfg_doc *doc;

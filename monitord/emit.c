@@ -7,6 +7,13 @@
  * connection without creating a duplicate.  Start-up, when every check
  * reports its first state, thus costs a hundred round trips for 100,000
  * checks instead of 100,000.
+ *
+ * With a journal (journal.c), each change is also appended to a file before
+ * it is queued, and fsynced before its batch goes out (and every second
+ * while the database is away); an acknowledgement follows each answered
+ * batch.  A restart replays what was never acknowledged, with its original
+ * sequence number and time.  Past journal.max_size the changes still queued
+ * collapse to the last one of each check.
  */
 #include "config.h"
 
@@ -26,18 +33,27 @@
 /* One change waiting for the database, already written as a JSON object. */
 struct emit_change {
 	TAILQ_ENTRY(emit_change) link;
+	uint64_t seq;
+	char *host;
+	char *check;
 	char *json;
 };
 
 TAILQ_HEAD(emit_list, emit_change);
 
-/* The queue and the batch in flight. */
+/* The queue, the batch in flight and the journal. */
 struct emit {
 	struct monitord *md;
 	struct emit_list queue;
 	size_t nqueue;
-	size_t inflight; /* changes in the batch being written */
+	struct emit_list inflight_list; /* the batch being written */
+	size_t inflight;
 	char *batch; /* its JSON, kept for the log on failure */
+	struct journal *journal; /* NULL: none */
+	struct event *sync_ev; /* fsyncs the journal every second */
+	uint64_t collapse_at; /* journal size that triggers a collapse */
+	int journal_failing; /* the last append failed (logged once) */
+	uint64_t acked; /* replay: the highest acknowledged seq */
 };
 
 /*
@@ -75,11 +91,51 @@ emit_get(struct monitord *md)
 		md->emit = xcalloc(1, sizeof(*md->emit));
 		md->emit->md = md;
 		TAILQ_INIT(&md->emit->queue);
+		TAILQ_INIT(&md->emit->inflight_list);
 	}
 	return md->emit;
 }
 
 static void emit_flush(struct emit *);
+
+static void
+emit_change_free(struct emit_change *ch)
+{
+	free(ch->host);
+	free(ch->check);
+	free(ch->json);
+	free(ch);
+}
+
+/* Frees the changes of a list. */
+static void
+emit_list_free(struct emit_list *list)
+{
+	struct emit_change *ch;
+
+	while ((ch = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, ch, link);
+		emit_change_free(ch);
+	}
+}
+
+/*
+ * The batch in flight is done (recorded, or refused and lost): tells the
+ * journal, and empties it when nothing else is pending.
+ */
+static void
+emit_journal_ack(struct emit *em)
+{
+	struct emit_change *last = TAILQ_LAST(&em->inflight_list, emit_list);
+
+	if (em->journal == NULL || last == NULL)
+		return;
+	if (em->nqueue == 0)
+		journal_reset(em->journal);
+	else
+		journal_append(em->journal, JOURNAL_ACK, last->seq, NULL, NULL,
+		    NULL);
+}
 
 static void
 emit_done_cb(struct db *db, const PGresult *res, void *arg)
@@ -92,18 +148,30 @@ emit_done_cb(struct db *db, const PGresult *res, void *arg)
 	em->inflight = 0;
 	if (res == NULL) {
 		/* The db is shutting down with the batch still queued. */
-		log_warnx("%zu state changes not recorded (shutting down)", n);
-		md->stats.changes_failed += n;
+		if (em->journal != NULL)
+			log_notice(
+			    "%zu state changes not recorded yet: kept in "
+			    "the journal for the next start",
+			    n);
+		else {
+			log_warnx("%zu state changes not recorded (shutting "
+				  "down)",
+			    n);
+			md->stats.changes_failed += n;
+		}
 	} else if (!db_result_ok(res)) {
 		log_errorx("%zu state changes refused by the database: %s", n,
 		    PQresultErrorMessage(res));
 		log_debug("the refused batch: %s", em->batch);
 		md->stats.changes_failed += n;
+		emit_journal_ack(em);
 	} else {
 		log_debug("%zu state changes recorded (%s new)", n,
 		    PQgetvalue(res, 0, 0));
 		md->stats.state_changes += n;
+		emit_journal_ack(em);
 	}
+	emit_list_free(&em->inflight_list);
 	free(em->batch);
 	em->batch = NULL;
 	if (res != NULL)
@@ -122,6 +190,8 @@ emit_flush(struct emit *em)
 
 	if (em->inflight > 0 || em->nqueue == 0)
 		return;
+	/* What goes to the database is on disk first. */
+	journal_sync(em->journal);
 	if ((buf = evbuffer_new()) == NULL)
 		fatalx("emit: evbuffer_new failed");
 	evbuffer_add(buf, "[", 1);
@@ -131,8 +201,7 @@ emit_flush(struct emit *em)
 		if (n++ > 0)
 			evbuffer_add(buf, ",", 1);
 		evbuffer_add(buf, ch->json, strlen(ch->json));
-		free(ch->json);
-		free(ch);
+		TAILQ_INSERT_TAIL(&em->inflight_list, ch, link);
 	}
 	evbuffer_add(buf, "]", 2); /* with the NUL */
 	len = evbuffer_get_length(buf);
@@ -145,6 +214,94 @@ emit_flush(struct emit *em)
 	params[1] = em->batch;
 	db_query(md->db, "SELECT monitord_record_changes($1, $2::jsonb)", 2,
 	    params, DB_RETRY, emit_done_cb, em);
+}
+
+/* Orders changes by check, then by age, for emit_collapse. */
+static int
+emit_change_cmp(const void *a, const void *b)
+{
+	const struct emit_change *x = *(struct emit_change *const *)a;
+	const struct emit_change *y = *(struct emit_change *const *)b;
+	int c;
+
+	if ((c = strcmp(x->host, y->host)) != 0 ||
+	    (c = strcmp(x->check, y->check)) != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * The journal is over its cap: drops every queued change that a later one
+ * of the same check supersedes, then rewrites the journal with what is
+ * left (the batch in flight, then the queue).  The last change of each
+ * check always stays.
+ */
+static void
+emit_collapse(struct emit *em)
+{
+	struct emit_change **v, *ch, *next;
+	size_t n = 0, before = em->nqueue, dropped = 0;
+	uint64_t old_size = journal_size(em->journal);
+	int ok;
+
+	v = xcalloc(em->nqueue + 1, sizeof(*v));
+	TAILQ_FOREACH(ch, &em->queue, link)
+		v[n++] = ch;
+	qsort(v, n, sizeof(*v), emit_change_cmp);
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (strcmp(v[i]->host, v[i + 1]->host) == 0 &&
+		    strcmp(v[i]->check, v[i + 1]->check) == 0) {
+			TAILQ_REMOVE(&em->queue, v[i], link);
+			emit_change_free(v[i]);
+			dropped++;
+		}
+	}
+	free(v);
+	em->nqueue -= dropped;
+
+	ok = journal_rewrite_begin(em->journal) == 0;
+	TAILQ_FOREACH(ch, &em->inflight_list, link)
+		ok = ok &&
+		    journal_rewrite_add(em->journal, ch->seq, ch->host,
+			ch->check, ch->json) == 0;
+	for (ch = TAILQ_FIRST(&em->queue); ok && ch != NULL; ch = next) {
+		next = TAILQ_NEXT(ch, link);
+		ok = journal_rewrite_add(em->journal, ch->seq, ch->host,
+			 ch->check, ch->json) == 0;
+	}
+	if (journal_rewrite_commit(em->journal, ok) == 0)
+		log_warnx("journal over its cap of %llu bytes: %zu queued "
+			  "state changes collapsed to %zu, the last of each "
+			  "check (%llu bytes now, %llu before)",
+		    (unsigned long long)em->md->conf->journal_max, before,
+		    em->nqueue, (unsigned long long)journal_size(em->journal),
+		    (unsigned long long)old_size);
+	/* Do not collapse again until the journal has doubled, should the
+	 * checks alone fill the cap. */
+	em->collapse_at = journal_size(em->journal) * 2;
+	if (em->collapse_at < em->md->conf->journal_max)
+		em->collapse_at = em->md->conf->journal_max;
+}
+
+/* Appends a change to the journal, if there is one, and collapses past
+ * the cap.  A failing disk is logged when it starts and when it stops. */
+static void
+emit_journal_add(struct emit *em, const struct emit_change *ch)
+{
+	int rc;
+
+	if (em->journal == NULL)
+		return;
+	rc = journal_append(em->journal, JOURNAL_CHANGE, ch->seq, ch->host,
+	    ch->check, ch->json);
+	if (rc == -1 && !em->journal_failing)
+		log_errorx("journal: state changes are kept in memory only "
+			   "until it can be written again");
+	else if (rc == 0 && em->journal_failing)
+		log_notice("journal: written again");
+	em->journal_failing = rc == -1;
+	if (journal_size(em->journal) > em->collapse_at)
+		emit_collapse(em);
 }
 
 /*
@@ -173,13 +330,14 @@ emit_change(struct monitord *md, const struct mon_host *host, const char *name,
 	struct emit_change *ch;
 	struct evbuffer *buf;
 	char observed[40];
+	uint64_t seq = emit_next_seq(md);
 	size_t len;
 
 	timeutil_format_iso(timeutil_real_us(), observed, sizeof(observed));
 	if ((buf = evbuffer_new()) == NULL)
 		fatalx("emit: evbuffer_new failed");
 	evbuffer_add_printf(buf,
-	    "{\"seq\":%llu,\"host\":", (unsigned long long)emit_next_seq(md));
+	    "{\"seq\":%llu,\"host\":", (unsigned long long)seq);
 	emit_json_string(buf, host->name);
 	evbuffer_add(buf, ",\"check\":", 9);
 	emit_json_string(buf, name);
@@ -207,10 +365,14 @@ emit_change(struct monitord *md, const struct mon_host *host, const char *name,
 	evbuffer_add(buf, "}", 2); /* with the NUL */
 
 	ch = xcalloc(1, sizeof(*ch));
+	ch->seq = seq;
+	ch->host = xstrdup(host->name);
+	ch->check = xstrdup(name);
 	len = evbuffer_get_length(buf);
 	ch->json = xmalloc(len);
 	evbuffer_remove(buf, ch->json, len);
 	evbuffer_free(buf);
+	emit_journal_add(em, ch);
 	TAILQ_INSERT_TAIL(&em->queue, ch, link);
 	em->nqueue++;
 	emit_flush(em);
@@ -225,23 +387,133 @@ emit_pending(struct monitord *md)
 	return md->emit->nqueue + md->emit->inflight;
 }
 
-/* Frees the queue at exit (after db_free, which ends the batch). */
+/* Every second: the journal's writes while no batch goes out. */
+static void
+emit_sync_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct emit *em = arg;
+
+	(void)fd;
+	(void)what;
+	journal_sync(em->journal);
+}
+
+/* Replay: gathers the journal's records at start-up. */
+static void
+emit_replay_cb(int type, uint64_t seq, const char *p, size_t len, void *arg)
+{
+	struct emit *em = arg;
+	struct emit_change *ch;
+	const char *host, *check, *json;
+	size_t jlen;
+
+	if (seq > em->md->last_seq)
+		em->md->last_seq = seq;
+	if (type == JOURNAL_ACK) {
+		if (seq > em->acked)
+			em->acked = seq;
+		return;
+	}
+	if (journal_change_split(p, len, &host, &check, &json, &jlen) == -1) {
+		log_warnx("journal: a change without host and check, seq %llu "
+			  "(skipped)",
+		    (unsigned long long)seq);
+		return;
+	}
+	ch = xcalloc(1, sizeof(*ch));
+	ch->seq = seq;
+	ch->host = xstrdup(host);
+	ch->check = xstrdup(check);
+	ch->json = xmalloc(jlen + 1);
+	memcpy(ch->json, json, jlen);
+	ch->json[jlen] = '\0';
+	TAILQ_INSERT_TAIL(&em->queue, ch, link);
+	em->nqueue++;
+}
+
+/*
+ * Opens the journal of the config (if any) and queues the changes it holds
+ * that the database never acknowledged, then rewrites it with just those.
+ * Call before the first check starts, and emit_kick once the db is
+ * there.  Returns 0, or -1 after logging.
+ */
+int
+emit_journal_open(struct monitord *md)
+{
+	struct emit *em = emit_get(md);
+	struct emit_change *ch, *next;
+	struct timeval tv = { 1, 0 };
+	size_t replay = 0;
+	int ok;
+
+	if (md->conf->journal_path == NULL) {
+		log_notice("no journal: state changes wait in memory while the "
+			   "database is away, and a restart loses them");
+		return 0;
+	}
+	if ((em->journal = journal_open(md->conf->journal_path, emit_replay_cb,
+		 em)) == NULL)
+		return -1;
+	for (ch = TAILQ_FIRST(&em->queue); ch != NULL; ch = next) {
+		next = TAILQ_NEXT(ch, link);
+		if (ch->seq <= em->acked) {
+			TAILQ_REMOVE(&em->queue, ch, link);
+			emit_change_free(ch);
+			em->nqueue--;
+		} else
+			replay++;
+	}
+	ok = journal_rewrite_begin(em->journal) == 0;
+	TAILQ_FOREACH(ch, &em->queue, link)
+		ok = ok &&
+		    journal_rewrite_add(em->journal, ch->seq, ch->host,
+			ch->check, ch->json) == 0;
+	if (journal_rewrite_commit(em->journal, ok) == -1) {
+		log_warnx("journal %s: cannot rewrite it",
+		    md->conf->journal_path);
+		return -1;
+	}
+	em->collapse_at = md->conf->journal_max;
+	em->sync_ev = event_new(md->base, -1, EV_PERSIST, emit_sync_cb, em);
+	if (em->sync_ev == NULL || event_add(em->sync_ev, &tv) == -1)
+		fatalx("cannot arm the journal timer");
+	if (replay > 0)
+		log_notice("journal %s: replaying %zu state change%s the "
+			   "database has not recorded",
+		    md->conf->journal_path, replay, replay == 1 ? "" : "s");
+	if (journal_size(em->journal) > em->collapse_at)
+		emit_collapse(em);
+	return 0;
+}
+
+/* Sends what is queued (the journal's replay) once the db exists. */
+void
+emit_kick(struct monitord *md)
+{
+	emit_flush(emit_get(md));
+}
+
+/* Frees the queue at exit (after db_free, which ends the batch); the
+ * journal keeps what is left for the next start. */
 void
 emit_free(struct monitord *md)
 {
 	struct emit *em = md->emit;
-	struct emit_change *ch;
 
 	if (em == NULL)
 		return;
-	if (em->nqueue > 0)
+	if (em->nqueue > 0 && em->journal != NULL)
+		log_notice("%zu state changes not recorded yet: kept in the "
+			   "journal for the next start",
+		    em->nqueue);
+	else if (em->nqueue > 0)
 		log_warnx("%zu state changes not recorded (shutting down)",
 		    em->nqueue);
-	while ((ch = TAILQ_FIRST(&em->queue)) != NULL) {
-		TAILQ_REMOVE(&em->queue, ch, link);
-		free(ch->json);
-		free(ch);
-	}
+	emit_list_free(&em->queue);
+	emit_list_free(&em->inflight_list);
+	if (em->sync_ev != NULL)
+		event_free(em->sync_ev);
+	journal_close(em->journal);
 	free(em->batch);
 	free(em);
 	md->emit = NULL;

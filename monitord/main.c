@@ -29,10 +29,11 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: monitord [-dnsv] [-f file]\n"
+	    "usage: monitord [-dJnsv] [-f file]\n"
 	    "       monitord -S list [-c echoes] [-t timeout_ms] [-v]\n"
 	    "  -f file  configuration (default %s)\n"
 	    "  -n       check the configuration and exit\n"
+	    "  -J       create the journal's directory for 'user' and exit\n"
 	    "  -v       with -n, list the checks that would run;\n"
 	    "           with -S, print every address\n"
 	    "  -d       log debug messages\n"
@@ -178,11 +179,12 @@ main(int argc, char *argv[])
 	const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
 	struct timeval window_tv = timeutil_ms_to_tv(MONITORD_WINDOW_MS);
 	int ch, check_only = 0, verbose = 0, debug = 0, use_syslog = 0;
+	int prepare = 0;
 	int echoes_set = 0, timeout_set = 0;
 	unsigned long echoes = 1, timeout_ms = 1000;
 	uint64_t now, probes = 0;
 
-	while ((ch = getopt(argc, argv, "c:df:hnsS:t:v")) != -1) {
+	while ((ch = getopt(argc, argv, "c:df:hJnsS:t:v")) != -1) {
 		switch (ch) {
 		case 'c':
 			echoes = monitord_number(optarg, PROBE_ICMP_MAX_ECHOES);
@@ -193,6 +195,9 @@ main(int argc, char *argv[])
 			break;
 		case 'f':
 			file = optarg;
+			break;
+		case 'J':
+			prepare = 1;
 			break;
 		case 'n':
 			check_only = 1;
@@ -229,6 +234,14 @@ main(int argc, char *argv[])
 	if (md.conf == NULL)
 		return daemon_conf_failed(doc, "monitord", file);
 	cfg_free(doc);
+	if (prepare) {
+		int rc = md.conf->journal_path == NULL ?
+		    0 :
+		    priv_journal_dir(md.conf->journal_path, md.conf->user);
+
+		mon_conf_free(md.conf);
+		return rc == 0 ? 0 : 1;
+	}
 	if (check_only) {
 		if (verbose)
 			monitord_print_checks(md.conf);
@@ -263,6 +276,10 @@ main(int argc, char *argv[])
 	if (md.conf->metrics_listen != NULL &&
 	    (md.metrics = metrics_new(&md, md.conf->metrics_listen)) == NULL)
 		fatalx("cannot serve metrics on %s", md.conf->metrics_listen);
+	/* The journal too, with what the last run left in it; its
+	 * directory must be writable by `user` (see monitord -J). */
+	if (emit_journal_open(&md) == -1)
+		fatalx("cannot open the journal %s", md.conf->journal_path);
 	if (md.conf->user != NULL && priv_drop(md.conf->user) == -1)
 		fatalx("cannot drop privileges to user '%s'", md.conf->user);
 	else if (md.conf->user == NULL && geteuid() == 0)
@@ -277,6 +294,8 @@ main(int argc, char *argv[])
 	}
 	md.db = db_new(md.base, md.conf->database, "postgresql");
 	db_start(md.db);
+	/* What the last run left in the journal goes first. */
+	emit_kick(&md);
 	md.store = metric_store_new(&md);
 	ctx.md = &md;
 	ctx.file = file;

@@ -224,6 +224,9 @@ struct downtime {
 	time_t cur_start, cur_end;
 };
 
+/* journal.max_size unless set: 64 MiB. */
+#define MON_JOURNAL_MAX_DEFAULT (64u << 20)
+
 /* A loaded monitord.yaml. */
 struct mon_conf {
 	char *file;
@@ -232,6 +235,8 @@ struct mon_conf {
 	enum log_level log_level;
 	char *user; /* drop privileges to this user; NULL: stay */
 	char *metrics_listen; /* "127.0.0.1:9810"; NULL: no endpoint */
+	char *journal_path; /* journal.path; NULL: changes wait in memory */
+	uint64_t journal_max; /* journal.max_size, bytes */
 	double max_rate; /* probes per second; 0: derived */
 	uint64_t max_in_flight; /* 0: derived */
 	unsigned plugin_max; /* plugins.max_concurrent */
@@ -306,6 +311,7 @@ struct monitord {
 
 /* conf.c */
 struct mon_conf *mon_conf_load(const char *, struct cfg_doc **);
+int mon_parse_size(const char *, uint64_t *);
 void mon_conf_free(struct mon_conf *);
 void mon_check_free(struct mon_check *);
 const char *mon_segment_str(enum mon_segment);
@@ -881,6 +887,7 @@ int metrics_healthy(struct monitord *, struct evbuffer *);
 
 /* priv.c */
 int priv_drop(const char *);
+int priv_journal_dir(const char *, const char *);
 
 /* reload.c */
 void reload_limits(struct monitord *);
@@ -903,5 +910,36 @@ void emit_change(struct monitord *, const struct mon_host *, const char *,
 size_t emit_pending(struct monitord *);
 void emit_free(struct monitord *);
 void emit_json_string(struct evbuffer *, const char *);
+int emit_journal_open(struct monitord *);
+void emit_kick(struct monitord *);
+
+/* journal.c */
+#define JOURNAL_CHANGE 'C' /* a state change: "host\0check\0json" */
+#define JOURNAL_ACK 'A' /* every change up to its seq is done */
+#define JOURNAL_MAX_PAYLOAD (16u << 20)
+struct journal;
+/* What journal_parse skipped. */
+struct journal_parse_stats {
+	size_t skipped; /* bytes in no valid record */
+	size_t bad_runs; /* stretches of them */
+	size_t first_bad; /* offset of the first */
+};
+/* Called with each record's type, seq and payload. */
+typedef void (*journal_record_cb)(int, uint64_t, const char *, size_t, void *);
+size_t journal_parse(const unsigned char *, size_t, journal_record_cb, void *,
+    struct journal_parse_stats *);
+int journal_change_split(const char *, size_t, const char **, const char **,
+    const char **, size_t *);
+struct journal *journal_open(const char *, journal_record_cb, void *);
+int journal_append(struct journal *, int, uint64_t, const char *, const char *,
+    const char *);
+int journal_sync(struct journal *);
+int journal_reset(struct journal *);
+uint64_t journal_size(const struct journal *);
+int journal_rewrite_begin(struct journal *);
+int journal_rewrite_add(struct journal *, uint64_t, const char *, const char *,
+    const char *);
+int journal_rewrite_commit(struct journal *, int);
+void journal_close(struct journal *);
 
 #endif

@@ -369,6 +369,41 @@ START_TEST(test_bad_host_name_is_refused)
 }
 END_TEST
 
+START_TEST(test_journal_keys_are_checked)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("journal:\n"
+				     "  path: var/journal\n"
+				     "  max_size: 10 MiB\n"
+				     "  fsync: always\n"
+				     "hosts:\n"
+				     "  - name: a\n"
+				     "    address: 127.0.0.1\n"
+				     "    checks: [{type: icmp}]\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 3);
+	assert_error(doc, 0, "2:9: journal path 'var/journal' is not absolute");
+	assert_error(doc, 1,
+	    "3:13: journal max_size '10 MiB' is not a size of at least 4KiB "
+	    "(a number with KiB, MiB or GiB)");
+	assert_error(doc, 2,
+	    "4:3: unknown key 'fsync' in journal (known: path, max_size)");
+	cfg_free(doc);
+	conf = load("journal: {path: /var/lib/monitord/journal, max_size: "
+		    "1GiB}\n"
+		    "hosts: [{name: a, address: 127.0.0.1, checks: [{type: "
+		    "icmp}]}]\n",
+	    &doc);
+	ck_assert_ptr_nonnull(conf);
+	ck_assert_str_eq(conf->journal_path, "/var/lib/monitord/journal");
+	ck_assert_uint_eq(conf->journal_max, 1ull << 30);
+	mon_conf_free(conf);
+	cfg_free(doc);
+}
+END_TEST
+
 START_TEST(test_all_errors_are_reported_not_just_the_first)
 {
 	struct cfg_doc *doc;
@@ -383,7 +418,8 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	assert_error(doc, 0,
 	    "1:1: unknown key 'bogus' in the top level "
 	    "(known: instance, database, log_level, user, "
-	    "metrics, scheduler, snmp, defaults, segments, templates, "
+	    "metrics, journal, scheduler, snmp, defaults, segments, "
+	    "templates, "
 	    "plugins, hosts, downtimes)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
@@ -770,6 +806,7 @@ monitord_conf_suite(void)
 	tcase_add_test(tc, test_bad_segment_and_type_list_the_choices);
 	tcase_add_test(tc, test_icmp_threshold_order_is_checked);
 	tcase_add_test(tc, test_bad_host_name_is_refused);
+	tcase_add_test(tc, test_journal_keys_are_checked);
 	tcase_add_test(tc, test_all_errors_are_reported_not_just_the_first);
 	tcase_add_test(tc, test_tcp_send_expect_and_thresholds_are_read);
 	tcase_add_test(tc, test_tcp_thresholds_out_of_order_are_an_error);

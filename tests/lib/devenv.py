@@ -114,8 +114,19 @@ def demo(builddir):
     env = pg.env()
     harness.run([harness.binary("incidentctl"), "migrate"], env=env,
                 check=True)
-    for f in (os.path.join(conf, "monitord.yaml"),):
-        harness.run([harness.binary("monitord"), "-n", "-f", f], check=True)
+    # the sample config, with its journal in var/
+    mon_conf = os.path.join(VAR, "monitord.yaml")
+    with open(os.path.join(conf, "monitord.yaml"), encoding="utf-8") as f:
+        text = f.read()
+    jpath = "path: /var/lib/monitord/journal"
+    assert jpath in text, "conf/monitord.yaml has no journal path"
+    with open(mon_conf, "w", encoding="utf-8") as f:
+        f.write(text.replace(jpath, "path: %s" % os.path.join(
+            VAR, "monitord", "journal")))
+    harness.run([harness.binary("monitord"), "-n", "-f", mon_conf],
+                check=True)
+    harness.run([harness.binary("monitord"), "-J", "-f", mon_conf],
+                check=True)
     harness.run([harness.binary("incidentd"), "-n", "-f",
                  os.path.join(conf, "incidentd.yaml")], check=True)
     # the sample config, with the console's files from this tree and
@@ -138,7 +149,7 @@ def demo(builddir):
     procs["snmpd"] = snmpd.proc
     args = [harness.SYSTEM_PYTHON,
             os.path.join(TOP, "tests", "lib", "samplenet.py"),
-            harness.binary("monitord"), os.path.join(conf, "monitord.yaml")]
+            harness.binary("monitord"), mon_conf]
     for d in DOWN:
         args += ["--down", d]
     logf = open(os.path.join(VAR, "log", "samplenet.log"), "ab")
@@ -146,9 +157,8 @@ def demo(builddir):
                                           start_new_session=True)
     logf.close()
     record()
-    mon = harness.Daemon("monitord", ["-f", os.path.join(
-        conf, "monitord.yaml")], env, os.path.join(VAR, "log",
-                                                   "monitord.log")).start()
+    mon = harness.Daemon("monitord", ["-f", mon_conf], env, os.path.join(
+        VAR, "log", "monitord.log")).start()
     procs["monitord"] = mon.proc
     inc = harness.Daemon("incidentd", ["-f", inc_conf], env, os.path.join(
         VAR, "log", "incidentd.log")).start()
