@@ -114,6 +114,7 @@ cfg_free(struct cfg_doc *doc)
 		free(doc->errors[i]);
 	free(doc->errors);
 	free(doc->file);
+	free(doc->secret);
 	free(doc);
 }
 
@@ -457,6 +458,7 @@ cfg_load_file(const char *path, const struct cfg_hook *hook)
 		    CFG_MAX_FILE);
 		return doc;
 	}
+	doc->mode = (unsigned)st.st_mode & 07777;
 	if (!yaml_parser_initialize(&parser))
 		fatalx("yaml_parser_initialize failed");
 	yaml_parser_set_input_file(&parser, fp);
@@ -876,8 +878,60 @@ cfg_check_conninfo(struct cfg_doc *doc, const struct cfg_node *node,
 		PQfreemem(err);
 		return -1;
 	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL &&
+		    o->val[0] != '\0')
+			cfg_secret(doc, node, "a database password");
 	PQconninfoFree(opts);
 	return 0;
+}
+
+const char *const cfg_secrets_names[] = { "refuse", "warn", NULL };
+
+/* Notes that node holds a credential (what it is, for the message); the
+ * first in the file is the one reported. */
+void
+cfg_secret(struct cfg_doc *doc, const struct cfg_node *node, const char *what)
+{
+	if (node == NULL ||
+	    (doc->secret != NULL &&
+		(doc->secret_line < node->line ||
+		    (doc->secret_line == node->line &&
+			doc->secret_col <= node->col))))
+		return;
+	free(doc->secret);
+	doc->secret = xstrdup(what);
+	doc->secret_line = node->line;
+	doc->secret_col = node->col;
+}
+
+/*
+ * A file that others may read must hold no credential: refused with an
+ * error at the first one, or, with readable_secrets: warn in root, a
+ * warning.  Returns -1 if refused, else 0.
+ */
+int
+cfg_check_secrets(struct cfg_doc *doc, const struct cfg_node *root)
+{
+	int policy = CFG_SECRETS_REFUSE;
+
+	if (root != NULL && root->type == CFG_MAP)
+		cfg_enum(doc, root, "readable_secrets", 0, cfg_secrets_names,
+		    &policy);
+	if (doc->secret == NULL || (doc->mode & S_IROTH) == 0)
+		return 0;
+	if (policy == CFG_SECRETS_WARN) {
+		log_warnx("%s:%u:%u: %s in a file that any user can read "
+			  "(mode %04o); readable_secrets: warn lets it pass",
+		    doc->file, doc->secret_line, doc->secret_col, doc->secret,
+		    doc->mode);
+		return 0;
+	}
+	cfg_error_at(doc, doc->secret_line, doc->secret_col,
+	    "%s in a file that any user can read (mode %04o): chmod o-r %s, "
+	    "or set 'readable_secrets: warn'",
+	    doc->secret, doc->mode, doc->file);
+	return -1;
 }
 
 /* The line and column an error message starts with, after the file name. */

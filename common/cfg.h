@@ -32,7 +32,14 @@ struct cfg_doc {
 	size_t nerrors;
 	char **hook_errors; /* while parsing: what hooks found */
 	size_t nhook_errors;
+	unsigned mode; /* the file's permission bits; 0: not a file */
+	char *secret; /* the first credential found, for cfg_check_secrets */
+	unsigned secret_line, secret_col;
 };
+
+/* readable_secrets: what a credential in a file others can read gets. */
+enum cfg_secrets { CFG_SECRETS_REFUSE, CFG_SECRETS_WARN };
+extern const char *const cfg_secrets_names[];
 
 /* Takes each item of one top-level sequence as soon as it is parsed. */
 struct cfg_hook {
@@ -79,5 +86,7 @@ struct cfg_node *
 cfg_merge(const struct cfg_node *const[], const char *const *const[], size_t);
 void cfg_merged_free(struct cfg_node *);
 int cfg_check_conninfo(struct cfg_doc *, const struct cfg_node *, const char *);
+void cfg_secret(struct cfg_doc *, const struct cfg_node *, const char *);
+int cfg_check_secrets(struct cfg_doc *, const struct cfg_node *);
 
 #endif

@@ -182,8 +182,44 @@ api_cookie_token(struct evhttp_request *req, char *out)
 	return -1;
 }
 
-/* The request's body as a JSON object, or NULL after a 4xx; an empty
- * body is {} when empty_ok. */
+/*
+ * Parses a request body of the given Content-Type (NULL: none) into a JSON
+ * object.  Returns 0 with *out set, or the HTTP status to answer (400, 413,
+ * 415) with the reason in why.  An empty body is {} when empty_ok.
+ */
+int
+api_body_parse(const char *type, const char *data, size_t len, int empty_ok,
+    json_t **out, char *why, size_t whylen)
+{
+	json_error_t je;
+	json_t *j;
+
+	*out = NULL;
+	if (len > API_BODY_MAX) {
+		snprintf(why, whylen, "the body is too large");
+		return 413;
+	}
+	if (len == 0 && empty_ok) {
+		*out = json_object();
+		return 0;
+	}
+	if (type == NULL || strncmp(type, "application/json", 16) != 0) {
+		snprintf(why, whylen,
+		    "send JSON (Content-Type: application/json)");
+		return 415;
+	}
+	j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL || !json_is_object(j)) {
+		snprintf(why, whylen, "the body is not a JSON object%s%s",
+		    j == NULL ? ": " : "", j == NULL ? je.text : "");
+		json_decref(j);
+		return 400;
+	}
+	*out = j;
+	return 0;
+}
+
+/* The request's body as a JSON object, or NULL after a 4xx. */
 static json_t *
 api_body(struct evhttp_request *req, int empty_ok)
 {
@@ -192,29 +228,17 @@ api_body(struct evhttp_request *req, int empty_ok)
 	const char *type =
 	    evhttp_find_header(evhttp_request_get_input_headers(req),
 		"Content-Type");
-	json_error_t je;
 	json_t *j;
 	char msg[200];
+	int status;
 
-	if (len > API_BODY_MAX) {
-		api_error(req, 413, "the body is too large");
-		return NULL;
-	}
-	if (len == 0 && empty_ok)
-		return json_object();
-	if (type == NULL || strncmp(type, "application/json", 16) != 0) {
-		api_error(req, 415,
-		    "send JSON (Content-Type: "
-		    "application/json)");
-		return NULL;
-	}
-	j = json_loadb((const char *)evbuffer_pullup(in, (ev_ssize_t)len), len,
-	    JSON_REJECT_DUPLICATES, &je);
-	if (j == NULL || !json_is_object(j)) {
-		snprintf(msg, sizeof(msg), "the body is not a JSON object%s%s",
-		    j == NULL ? ": " : "", j == NULL ? je.text : "");
-		json_decref(j);
-		api_error(req, 400, msg);
+	status = api_body_parse(type,
+	    len > API_BODY_MAX ?
+		"" :
+		(const char *)evbuffer_pullup(in, (ev_ssize_t)len),
+	    len, empty_ok, &j, msg, sizeof(msg));
+	if (status != 0) {
+		api_error(req, status, msg);
 		return NULL;
 	}
 	return j;
@@ -551,36 +575,53 @@ api_call_cb(struct db *db, const PGresult *res, void *arg)
 	api_req_free(ar);
 }
 
+/*
+ * Adds the fields of a query string that args does not have yet (the
+ * path's win).  Returns 0, or -1 with the reason in *why.
+ */
+int
+api_query_merge(json_t *args, const char *query, const char **why)
+{
+	struct evkeyvalq kvs;
+	struct evkeyval *kv;
+	json_t *v;
+	int rc = 0;
+
+	TAILQ_INIT(&kvs);
+	if (query == NULL)
+		return 0;
+	if (evhttp_parse_query_str(query, &kvs) == -1) {
+		*why = "a malformed query string";
+		return -1;
+	}
+	TAILQ_FOREACH(kv, &kvs, next) {
+		if (json_object_get(args, kv->key) != NULL)
+			continue;
+		if ((v = json_string(kv->value)) == NULL ||
+		    json_object_set_new(args, kv->key, v) == -1) {
+			*why = "the query string is not UTF-8";
+			rc = -1;
+			break;
+		}
+	}
+	evhttp_clear_headers(&kvs);
+	return rc;
+}
+
 /* Adds the query string's fields that the path did not give; -1 after a
  * 400. */
 static int
 api_query_args(struct api_req *ar)
 {
-	const char *query =
-	    evhttp_uri_get_query(evhttp_request_get_evhttp_uri(ar->req));
-	struct evkeyvalq args;
-	struct evkeyval *kv;
-	json_t *v;
-	int rc = 0;
+	const char *why;
 
-	TAILQ_INIT(&args);
-	if (query != NULL && evhttp_parse_query_str(query, &args) == -1) {
-		api_error(ar->req, 400, "a malformed query string");
+	if (api_query_merge(ar->args,
+		evhttp_uri_get_query(evhttp_request_get_evhttp_uri(ar->req)),
+		&why) == -1) {
+		api_error(ar->req, 400, why);
 		return -1;
 	}
-	TAILQ_FOREACH(kv, &args, next) {
-		if (json_object_get(ar->args, kv->key) != NULL)
-			continue;
-		if ((v = json_string(kv->value)) == NULL) {
-			api_error(ar->req, 400,
-			    "the query string is not UTF-8");
-			rc = -1;
-			break;
-		}
-		json_object_set_new(ar->args, kv->key, v);
-	}
-	evhttp_clear_headers(&args);
-	return rc;
+	return 0;
 }
 
 /* Whether the request carries the session's CSRF token; 403 if not. */

@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <regex.h>
 #include <stdio.h>
@@ -130,6 +131,8 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
 	smtp->from_name = inc_dup_opt(doc, node, "from_name");
 	smtp->username = inc_dup_opt(doc, node, "username");
 	smtp->password = inc_dup_opt(doc, node, "password");
+	if (smtp->password != NULL)
+		cfg_secret(doc, cfg_get(node, "password"), "an SMTP password");
 	if (smtp->password != NULL && smtp->username == NULL)
 		cfg_error(doc, cfg_get(node, "password"),
 		    "password without "
@@ -174,6 +177,25 @@ inc_sms_number(const char *s, const char *country)
 	return n < 8 || n > 15 || digits[0] == '0' ? NULL : xstrdup(digits);
 }
 
+/* True for a header whose name says it carries a credential. */
+static int
+inc_header_secret(const char *name, size_t len)
+{
+	static const char *const words[] = { "auth", "token", "key", "secret",
+		"password", "cookie", NULL };
+	char lower[64];
+
+	if (len >= sizeof(lower))
+		len = sizeof(lower) - 1;
+	for (size_t i = 0; i < len; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[len] = '\0';
+	for (size_t i = 0; words[i] != NULL; i++)
+		if (strstr(lower, words[i]) != NULL)
+			return 1;
+	return 0;
+}
+
 /*
  * Request headers, "Name: value" each; a header with a line break or
  * without a name would be refused by curl or smuggle another header.
@@ -197,6 +219,9 @@ inc_headers_load(struct cfg_doc *doc, const struct cfg_node *node,
 			    s);
 			continue;
 		}
+		if (inc_header_secret(s, (size_t)(colon - s)))
+			cfg_secret(doc, seq->items[i],
+			    "a header with a credential");
 		*headers =
 		    xreallocarray(*headers, *nheaders + 1, sizeof(**headers));
 		(*headers)[(*nheaders)++] = xstrdup(s);
@@ -495,8 +520,10 @@ inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
 		else
 			ack->url = xstrndup(s, n);
 	}
-	if (cfg_str(doc, node, "secret", 0, &s) == 0)
+	if (cfg_str(doc, node, "secret", 0, &s) == 0) {
 		ack->secret = xstrdup(s);
+		cfg_secret(doc, cfg_get(node, "secret"), "the ack secret");
+	}
 	if (cfg_str(doc, node, "secret_file", 0, &s) == 0) {
 		if (ack->secret != NULL)
 			cfg_error(doc, cfg_get(node, "secret_file"),
@@ -994,7 +1021,7 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 		"log_level", "poll_interval", "console_url", "mail_domain",
 		"timezone", "smtp", "sms", "webhook", "notify", "contacts",
 		"escalation", "calendars", "teams", "http", "ack", "agreements",
-		"lifecycle", "services", NULL };
+		"lifecycle", "services", "readable_secrets", NULL };
 	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;
@@ -1047,6 +1074,7 @@ inc_conf_load(const char *path, struct cfg_doc **docp)
 	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
 	inc_escalation_load(doc, cfg_map(doc, root, "escalation", 0), conf);
 	inc_lifecycle_load(doc, root, conf);
+	cfg_check_secrets(doc, root);
 	cfg_sort_errors(doc);
 	for (size_t i = 0; i < conf->ncontacts; i++) {
 		if (conf->contacts[i]->email != NULL &&

@@ -199,6 +199,9 @@ void api_handle(struct incidentd *, struct evhttp_request *, const char *);
 struct json_t;
 int api_route_find(int, const char *, int *);
 int api_route_args(int, const char *, struct json_t *);
+int api_body_parse(const char *, const char *, size_t, int, struct json_t **,
+    char *, size_t);
+int api_query_merge(struct json_t *, const char *, const char **);
 
 /* http.c */
 int http_start(struct incidentd *);

@@ -527,8 +527,11 @@ mon_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
 		cfg_enum(doc, node, "version", 1, snmp_version_names, &x);
 		cred->version = (enum snmp_version)x;
 		if (cred->version != SNMP_VERSION_V3) {
-			if (cfg_str(doc, node, "community", 1, &s) == 0)
+			if (cfg_str(doc, node, "community", 1, &s) == 0) {
 				cred->community = xstrdup(s);
+				cfg_secret(doc, cfg_get(node, "community"),
+				    "an SNMP community");
+			}
 		} else {
 			if (cfg_str(doc, node, "user", 1, &s) == 0)
 				cred->user = xstrdup(s);
@@ -549,6 +552,8 @@ mon_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
 					    "an SNMPv3 password needs at least "
 					    "8 characters");
 				cred->auth_pass = xstrdup(s);
+				cfg_secret(doc, cfg_get(node, "auth_password"),
+				    "an SNMPv3 password");
 			}
 			if (cred->level == SNMP_LEVEL_AUTHPRIV &&
 			    cfg_str(doc, node, "priv_password", 1, &s) == 0) {
@@ -578,6 +583,8 @@ mon_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
 		}
 		mon_str_list(doc, traps, "communities", &conf->trap_communities,
 		    &conf->ntrap_communities);
+		cfg_secret(doc, cfg_get(traps, "communities"),
+		    "an SNMP trap community");
 	}
 }
 
@@ -832,6 +839,8 @@ mon_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
 				cfg_error(doc, cfg_get(node, "token"),
 				    "a token must be at least 16 characters");
 			check->passive.token = xstrdup(s);
+			cfg_secret(doc, cfg_get(node, "token"),
+			    "a passive check's token");
 		}
 		cfg_duration(doc, node, "heartbeat", 0, 1000, 366 * MS_DAY,
 		    &check->passive.heartbeat_ms);
@@ -1908,7 +1917,7 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "user", "metrics", "journal", "scheduler", "snmp",
 		"defaults", "segments", "templates", "plugins", "hosts",
-		"downtimes", NULL };
+		"downtimes", "readable_secrets", NULL };
 	struct mon_conf *conf = xcalloc(1, sizeof(*conf));
 	struct cfg_hook hook = { "hosts", mon_host_hook, conf };
 	struct cfg_doc *doc;
@@ -1967,6 +1976,7 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 	mon_snmp_resolve(doc, conf);
 	mon_topology_resolve(doc, conf);
 	mon_downtimes_load(doc, root, conf);
+	cfg_check_secrets(doc, root);
 	if (doc->nerrors == 0)
 		mon_conf_validate(doc, conf);
 	if (doc->nerrors > 0)

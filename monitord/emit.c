@@ -372,9 +372,10 @@ emit_change(struct monitord *md, const struct mon_host *host, const char *name,
 	ch->json = xmalloc(len);
 	evbuffer_remove(buf, ch->json, len);
 	evbuffer_free(buf);
-	emit_journal_add(em, ch);
 	TAILQ_INSERT_TAIL(&em->queue, ch, link);
 	em->nqueue++;
+	/* After the insert: a collapse rewrites the journal from the queue. */
+	emit_journal_add(em, ch);
 	emit_flush(em);
 }
 

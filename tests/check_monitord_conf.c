@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
 #include <check.h>
 #include <stdio.h>
@@ -58,12 +60,86 @@ START_TEST(test_sample_config_loads)
 	struct cfg_doc *doc;
 	struct mon_conf *conf;
 
-	conf = mon_conf_load(TEST_SRCDIR "/conf/monitord.yaml", &doc);
+	static char text[65536];
+	FILE *f = fopen(TEST_SRCDIR "/conf/monitord.yaml", "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* A private copy: the sample holds SNMP credentials. */
+	conf = load(text, &doc);
 	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
 	ck_assert_uint_ge(conf->nhosts, 8);
 	ck_assert_str_eq(conf->instance, "monitord-honcho");
 	mon_conf_free(conf);
 	cfg_free(doc);
+}
+END_TEST
+
+/* Loads text from a file of the given mode. */
+static struct mon_conf *
+load_mode(const char *text, mode_t mode, struct cfg_doc **docp)
+{
+	struct mon_conf *conf;
+
+	write_conf(text);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	conf = mon_conf_load(path, docp);
+	unlink(path);
+	return conf;
+}
+
+START_TEST(test_credentials_readable_by_others_are_refused)
+{
+	static const char *const text =
+	    "snmp:\n"
+	    "  credentials:\n"
+	    "    - {name: v2, version: 2c, community: jouhou-ro}\n"
+	    "hosts:\n"
+	    "  - name: a\n"
+	    "    address: 127.0.0.1\n"
+	    "    checks: [{type: icmp}]\n";
+	struct cfg_doc *doc;
+	struct mon_conf *conf;
+	char *warn;
+
+	conf = load_mode(text, 0644, &doc);
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 1);
+	ck_assert_ptr_nonnull(strstr(doc->errors[0],
+	    ":3:42: an SNMP community in a file that any user can read "
+	    "(mode 0644): chmod o-r "));
+	cfg_free(doc);
+	/* The group may read it; so may others with a config without one. */
+	conf = load_mode(text, 0640, &doc);
+	ck_assert_ptr_nonnull(conf);
+	mon_conf_free(conf);
+	cfg_free(doc);
+	conf = load_mode(strstr(text, "hosts:"), 0644, &doc);
+	ck_assert_ptr_nonnull(conf);
+	mon_conf_free(conf);
+	cfg_free(doc);
+	/* readable_secrets: warn lets it pass. */
+	warn = malloc(strlen(text) + 32);
+	ck_assert_ptr_nonnull(warn);
+	strcpy(warn, "readable_secrets: warn\n");
+	strcat(warn, text);
+	conf = load_mode(warn, 0644, &doc);
+	ck_assert_ptr_nonnull(conf);
+	mon_conf_free(conf);
+	cfg_free(doc);
+	conf = load_mode("readable_secrets: maybe\n"
+			 "hosts: [{name: a, address: 127.0.0.1, checks: "
+			 "[{type: icmp}]}]\n",
+	    0600, &doc);
+	ck_assert_ptr_null(conf);
+	ck_assert_ptr_nonnull(strstr(doc->errors[0],
+	    "1:19: 'readable_secrets' "
+	    "must be one of"));
+	cfg_free(doc);
+	free(warn);
 }
 END_TEST
 
@@ -420,7 +496,7 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	    "(known: instance, database, log_level, user, "
 	    "metrics, journal, scheduler, snmp, defaults, segments, "
 	    "templates, "
-	    "plugins, hosts, downtimes)");
+	    "plugins, hosts, downtimes, readable_secrets)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");
@@ -807,6 +883,7 @@ monitord_conf_suite(void)
 	tcase_add_test(tc, test_icmp_threshold_order_is_checked);
 	tcase_add_test(tc, test_bad_host_name_is_refused);
 	tcase_add_test(tc, test_journal_keys_are_checked);
+	tcase_add_test(tc, test_credentials_readable_by_others_are_refused);
 	tcase_add_test(tc, test_all_errors_are_reported_not_just_the_first);
 	tcase_add_test(tc, test_tcp_send_expect_and_thresholds_are_read);
 	tcase_add_test(tc, test_tcp_thresholds_out_of_order_are_an_error);

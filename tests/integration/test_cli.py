@@ -60,13 +60,35 @@ def test_units(work):
 
 def test_config_checks(work):
     mon, inc = harness.binary("monitord"), harness.binary("incidentd")
-    log("the sample configs pass their checks")
-    expect([mon, "-n", "-f", os.path.join(SAMPLE, "monitord.yaml")], 0,
-           out="OK, 13 hosts")
+    log("the sample configs pass their checks, once private")
+    with open(os.path.join(SAMPLE, "monitord.yaml"), encoding="utf-8") as f:
+        sample = f.read()
+    private = write(os.path.join(work, "monitord.yaml"), sample)
+    os.chmod(private, 0o600)
+    expect([mon, "-n", "-f", private], 0, out="OK, 13 hosts")
     expect([inc, "-n", "-f", os.path.join(SAMPLE, "incidentd.yaml")], 0,
            out="OK, 2 contacts")
-    out = expect([mon, "-n", "-v", "-f", os.path.join(SAMPLE,
-                                                      "monitord.yaml")], 0)
+    out = expect([mon, "-n", "-v", "-f", private], 0)
+    log("a config with credentials that any user can read is refused")
+    shared = write(os.path.join(work, "shared.yaml"), sample)
+    os.chmod(shared, 0o644)
+    expect([mon, "-n", "-f", shared], 1,
+           err="shared.yaml:26:22: an SNMPv3 password in a file that any "
+           "user can read (mode 0644): chmod o-r ")
+    warned = write(os.path.join(work, "warned.yaml"),
+                   "readable_secrets: warn\n" + sample)
+    os.chmod(warned, 0o644)
+    expect([mon, "-n", "-f", warned], 0, out="OK, 13 hosts",
+           err="warned.yaml:27:22: an SNMPv3 password in a file that any "
+           "user can read (mode 0644); readable_secrets: warn lets it pass")
+    inc_text = open(os.path.join(SAMPLE, "incidentd.yaml"),
+                    encoding="utf-8").read()
+    inc_shared = write(os.path.join(work, "inc-shared.yaml"), inc_text +
+                       "ack:\n  url: http://127.0.0.1:8026/\n"
+                       "  secret: 0123456789abcdef0123456789abcdef\n")
+    os.chmod(inc_shared, 0o644)
+    expect([inc, "-n", "-f", inc_shared], 1,
+           err="the ack secret in a file that any user can read")
     assert "juki-ap01\t127.10.1.11\tcore\ttcp/18443\ttcp\t18443" in out, out
 
     log("a broken monitord.yaml: every error with file:line:column, exit 1")

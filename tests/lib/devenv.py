@@ -120,9 +120,12 @@ def demo(builddir):
         text = f.read()
     jpath = "path: /var/lib/monitord/journal"
     assert jpath in text, "conf/monitord.yaml has no journal path"
-    with open(mon_conf, "w", encoding="utf-8") as f:
+    # it holds SNMP credentials: only its owner may read it
+    with open(os.open(mon_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                      0o600), "w", encoding="utf-8") as f:
         f.write(text.replace(jpath, "path: %s" % os.path.join(
             VAR, "monitord", "journal")))
+    os.chmod(mon_conf, 0o600)
     harness.run([harness.binary("monitord"), "-n", "-f", mon_conf],
                 check=True)
     harness.run([harness.binary("monitord"), "-J", "-f", mon_conf],

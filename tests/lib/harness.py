@@ -22,6 +22,11 @@ import tempfile
 import threading
 import time
 
+# The configs the tests write hold credentials, and the daemons refuse
+# those that any user can read: what the tests create is not readable by
+# others (directories stay traversable), as an installed config would be.
+os.umask(0o026)
+
 PGBIN = "/usr/lib/postgresql/15/bin"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
