@@ -168,6 +168,11 @@ struct incidentd {
 	size_t sending;
 	struct notify_jobs jobs; /* mails handed to notify_smtp */
 	int stopping;
+	/* Holds the active lock on the current connection (014_standby):
+	 * only then does it ingest, remind, escalate and send. */
+	int active;
+	int active_busy; /* the lock is being asked for */
+	int standby_logged; /* "standby" said since the last change */
 	struct daemon_stop stop;
 	uint64_t events_applied;
 	uint64_t mails_sent, mails_failed;

@@ -49,7 +49,7 @@ ingest_run(struct incidentd *idd)
 {
 	const char *params[3];
 
-	if (idd->stopping)
+	if (idd->stopping || !idd->active || !db_connected(idd->db))
 		return;
 	if (idd->ingest_busy) {
 		idd->ingest_again = 1;
@@ -105,7 +105,7 @@ ingest_release(struct incidentd *idd)
 {
 	const char *params[1];
 
-	if (idd->stopping || idd->release_busy)
+	if (idd->stopping || idd->release_busy || !idd->active)
 		return;
 	idd->release_busy = 1;
 	params[0] = idd->conf->recipients_json;

@@ -45,19 +45,68 @@ incidentd_configured_cb(struct db *db, const PGresult *res, void *arg)
 }
 
 static void
+incidentd_active_cb(struct db *db, const PGresult *res, void *arg)
+{
+	struct incidentd *idd = arg;
+
+	(void)db;
+	idd->active_busy = 0;
+	if (res == NULL)
+		return; /* the connection broke: asked again on the next */
+	if (!db_result_ok(res) || PQntuples(res) != 1) {
+		log_warnx("cannot ask for the active role: %s",
+		    PQresultErrorMessage(res));
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		if (!idd->standby_logged)
+			log_notice("standby: another incidentd is active; "
+				   "taking over when it stops");
+		idd->standby_logged = 1;
+		return;
+	}
+	idd->active = 1;
+	idd->standby_logged = 0;
+	log_notice("active: ingesting state changes and sending "
+		   "notifications");
+	/* Whatever happened while no one was active is in the tables. */
+	ingest_run(idd);
+	ingest_release(idd);
+	notify_run(idd);
+	sla_refresh_run(idd);
+}
+
+/*
+ * Asks for the active role (a session advisory lock), unless this
+ * connection has it or is asking already.
+ */
+static void
+incidentd_try_active(struct incidentd *idd)
+{
+	if (idd->active || idd->active_busy || idd->stopping ||
+	    !db_connected(idd->db))
+		return;
+	idd->active_busy = 1;
+	db_query(idd->db, "SELECT incidentd_try_active()", 0, NULL, 0,
+	    incidentd_active_cb, idd);
+}
+
+static void
 incidentd_connect_cb(struct db *db, void *arg)
 {
 	struct incidentd *idd = arg;
 	const char *params[1];
 
+	/* A new connection holds no lock: the role is asked for again. */
+	if (idd->active)
+		log_notice("reconnected: asking for the active role again");
+	idd->active = 0;
+	idd->active_busy = 0;
 	/* The service map first: new incidents take their impact from it. */
 	params[0] = idd->conf->lifecycle_json;
 	db_query(db, "SELECT lifecycle_configure($1::jsonb)", 1, params,
 	    DB_RETRY, incidentd_configured_cb, idd);
-	/* Whatever happened while we were away is in the tables. */
-	ingest_run(idd);
-	notify_run(idd);
-	sla_refresh_run(idd);
+	incidentd_try_active(idd);
 }
 
 static void
@@ -82,6 +131,9 @@ incidentd_poll_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (!db_connected(idd->db))
+		idd->active = 0;
+	incidentd_try_active(idd);
 	ingest_run(idd);
 	ingest_release(idd);
 	notify_run(idd);

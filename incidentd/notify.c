@@ -874,7 +874,7 @@ notify_run(struct incidentd *idd)
 	const char *params[2];
 	size_t free_slots;
 
-	if (idd->stopping ||
+	if (idd->stopping || !idd->active || !db_connected(idd->db) ||
 	    (idd->smtp == NULL && idd->conf->sms.spool == NULL &&
 		idd->sms_http == NULL && idd->webhook == NULL))
 		return;

@@ -203,8 +203,8 @@ sla_refresh_run(struct incidentd *idd)
 	char batch[16];
 	const char *params[2] = { idd->conf->timezone, batch };
 
-	if (idd->sla_busy || idd->stopping || !db_connected(idd->db) ||
-	    time(NULL) < idd->sla_next)
+	if (idd->sla_busy || idd->stopping || !idd->active ||
+	    !db_connected(idd->db) || time(NULL) < idd->sla_next)
 		return;
 	idd->sla_busy = 1;
 	snprintf(batch, sizeof(batch), "%d", SLA_REFRESH_BATCH);
