@@ -4,6 +4,7 @@ bad arguments)."""
 
 import json
 import os
+import re
 import shutil
 import sys
 import traceback
@@ -267,9 +268,40 @@ def test_incidentctl(work):
         pg.stop()
 
 
+def test_man_pages():
+    """Every config key the loaders know and every option of the daemons
+    is in the manual."""
+    log("the manual names every config key and every option")
+    for conf, page in (("monitord/conf.c", "doc/monitord.yaml.5"),
+                       ("incidentd/conf.c", "doc/incidentd.yaml.5")):
+        with open(os.path.join(harness.SRCDIR, conf)) as f:
+            src = f.read()
+        with open(os.path.join(harness.SRCDIR, page)) as f:
+            doc = f.read()
+        keys = set()
+        for m in re.finditer(r"static const char \*const (\w*keys)\[\] = "
+                             r"\{(.*?)\};", src, re.S):
+            keys.update(re.findall(r'"([a-z_0-9]+)"', m.group(2)))
+        assert len(keys) > 50, (conf, keys)
+        missing = sorted(k for k in keys if not re.search(
+            r"\bIc (?:[a-z_0-9]+\.)*%s\b" % k, doc))
+        assert missing == [], "%s lacks %s" % (page, missing)
+    for main_c, page in (("monitord/main.c", "doc/monitord.8"),
+                         ("incidentd/main.c", "doc/incidentd.8")):
+        with open(os.path.join(harness.SRCDIR, main_c)) as f:
+            opts = re.search(r'getopt\(argc, argv, "([^"]+)"\)',
+                             f.read()).group(1).replace(":", "")
+        with open(os.path.join(harness.SRCDIR, page)) as f:
+            doc = f.read()
+        missing = [o for o in opts if not re.search(
+            r"^\.It Fl %s\b" % o, doc, re.M)]
+        assert missing == [], "%s lacks options %s" % (page, missing)
+
+
 def main():
     work = harness.make_workdir("/tmp/monitord-cli.")
     try:
+        test_man_pages()
         test_units(work)
         test_config_checks(work)
         test_incidentctl(work)
