@@ -737,6 +737,11 @@ check_due_cb(struct sched_entry *e, uint64_t now, void *arg)
 	sched_add(md->sched, e,
 	    sched_next_deadline(deadline, interval, now,
 		&md->stats.probes_skipped));
+	/* Another poller's host (see shard.c): not probed here. */
+	if (!shard_owns(md, c->host)) {
+		md->stats.probes_elsewhere++;
+		return 0;
+	}
 	if (late * 1000.0 > (double)interval / 2 || c->in_flight) {
 		md->stats.probes_skipped++;
 		return 0;

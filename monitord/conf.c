@@ -1370,6 +1370,7 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 	static const char *const sched_keys[] = { "max_rate", "max_in_flight",
 		NULL };
 	static const char *const journal_keys[] = { "path", "max_size", NULL };
+	static const char *const cluster_keys[] = { "pinned", NULL };
 	const struct cfg_node *node;
 	const char *s;
 
@@ -1386,6 +1387,31 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 			conf->metrics_listen = xstrdup(s);
 		}
 	}
+	if ((node = cfg_map(doc, root, "cluster", 0)) != NULL) {
+		const struct cfg_node *seq;
+		int seg;
+
+		cfg_check_keys(doc, node, "cluster", cluster_keys);
+		conf->cluster = 1;
+		seq = cfg_seq(doc, node, "pinned", 0);
+		for (size_t i = 0; seq != NULL && i < seq->n; i++) {
+			if (cfg_node_str(doc, seq->items[i], "a segment", &s) ==
+			    -1)
+				continue;
+			for (seg = SEGMENT_CORE; seg <= SEGMENT_OTHER; seg++)
+				if (strcmp(s, mon_segment_names[seg]) == 0)
+					break;
+			if (seg > SEGMENT_OTHER)
+				cfg_error(doc, seq->items[i],
+				    "'%s' is not a segment (core, "
+				    "information, finance or other)",
+				    s);
+			else
+				conf->cluster_pinned |= 1u << seg;
+		}
+	} else if (cfg_get(root, "cluster") != NULL &&
+	    cfg_is_null(cfg_get(root, "cluster")))
+		conf->cluster = 1;
 	conf->journal_max = MON_JOURNAL_MAX_DEFAULT;
 	if ((node = cfg_map(doc, root, "journal", 0)) != NULL) {
 		cfg_check_keys(doc, node, "journal", journal_keys);
@@ -1917,7 +1943,7 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "user", "metrics", "journal", "scheduler", "snmp",
 		"defaults", "segments", "templates", "plugins", "hosts",
-		"downtimes", "readable_secrets", NULL };
+		"downtimes", "readable_secrets", "cluster", NULL };
 	struct mon_conf *conf = xcalloc(1, sizeof(*conf));
 	struct cfg_hook hook = { "hosts", mon_host_hook, conf };
 	struct cfg_doc *doc;

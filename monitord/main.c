@@ -166,6 +166,14 @@ monitord_number(const char *s, unsigned long max)
 	return v;
 }
 
+/* Each (re)connect: a new session, which holds no shard yet. */
+static void
+monitord_connect_cb(struct db *db, void *arg)
+{
+	(void)db;
+	shard_connected(arg);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -296,6 +304,8 @@ main(int argc, char *argv[])
 	db_start(md.db);
 	/* What the last run left in the journal goes first. */
 	emit_kick(&md);
+	db_set_connect_cb(md.db, monitord_connect_cb, &md);
+	shard_start(&md);
 	md.store = metric_store_new(&md);
 	ctx.md = &md;
 	ctx.file = file;
@@ -351,6 +361,7 @@ main(int argc, char *argv[])
 	plugin_runner_free(md.plugins);
 	check_snmp_index_free(&md);
 	db_free(md.db);
+	shard_free(&md);
 	emit_free(&md);
 	metric_store_free(md.store);
 	probe_icmp_free(md.icmp);

@@ -228,6 +228,23 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 	metrics_one(buf, "monitord_probes_skipped_total", "counter",
 	    "Probes skipped for running more than half an interval late.",
 	    st->probes_skipped);
+	metrics_one(buf, "monitord_probes_elsewhere_total", "counter",
+	    "Probes not run because another poller holds the host's shard.",
+	    st->probes_elsewhere);
+	{
+		size_t held, checks;
+		long members;
+
+		shard_figures(md, &held, &members, &checks);
+		metrics_one(buf, "monitord_shards_held", "gauge",
+		    "Hash shards this poller holds (all 256 when alone).",
+		    held);
+		metrics_one(buf, "monitord_pollers_live", "gauge",
+		    "Pollers sharing the hosts, this one included.",
+		    (uint64_t)members);
+		metrics_one(buf, "monitord_checks_owned", "gauge",
+		    "Checks whose host this poller probes.", checks);
+	}
 	metrics_one(buf, "monitord_probes_deferred_total", "counter",
 	    "Probes that waited for a rate token or an in-flight slot.",
 	    md->sched != NULL ? sched_deferred(md->sched) :

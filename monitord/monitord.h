@@ -32,6 +32,7 @@ struct snmp_engine;
 struct snmp_agent;
 struct snmp_trap;
 struct emit;
+struct shard;
 struct snmp_trap_listener;
 struct metric_store;
 struct snmp_addr_index;
@@ -235,6 +236,8 @@ struct mon_conf {
 	enum log_level log_level;
 	char *user; /* drop privileges to this user; NULL: stay */
 	char *metrics_listen; /* "127.0.0.1:9810"; NULL: no endpoint */
+	int cluster; /* a cluster block: share the hosts by shards */
+	unsigned cluster_pinned; /* cluster.pinned, bit per enum mon_segment */
 	char *journal_path; /* journal.path; NULL: changes wait in memory */
 	uint64_t journal_max; /* journal.max_size, bytes */
 	double max_rate; /* probes per second; 0: derived */
@@ -265,6 +268,7 @@ struct hist {
 struct mon_stats {
 	uint64_t probes_sent[CHECK_KIND_COUNT]; /* by enum check_kind */
 	uint64_t probes_skipped; /* more than half an interval late */
+	uint64_t probes_elsewhere; /* due, but another poller's host */
 	uint64_t probes_deferred; /* waited for a token or an in-flight slot */
 	uint64_t in_flight; /* probes running now */
 	uint64_t tcp_in_flight; /* of which TCP, each holding an fd */
@@ -298,6 +302,7 @@ struct monitord {
 	uint64_t last_seq;
 	struct metrics *metrics;
 	struct emit *emit;
+	struct shard *shard; /* NULL: not clustered */
 	struct snmp_engine *snmp;
 	struct snmp_trap_listener *traps;
 	struct metric_store *store;
@@ -912,6 +917,16 @@ void emit_free(struct monitord *);
 void emit_json_string(struct evbuffer *, const char *);
 int emit_journal_open(struct monitord *);
 void emit_kick(struct monitord *);
+
+/* shard.c */
+#define SHARD_COUNT 256
+unsigned shard_of(const char *);
+int shard_owns(const struct monitord *, const struct mon_host *);
+int shard_parse_set(const char *, uint8_t[SHARD_COUNT]);
+void shard_start(struct monitord *);
+void shard_connected(struct monitord *);
+void shard_figures(const struct monitord *, size_t *, long *, size_t *);
+void shard_free(struct monitord *);
 
 /* journal.c */
 #define JOURNAL_CHANGE 'C' /* a state change: "host\0check\0json" */

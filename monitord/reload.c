@@ -257,6 +257,15 @@ reload_apply(struct monitord *md, const char *file)
 	    "metrics.listen");
 	reload_keep(&nc->trap_listen, &old->trap_listen, "snmp.traps.listen");
 	reload_keep_list(nc, old);
+	reload_keep(&nc->journal_path, &old->journal_path, "journal.path");
+	if (nc->cluster != old->cluster ||
+	    nc->cluster_pinned != old->cluster_pinned ||
+	    nc->journal_max != old->journal_max)
+		log_warnx("reload: 'cluster' or 'journal.max_size' changed; "
+			  "that takes a restart, keeping the old value");
+	nc->cluster = old->cluster;
+	nc->cluster_pinned = old->cluster_pinned;
+	nc->journal_max = old->journal_max;
 
 	/* The old checks, sorted for lookup; taken ones become NULL. */
 	idx = xreallocarray(NULL, old->nchecks, sizeof(*idx));

@@ -480,6 +480,66 @@ START_TEST(test_journal_keys_are_checked)
 }
 END_TEST
 
+START_TEST(test_cluster_keys_are_checked)
+{
+	struct cfg_doc *doc;
+	struct mon_conf *conf = load("cluster:\n"
+				     "  pinned: [finance, zaimu]\n"
+				     "  size: 3\n"
+				     "hosts: [{name: a, address: 127.0.0.1, "
+				     "checks: [{type: icmp}]}]\n",
+	    &doc);
+
+	ck_assert_ptr_null(conf);
+	ck_assert_uint_eq(doc->nerrors, 2);
+	assert_error(doc, 0,
+	    "2:21: 'zaimu' is not a segment (core, information, finance or "
+	    "other)");
+	assert_error(doc, 1,
+	    "3:3: unknown key 'size' in cluster (known: pinned)");
+	cfg_free(doc);
+	conf = load("cluster: {pinned: [finance, other]}\n"
+		    "hosts: [{name: a, address: 127.0.0.1, checks: [{type: "
+		    "icmp}]}]\n",
+	    &doc);
+	ck_assert_ptr_nonnull(conf);
+	ck_assert_int_eq(conf->cluster, 1);
+	ck_assert_uint_eq(conf->cluster_pinned,
+	    (1u << SEGMENT_FINANCE) | (1u << SEGMENT_OTHER));
+	mon_conf_free(conf);
+	cfg_free(doc);
+	conf = load("cluster:\n"
+		    "hosts: [{name: a, address: 127.0.0.1, checks: [{type: "
+		    "icmp}]}]\n",
+	    &doc);
+	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
+	ck_assert_int_eq(conf->cluster, 1);
+	ck_assert_uint_eq(conf->cluster_pinned, 0);
+	mon_conf_free(conf);
+	cfg_free(doc);
+}
+END_TEST
+
+START_TEST(test_shard_sets_are_parsed)
+{
+	uint8_t owned[SHARD_COUNT];
+
+	ck_assert_int_eq(shard_parse_set("{}", owned), 0);
+	ck_assert_int_eq(shard_parse_set("{0,7,255}", owned), 3);
+	ck_assert_int_eq(owned[7], 1);
+	ck_assert_int_eq(owned[8], 0);
+	ck_assert_int_eq(shard_parse_set("{256}", owned), -1);
+	ck_assert_int_eq(shard_parse_set("{-1}", owned), -1);
+	ck_assert_int_eq(shard_parse_set("{1,,2}", owned), -1);
+	ck_assert_int_eq(shard_parse_set("{1", owned), -1);
+	ck_assert_int_eq(shard_parse_set("{1}x", owned), -1);
+	ck_assert_int_eq(shard_parse_set("", owned), -1);
+	/* the same name always lands in the same shard */
+	ck_assert_uint_eq(shard_of("juki-ap01"), shard_of("juki-ap01"));
+	ck_assert_uint_lt(shard_of("zaimu-db01"), SHARD_COUNT);
+}
+END_TEST
+
 START_TEST(test_all_errors_are_reported_not_just_the_first)
 {
 	struct cfg_doc *doc;
@@ -496,7 +556,7 @@ START_TEST(test_all_errors_are_reported_not_just_the_first)
 	    "(known: instance, database, log_level, user, "
 	    "metrics, journal, scheduler, snmp, defaults, segments, "
 	    "templates, "
-	    "plugins, hosts, downtimes, readable_secrets)");
+	    "plugins, hosts, downtimes, readable_secrets, cluster)");
 	assert_error(doc, 1, "3:5: missing required key 'address'");
 	assert_error(doc, 2, "3:5: missing required key 'checks'");
 	assert_error(doc, 3, "4:5: missing required key 'name'");
@@ -883,6 +943,8 @@ monitord_conf_suite(void)
 	tcase_add_test(tc, test_icmp_threshold_order_is_checked);
 	tcase_add_test(tc, test_bad_host_name_is_refused);
 	tcase_add_test(tc, test_journal_keys_are_checked);
+	tcase_add_test(tc, test_cluster_keys_are_checked);
+	tcase_add_test(tc, test_shard_sets_are_parsed);
 	tcase_add_test(tc, test_credentials_readable_by_others_are_refused);
 	tcase_add_test(tc, test_all_errors_are_reported_not_just_the_first);
 	tcase_add_test(tc, test_tcp_send_expect_and_thresholds_are_read);
