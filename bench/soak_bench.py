@@ -19,6 +19,7 @@ PID; the run is bounded by --minutes (default 10) and --max-minutes.
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -29,6 +30,8 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
 import probe_bench as pb  # noqa: E402  (Proc, scrape, addr, the sink)
 harness = pb.harness
+BUILD = os.environ.get("MONITORD_BUILDDIR") or os.path.join(pb.SRCDIR,
+                                                            "build")
 
 ICMP, SINK_TCP, FAULT_TCP = 19000, 800, 200
 
@@ -146,7 +149,7 @@ def soak(ctx):
             toggles += 1
             next_toggle += 60
         if now >= next_sample:
-            m = pb.Metrics(pb.scrape(ctx.metrics_port))
+            m = pb.scrape(ctx.metrics_port)
             s = {"t": round(el),
                  "mon_rss_kib": pb.proc_mem_kib(mon.pid)["VmRSS"],
                  "mon_fds": fds(mon.pid),
@@ -194,8 +197,8 @@ def report(res):
                 "late_max_s"):
         qs = quarter_stats(s, key)
         rows.append([key] + ["%s / %s / %s" % tuple(
-            ("%.3f" % v if isinstance(v, float) else str(v)) for v in q)
-            for q in qs])
+            ("%d" % v if float(v).is_integer() else "%.3f" % v)
+            if v is not None else "n/a" for v in q) for q in qs])
     pb.table("by quarter of the run (min / median / max)",
              ["figure", "Q1", "Q2", "Q3", "Q4"], rows)
     mon_rss = quarter_stats(s, "mon_rss_kib")
@@ -235,10 +238,11 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--max-minutes", type=float, default=None)
-    ap.add_argument("--monitord", default=harness.binary("monitord"))
-    ap.add_argument("--incidentd", default=harness.binary("incidentd"))
-    ap.add_argument("--incidentctl", default=harness.binary("incidentctl"))
+    for name in ("monitord", "incidentd", "incidentctl"):
+        ap.add_argument("--" + name, default=os.path.join(BUILD, name, name))
     ap.add_argument("--json")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work directory (kept anyway on failure)")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         print("soak_bench.py must run as root", file=sys.stderr)
@@ -268,7 +272,10 @@ def main(argv):
     finally:
         signal.alarm(0)
         pb.CLEANUP.run()
-    print("work directory: %s" % ctx.work)
+    if ok and not args.keep:
+        shutil.rmtree(ctx.work, ignore_errors=True)
+    else:
+        print("work directory kept: %s" % ctx.work)
     return 0 if ok else 1
 
 

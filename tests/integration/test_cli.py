@@ -57,6 +57,17 @@ def test_units(work):
         # the overall exposure, 0 (none) to 10: at most 3
         expect(["systemd-analyze", "security", "--offline=yes",
                 "--threshold=30", test], 0)
+    log("the sysusers.d file makes incidentd's user")
+    root = os.path.join(work, "root")
+    os.makedirs(os.path.join(root, "etc"))
+    with open(os.path.join(harness.SRCDIR, "conf", "sysusers.d",
+                           "monitord.conf")) as f:
+        rc, _, err = run(["systemd-sysusers", "--root=" + root, "-"],
+                         input=f.read())
+    assert rc == 0, err
+    with open(os.path.join(root, "etc", "passwd")) as f:
+        assert any(line.startswith("incidentd:") for line in f), \
+            "no incidentd in the passwd sysusers wrote"
 
 
 def test_config_checks(work):
