@@ -13,7 +13,6 @@ lost mail, no incident left open for a service that is up.
 
 import os
 import random
-import shutil
 import struct
 import sys
 import time
@@ -131,15 +130,9 @@ def mails(sink, prefix, host):
 
 
 def main():
-    clean = harness.Cleanup()
-    work = harness.make_workdir("/tmp/monitord-outage.")
-    clean.add(lambda: shutil.rmtree(work, ignore_errors=True))
+    clean, work, pg = harness.test_setup("/tmp/monitord-outage.")
+    env = pg.env()
     try:
-        pg = harness.Postgres(os.path.join(work, "pg")).start()
-        clean.add(pg.stop)
-        env = pg.env()
-        harness.run([harness.binary("incidentctl"), "migrate"], env=env,
-                    check=True)
         sink = harness.SmtpSink(os.path.join(work, "smtp")).start()
         clean.add(sink.stop)
         port = harness.free_port(HOSTS["kiban-ap11"])

@@ -12,7 +12,6 @@ finance targets stay with C.  A restarted A gets its share back.
 
 import os
 import selectors
-import shutil
 import socket
 import sys
 import threading
@@ -124,15 +123,9 @@ def metric(port, name):
 
 
 def main():
-    clean = harness.Cleanup()
-    work = harness.make_workdir("/tmp/monitord-shards.")
-    clean.add(lambda: shutil.rmtree(work, ignore_errors=True))
+    clean, work, pg = harness.test_setup("/tmp/monitord-shards.")
+    env = pg.env()
     try:
-        pg = harness.Postgres(os.path.join(work, "pg")).start()
-        clean.add(pg.stop)
-        env = pg.env()
-        harness.run([harness.binary("incidentctl"), "migrate"], env=env,
-                    check=True)
         sink = CountingSink()
         clean.add(sink.stop)
         mons, ports = {}, {}

@@ -8,7 +8,6 @@ was active.
 """
 
 import os
-import shutil
 import sys
 import time
 import traceback
@@ -24,15 +23,9 @@ FAULT, RECOVERED = "【障害発生】", "【復旧】"
 
 
 def main():
-    clean = harness.Cleanup()
-    work = harness.make_workdir("/tmp/monitord-standby.")
-    clean.add(lambda: shutil.rmtree(work, ignore_errors=True))
+    clean, work, pg = harness.test_setup("/tmp/monitord-standby.")
+    env = pg.env()
     try:
-        pg = harness.Postgres(os.path.join(work, "pg")).start()
-        clean.add(pg.stop)
-        env = pg.env()
-        harness.run([harness.binary("incidentctl"), "migrate"], env=env,
-                    check=True)
         sink = harness.SmtpSink(os.path.join(work, "smtp")).start()
         clean.add(sink.stop)
         port = harness.free_port(HOSTS["kiban-ap11"])

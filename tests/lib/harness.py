@@ -537,6 +537,22 @@ class Cleanup:
                 print("cleanup: %s" % e, file=sys.stderr)
 
 
+def test_setup(prefix):
+    """A test's usual start: a Cleanup, a work directory it removes, and a
+    private PostgreSQL with the schema.  Returns (clean, work, pg)."""
+    clean = Cleanup()
+    work = make_workdir(prefix)
+    clean.add(lambda: shutil.rmtree(work, ignore_errors=True))
+    try:
+        pg = Postgres(os.path.join(work, "pg")).start()
+    except Exception:
+        clean.run()
+        raise
+    clean.add(pg.stop)
+    run([binary("incidentctl"), "migrate"], env=pg.env(), check=True)
+    return clean, work, pg
+
+
 def free_udp_port(addrs=("127.0.0.1",)):
     """A UDP port that is free on every one of addrs right now."""
     for _ in range(100):
