@@ -115,6 +115,7 @@ cfg_free(struct cfg_doc *doc)
 	free(doc->errors);
 	free(doc->file);
 	free(doc->secret);
+	free(doc->redact);
 	free(doc);
 }
 
@@ -325,6 +326,8 @@ cfg_build(struct cfg_doc *doc, yaml_parser_t *parser,
 			break;
 		case YAML_SCALAR_EVENT:
 			node = cfg_node_new(CFG_SCALAR, &ev.start_mark);
+			node->start = ev.start_mark.index;
+			node->end = ev.end_mark.index;
 			node->value =
 			    xstrndup((const char *)ev.data.scalar.value,
 				ev.data.scalar.length);
@@ -887,6 +890,133 @@ cfg_check_conninfo(struct cfg_doc *doc, const struct cfg_node *node,
 }
 
 const char *const cfg_secrets_names[] = { "refuse", "warn", NULL };
+
+/*
+ * Marks a scalar that a process with fewer privileges must not see: see
+ * cfg_redacted.
+ */
+void
+cfg_redact(struct cfg_doc *doc, const struct cfg_node *node)
+{
+	if (node == NULL || node->type != CFG_SCALAR ||
+	    node->end <= node->start)
+		return;
+	doc->redact = xreallocarray(doc->redact, doc->nredact + 1,
+	    2 * sizeof(*doc->redact));
+	doc->redact[2 * doc->nredact] = node->start;
+	doc->redact[2 * doc->nredact + 1] = node->end;
+	doc->nredact++;
+}
+
+/*
+ * Loads a config file as cfg_load_file does, but reads it whole first and
+ * gives the text to the caller (NUL-terminated, to free), for
+ * cfg_redacted; *textp is NULL if the file could not be read.
+ */
+struct cfg_doc *
+cfg_load_file_text(const char *path, char **textp, size_t *lenp)
+{
+	struct cfg_doc *doc;
+	struct stat st;
+	char *text;
+	size_t len;
+	FILE *fp;
+
+	*textp = NULL;
+	*lenp = 0;
+	if ((fp = fopen(path, "r")) == NULL) {
+		doc = cfg_load_string(path, "", 0, NULL);
+		cfg_error_at(doc, 1, 1, "cannot open: %s", strerror(errno));
+		return doc;
+	}
+	if (fstat(fileno(fp), &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > CFG_MAX_FILE) {
+		fclose(fp);
+		doc = cfg_load_string(path, "", 0, NULL);
+		cfg_error_at(doc, 1, 1,
+		    "not a regular file, or larger than %ld bytes",
+		    CFG_MAX_FILE);
+		return doc;
+	}
+	text = xmalloc((size_t)st.st_size + 1);
+	len = fread(text, 1, (size_t)st.st_size, fp);
+	if (ferror(fp)) {
+		fclose(fp);
+		free(text);
+		doc = cfg_load_string(path, "", 0, NULL);
+		cfg_error_at(doc, 1, 1, "read error");
+		return doc;
+	}
+	fclose(fp);
+	text[len] = '\0';
+	doc = cfg_load_string(path, text, len, NULL);
+	doc->mode = (unsigned)st.st_mode & 07777;
+	*textp = text;
+	*lenp = len;
+	return doc;
+}
+
+/* The byte offset of the character at index ci of UTF-8 text. */
+static size_t
+cfg_char_offset(const char *text, size_t len, size_t ci)
+{
+	size_t off = 0;
+
+	for (; off < len; off++)
+		if (((unsigned char)text[off] & 0xc0) != 0x80 && ci-- == 0)
+			break;
+	return off;
+}
+
+/*
+ * The text the document was parsed from with every scalar marked by
+ * cfg_redact replaced by "Redacted: x" (a valid header as well as a
+ * string).  The caller frees it.
+ */
+char *
+cfg_redacted(const struct cfg_doc *doc, const char *text, size_t len,
+    size_t *outlen)
+{
+	static const char repl[] = "\"Redacted: x\"";
+	char *out;
+	size_t n = 0, pos = 0;
+	size_t *r = xreallocarray(NULL, doc->nredact + 1, 2 * sizeof(*r));
+
+	if (doc->nredact > 0)
+		memcpy(r, doc->redact, doc->nredact * 2 * sizeof(*r));
+	/* in the order of the text */
+	for (size_t i = 1; i < doc->nredact; i++)
+		for (size_t j = i; j > 0 && r[2 * j] < r[2 * (j - 1)]; j--) {
+			size_t a = r[2 * j], b = r[2 * j + 1];
+
+			r[2 * j] = r[2 * (j - 1)];
+			r[2 * j + 1] = r[2 * (j - 1) + 1];
+			r[2 * (j - 1)] = a;
+			r[2 * (j - 1) + 1] = b;
+		}
+	out = xmalloc(len + doc->nredact * (sizeof(repl) + 1) + 1);
+	for (size_t i = 0; i < doc->nredact; i++) {
+		size_t s = cfg_char_offset(text, len, r[2 * i]);
+		size_t e = cfg_char_offset(text, len, r[2 * i + 1]);
+
+		if (s < pos || e < s)
+			continue; /* overlapping: cannot happen for scalars */
+		memcpy(out + n, text + pos, s - pos);
+		n += s - pos;
+		memcpy(out + n, repl, sizeof(repl) - 1);
+		n += sizeof(repl) - 1;
+		/* a block scalar (| or >) ends after its last line break */
+		if (e > s && text[e - 1] == '\n')
+			out[n++] = '\n';
+		pos = e;
+	}
+	memcpy(out + n, text + pos, len - pos);
+	n += len - pos;
+	out[n] = '\0';
+	free(r);
+	*outlen = n;
+	return out;
+}
 
 /* Notes that node holds a credential (what it is, for the message); the
  * first in the file is the one reported. */

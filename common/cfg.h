@@ -22,6 +22,7 @@ struct cfg_node {
 	struct cfg_node **keys; /* map only */
 	struct cfg_node **items;
 	int borrowed; /* made by cfg_merge: keys and items are others' */
+	size_t start, end; /* a scalar's extent in the text, in characters */
 };
 
 /* A loaded document and the errors found so far. */
@@ -35,6 +36,8 @@ struct cfg_doc {
 	unsigned mode; /* the file's permission bits; 0: not a file */
 	char *secret; /* the first credential found, for cfg_check_secrets */
 	unsigned secret_line, secret_col;
+	size_t *redact; /* start, end pairs of scalars to blank: cfg_redact */
+	size_t nredact;
 };
 
 /* readable_secrets: what a credential in a file others can read gets. */
@@ -87,6 +90,9 @@ cfg_merge(const struct cfg_node *const[], const char *const *const[], size_t);
 void cfg_merged_free(struct cfg_node *);
 int cfg_check_conninfo(struct cfg_doc *, const struct cfg_node *, const char *);
 void cfg_secret(struct cfg_doc *, const struct cfg_node *, const char *);
+void cfg_redact(struct cfg_doc *, const struct cfg_node *);
+struct cfg_doc *cfg_load_file_text(const char *, char **, size_t *);
+char *cfg_redacted(const struct cfg_doc *, const char *, size_t, size_t *);
 int cfg_check_secrets(struct cfg_doc *, const struct cfg_node *);
 
 #endif

@@ -131,8 +131,10 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
 	smtp->from_name = inc_dup_opt(doc, node, "from_name");
 	smtp->username = inc_dup_opt(doc, node, "username");
 	smtp->password = inc_dup_opt(doc, node, "password");
-	if (smtp->password != NULL)
+	if (smtp->password != NULL) {
 		cfg_secret(doc, cfg_get(node, "password"), "an SMTP password");
+		cfg_redact(doc, cfg_get(node, "password"));
+	}
 	if (smtp->password != NULL && smtp->username == NULL)
 		cfg_error(doc, cfg_get(node, "password"),
 		    "password without "
@@ -219,9 +221,11 @@ inc_headers_load(struct cfg_doc *doc, const struct cfg_node *node,
 			    s);
 			continue;
 		}
-		if (inc_header_secret(s, (size_t)(colon - s)))
+		if (inc_header_secret(s, (size_t)(colon - s))) {
 			cfg_secret(doc, seq->items[i],
 			    "a header with a credential");
+			cfg_redact(doc, seq->items[i]);
+		}
 		*headers =
 		    xreallocarray(*headers, *nheaders + 1, sizeof(**headers));
 		(*headers)[(*nheaders)++] = xstrdup(s);
@@ -1017,12 +1021,21 @@ inc_recipients_json(const struct inc_conf *conf)
 struct inc_conf *
 inc_conf_load(const char *path, struct cfg_doc **docp)
 {
+	return inc_conf_load_doc(path, cfg_load_file(path, NULL), docp);
+}
+
+/*
+ * As inc_conf_load, on a document already parsed (which it takes): the
+ * config the console's process gets from incidentd as text.
+ */
+struct inc_conf *
+inc_conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
+{
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
 		"timezone", "smtp", "sms", "webhook", "notify", "contacts",
 		"escalation", "calendars", "teams", "http", "ack", "agreements",
 		"lifecycle", "services", "readable_secrets", NULL };
-	struct cfg_doc *doc = cfg_load_file(path, NULL);
 	const struct cfg_node *root;
 	struct inc_conf *conf;
 	const char *s;

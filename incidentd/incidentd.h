@@ -158,6 +158,8 @@ struct incidentd {
 	struct notify_http *sms_http; /* NULL: no SMS gateway */
 	struct notify_http *webhook; /* NULL: no contact has a webhook */
 	struct httpd *httpd; /* the ack links' listener, or NULL */
+	struct privsep *privsep; /* the console's process, seen from here */
+	int console_only; /* this is the console's process (-H) */
 	struct ssl_ctx_st *tls; /* its TLS context, or NULL */
 	struct event *poll_ev;
 	int ingest_busy, ingest_again;
@@ -183,6 +185,8 @@ struct incidentd {
 /* conf.c */
 struct cfg_node;
 struct inc_conf *inc_conf_load(const char *, struct cfg_doc **);
+struct inc_conf *
+inc_conf_load_doc(const char *, struct cfg_doc *, struct cfg_doc **);
 void inc_conf_free(struct inc_conf *);
 const char *mail_lang_str(enum mail_lang);
 char *inc_priority_list(struct cfg_doc *, const struct cfg_node *);
@@ -212,6 +216,12 @@ int api_query_merge(struct json_t *, const char *, const char **);
 int http_start(struct incidentd *);
 void http_stop(struct incidentd *);
 char *http_ack_url(const struct inc_conf *, const char *);
+
+/* privsep.c */
+struct privsep;
+int privsep_start(struct incidentd *, const char *, char *, size_t, int, int);
+void privsep_stop(struct incidentd *);
+char *privsep_read_config(size_t *);
 
 /* passwd.c: the console users' password hashes */
 char *passwd_hash(const char *);

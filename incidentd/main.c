@@ -26,6 +26,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: incidentd [-dns] [-f file]\n"
+	    "  -H       the console's process (started by incidentd itself)\n"
 	    "  -f file  configuration (default %s)\n"
 	    "  -n       check the configuration and exit\n"
 	    "  -d       log debug messages\n"
@@ -97,6 +98,9 @@ incidentd_connect_cb(struct db *db, void *arg)
 	struct incidentd *idd = arg;
 	const char *params[1];
 
+	if (idd->console_only)
+		return; /* the HTTP side: nothing to set up or take over */
+
 	/* A new connection holds no lock: the role is asked for again. */
 	if (idd->active)
 		log_notice("reconnected: asking for the active role again");
@@ -140,6 +144,29 @@ incidentd_poll_cb(evutil_socket_t fd, short what, void *arg)
 	sla_refresh_run(idd);
 }
 
+/* The senders of mail, SMS and webhooks: not in the console's process. */
+static void
+incidentd_senders(struct incidentd *idd)
+{
+	if (idd->conf->smtp.url != NULL) {
+		idd->smtp = notify_smtp_new(idd->base, &idd->conf->smtp);
+		if (idd->smtp == NULL)
+			fatalx("cannot set up the SMTP sender");
+	} else
+		log_warnx("no smtp section: mail notifications stay queued");
+	if (idd->conf->sms.gateway != NULL &&
+	    (idd->sms_http = notify_http_new(idd->base, "sms")) == NULL)
+		fatalx("cannot set up the SMS gateway sender");
+	for (size_t i = 0; i < idd->conf->ncontacts; i++) {
+		if (idd->conf->contacts[i]->webhook == NULL)
+			continue;
+		if ((idd->webhook = notify_http_new(idd->base, "webhook")) ==
+		    NULL)
+			fatalx("cannot set up the webhook sender");
+		break;
+	}
+}
+
 /* The stop is done once no mail is in flight and every outcome is recorded. */
 static int
 incidentd_idle(void *arg)
@@ -178,9 +205,15 @@ main(int argc, char *argv[])
 	const int signums[3] = { SIGTERM, SIGINT, SIGHUP };
 	struct timeval poll_tv;
 	int ch, check_only = 0, debug = 0, use_syslog = 0;
+	char *text = NULL;
+	size_t len = 0;
 
-	while ((ch = getopt(argc, argv, "df:hns")) != -1) {
+	memset(&idd, 0, sizeof(idd));
+	while ((ch = getopt(argc, argv, "df:hHns")) != -1) {
 		switch (ch) {
+		case 'H':
+			idd.console_only = 1;
+			break;
 		case 'd':
 			debug = 1;
 			break;
@@ -200,11 +233,33 @@ main(int argc, char *argv[])
 	if (optind != argc)
 		usage();
 
-	log_init("incidentd", use_syslog, LOG_LEVEL_INFO);
-	memset(&idd, 0, sizeof(idd));
-	idd.conf = inc_conf_load(file, &doc);
-	if (idd.conf == NULL)
+	log_init(idd.console_only ? "incidentd/http" : "incidentd", use_syslog,
+	    LOG_LEVEL_INFO);
+	if (idd.console_only) {
+		/* From incidentd, on standard input, credentials blanked. */
+		if ((text = privsep_read_config(&len)) == NULL)
+			fatalx("cannot read the configuration from incidentd");
+		doc = cfg_load_string(file, text, len, NULL);
+		free(text);
+		text = NULL;
+	} else
+		doc = cfg_load_file_text(file, &text, &len);
+	idd.conf = inc_conf_load_doc(file, doc, &doc);
+	if (idd.conf == NULL) {
+		free(text);
 		return daemon_conf_failed(doc, "incidentd", file);
+	}
+	if (text != NULL && !check_only && idd.conf->ack.listen != NULL) {
+		char *redacted = cfg_redacted(doc, text, len, &len);
+
+		explicit_bzero(text, len);
+		free(text);
+		text = redacted;
+	} else if (text != NULL) {
+		explicit_bzero(text, len);
+		free(text);
+		text = NULL;
+	}
 	cfg_free(doc);
 	if (check_only) {
 		printf("%s: OK, %zu contacts, %zu services, %zu teams, %zu "
@@ -223,36 +278,28 @@ main(int argc, char *argv[])
 	if ((idd.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	notify_init(&idd);
-	if (idd.conf->smtp.url != NULL) {
-		idd.smtp = notify_smtp_new(idd.base, &idd.conf->smtp);
-		if (idd.smtp == NULL)
-			fatalx("cannot set up the SMTP sender");
-	} else
-		log_warnx("no smtp section: mail notifications stay queued");
-	if (idd.conf->sms.gateway != NULL &&
-	    (idd.sms_http = notify_http_new(idd.base, "sms")) == NULL)
-		fatalx("cannot set up the SMS gateway sender");
-	for (size_t i = 0; i < idd.conf->ncontacts; i++) {
-		if (idd.conf->contacts[i]->webhook == NULL)
-			continue;
-		if ((idd.webhook = notify_http_new(idd.base, "webhook")) ==
-		    NULL)
-			fatalx("cannot set up the webhook sender");
-		break;
-	}
+	if (!idd.console_only)
+		incidentd_senders(&idd);
 	idd.db = db_new(idd.base, idd.conf->database, "postgresql");
-	if (http_start(&idd) == -1)
+	/* The HTTP side runs in the console's process (privsep.c). */
+	if (idd.console_only && http_start(&idd) == -1)
 		fatalx("cannot listen on %s", idd.conf->ack.listen);
+	if (!idd.console_only && text != NULL &&
+	    privsep_start(&idd, file, text, len, debug, use_syslog) == -1)
+		fatalx("cannot start the console's process");
 	db_set_connect_cb(idd.db, incidentd_connect_cb, &idd);
-	db_set_notify_cb(idd.db, incidentd_notify_cb, &idd);
-	db_listen(idd.db, "state_event");
-	db_listen(idd.db, "notification");
+	if (!idd.console_only) {
+		db_set_notify_cb(idd.db, incidentd_notify_cb, &idd);
+		db_listen(idd.db, "state_event");
+		db_listen(idd.db, "notification");
+	}
 	db_start(idd.db);
 
 	idd.poll_ev =
 	    event_new(idd.base, -1, EV_PERSIST, incidentd_poll_cb, &idd);
 	poll_tv = timeutil_ms_to_tv(idd.conf->poll_interval_ms);
-	if (idd.poll_ev == NULL || event_add(idd.poll_ev, &poll_tv) == -1)
+	if (idd.poll_ev == NULL ||
+	    (!idd.console_only && event_add(idd.poll_ev, &poll_tv) == -1))
 		fatalx("cannot arm the poll timer");
 	for (size_t i = 0; i < 3; i++) {
 		sigs[i] = evsignal_new(idd.base, signums[i],
@@ -260,8 +307,12 @@ main(int argc, char *argv[])
 		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
 			fatalx("cannot install the signal handler");
 	}
-	log_notice("incidentd %s started as '%s': %zu contacts",
-	    PACKAGE_VERSION, idd.conf->instance, idd.conf->ncontacts);
+	if (idd.console_only)
+		log_notice("console process of '%s' serving %s",
+		    idd.conf->instance, idd.conf->ack.listen);
+	else
+		log_notice("incidentd %s started as '%s': %zu contacts",
+		    PACKAGE_VERSION, idd.conf->instance, idd.conf->ncontacts);
 
 	event_base_dispatch(idd.base);
 
@@ -278,6 +329,7 @@ main(int argc, char *argv[])
 	notify_http_free(idd.sms_http);
 	notify_http_free(idd.webhook);
 	notify_shutdown(&idd);
+	privsep_stop(&idd);
 	/* pages waiting for the database are answered as it goes */
 	db_free(idd.db);
 	http_stop(&idd);

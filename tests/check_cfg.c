@@ -465,6 +465,55 @@ START_TEST(test_errors_sort_into_file_order)
 }
 END_TEST
 
+START_TEST(test_redacted_text_blanks_the_marked_scalars)
+{
+	/* Japanese before each secret: the marks count characters, and the
+	 * text is cut in bytes. */
+	static const char text[] =
+	    "# 監視システムの設定\n"
+	    "smtp: {from: 監視@example.jp, password: 'pa ss'}\n"
+	    "headers:\n"
+	    "  - \"Authorization: Bearer 秘密\"\n"
+	    "  - plain: 1\n"
+	    "note: |\n"
+	    "  block 秘密\n"
+	    "after: 残る\n";
+	struct cfg_doc *doc =
+	    cfg_load_string("t.yaml", text, strlen(text), NULL);
+	const struct cfg_node *smtp, *headers, *note;
+	char *out;
+	size_t len;
+
+	ck_assert_uint_eq(doc->nerrors, 0);
+	smtp = cfg_get(doc->root, "smtp");
+	headers = cfg_get(doc->root, "headers");
+	note = cfg_get(doc->root, "note");
+	cfg_redact(doc, headers->items[0]);
+	cfg_redact(doc, cfg_get(smtp, "password"));
+	cfg_redact(doc, note);
+	cfg_redact(doc, smtp); /* not a scalar: ignored */
+	out = cfg_redacted(doc, text, strlen(text), &len);
+	ck_assert_uint_eq(len, strlen(out));
+	ck_assert_ptr_null(strstr(out, "pa ss"));
+	ck_assert_ptr_null(strstr(out, "秘密"));
+	ck_assert_ptr_nonnull(strstr(out,
+	    "from: 監視@example.jp, password: "
+	    "\"Redacted: x\"}"));
+	ck_assert_ptr_nonnull(strstr(out, "  - \"Redacted: x\"\n  - plain"));
+	ck_assert_ptr_nonnull(strstr(out, "after: 残る\n"));
+	cfg_free(doc);
+	/* what is left still parses, with the placeholders as values */
+	doc = cfg_load_string("t.yaml", out, len, NULL);
+	ck_assert_msg(doc->nerrors == 0, "%s in:\n%s", doc->errors[0], out);
+	ck_assert_str_eq(cfg_get(cfg_get(doc->root, "smtp"), "password")->value,
+	    "Redacted: x");
+	ck_assert_str_eq(cfg_get(doc->root, "note")->value, "Redacted: x");
+	ck_assert_str_eq(cfg_get(doc->root, "after")->value, "残る");
+	cfg_free(doc);
+	free(out);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -499,6 +548,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_hook_takes_items_as_they_are_parsed);
 	tcase_add_test(tc, test_hook_errors_are_dropped_after_a_syntax_error);
 	tcase_add_test(tc, test_errors_sort_into_file_order);
+	tcase_add_test(tc, test_redacted_text_blanks_the_marked_scalars);
 	suite_add_tcase(s, tc);
 	return s;
 }
