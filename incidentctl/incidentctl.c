@@ -247,6 +247,7 @@ ctl_load_conf(struct ctl *ctl)
 	if (ctl->conf == NULL)
 		exit(daemon_conf_failed(doc, "incidentctl", file));
 	cfg_free(doc);
+	ctl->conffile = file;
 	ctl->timezone = ctl->conf->timezone;
 }
 

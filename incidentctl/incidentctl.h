@@ -13,7 +13,7 @@ struct inc_conf;
 
 /* Options shared by every command. */
 struct ctl {
-	const char *conffile;
+	const char *conffile; /* -f, or the default file once loaded */
 	const char *conninfo;
 	const char *timezone;
 	int json;

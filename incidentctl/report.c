@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "incidentctl.h"
+#include "incidentd.h"
 
 /* H:MM:SS of seconds, hours beyond 24 as they are; "" for NULL. */
 #define HMS(x)                                       \
@@ -137,8 +138,11 @@ report_text(PGconn *conn, const char *json, const char *month, const char *tz)
 	if (PQntuples(res) == 0)
 		printf(
 		    "no agreements (see agreements: in incidentd.yaml(5))\n");
-	else
+	else {
 		ctl_print_table(res, ah);
+		printf("availability = (agreed - excluded - no data - down) / "
+		       "(agreed - excluded - no data)\n");
+	}
 	PQclear(res);
 	res = ctl_query(conn, report_breaches_sql, 1, params);
 	printf("\nBreaches: %d\n", PQntuples(res));
@@ -152,6 +156,38 @@ report_text(PGconn *conn, const char *json, const char *month, const char *tz)
 	for (int r = 0; r < PQntuples(res); r++)
 		printf("  %s: %s\n", PQgetvalue(res, r, 0),
 		    PQgetvalue(res, r, 1));
+	PQclear(res);
+}
+
+/*
+ * Says so when the configuration read defines agreements that the database
+ * does not hold: incidentd stores them when it connects, not incidentctl,
+ * so a report read before incidentd ever ran would silently lack them.
+ */
+static void
+report_unstored(struct ctl *ctl, PGconn *conn)
+{
+	const char *params[1];
+	PGresult *res;
+
+	if (ctl->conf == NULL || ctl->conf->lifecycle_json == NULL)
+		return;
+	params[0] = ctl->conf->lifecycle_json;
+	res = ctl_query(conn,
+	    "SELECT count(*), string_agg(a->>'name', ', ' ORDER BY "
+	    "a->>'name') FROM jsonb_array_elements(coalesce($1::jsonb->"
+	    "'agreements', '[]')) AS a WHERE NOT EXISTS (SELECT 1 FROM "
+	    "agreement g WHERE g.name = a->>'name')",
+	    1, params);
+	if (atoi(PQgetvalue(res, 0, 0)) > 0)
+		fprintf(stderr,
+		    "incidentctl: %s defines %s agreement%s that the "
+		    "database does not hold yet (%s): incidentd stores them "
+		    "when it connects; start or restart it, then report "
+		    "again\n",
+		    ctl->conffile, PQgetvalue(res, 0, 0),
+		    atoi(PQgetvalue(res, 0, 0)) == 1 ? "" : "s",
+		    PQgetvalue(res, 0, 1));
 	PQclear(res);
 }
 
@@ -303,6 +339,7 @@ ctl_report(struct ctl *ctl, int argc, char *argv[])
 			return CTL_EXIT_NOT_FOUND;
 		}
 	} else {
+		report_unstored(ctl, conn);
 		/* the drill-down (incidents, intervals) is for JSON only */
 		params[5] = strcmp(format, "json") == 0 ? "true" : "false";
 		res = ctl_query(conn,

@@ -95,6 +95,7 @@ html_head(json_t *doc)
 	       ".l { text-align: left; }\n"
 	       ".ng { color: #b00000; font-weight: bold; }\n"
 	       ".chart { break-inside: avoid; }\n"
+	       ".note { font-size: 8.5pt; margin: 1mm 0; }\n"
 	       "</style></head>\n<body>\n<h1>SLA/OLA 月次報告 ");
 	html_text(html_str(doc, "month"));
 	printf("</h1>\n<p>時刻: ");
@@ -164,7 +165,8 @@ html_availability_table(json_t *ags)
 			json_is_false(met) ? "×" :
 					     "-");
 	}
-	printf("</table>\n");
+	printf("</table>\n<p class=\"note\">可用性 = (合意時間 − 除外 − "
+	       "データなし − 停止) ÷ (合意時間 − 除外 − データなし)</p>\n");
 }
 
 /*

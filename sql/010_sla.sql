@@ -15,7 +15,10 @@
 --     with unplanned downtime in it is never removed;
 --   - time without data is left out of the figure, and a period with no
 --     data at all has no availability (NULL), never 100 %.
---   availability = (agreed - no data - down) / (agreed - no data)
+--   availability = (agreed - excluded - no data - down)
+--                  / (agreed - excluded - no data)
+--   where agreed is the calendar's service time before the exclusions, as
+--   the report shows it (ranges_figures).
 --
 -- Time to acknowledge (detected -> acknowledged) and time to restore
 -- (fault start -> fault end) are counted in the agreement's business time,

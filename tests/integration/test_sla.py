@@ -55,6 +55,25 @@ SLA MTTA = (600 + 2,400 + 300 + 1,800) / 4 = 1,275 s; MTTR over the
 OLA MTTA = (600 + 57,300 + 300 + 1,800) / 4 = 15,000 s; MTTR =
   (316,800 + 57,600 + 86,400) / 3 = 153,600 s; MTBF = 2,300,400 / 4 =
   575,100 s.
+
+A breach belongs to the month in which its target ran out, and an
+acknowledgement to the month it was made in; two incidents open at the end
+of August show it (the rule: incidentd(8), SERVICE LEVELS):
+  G (INC-000006) P3 Wed 8/26 09:00, ack 09:05, restored Tue 9/1 10:00.
+    SLA TTR runs out on Fri 8/28 at 15:30 (29,700 + 31,500 + 25,200 =
+    86,400).  August: 124,200 so far, breach by 37,800, open at the end.
+    September: 129,600 in all, and no breach: it was August's.
+    OLA TTR (48 h) runs out on 8/28 09:00.  August: 135 h = 486,000,
+    breach by 313,200; September: 145 h = 522,000, no breach.
+  F (INC-000007) P2 Mon 8/31 15:00, ack 15:10, waiting on the department
+    8/31 16:00 - Mon 9/7 10:00, restored Tue 9/8 12:00.  August: 3,600 so
+    far (SLA and OLA), no breach, paused 28,800 by the month's end.
+    September: SLA 3,600 + 26,100 + 12,600 = 42,300; the 8 h ran out on
+    9/7 at 17:00, a week after August ended: breach by 13,500.  OLA 3,600
+    + 26 h = 97,200; the 24 h ran out on 9/8 09:00: breach by 10,800.
+  August MTTA (both acknowledged in it) = (300 + 600) / 2 = 450 s, no
+  MTTR; September no MTTA, SLA MTTR = (129,600 + 42,300) / 2 = 85,950 s,
+  OLA MTTR = (522,000 + 97,200) / 2 = 309,600 s.
 """
 
 import html.parser
@@ -190,7 +209,16 @@ INSERT INTO incident (dedup_key, host, check_name, segment, severity,
   3, '{juki}', '2026-10-30 16:00', '2026-11-02 10:00', NULL),
  ('e', 'jinji-db01', 'pg', 'information', 'CRITICAL', 'E', 't',
   '2026-09-29 10:00', 'recovered', '2026-09-29 11:00', '2026-09-29 10:10',
-  1, '{jinji}', '2026-09-29 10:00', '2026-09-29 11:00', NULL);
+  1, '{jinji}', '2026-09-29 10:00', '2026-09-29 11:00', NULL),
+ ('g', 'juki-ap04', 'app', 'core', 'CRITICAL', 'G', 't',
+  '2026-08-26 09:00', 'recovered', '2026-09-01 10:00', '2026-08-26 09:05',
+  3, '{juki}', '2026-08-26 09:00', '2026-09-01 10:00', NULL),
+ ('f', 'juki-ap05', 'app', 'core', 'CRITICAL', 'F', 't',
+  '2026-08-31 15:00', 'recovered', '2026-09-08 12:00', '2026-08-31 15:10',
+  2, '{juki}', '2026-08-31 15:00', '2026-09-08 12:00', NULL);
+INSERT INTO incident_pause (incident_id, party, started_at, ended_at, reason)
+VALUES (7, 'department', '2026-08-31 16:00', '2026-09-07 10:00',
+        '庁内調整待ち');
 """
 
 
@@ -241,8 +269,8 @@ def kept(pg, env, doc):
     got = pg.query("SELECT * FROM sla_refresh('Asia/Tokyo', 100000, "
                    "'2026-10-01')")
     # every agreement's days from October 1st to yesterday; each
-    # restored incident of each agreement (A-D twice, E once)
-    assert int(got[0][0]) >= 3 * 31 and got[0][1] == "9", got
+    # restored incident of each agreement (A-D, F and G twice, E once)
+    assert int(got[0][0]) >= 3 * 31 and got[0][1] == "13", got
     assert one(pg, "SELECT count(*) FROM sla_day WHERE starts_at >= "
                "'2026-10-01 00:00+09' AND ends_at <= "
                "'2026-11-01 00:00+09'") == "93"
@@ -259,9 +287,15 @@ def kept(pg, env, doc):
         ["juki-sla", "4", "4", "1", "1", "{2,0,0,1,0}"]], pg.query(
             "SELECT * FROM sla_incident_month")
     assert pg.query("SELECT agreement, ref, metric FROM sla_month_breach "
+                    "WHERE starts_at = '2026-10-01 00:00+09' "
                     "ORDER BY 2, 1, 3") == [
         ["juki-ola", "INC-000001", "ttr"], ["juki-ola", "INC-000002", "tto"],
         ["juki-sla", "INC-000002", "tto"], ["juki-sla", "INC-000003", "ttr"]]
+    # November: D's OLA breach, which ran out on 11/1, is November's
+    assert pg.query("SELECT agreement, ref, metric FROM sla_month_breach "
+                    "WHERE starts_at = '2026-11-01 00:00+09' "
+                    "ORDER BY 2, 1, 3") == [
+        ["juki-ola", "INC-000004", "ttr"]]
     assert one(pg, "SELECT count(*) FROM sla_count_month WHERE starts_at "
                "= '2026-10-01 00:00+09' AND kind = '*'") == "1"
     again = json.loads(report(env, "--month", "2026-10", "--format",
@@ -270,6 +304,67 @@ def kept(pg, env, doc):
     # nothing left to do
     assert pg.query("SELECT * FROM sla_refresh('Asia/Tokyo', 100000, "
                     "'2026-10-01')") == [["0", "0"]]
+
+
+def across_month_end(pg, env):
+    """G and F, open at the end of August: each breach in one month."""
+    log("open across a month's end: a breach counts where it ran out")
+
+    def month(m):
+        doc = json.loads(report(env, "--month", m, "--json", "--service",
+                                "juki"))
+        figs = {a["agreement"]: a for a in doc["agreements"]}
+        inc = {name: {r: (i["tto_s"], i["ttr_s"], i["tto_breach"],
+                          i["ttr_breach"], i["open_at_end"])
+                      for r, i in incidents(a).items()}
+               for name, a in figs.items()}
+        return doc, figs, inc
+
+    def breaches(doc):
+        return [(b["agreement"], b["ref"], b["metric"], b["over_s"],
+                 b["open_at_end"]) for b in doc["breaches"]]
+
+    pg.query("DELETE FROM sla_incident_month")
+    pg.query("DELETE FROM sla_month_breach")
+    pg.query("UPDATE sla_incident SET done_at = NULL")
+    aug, figs, inc = month("2026-08")
+    assert inc == {
+        "juki-sla": {"INC-000006": (300, 124200, False, True, True),
+                     "INC-000007": (600, 3600, False, False, True)},
+        "juki-ola": {"INC-000006": (300, 486000, False, True, True),
+                     "INC-000007": (600, 3600, False, False, True)}}, inc
+    assert incidents(figs["juki-sla"])["INC-000007"]["paused_s"] == 28800
+    assert breaches(aug) == [
+        ("juki-ola", "INC-000006", "ttr", 313200, True),
+        ("juki-sla", "INC-000006", "ttr", 37800, True)], breaches(aug)
+    for name in ("juki-sla", "juki-ola"):
+        a = figs[name]
+        assert (a["count"], a["ttr_breaches"], a["mtta_s"], a["mttr_s"]) \
+            == (2, 1, 450, None), a
+    sep, figs, inc = month("2026-09")
+    assert inc == {
+        "juki-sla": {"INC-000006": (300, 129600, False, False, False),
+                     "INC-000007": (600, 42300, False, True, False)},
+        "juki-ola": {"INC-000006": (300, 522000, False, False, False),
+                     "INC-000007": (600, 97200, False, True, False)}}, inc
+    assert breaches(sep) == [
+        ("juki-ola", "INC-000007", "ttr", 10800, False),
+        ("juki-sla", "INC-000007", "ttr", 13500, False)], breaches(sep)
+    assert (figs["juki-sla"]["mtta_s"], figs["juki-sla"]["mttr_s"],
+            figs["juki-ola"]["mttr_s"]) == (None, 85950, 309600), figs
+    assert sep["counts"]["by_priority"] == {}, sep["counts"]
+
+    # kept in the background, the months read the same
+    pg.query("SELECT sla_refresh('Asia/Tokyo', 100000, '2026-08-01')")
+    assert pg.query("SELECT to_char(starts_at AT TIME ZONE 'Asia/Tokyo', "
+                    "'YYYY-MM'), agreement, ref FROM sla_month_breach WHERE "
+                    "starts_at < '2026-10-01 00:00+09' AND agreement LIKE "
+                    "'juki-%' ORDER BY 1, 2, 3") == [
+        ["2026-08", "juki-ola", "INC-000006"],
+        ["2026-08", "juki-sla", "INC-000006"],
+        ["2026-09", "juki-ola", "INC-000007"],
+        ["2026-09", "juki-sla", "INC-000007"]]
+    assert month("2026-08")[0] == aug and month("2026-09")[0] == sep
 
 
 def late_state_change(pg, env):
@@ -498,6 +593,26 @@ def test_config_errors(work):
         assert bad + want in err, (want, err)
 
 
+def not_over(pg, ctl, env):
+    """This month, whichever it is, cannot be closed before its end."""
+    for _ in range(3):
+        this, end = pg.query(
+            "SELECT to_char(now() AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM'), "
+            "to_char(date_trunc('month', now() AT TIME ZONE 'Asia/Tokyo') "
+            "+ interval '1 month', 'YYYY-MM-DD HH24:MI')")[0]
+        rc, out, err = run([ctl, "report", "sla", "--month", this, "--close",
+                            "--as", "課長", "--role", "administrator"],
+                           env=env)
+        again = one(pg, "SELECT to_char(now() AT TIME ZONE 'Asia/Tokyo', "
+                    "'YYYY-MM')")
+        if again != this:
+            continue  # the month ended meanwhile: ask about the new one
+        assert rc == 3 and "%s is not over until %s" % (this, end) in err, \
+            (this, rc, out, err)
+        return
+    raise AssertionError("the month kept changing")
+
+
 def pauses(env, pg):
     log("pauses entered after the fact, with their refusals")
     ctl = harness.binary("incidentctl")
@@ -557,6 +672,13 @@ def main():
             f.write(CONF)
         rc, out, err = run([harness.binary("incidentd"), "-n", "-f", conf])
         assert rc == 0 and "3 agreements" in out, (out, err)
+        # before incidentd ever ran, a report says why it has none
+        rc, out, err = run([harness.binary("incidentctl"), "-f", conf,
+                            "report", "sla", "--month", "2026-10"], env=env)
+        assert rc == 0 and "no agreements" in out and conf + " defines 3 " \
+            "agreements that the database does not hold yet (jinji-sla, " \
+            "juki-ola, juki-sla): incidentd stores them when it connects" \
+            in err, (rc, out, err)
         inc = harness.Daemon("incidentd", ["-f", conf], env,
                              os.path.join(work, "incidentd.log")).start()
         clean.add(inc.kill)
@@ -575,6 +697,9 @@ def main():
         pauses(env, pg)
 
         log("October as JSON: every figure as worked out above")
+        rc, out, err = run([harness.binary("incidentctl"), "-f", conf,
+                            "report", "sla", "--month", "2026-10"], env=env)
+        assert rc == 0 and err == "", err  # stored now: nothing to say
         doc = json.loads(report(env, "--month", "2026-10", "--format",
                                 "json"))
         sla = agreement(doc, "juki-sla")
@@ -642,6 +767,7 @@ def main():
                          "ハードウェア故障": 1},
             "by_day": {"09": 1, "14": 1, "19": 1, "30": 1}}, doc["counts"]
         kept(pg, env, doc)
+        across_month_end(pg, env)
 
         log("November: the incident open across the boundary, whole")
         doc = json.loads(report(env, "--month", "2026-11", "--json",
@@ -714,9 +840,7 @@ def main():
         expect(month + ["--close", "--as", "鈴木"], 3,
                "closing a month is an administrator's approval, not the "
                "operator role's")
-        expect(["report", "sla", "--month", "2026-12", "--close", "--as",
-                "課長", "--role", "administrator"], 3,
-               "2026-12 is not over until 2027-01-01 00:00")
+        not_over(pg, ctl, env)
         expect(month + ["--close", "--as", "課長", "--role",
                         "administrator"], 0,
                "closed 2026-10 as version 1, approved by 課長")
@@ -763,7 +887,8 @@ def main():
                     e.stderr
             else:
                 raise AssertionError("%s was allowed" % sql)
-        assert one(pg, "SELECT count(*) FROM sla_report_version") == "2"
+        assert one(pg, "SELECT count(*) FROM sla_report_version WHERE month "
+                   "= '2026-10'") == "2"
 
         test_api(pg, env, work)
         late_state_change(pg, env)
