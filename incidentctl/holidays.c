@@ -97,7 +97,8 @@ holidays_import(struct ctl *ctl, const char *path)
 static int
 holidays_list(struct ctl *ctl)
 {
-	static const char *const headers[] = { "DAY", "WEEKDAY", "NAME", NULL };
+	static const char *const headers[] = { "DAY", "WEEKDAY", "NAME",
+		"SOURCE", NULL };
 	const char *params[1] = { ctl->year };
 	PGconn *conn;
 	PGresult *res;
@@ -112,7 +113,8 @@ holidays_list(struct ctl *ctl)
 	conn = ctl_connect(ctl);
 	res = ctl_query(conn,
 	    "SELECT to_char(day, 'YYYY-MM-DD') AS day, "
-	    "to_char(day, 'Dy') AS weekday, name FROM national_holiday "
+	    "to_char(day, 'Dy') AS weekday, name, CASE WHEN by_law THEN "
+	    "'by law' ELSE 'published' END AS source FROM national_holiday "
 	    "WHERE extract(year FROM day) = coalesce($1::integer, "
 	    " extract(year FROM now())) ORDER BY day",
 	    1, params);
@@ -124,8 +126,13 @@ holidays_list(struct ctl *ctl)
 	} else if (PQntuples(res) == 0)
 		printf("no holidays for that year; import the Cabinet "
 		       "Office's file with incidentctl holidays import\n");
-	else
+	else {
 		ctl_print_table(res, headers);
+		if (strcmp(PQgetvalue(res, 0, 3), "by law") == 0)
+			printf("\nworked out by the holiday law, not yet "
+			       "published: import the Cabinet Office's file "
+			       "(incidentctl holidays import) once it is\n");
+	}
 	PQclear(res);
 	PQfinish(conn);
 	return 0;

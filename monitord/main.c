@@ -99,8 +99,7 @@ monitord_tick_hook(void *arg)
 	snmp_engine_poll(md->snmp);
 }
 
-/* How far ahead downtime windows are written, and how often. */
-#define MONITORD_DOWNTIME_DAYS 62
+/* How often downtime windows are written. */
 #define MONITORD_DOWNTIME_MS (3600 * 1000)
 
 static void

@@ -783,6 +783,7 @@ void plugin_runner_counts(const struct plugin_runner *, uint64_t *, uint64_t *,
     uint64_t *, uint64_t *);
 
 /* downtime.c */
+#define MONITORD_DOWNTIME_DAYS 62 /* how far ahead windows are written */
 int downtime_window(const struct downtime *, time_t, time_t *, time_t *);
 int downtime_parse_local(const char *, const char *, time_t *);
 int downtime_covers(const struct downtime *, const struct mon_check *);

@@ -313,7 +313,7 @@ reload_apply(struct monitord *md, const char *file)
 	reload_agents(md, old, nc);
 	plugin_runner_set_max(md->plugins, nc->plugin_max);
 	md->conf = nc;
-	downtime_publish(md, 62);
+	downtime_publish(md, MONITORD_DOWNTIME_DAYS);
 	mon_conf_free(old);
 	check_snmp_index(md);
 	reload_limits(md);

@@ -292,6 +292,42 @@ def test_holiday_import(pg, env, work):
     # the same file again changes nothing
     rc, out, err = run([ctl, "holidays", "import", path], env=env)
     assert out.endswith(": 0 added, 0 removed, 0 renamed\n"), out
+
+    log("a year not published yet: its holidays by the holiday law")
+    assert pg.query("SELECT to_char(day, 'MM-DD'), name FROM "
+                    "national_holiday WHERE by_law AND day BETWEEN "
+                    "'2029-01-01' AND '2029-12-31' ORDER BY day") == [
+        ["01-01", "元日"], ["01-08", "成人の日"], ["02-11", "建国記念の日"],
+        ["02-12", "休日"], ["02-23", "天皇誕生日"], ["03-20", "春分の日"],
+        ["04-29", "昭和の日"], ["04-30", "休日"], ["05-03", "憲法記念日"],
+        ["05-04", "みどりの日"], ["05-05", "こどもの日"], ["07-16", "海の日"],
+        ["08-11", "山の日"], ["09-17", "敬老の日"], ["09-23", "秋分の日"],
+        ["09-24", "休日"], ["10-08", "スポーツの日"], ["11-03", "文化の日"],
+        ["11-23", "勤労感謝の日"]]
+    # the law gives the years published with the schema exactly (2026
+    # is the test's own now)
+    assert pg.query("SELECT count(*) FROM (SELECT l.* FROM unnest('{2025,"
+                    "2027}'::integer[]) y, national_holidays_by_law(y) l) l "
+                    "FULL JOIN (SELECT * FROM national_holiday WHERE "
+                    "extract(year FROM day) IN (2025, 2027)) h USING (day, "
+                    "name) WHERE l.day IS NULL OR h.day IS NULL") == [["0"]]
+    assert one(pg, "SELECT calendar_is_open('庁舎', "
+               "'2029-03-20 10:00+09')") == "f"
+    rc, out, err = run([ctl, "holidays", "--year", "2029"], env=env)
+    assert rc == 0 and "2029-03-20  Tue      春分の日      by law" in out \
+        and "not yet published" in out, out
+    # once published, the file's year replaces them
+    with open(path, "wb") as f:
+        f.write("h\r\n2029/1/1,元日\r\n2029/3/21,春分の日\r\n"
+                .encode("cp932"))
+    rc, out, err = run([ctl, "holidays", "import", path], env=env)
+    assert rc == 0 and out == "imported 2 holidays for 2029-2029: 1 " \
+        "added, 18 removed, 0 renamed\n", (out, err)
+    assert pg.query("SELECT to_char(day, 'MM-DD'), by_law FROM "
+                    "national_holiday WHERE extract(year FROM day) = 2029 "
+                    "ORDER BY day") == [["01-01", "f"], ["03-21", "f"]]
+    assert one(pg, "SELECT count(*) FROM national_holiday WHERE by_law "
+               "AND extract(year FROM day) = 2030") == "19"
     with open(path, "wb") as f:
         f.write("h\r\n2026/1/1,元日\r\n2026/2/30,x\r\n".encode("cp932"))
     rc, out, err = run([ctl, "holidays", "import", path], env=env)

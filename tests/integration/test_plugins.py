@@ -30,6 +30,7 @@ MARK = "mdplugintest%d" % os.getpid()
 MAX = 4
 TOKEN = "s3cr3t-token-0123456789"
 SLEEPERS = 8
+START = time.time()
 
 # %(sleep)s and %(yes)s are copies of sleep and yes whose names carry the
 # marker, so that pgrep finds what the plugins left.
@@ -120,7 +121,7 @@ def monitord_yaml(d, mport, tport, backups):
         lines.append("      - {name: sleep%d, type: plugin, command: [%s]}"
                      % (i, s("sleeper")))
     # A daily window that began an hour ago (Tokyo time) covers batch01
-    # now; a one-off one next year covers the finance segment.
+    # now; a one-off one in three weeks covers the finance segment.
     jst = time.gmtime(time.time() + 9 * 3600 - 3600)
     lines += ["downtimes:",
               "  - name: nightly-batch",
@@ -131,9 +132,16 @@ def monitord_yaml(d, mport, tport, backups):
               "    duration: 2h",
               "  - name: zaimu-upgrade",
               "    segments: [finance]",
-              "    start: '2027-01-09 22:00'",
-              "    end: '2027-01-10 06:00'"]
+              "    start: '%s 22:00'" % upgrade_day(0),
+              "    end: '%s 06:00'" % upgrade_day(1)]
     return "\n".join(lines) + "\n"
+
+
+def upgrade_day(n):
+    """The Tokyo date of the one-off window's start (n = 0), three weeks
+    ahead of the day the test runs, and of the days after it."""
+    return time.strftime("%Y-%m-%d", time.gmtime(
+        START + 9 * 3600 + (21 + n) * 86400))
 
 
 def states(pg):
@@ -224,8 +232,13 @@ def main():
         backups = [os.path.join(work, "bk%d" % i) for i in range(3)]
         for b in backups:
             os.makedirs(b)
-        with open(os.path.join(backups[0], "zaimu-20261127.dump"), "wb") as f:
+        fresh = os.path.join(backups[0], "zaimu-20261127.dump")
+        with open(fresh, "wb") as f:
             f.write(b"x" * 4096)
+        # the kernel stamps files with the real time: both ages are set
+        # from the test's clock, which a faked-date run moves
+        t = time.time()
+        os.utime(fresh, (t, t))
         old = os.path.join(backups[1], "jinji-20261120.tar")
         with open(old, "wb") as f:
             f.write(b"y" * 100)
@@ -406,9 +419,11 @@ def main():
                          "= 'nightly-batch'")[0][0])
         assert 60 <= n <= 64, n
         assert pg.query("SELECT targets, starts_at AT TIME ZONE "
-                        "'Asia/Tokyo' FROM downtime_window WHERE name = "
+                        "'Asia/Tokyo', ends_at AT TIME ZONE 'Asia/Tokyo' "
+                        "FROM downtime_window WHERE name = "
                         "'zaimu-upgrade'") == \
-            [["segments: finance", "2027-01-09 22:00:00"]]
+            [["segments: finance", "%s 22:00:00" % upgrade_day(0),
+              "%s 06:00:00" % upgrade_day(1)]]
 
         log("SIGTERM stops cleanly and leaves no plugin running")
         assert mon.stop() == 0
