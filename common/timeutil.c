@@ -33,6 +33,31 @@ timeutil_real_us(void)
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/*
+ * The monotonic time at which a datagram arrived, given the kernel's
+ * receive stamp (SO_TIMESTAMPNS, real time): now less the stamp's age.  0
+ * when the stamp cannot be trusted: from the future, or older than
+ * TIMEUTIL_STAMP_MAX_AGE_NS, which is no queueing but a step of the real
+ * clock (or a clock moved for a test), so that a round trip is never
+ * worked out from it.
+ */
+uint64_t
+timeutil_stamp_to_mono(const struct timespec *stamp)
+{
+	struct timespec real;
+	uint64_t kns, rns, mono;
+
+	clock_gettime(CLOCK_REALTIME, &real);
+	mono = timeutil_mono_ns();
+	kns =
+	    (uint64_t)stamp->tv_sec * 1000000000ULL + (uint64_t)stamp->tv_nsec;
+	rns = (uint64_t)real.tv_sec * 1000000000ULL + (uint64_t)real.tv_nsec;
+	if (rns < kns || rns - kns >= TIMEUTIL_STAMP_MAX_AGE_NS ||
+	    rns - kns >= mono)
+		return 0;
+	return mono - (rns - kns);
+}
+
 struct timeval
 timeutil_ms_to_tv(uint64_t ms)
 {

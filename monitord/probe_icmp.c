@@ -45,7 +45,6 @@
 #define PROBE_ICMP_RECV_LEN 2048
 #define PROBE_ICMP_NCTMO 16
 #define PROBE_ICMP_DRAIN_EVERY 32
-#define PROBE_ICMP_MAX_QUEUED_NS (10ULL * 1000000000ULL)
 
 /* Where a probe is in its life. */
 enum icmp_probe_state {
@@ -1054,27 +1053,20 @@ static uint64_t
 probe_icmp_rx_time(struct msghdr *msg)
 {
 	struct cmsghdr *c;
-	struct timespec ts, real;
-	uint64_t mono, kns, rns;
+	struct timespec ts;
+	uint64_t mono;
 
-	mono = timeutil_mono_ns();
 	for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET ||
 		    c->cmsg_type != SCM_TIMESTAMPNS ||
 		    c->cmsg_len < CMSG_LEN(sizeof(ts)))
 			continue;
 		memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-		clock_gettime(CLOCK_REALTIME, &real);
-		kns =
-		    (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-		rns = (uint64_t)real.tv_sec * 1000000000ULL +
-		    (uint64_t)real.tv_nsec;
-		if (rns >= kns && rns - kns < PROBE_ICMP_MAX_QUEUED_NS &&
-		    mono > rns - kns)
-			mono -= rns - kns;
+		if ((mono = timeutil_stamp_to_mono(&ts)) != 0)
+			return mono;
 		break;
 	}
-	return mono;
+	return timeutil_mono_ns();
 }
 
 /* Reads a family's socket until it would block (bounded per call). */

@@ -2729,31 +2729,22 @@ snmp_engine_read_errors(struct snmp_engine *e, struct snmp_sock *s)
 }
 
 /*
- * The monotonic time a datagram arrived, from its SO_TIMESTAMPNS stamp
- * (wall clock) and the age that gives it now; 0 without a stamp.
+ * The monotonic time a datagram arrived, from its SO_TIMESTAMPNS stamp;
+ * 0 without a stamp that can be trusted (timeutil_stamp_to_mono).
  */
 static uint64_t
 snmp_rx_mono_ns(struct msghdr *msg)
 {
 	struct cmsghdr *cm;
-	struct timespec ts, now;
-	uint64_t stamp, real, mono;
+	struct timespec ts;
 
 	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET ||
-		    cm->cmsg_type != SCM_TIMESTAMPNS)
+		    cm->cmsg_type != SCM_TIMESTAMPNS ||
+		    cm->cmsg_len < CMSG_LEN(sizeof(ts)))
 			continue;
 		memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-		clock_gettime(CLOCK_REALTIME, &now);
-		mono = timeutil_mono_ns();
-		stamp =
-		    (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-		real = (uint64_t)now.tv_sec * 1000000000ULL +
-		    (uint64_t)now.tv_nsec;
-		/* A clock step between arrival and now: no better guess. */
-		if (stamp > real || real - stamp > mono)
-			return 0;
-		return mono - (real - stamp);
+		return timeutil_stamp_to_mono(&ts);
 	}
 	return 0;
 }

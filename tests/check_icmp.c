@@ -1374,6 +1374,30 @@ START_TEST(test_live_ping_sockets_in_private_netns_get_replies)
 }
 END_TEST
 
+/* A receive stamp a moment old, from the future, or from before a step. */
+START_TEST(test_receive_stamp_is_trusted_only_when_plausible)
+{
+	struct timespec now, ts;
+	uint64_t mono, got;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	mono = timeutil_mono_ns();
+	ts = now;
+	ts.tv_nsec -= now.tv_nsec >= 2000000 ? 2000000 : 0;
+	ts.tv_sec -= now.tv_nsec >= 2000000 ? 0 : 1;
+	got = timeutil_stamp_to_mono(&ts);
+	/* 2 ms (or 1 s) queued: about that much before now */
+	ck_assert(got != 0 && got < mono + 100000000ULL &&
+	    got > mono - 1100000000ULL);
+	ts = now;
+	ts.tv_sec += 5; /* the real clock stepped back since */
+	ck_assert_uint_eq(timeutil_stamp_to_mono(&ts), 0);
+	ts = now;
+	ts.tv_sec -= 11; /* stepped forward, or a moved clock */
+	ck_assert_uint_eq(timeutil_stamp_to_mono(&ts), 0);
+}
+END_TEST
+
 Suite *
 icmp_suite(void)
 {
@@ -1381,6 +1405,7 @@ icmp_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("packet");
+	tcase_add_test(tc, test_receive_stamp_is_trusted_only_when_plausible);
 	tcase_add_test(tc, test_checksum_matches_rfc1071_example);
 	tcase_add_test(tc, test_echo_request_has_valid_checksum);
 	tcase_add_test(tc,

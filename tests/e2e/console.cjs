@@ -111,9 +111,11 @@ async function main() {
 	await page.waitForTimeout(300); /* the logins' rate limit */
 	await login(page, 'sato', USERS.sato);
 	await page.waitForSelector('#counts');
-	check(await page.textContent('header nav') === null ||
-	    (await page.textContent('header nav')).includes('状況一覧'),
-	'the menu is in Japanese');
+	const menu = await page.$$eval('header nav a',
+	    (as) => as.map((a) => a.firstChild.textContent));
+	check(JSON.stringify(menu) === JSON.stringify(
+	    ['状況一覧', '障害', '問題管理', '計画停止', 'SLA']),
+	'the menu is in Japanese, every item: ' + JSON.stringify(menu));
 	check(await page.$('.tile >> text=zaimu-db01') !== null,
 	    'zaimu-db01 is on the board');
 	check(await page.$('.tile.s-CRITICAL >> text=zaimu-db01') === null,

@@ -1,9 +1,12 @@
 #!/bin/sh
 # Runs each libFuzzer target for a bounded time from its seed corpus.
 #   run.sh FUZZDIR SECONDS TARGET...
-# A crash, a leak or a timeout fails the run; the input that caused it is
+# A crash, a leak, an undefined behaviour or a timeout fails the run; the input that caused it is
 # left in fuzz-out/ to become a regression seed.
 set -eu
+# an undefined behaviour stops the target like a crash, never just a line
+UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+export UBSAN_OPTIONS
 dir=$1
 secs=$2
 shift 2

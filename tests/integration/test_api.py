@@ -43,7 +43,7 @@ from console import Client, one, record  # noqa: E402
 from harness import log, wait_for  # noqa: E402
 
 
-def check_refusals(base, op, kansa):
+def check_refusals(base, op, admin, kansa):
     log("no session: 401; no or a wrong CSRF token: 403")
     for method, path in (("GET", "/api/v1/board"),
                          ("GET", "/api/v1/incidents"),
@@ -54,9 +54,17 @@ def check_refusals(base, op, kansa):
         st, body, _ = harness.http_json(base, method, path,
                                         b"{}" if method == "POST" else None)
         assert (st, body) == (401, {"error": "log in first"}), (path, st)
-    for csrf in (False, "0" * 32, op.csrf[:-1]):
-        assert op.post("/api/v1/incidents/1/ack", csrf=csrf)[0] == 403
-    assert kansa.post("/api/v1/incidents/1/ack", csrf=op.csrf)[0] == 403
+    refused = (403, {"error": "the X-CSRF-Token header is missing or "
+                              "wrong"})
+    # an operator and an administrator may acknowledge: what refuses them
+    # here is the token alone (missing, wrong, cut, another session's)
+    for who, csrf in ((op, False), (op, "0" * 32), (op, op.csrf[:-1]),
+                      (op, admin.csrf), (admin, op.csrf), (admin, False)):
+        assert who.post("/api/v1/incidents/1/ack", csrf=csrf) == refused, \
+            csrf
+    # a viewer with its own token is refused for its role, not the token
+    st, j = kansa.post("/api/v1/incidents/1/ack")
+    assert st == 403 and j != refused[1], (st, j)
 
     log("malformed requests: 4xx with a JSON error")
     for body, ctype, want in ((b"{not json", "application/json", 400),
@@ -434,7 +442,7 @@ def main():
         op, admin = Client(base, "sato"), Client(base, "kanri")
         kansa, vendor = Client(base, "kansa"), Client(base, "vendor")
         check_static(base)
-        check_refusals(base, op, kansa)
+        check_refusals(base, op, admin, kansa)
         check_board(op, kansa, vendor)
         check_incidents(pg, op, kansa, vendor, ids)
         check_lifecycle(pg, op, admin, ids["zaimu"])

@@ -235,14 +235,13 @@ def main():
         fresh = os.path.join(backups[0], "zaimu-20261127.dump")
         with open(fresh, "wb") as f:
             f.write(b"x" * 4096)
-        # the kernel stamps files with the real time: both ages are set
-        # from the test's clock, which a faked-date run moves
-        t = time.time()
-        os.utime(fresh, (t, t))
         old = os.path.join(backups[1], "jinji-20261120.tar")
         with open(old, "wb") as f:
             f.write(b"y" * 100)
-        t = time.time() - 3 * 3600
+        # three hours older than the kernel stamped it: plugins run with a
+        # fixed environment, so under a moved clock (runtest.sh) they see
+        # the real time, as the kernel does, not the test's
+        t = os.stat(old).st_mtime - 3 * 3600
         os.utime(old, (t, t))
         listener = harness.TcpListener("127.0.0.1", harness.free_port())
         listener.start()

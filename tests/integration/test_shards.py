@@ -34,7 +34,8 @@ def target(i):
 
 class CountingSink:
     """Accepts TCP connections on every 127.x address at one port and counts
-    them by the address they were made to."""
+    them by the address they were made to and the poller that made them:
+    each poller's probe sends its name, and the sink answers "ok"."""
 
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -52,24 +53,63 @@ class CountingSink:
     def _serve(self):
         sel = selectors.DefaultSelector()
         sel.register(self.sock, selectors.EVENT_READ)
+        pending = {}  # connection -> (address, bytes so far, deadline)
         while self.running:
-            for _ in sel.select(0.2):
-                while True:
-                    try:
-                        conn, peer = self.sock.accept()
-                    except (BlockingIOError, OSError):
-                        break
-                    dst = conn.getsockname()[0]
-                    conn.close()
-                    if not peer[0].startswith("127."):
-                        continue
-                    with self.lock:
-                        if self.counts is not None:
-                            self.counts[dst] = self.counts.get(dst, 0) + 1
+            for key, _ in sel.select(0.2):
+                if key.fileobj is self.sock:
+                    self._accept(sel, pending)
+                else:
+                    self._read(sel, pending, key.fileobj)
+            now = time.monotonic()
+            for conn in [c for c, p in pending.items() if p[2] < now]:
+                sel.unregister(conn)
+                conn.close()
+                del pending[conn]
+        for conn in pending:
+            conn.close()
         sel.close()
 
+    def _accept(self, sel, pending):
+        while True:
+            try:
+                conn, peer = self.sock.accept()
+            except (BlockingIOError, OSError):
+                return
+            if not peer[0].startswith("127."):
+                conn.close()
+                continue
+            conn.setblocking(False)
+            pending[conn] = (conn.getsockname()[0], b"",
+                             time.monotonic() + 2)
+            sel.register(conn, selectors.EVENT_READ)
+
+    def _read(self, sel, pending, conn):
+        dst, got, deadline = pending[conn]
+        try:
+            data = conn.recv(256)
+        except OSError:
+            data = b""
+        got += data
+        if data and b"\n" not in got and len(got) < 256:
+            pending[conn] = (dst, got, deadline)
+            return
+        sel.unregister(conn)
+        del pending[conn]
+        if b"\n" in got:
+            who = got.split(b"\n", 1)[0].decode(errors="replace")
+            try:
+                conn.send(b"ok\n")
+            except OSError:
+                pass
+            with self.lock:
+                if self.counts is not None:
+                    per = self.counts.setdefault(dst, {})
+                    per[who] = per.get(who, 0) + 1
+        conn.close()
+
     def window(self, seconds):
-        """The connections per target address over the next seconds."""
+        """The connections per target address and poller over the next
+        seconds: {address: {poller: count}}."""
         with self.lock:
             self.counts = {}
         time.sleep(seconds)
@@ -87,9 +127,10 @@ def monitord_yaml(name, port, metrics_port, pinned):
     hosts = []
     for i in range(N):
         hosts.append("  - {name: h%04d, address: %s, segment: %s, "
-                     "checks: [{type: tcp, port: %d}]}"
+                     "checks: [{type: tcp, port: %d, send: \"%s\\n\", "
+                     "expect: ok}]}"
                      % (i, target(i), "finance" if i < FINANCE else "core",
-                        port))
+                        port, name))
     return """\
 instance: %s
 log_level: info
@@ -160,12 +201,16 @@ def main():
             return owned == N
 
         def probed_once(label):
-            counts = sink.window(2 * INTERVAL + 2)
+            by = sink.window(2 * INTERVAL + 2)
+            counts = {a: sum(p.values()) for a, p in by.items()}
             missing = [target(i) for i in range(N)
                        if counts.get(target(i), 0) < 2]
             twice = [a for a, c in counts.items() if c > 3]
+            shared = [a for a, p in by.items() if len(p) > 1]
             log("%s: %d targets probed, %d probed too little, %d too "
-                "often" % (label, len(counts), len(missing), len(twice)))
+                "often, %d by two pollers" % (label, len(counts),
+                                              len(missing), len(twice),
+                                              len(shared)))
             if missing:
                 hist = {}
                 for a in missing:
@@ -180,7 +225,13 @@ def main():
                 log("probes per missing target: %s" % hist)
             assert missing == [], "not probed: %s" % missing[:10]
             assert twice == [], "probed twice: %s" % twice[:10]
-            return counts
+            assert shared == [], "probed by two pollers: %s" % [
+                (a, by[a]) for a in shared[:10]]
+            # the finance segment is C's alone, whoever else lives
+            finance = {p for i in range(FINANCE)
+                       for p in by.get(target(i), {})}
+            assert finance == {"monitord-c"}, finance
+            return by
 
         log("three pollers share %d targets; C is pinned to finance" % N)
         start("monitord-a")
@@ -194,7 +245,15 @@ def main():
         wait_for("every target OK once", lambda: pg.query(
             "SELECT count(*) FROM current_state WHERE state = 'OK'")
             == [[str(N)]], timeout=60)
-        probed_once("steady, three pollers")
+        by = probed_once("steady, three pollers")
+        # and the rest is spread over all three
+        spread = {}
+        for p in by.values():
+            for who in p:
+                spread[who] = spread.get(who, 0) + 1
+        log("targets per poller: %s" % spread)
+        assert set(spread) == {"monitord-a", "monitord-b", "monitord-c"} \
+            and min(spread.values()) > (N - FINANCE) // 3 // 2, spread
         a_shards = m["monitord-a"]
 
         log("poller A is killed -9")
@@ -207,7 +266,8 @@ def main():
         m = members()
         assert a_shards <= m["monitord-b"] | m["monitord-c"]
         assert metric(ports["monitord-c"], "monitord_pollers_live") == 2
-        probed_once("after A's death, two pollers")
+        by = probed_once("after A's death, two pollers")
+        assert not any("monitord-a" in p for p in by.values())
         # the finance targets are C's alone: B never probes them
         b_checks = metric(ports["monitord-b"], "monitord_checks_owned")
         c_checks = metric(ports["monitord-c"], "monitord_checks_owned")

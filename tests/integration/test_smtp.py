@@ -2,6 +2,7 @@
 real SMTP sink, then reads what the sink stored."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,12 +27,34 @@ def main():
         if rc != 0:
             return rc
         msgs = sink.messages()
-        if not msgs:
-            print("the sink received no mail")
-            return 1
+        # what the suite sent: #1 alone, #100-#107 at once, #2 to two
+        want = {1, 2} | set(range(100, 108))
+        got = {}
         for m in msgs:
-            m.get_content()  # every body must decode
-        print("the sink stored %d messages, all readable" % len(msgs))
+            mid = re.fullmatch(r"<check-notify-smtp\.(\d+)\.\d+"
+                               r"@city\.example\.jp>", m["Message-ID"])
+            assert mid, m["Message-ID"]
+            got[int(mid.group(1))] = m
+        assert len(msgs) == len(want) and set(got) == want, \
+            (len(msgs), sorted(got))
+        for n, m in got.items():
+            assert harness.subject_of(m) == (
+                "【障害発生】INC-%06d 基幹系 住民記録サーバ jukijp-db01 "
+                "tcp/5432 CRITICAL (check_notify_smtp)" % n), m["Subject"]
+            assert str(m["From"]) == \
+                "〇〇市 統合監視システム <monitor@city.example.jp>", m["From"]
+            assert str(m["To"]) == "oncall@city.example.jp", m["To"]
+            # the body whole, with the dot-stuffed lines as they were
+            assert m.get_content().replace("\r\n", "\n") == (
+                "障害を検知しました。\n対象: jukijp-db01 (住民記録)\n"
+                "状態: CRITICAL\n.\n..leading dots survive\n"), \
+                repr(m.get_content())
+            rcpt = [r.strip() for r in str(m["X-RcptTo"]).split(",")]
+            assert rcpt == (["oncall@city.example.jp",
+                             "vendor-ops@outsourcer.example.co.jp"]
+                            if n == 2 else ["oncall@city.example.jp"]), \
+                (n, rcpt)
+        print("the sink stored the %d messages sent, each whole" % len(msgs))
         return 0
     finally:
         sink.stop()

@@ -78,9 +78,18 @@ def test_api(pg, env, work, pw):
             "Max-Age=600" in cookie and "Secure" not in cookie, cookie
         token = cookie.split(";")[0].split("=", 1)[1]
         assert len(token) == 64, token
-        # the database has its hash only
-        assert one(pg, "SELECT count(*) FROM app_session WHERE "
-                   "encode(token_hash, 'hex') = '%s'" % token) == "0"
+        # the database has its hash only: one session of kansa's is keyed
+        # by the token's SHA-256, and the token itself is nowhere in it
+        assert pg.query("SELECT user_name FROM app_session WHERE "
+                        "token_hash = sha256(decode('%s', 'hex'))"
+                        % token) == [["kansa"]]
+        dump = subprocess.run(
+            [os.path.join(harness.PGBIN, "pg_dump"), "-h", pg.sock, "-p",
+             str(pg.port), "-U", "root", pg.dbname], check=True,
+            capture_output=True, text=True).stdout
+        assert "app_session" in dump and token.lower() not in \
+            dump.lower(), "the session token is stored as it is"
+        assert token not in inc.log(), "the session token was logged"
         sid = "incidentd_session=" + token
         st, me, _ = call(base, "GET", "/api/v1/me", cookie="a=b; " + sid)
         assert st == 200 and me["user"] == "kansa" and \

@@ -4,8 +4,10 @@
 #   tests/lib/devenv.sh demo   install what is needed, build, and run the
 #                              sample municipal network (Ctrl-C stops it)
 #   tests/lib/devenv.sh test   install, build with -Werror, run the whole
-#                              test suite, again under ASan+UBSan, run the
-#                              fuzz targets for a bounded time, and
+#                              test suite, its date-sensitive part again
+#                              at four moved dates (libfaketime), the
+#                              suite again under ASan+UBSan, the fuzz
+#                              targets for a bounded time, and
 #                              make distcheck
 #   tests/lib/devenv.sh stop   stop a demo started from another terminal
 set -eu
@@ -17,7 +19,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
 libevent-dev libsnmp-dev snmpd snmp libpq-dev postgresql libyaml-dev check \
 libcurl4-openssl-dev libssl-dev libcrypt-dev libjansson-dev python3-aiosmtpd ca-certificates tzdata \
 clang libclang-rt-14-dev iproute2 nftables monitoring-plugins chromium systemd \
-fonts-ipafont-gothic"
+fonts-ipafont-gothic faketime"
 
 need_root() {
 	if [ "$(id -u)" != 0 ]; then
@@ -80,6 +82,39 @@ build() {
 	    make -s -j"$(nproc)")
 }
 
+# check DIR [make arguments...]: make check in DIR; a failure, or a skip
+# (which runtest.sh already fails), shows the suite's log and stops.
+check() {
+	dir=$1
+	shift
+	if ! (cd "$dir" && make -s "$@") ||
+	    ! grep -q '^# SKIP: *0$' "$dir/test-suite.log"; then
+		cat "$dir/test-suite.log"
+		exit 1
+	fi
+}
+
+# The moments the date-sensitive tests run at, as seconds since the epoch,
+# worked out from today so that they always lie ahead: the last second of
+# this month in Japan, the coming New Year in Japan (the 12/29-1/3 closure,
+# a new year of holidays), 08:59:59 JST on the next 29 February (the UTC
+# date changes a second later), and 14:59:59 UTC on the 15th of next month
+# (the Japanese date changes a second later, the UTC date does not).
+clock_moments() {
+	this=$(TZ=Asia/Tokyo date +%Y-%m-01)
+	next=$(TZ=Asia/Tokyo date -d "$this +1 month" +%Y-%m-01)
+	echo $(($(TZ=Asia/Tokyo date -d "$next 00:00:00" +%s) - 1))
+	year=$(TZ=Asia/Tokyo date +%Y)
+	TZ=Asia/Tokyo date -d "$((year + 1))-01-01 00:00:00" +%s
+	y=$year
+	while ! leap=$(TZ=Asia/Tokyo date -d "$y-02-29 08:59:59" +%s \
+	    2>/dev/null) || [ "$leap" -le "$(date +%s)" ]; do
+		y=$((y + 1))
+	done
+	echo "$leap"
+	date -u -d "${next%-01}-15 14:59:59" +%s
+}
+
 case "${1:-}" in
 demo)
 	need_root
@@ -93,12 +128,16 @@ test)
 	install_e2e
 	echo "devenv: build with warnings as errors, then the test suite"
 	build build --enable-werror
-	(cd build && make -s check) || { cat build/test-suite.log; exit 1; }
+	check build check
+	for at in $(clock_moments); do
+		echo "devenv: the date-sensitive tests with the clock moved to" \
+		    "$(TZ=Asia/Tokyo date -d "@$at" '+%Y-%m-%d %H:%M:%S JST')"
+		MONITORD_FAKE_AT="@$at" check build check-clock
+	done
 	echo "devenv: the test suite again under AddressSanitizer and" \
 	    "UndefinedBehaviorSanitizer"
 	build build-san --enable-sanitizers --enable-werror
-	(cd build-san && make -s check) ||
-	    { cat build-san/test-suite.log; exit 1; }
+	check build-san check
 	echo "devenv: the libFuzzer targets, 30 s each"
 	build build-fuzz CC=clang --enable-fuzzing
 	(cd build-fuzz && make -s fuzz FUZZ_SECONDS=30)

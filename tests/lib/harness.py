@@ -27,6 +27,17 @@ import time
 # others (directories stay traversable), as an installed config would be.
 os.umask(0o026)
 
+
+def _terminated(signum, frame):
+    """SIGTERM (runtest.sh's time limit, say) unwinds the test, so that
+    its finally clauses stop the servers it started."""
+    print("[%s] terminated by signal %d: stopping what the test started"
+          % (time.strftime("%H:%M:%S"), signum), flush=True)
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _terminated)
+
 PGBIN = "/usr/lib/postgresql/15/bin"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -140,6 +151,13 @@ class Postgres:
         if not exists.strip():
             self.psql("postgres", 'CREATE DATABASE "%s" OWNER root'
                       % self.dbname, user="postgres")
+        # its now() and the test's clock agree, also when runtest.sh moves
+        # the clock of both
+        skew = float(self.psql("postgres", "SELECT extract(epoch FROM "
+                               "now())", user="postgres")) - time.time()
+        if abs(skew) > 30:
+            raise RuntimeError("PostgreSQL's clock is %.0f s off the test's"
+                               % skew)
         return self
 
     def stop(self, mode="fast"):
