@@ -58,6 +58,15 @@ struct migration {
 extern const struct migration migrations[];
 extern const size_t nmigrations;
 
+/* One embedded module of SQL functions (generated from sql/func/NAME.sql). */
+struct sql_module {
+	const char *name;
+	const char *sql;
+};
+
+extern const struct sql_module sql_modules[];
+extern const size_t nsql_modules;
+
 /* incidentctl.c */
 PGconn *ctl_connect(struct ctl *);
 PGresult *ctl_query(PGconn *, const char *, int, const char *const *);

@@ -1,12 +1,19 @@
 /*
- * Schema migrations: the SQL files under sql/ are compiled in, applied in
- * order, each in its own transaction with its row in schema_version.  A
- * database newer than this program is refused rather than guessed at.
+ * Schema migrations: the SQL files under sql/ are compiled in.  The
+ * migrations (sql/NNN_name.sql: tables, types, indexes, reference rows,
+ * drops) are applied in order, each in its own transaction with its row in
+ * schema_version; a database newer than this program is refused rather
+ * than guessed at.  Then the function modules (sql/func/NAME.sql: every
+ * function and trigger once, with CREATE OR REPLACE) whose text differs
+ * from what schema_module says was applied are applied, all in one
+ * transaction.  A function whose arguments or results change, or that
+ * goes away, is dropped by a migration first.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "incidentctl.h"
 
@@ -23,7 +30,9 @@ migrate_exec(PGconn *conn, const char *sql, const char *what)
 	PGresult *res = PQexec(conn, sql);
 	ExecStatusType st = PQresultStatus(res);
 
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+	/* a migration may be all comments: its functions are in modules */
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+	    st != PGRES_EMPTY_QUERY) {
 		fprintf(stderr, "incidentctl: migrate: %s: %s", what,
 		    PQresultErrorMessage(res));
 		PQclear(res);
@@ -53,13 +62,79 @@ migrate_current(PGconn *conn)
 }
 
 /*
+ * Applies the modules whose text changed since they were last applied, in
+ * one transaction; prints their names unless quiet.  Returns 0 or -1.
+ */
+static int
+migrate_modules(PGconn *conn, int quiet, int *napplied)
+{
+	*napplied = 0;
+	if (migrate_exec(conn,
+		"CREATE TABLE IF NOT EXISTS schema_module ("
+		"name text PRIMARY KEY, hash text NOT NULL, "
+		"applied_at timestamptz NOT NULL DEFAULT now())",
+		"schema_module") == -1 ||
+	    migrate_exec(conn, "BEGIN", "modules") == -1)
+		return -1;
+	/* a function's body may call one defined further on */
+	if (migrate_exec(conn, "SET LOCAL check_function_bodies = off",
+		"modules") == -1)
+		goto fail;
+	for (size_t i = 0; i < nsql_modules; i++) {
+		const struct sql_module *m = &sql_modules[i];
+		const char *params[2] = { m->name, m->sql };
+		PGresult *res;
+		int same;
+
+		res = PQexecParams(conn,
+		    "SELECT EXISTS (SELECT 1 FROM schema_module WHERE "
+		    "name = $1 AND hash = encode(sha256(convert_to($2, "
+		    "'UTF8')), 'hex'))",
+		    2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "incidentctl: migrate: %s: %s", m->name,
+			    PQresultErrorMessage(res));
+			PQclear(res);
+			goto fail;
+		}
+		same = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (same)
+			continue;
+		if (migrate_exec(conn, m->sql, m->name) == -1)
+			goto fail;
+		res = PQexecParams(conn,
+		    "INSERT INTO schema_module (name, hash) VALUES ($1, "
+		    "encode(sha256(convert_to($2, 'UTF8')), 'hex')) "
+		    "ON CONFLICT (name) DO UPDATE SET hash = EXCLUDED.hash, "
+		    "applied_at = now()",
+		    2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "incidentctl: migrate: %s: %s", m->name,
+			    PQresultErrorMessage(res));
+			PQclear(res);
+			goto fail;
+		}
+		PQclear(res);
+		if (!quiet)
+			printf("applied func/%s.sql\n", m->name);
+		(*napplied)++;
+	}
+	return migrate_exec(conn, "COMMIT", "modules");
+fail:
+	migrate_exec(conn, "ROLLBACK", "rollback");
+	*napplied = 0;
+	return -1;
+}
+
+/*
  * Brings the schema up to date.  Safe to run again and from two places at
  * once (an advisory lock serialises runs).  Returns 0 or -1.
  */
 int
 migrate_run(PGconn *conn, int quiet)
 {
-	int cur, rc = 0;
+	int cur, nmod, rc = 0;
 
 	if (migrate_exec(conn, "SET client_min_messages = warning",
 		"settings") == -1 ||
@@ -121,9 +196,14 @@ migrate_run(PGconn *conn, int quiet)
 			printf("applied %s\n", m->name);
 		cur = m->version;
 	}
+	if (migrate_modules(conn, quiet, &nmod) == -1) {
+		rc = -1;
+		goto out;
+	}
 	if (!quiet)
-		printf("schema version %d (latest %d)\n", cur,
-		    migrate_latest());
+		printf("schema version %d (latest %d), %zu function modules "
+		       "(%d applied)\n",
+		    cur, migrate_latest(), nsql_modules, nmod);
 out:
 	migrate_exec(conn,
 	    "SELECT pg_advisory_unlock(hashtext('incidentd.migrate'))",

@@ -1,6 +1,6 @@
 /*
  * incidentctl report sla: a month's SLA and OLA figures (sla_report() in
- * 010_sla.sql works them out; this only lays them out) as text, as CSV
+ * sql/func/sla.sql works them out; this only lays them out) as text, as CSV
  * for Excel (UTF-8 with a byte order mark, CRLF), or as JSON.
  */
 #include "config.h"

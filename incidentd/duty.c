@@ -1,6 +1,6 @@
 /*
  * Calendars and teams from incidentd.yaml, as the JSON that
- * lifecycle_configure() stores (008_delivery.sql decides from them who is
+ * lifecycle_configure() stores (sql/func/notify.sql decides from them who is
  * told, and when):
  *
  *   calendars:

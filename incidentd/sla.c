@@ -1,6 +1,6 @@
 /*
  * Agreements from incidentd.yaml, as the JSON that lifecycle_configure()
- * stores (010_sla.sql works out their figures):
+ * stores (sql/func/sla.sql works out their figures):
  *
  *   agreements:
  *     - name: juki-sla
@@ -161,7 +161,7 @@ inc_sla_load(struct cfg_doc *doc, const struct cfg_node *root, json_t *j)
 
 /*
  * The report's figures, worked out in the background (sla_refresh() in
- * 012_sla_cache.sql): small batches one after the other while there is
+ * sql/func/sla.sql): small batches one after the other while there is
  * work, each queued behind what else waits for the database connection so
  * that it is never held for long; then a look once a minute.
  */

@@ -12,7 +12,9 @@ CREATE TABLE metric_sample (
 	metric     text NOT NULL,
 	value      double precision NOT NULL
 );
+
 CREATE INDEX metric_sample_series ON metric_sample (host, check_name, metric, ts);
+
 CREATE INDEX metric_sample_ts ON metric_sample (ts);
 
 -- A trap or inform that is kept as it came (those that are state changes
@@ -29,4 +31,5 @@ CREATE TABLE trap_event (
 	trap_name   text,                   -- linkDown, coldStart, ...
 	varbinds    jsonb NOT NULL DEFAULT '[]'
 );
+
 CREATE INDEX trap_event_host ON trap_event (host, received_at);

@@ -200,11 +200,17 @@ def test_incidentctl(work):
         log("incidentctl migrate creates the schema, and again does nothing")
         sqls = sorted(f[:-4] for f in os.listdir(os.path.join(
             harness.SRCDIR, "sql")) if f.endswith(".sql"))
+        mods = sorted(f[:-4] for f in os.listdir(os.path.join(
+            harness.SRCDIR, "sql", "func")) if f.endswith(".sql"))
         latest = len(sqls)
         expect([ctl, "migrate"], 0, out=["applied " + n for n in sqls] +
-               ["schema version %d" % latest], env=env)
-        expect([ctl, "migrate"], 0, out="schema version %d (latest %d)"
-               % (latest, latest), env=env)
+               ["applied func/%s.sql" % m for m in mods] +
+               ["schema version %d (latest %d), %d function modules (%d "
+                "applied)" % (latest, latest, len(mods), len(mods))],
+               env=env)
+        expect([ctl, "migrate"], 0, out="schema version %d (latest %d), %d "
+               "function modules (0 applied)" % (latest, latest, len(mods)),
+               env=env)
         assert pg.query("SELECT version, name FROM schema_version "
                         "ORDER BY version") == [
             [str(i + 1), n] for i, n in enumerate(sqls)]
