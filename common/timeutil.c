@@ -3,7 +3,9 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "timeutil.h"
@@ -85,4 +87,24 @@ timeutil_format_iso(uint64_t real_us, char *buf, size_t len)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	    tm.tm_sec, (unsigned)(real_us % 1000000ULL));
 	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/*
+ * Whether tz names a zone of the system's database (/usr/share/zoneinfo),
+ * as Asia/Tokyo: an unknown TZ silently means UTC in the C library, which
+ * would put wrong times everywhere.  Nothing outside the database, and no
+ * directory (Asia), is a zone.
+ */
+int
+timeutil_zone_known(const char *tz)
+{
+	char path[512];
+	struct stat st;
+
+	if (tz == NULL || tz[0] == '\0' || tz[0] == '/' ||
+	    strstr(tz, "..") != NULL ||
+	    (size_t)snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s",
+		tz) >= sizeof(path))
+		return 0;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

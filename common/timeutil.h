@@ -18,5 +18,6 @@ uint64_t timeutil_mono_ns(void);
 uint64_t timeutil_real_us(void);
 struct timeval timeutil_ms_to_tv(uint64_t);
 int timeutil_format_iso(uint64_t, char *, size_t);
+int timeutil_zone_known(const char *);
 
 #endif

@@ -10,7 +10,7 @@
 #include "incidentctl.h"
 
 int
-ctl_duty(struct ctl *ctl)
+duty_run(struct ctl *ctl)
 {
 	static const char *const headers[] = { "TEAM", "CALENDAR", "OFFICE",
 		"OPENS", "ON DUTY", "AFTER HOURS", NULL };

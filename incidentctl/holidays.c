@@ -140,7 +140,7 @@ holidays_list(struct ctl *ctl)
 
 /* holidays [--year Y] | holidays import FILE */
 int
-ctl_holidays(struct ctl *ctl, int argc, char *argv[])
+holidays_run(struct ctl *ctl, int argc, char *argv[])
 {
 	if (argc == 0)
 		return holidays_list(ctl);

@@ -70,137 +70,9 @@ usage(void)
 	exit(2);
 }
 
-/* Connects as the options say; exits with a message on failure. */
-PGconn *
-ctl_connect(struct ctl *ctl)
-{
-	const char *conninfo = ctl->conninfo;
-	const char *params[2];
-	PGconn *conn;
-	PGresult *res;
-
-	if (conninfo == NULL && ctl->conf != NULL)
-		conninfo = ctl->conf->database;
-	conn = PQconnectdb(conninfo != NULL ? conninfo : "");
-	if (PQstatus(conn) != CONNECTION_OK) {
-		fprintf(stderr,
-		    "incidentctl: cannot connect to the database: "
-		    "%s",
-		    PQerrorMessage(conn));
-		PQfinish(conn);
-		exit(1);
-	}
-	params[0] = ctl->timezone;
-	res = PQexecParams(conn, "SELECT set_config('TimeZone', $1, false)", 1,
-	    NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		fprintf(stderr, "incidentctl: time zone %s: %s", ctl->timezone,
-		    PQresultErrorMessage(res));
-	PQclear(res);
-	return conn;
-}
-
-/* Runs a query with parameters; exits with a message on failure. */
-PGresult *
-ctl_query(PGconn *conn, const char *sql, int n, const char *const *params)
-{
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "incidentctl: %s", PQresultErrorMessage(res));
-		PQclear(res);
-		PQfinish(conn);
-		exit(1);
-	}
-	return res;
-}
-
-/* A result as a JSON array of objects; NULLs become null. */
-json_t *
-ctl_rows_json(const PGresult *res)
-{
-	json_t *arr = json_array();
-
-	for (int r = 0; r < PQntuples(res); r++) {
-		json_t *obj = json_object();
-
-		for (int c = 0; c < PQnfields(res); c++) {
-			const char *v = PQgetvalue(res, r, c);
-			json_t *jv;
-
-			if (PQgetisnull(res, r, c))
-				jv = json_null();
-			else if (PQftype(res, c) == 20 ||
-			    PQftype(res, c) == 21 || PQftype(res, c) == 23)
-				jv = json_integer(strtoll(v, NULL, 10));
-			else
-				jv = json_string(v);
-			json_object_set_new(obj, PQfname(res, c), jv);
-		}
-		json_array_append_new(arr, obj);
-	}
-	return arr;
-}
-
-void
-ctl_print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	printf("%s\n", s);
-	free(s);
-}
-
-/* Display width of UTF-8 text: East Asian characters take two columns. */
-int
-ctl_width(const char *s)
-{
-	int w = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p & 0xc0) == 0x80)
-			continue;
-		w += *p >= 0xe0 ? 2 : 1;
-	}
-	return w;
-}
-
-/* Prints a result as an aligned table with a header line. */
-void
-ctl_print_table(const PGresult *res, const char *const headers[])
-{
-	int nf = PQnfields(res), nr = PQntuples(res);
-	int width[32];
-
-	for (int c = 0; c < nf && c < 32; c++) {
-		width[c] = ctl_width(headers[c]);
-		for (int r = 0; r < nr; r++) {
-			int w = ctl_width(PQgetvalue(res, r, c));
-
-			if (w > width[c])
-				width[c] = w;
-		}
-	}
-	for (int r = -1; r < nr; r++) {
-		for (int c = 0; c < nf && c < 32; c++) {
-			const char *v = r < 0	   ? headers[c] :
-			    PQgetisnull(res, r, c) ? "-" :
-						     PQgetvalue(res, r, c);
-
-			if (*v == '\0')
-				v = "-";
-			if (c == nf - 1)
-				printf("%s", v);
-			else
-				printf("%s%*s", v, width[c] - ctl_width(v) + 2,
-				    "");
-		}
-		printf("\n");
-	}
-}
-
+/* migrate: creates or updates the schema. */
 static int
-ctl_migrate(struct ctl *ctl)
+incidentctl_migrate(struct ctl *ctl)
 {
 	PGconn *conn = ctl_connect(ctl);
 	int rc = migrate_run(conn, ctl->json);
@@ -209,8 +81,9 @@ ctl_migrate(struct ctl *ctl)
 	return rc == 0 ? 0 : 1;
 }
 
+/* version: this program's and the database's schema versions. */
 static int
-ctl_version(struct ctl *ctl)
+incidentctl_version(struct ctl *ctl)
 {
 	PGconn *conn;
 	PGresult *res;
@@ -233,7 +106,7 @@ ctl_version(struct ctl *ctl)
 
 /* Loads incidentd.yaml for its database and time zone, if there is one. */
 static void
-ctl_load_conf(struct ctl *ctl)
+incidentctl_load_conf(struct ctl *ctl)
 {
 	struct cfg_doc *doc;
 	const char *file = ctl->conffile;
@@ -250,6 +123,40 @@ ctl_load_conf(struct ctl *ctl)
 	ctl->conffile = file;
 	ctl->timezone = ctl->conf->timezone;
 }
+
+/*
+ * The commands: a name, how many arguments follow it (-1: its own
+ * subcommands check them), and the function that runs it, by how many
+ * arguments it takes.
+ */
+static const struct incidentctl_command {
+	const char *name;
+	int nargs;
+	int (*run0)(struct ctl *);
+	int (*run1)(struct ctl *, const char *);
+	int (*run2)(struct ctl *, const char *, const char *);
+	int (*runv)(struct ctl *, int, char *[]);
+} commands[] = {
+	{ "migrate", 0, .run0 = incidentctl_migrate },
+	{ "version", 0, .run0 = incidentctl_version },
+	{ "list", 0, .run0 = lifecycle_list },
+	{ "show", 1, .run1 = lifecycle_show },
+	{ "history", 1, .run1 = lifecycle_history },
+	{ "ack", 1, .run1 = lifecycle_ack },
+	{ "assign", 1, .run1 = lifecycle_assign },
+	{ "advance", 2, .run2 = lifecycle_advance },
+	{ "set", 1, .run1 = lifecycle_set },
+	{ "note", 2, .run2 = lifecycle_note },
+	{ "open", 0, .run0 = lifecycle_open },
+	{ "problem", -1, .runv = lifecycle_problem },
+	{ "pause", 1, .run1 = lifecycle_pause },
+	{ "resume", 1, .run1 = lifecycle_resume },
+	{ "report", -1, .runv = report_run },
+	{ "user", -1, .runv = user_run },
+	{ "holidays", -1, .runv = holidays_run },
+	{ "duty", 0, .run0 = duty_run },
+	{ NULL, 0, .run0 = NULL },
+};
 
 int
 main(int argc, char *argv[])
@@ -290,6 +197,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl;
+	const struct incidentctl_command *cc;
 	const char *cmd;
 	char *end;
 	int ch, rc, nargs;
@@ -446,51 +354,27 @@ main(int argc, char *argv[])
 		return 2;
 	}
 
-	ctl_load_conf(&ctl);
+	incidentctl_load_conf(&ctl);
 	nargs = argc - optind;
-	if (strcmp(cmd, "migrate") == 0 && nargs == 0)
-		rc = ctl_migrate(&ctl);
-	else if (strcmp(cmd, "list") == 0 && nargs == 0)
-		rc = lifecycle_list(&ctl);
-	else if (strcmp(cmd, "show") == 0 && nargs == 1)
-		rc = lifecycle_show(&ctl, argv[optind]);
-	else if (strcmp(cmd, "history") == 0 && nargs == 1)
-		rc = lifecycle_history(&ctl, argv[optind]);
-	else if (strcmp(cmd, "ack") == 0 && nargs == 1)
-		rc = lifecycle_ack(&ctl, argv[optind]);
-	else if (strcmp(cmd, "assign") == 0 && nargs == 1)
-		rc = lifecycle_assign(&ctl, argv[optind]);
-	else if (strcmp(cmd, "advance") == 0 && nargs == 2)
-		rc = lifecycle_advance(&ctl, argv[optind], argv[optind + 1]);
-	else if (strcmp(cmd, "set") == 0 && nargs == 1)
-		rc = lifecycle_set(&ctl, argv[optind]);
-	else if (strcmp(cmd, "note") == 0 && nargs == 2)
-		rc = lifecycle_note(&ctl, argv[optind], argv[optind + 1]);
-	else if (strcmp(cmd, "open") == 0 && nargs == 0)
-		rc = lifecycle_open(&ctl);
-	else if (strcmp(cmd, "problem") == 0)
-		rc = lifecycle_problem(&ctl, nargs, argv + optind);
-	else if (strcmp(cmd, "pause") == 0 && nargs == 1)
-		rc = lifecycle_pause(&ctl, argv[optind]);
-	else if (strcmp(cmd, "resume") == 0 && nargs == 1)
-		rc = lifecycle_resume(&ctl, argv[optind]);
-	else if (strcmp(cmd, "report") == 0)
-		rc = ctl_report(&ctl, nargs, argv + optind);
-	else if (strcmp(cmd, "user") == 0)
-		rc = ctl_user(&ctl, nargs, argv + optind);
-	else if (strcmp(cmd, "holidays") == 0)
-		rc = ctl_holidays(&ctl, nargs, argv + optind);
-	else if (strcmp(cmd, "duty") == 0 && nargs == 0)
-		rc = ctl_duty(&ctl);
-	else if (strcmp(cmd, "version") == 0 && nargs == 0)
-		rc = ctl_version(&ctl);
-	else {
+	for (cc = commands; cc->name != NULL; cc++)
+		if (strcmp(cmd, cc->name) == 0 &&
+		    (cc->nargs == -1 || cc->nargs == nargs))
+			break;
+	if (cc->name == NULL) {
 		fprintf(stderr,
 		    "incidentctl: unknown command or wrong "
 		    "arguments: %s\n",
 		    cmd);
 		usage();
 	}
+	if (cc->run0 != NULL)
+		rc = cc->run0(&ctl);
+	else if (cc->run1 != NULL)
+		rc = cc->run1(&ctl, argv[optind]);
+	else if (cc->run2 != NULL)
+		rc = cc->run2(&ctl, argv[optind], argv[optind + 1]);
+	else
+		rc = cc->runv(&ctl, nargs, argv + optind);
 	json_decref(ctl.fields);
 	inc_conf_free(ctl.conf);
 	return rc;

@@ -67,7 +67,7 @@ struct sql_module {
 extern const struct sql_module sql_modules[];
 extern const size_t nsql_modules;
 
-/* incidentctl.c */
+/* ctl.c */
 PGconn *ctl_connect(struct ctl *);
 PGresult *ctl_query(PGconn *, const char *, int, const char *const *);
 json_t *ctl_rows_json(const PGresult *);
@@ -93,19 +93,19 @@ lifecycle_change(PGconn *, const char *, int, const char *const *, int *);
 int lifecycle_resume(struct ctl *, const char *);
 
 /* report.c */
-int ctl_report(struct ctl *, int, char *[]);
+int report_run(struct ctl *, int, char *[]);
 
 /* user.c */
-int ctl_user(struct ctl *, int, char *[]);
+int user_run(struct ctl *, int, char *[]);
 
 /* report_html.c */
 void report_html(json_t *);
 
 /* duty.c */
-int ctl_duty(struct ctl *);
+int duty_run(struct ctl *);
 
 /* holidays.c */
-int ctl_holidays(struct ctl *, int, char *[]);
+int holidays_run(struct ctl *, int, char *[]);
 
 /* migrate.c */
 int migrate_run(PGconn *, int);

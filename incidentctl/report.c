@@ -252,7 +252,7 @@ report_versions(struct ctl *ctl)
 
 /* report sla --month YYYY-MM [filters] [--format text|csv|json] */
 int
-ctl_report(struct ctl *ctl, int argc, char *argv[])
+report_run(struct ctl *ctl, int argc, char *argv[])
 {
 	const char *format = ctl->json ? "json" : ctl->format;
 	const char *params[6];

@@ -150,7 +150,7 @@ user_list(struct ctl *ctl)
  * administrator (--role administrator).
  */
 int
-ctl_user(struct ctl *ctl, int argc, char *argv[])
+user_run(struct ctl *ctl, int argc, char *argv[])
 {
 	const char *params[6];
 	char *hash, *done;

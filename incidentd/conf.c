@@ -22,6 +22,7 @@
 #include "cfg.h"
 #include "httpd.h"
 #include "incidentd.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 static const char *const mail_lang_names[] = { "ja", "en", NULL };
@@ -821,22 +822,14 @@ inc_check_mail_domain(struct cfg_doc *doc, const struct cfg_node *node,
 		    domain);
 }
 
-/*
- * An unknown TZ silently means UTC in the C library, which would put wrong
- * times in every message: insist on a zone the system knows.
- */
+/* Insists on a time zone the system knows (timeutil_zone_known). */
 void
 inc_check_timezone(struct cfg_doc *doc, const struct cfg_node *node,
     const char *tz)
 {
-	char path[512];
-
-	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-	if (tz[0] == '/' || strstr(tz, "..") != NULL || access(path, R_OK) != 0)
+	if (!timeutil_zone_known(tz))
 		cfg_error(doc, node,
-		    "unknown time zone '%s' (not in "
-		    "/usr/share/zoneinfo)",
-		    tz);
+		    "unknown time zone '%s' (such as Asia/Tokyo)", tz);
 }
 
 /* A list of strings under key into arr; errors name the item. */

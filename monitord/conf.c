@@ -21,6 +21,7 @@
 
 #include "cfg.h"
 #include "monitord.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 static const char *const mon_segment_names[] = { "core", "information",
@@ -1791,10 +1792,7 @@ mon_downtime_load(struct cfg_doc *doc, const struct cfg_node *node,
 		d->comment = xstrdup(s);
 	d->timezone = xstrdup("Asia/Tokyo");
 	if (cfg_str(doc, node, "timezone", 0, &s) == 0) {
-		char path[512];
-
-		snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", s);
-		if (strstr(s, "..") != NULL || access(path, R_OK) == -1)
+		if (!timeutil_zone_known(s))
 			cfg_error(doc, cfg_get(node, "timezone"),
 			    "unknown time zone '%s' (such as Asia/Tokyo)", s);
 		free(d->timezone);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "timeutil.h"
 
 static struct cfg_doc *
 load(const char *text)
@@ -514,6 +515,20 @@ START_TEST(test_redacted_text_blanks_the_marked_scalars)
 }
 END_TEST
 
+/* Time zones are zone files of the system's database, nothing else. */
+START_TEST(test_time_zone_is_a_zone_file)
+{
+	ck_assert(timeutil_zone_known("Asia/Tokyo"));
+	ck_assert(timeutil_zone_known("UTC"));
+	ck_assert(!timeutil_zone_known("Asia")); /* a directory */
+	ck_assert(!timeutil_zone_known("Mars/Olympus"));
+	ck_assert(!timeutil_zone_known("../zoneinfo/UTC"));
+	ck_assert(!timeutil_zone_known("/etc/localtime"));
+	ck_assert(!timeutil_zone_known(""));
+	ck_assert(!timeutil_zone_known(NULL));
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -521,6 +536,7 @@ cfg_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_nested_document_becomes_tree);
+	tcase_add_test(tc, test_time_zone_is_a_zone_file);
 	tcase_add_test(tc, test_japanese_text_is_kept_as_utf8);
 	tcase_add_test(tc, test_broken_yaml_names_line_and_column);
 	tcase_add_test(tc, test_tab_indentation_is_a_syntax_error);

@@ -39,7 +39,6 @@ DECLARE
 	                   ELSE p_ev.new_state END;
 	v_what text := p_ev.new_state ||
 	    CASE WHEN p_ev.flapping THEN ' (flapping)' ELSE '' END;
-	v_from text;
 	v_to text;
 BEGIN
 	SELECT * INTO v_inc FROM incident
@@ -48,11 +47,8 @@ BEGIN
 	IF p_ev.new_state <> 'OK' OR p_ev.flapping IS TRUE THEN
 		IF FOUND THEN
 			IF v_inc.severity <> v_sev THEN
-				INSERT INTO incident_transition (incident_id,
-				    actor, from_status, to_status, from_phase,
-				    to_phase, event_id, reason)
-				VALUES (v_inc.id, p_actor, 'open', 'open',
-				    v_inc.phase, v_inc.phase, p_ev.id,
+				PERFORM incident_move(v_inc.id, p_actor,
+				    'system', NULL, NULL, p_ev.id,
 				    'state ' || v_inc.severity || ' -> ' ||
 				        v_what || ': ' || p_ev.output);
 				UPDATE incident SET severity = v_sev,
@@ -96,28 +92,19 @@ BEGIN
 		      (SELECT reopen_window FROM lifecycle_setting)
 		ORDER BY recovered_at DESC LIMIT 1 FOR UPDATE;
 		IF FOUND THEN
-			v_from := v_inc.phase;
 			v_to := CASE WHEN (SELECT seq FROM lifecycle_phase
 			    WHERE phase = v_inc.phase) > 4 THEN 'recovery'
 			    ELSE v_inc.phase END;
 			PERFORM incident_put(v_inc.id, 'recovered_at', 'null',
 			    p_actor, 'system', 'recurred');
-			UPDATE incident SET status = 'open', phase = v_to,
-			    severity = v_sev, recover_event_id = NULL,
-			    closed_at = NULL,
-			    reopen_count = reopen_count + 1,
-			    updated_at = now()
-			WHERE id = v_inc.id
-			RETURNING * INTO v_inc;
-			INSERT INTO incident_transition (incident_id, actor,
-			    role, from_status, to_status, from_phase, to_phase,
-			    event_id, reason, kind)
-			SELECT v_inc.id, p_actor, 'system', 'recovered', 'open',
-			    v_from, v_to, p_ev.id,
-			    'recurred within ' || s.reopen_window::text ||
-			        ' of its recovery: ' || p_ev.output,
-			    'reopen'
-			FROM lifecycle_setting s;
+			UPDATE incident SET severity = v_sev,
+			    recover_event_id = NULL,
+			    reopen_count = reopen_count + 1
+			WHERE id = v_inc.id;
+			v_inc := incident_move(v_inc.id, p_actor, 'system',
+			    'open', v_to, p_ev.id, 'recurred within ' ||
+			    (SELECT reopen_window FROM lifecycle_setting)::text
+			    || ' of its recovery: ' || p_ev.output);
 			PERFORM incident_put(v_inc.id, 'fault_end', 'null',
 			    p_actor, 'system', 'recurred');
 			RETURN notification_queue(v_inc, p_ev, 'opened',
@@ -129,11 +116,9 @@ BEGIN
 		    p_ev.host || ' ' || p_ev.check_name || ' ' || v_what,
 		    p_ev.source, p_ev.observed_at, p_ev.id)
 		RETURNING * INTO v_inc;
-		INSERT INTO incident_transition (incident_id, actor, from_status,
-		    to_status, from_phase, to_phase, event_id, reason)
-		VALUES (v_inc.id, p_actor, NULL, 'open', NULL, 'detection',
-		    p_ev.id,
-		    'detected by ' || p_ev.source || ': ' || p_ev.output);
+		PERFORM incident_move(v_inc.id, p_actor, 'system', NULL, NULL,
+		    p_ev.id, 'detected by ' || p_ev.source || ': ' ||
+		    p_ev.output, true);
 		PERFORM incident_prefill(v_inc.id, p_ev, p_actor);
 		SELECT * INTO v_inc FROM incident WHERE id = v_inc.id;
 		RETURN notification_queue(v_inc, p_ev, 'opened', p_recipients);
@@ -145,16 +130,11 @@ BEGIN
 	WHERE host = p_ev.host AND check_name = p_ev.check_name
 	  AND recovered_at IS NULL;
 	IF v_inc.id IS NOT NULL THEN
-		UPDATE incident SET status = 'recovered',
-		    recovered_at = p_ev.observed_at,
-		    recover_event_id = p_ev.id, updated_at = now()
-		WHERE id = v_inc.id
-		RETURNING * INTO v_inc;
-		INSERT INTO incident_transition (incident_id, actor,
-		    from_status, to_status, from_phase, to_phase, event_id,
-		    reason)
-		VALUES (v_inc.id, p_actor, 'open', 'recovered', v_inc.phase,
-		    v_inc.phase, p_ev.id,
+		UPDATE incident SET recovered_at = p_ev.observed_at,
+		    recover_event_id = p_ev.id
+		WHERE id = v_inc.id;
+		v_inc := incident_move(v_inc.id, p_actor, 'system',
+		    'recovered', NULL, p_ev.id,
 		    'recovered (' || p_ev.source || '): ' || p_ev.output);
 		INSERT INTO incident_field_change (incident_id, actor, role,
 		    field, old_value, new_value, reason)

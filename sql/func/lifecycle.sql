@@ -234,12 +234,9 @@ BEGIN
 	SELECT * INTO v_inc FROM incident WHERE id = p_inc.id;
 	-- A recovery time given by hand recovers a manual incident.
 	IF v_inc.recovered_at IS NOT NULL AND v_inc.status = 'open' THEN
-		UPDATE incident SET status = 'recovered' WHERE id = v_inc.id;
-		INSERT INTO incident_transition (incident_id, actor, role,
-		    from_status, to_status, from_phase, to_phase, reason, kind)
-		VALUES (v_inc.id, p_actor, p_role, 'open', 'recovered',
-		    v_inc.phase, v_inc.phase,
-		    'recovery time given: ' || v_inc.recovered_at::text, NULL);
+		PERFORM incident_move(v_inc.id, p_actor, p_role, 'recovered',
+		    NULL, NULL, 'recovery time given: ' ||
+		    v_inc.recovered_at::text);
 		IF v_inc.fault_end IS NULL THEN
 			PERFORM incident_put(v_inc.id, 'fault_end',
 			    to_jsonb(v_inc.recovered_at), p_actor, p_role,
@@ -256,6 +253,65 @@ BEGIN
 		v_n := v_n + 1;
 	END IF;
 	RETURN v_n;
+END
+$$;
+
+-- The one writer of an incident's status and phase, and of the audit row
+-- of each move and each event of its life (incident_transition): every
+-- change of either goes through here.  p_status and p_phase say where the
+-- incident goes (NULL: it stays); with p_opened it has just been created
+-- and comes from nowhere.  A change of phase must be one of
+-- lifecycle_transition's moves for p_role (incident_advance checks what
+-- people must give besides: fields, reasons); a change of status is the
+-- system's: open to recovered, or recovered to open when the fault
+-- recurred (a reopen).  The caller holds the incident's lock.  Returns the
+-- incident as it is now.
+CREATE OR REPLACE FUNCTION incident_move(p_id bigint, p_actor text,
+    p_role text, p_status text, p_phase text, p_event bigint,
+    p_reason text, p_opened boolean DEFAULT false)
+RETURNS incident LANGUAGE plpgsql AS $$
+DECLARE
+	v_inc incident;
+	v_from_status text;
+	v_from_phase text;
+	v_kind text;
+BEGIN
+	SELECT * INTO v_inc FROM incident WHERE id = p_id;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'incident_move: no incident %', p_id;
+	END IF;
+	v_from_status := v_inc.status;
+	v_from_phase := v_inc.phase;
+	p_status := coalesce(p_status, v_inc.status);
+	p_phase := coalesce(p_phase, v_inc.phase);
+	IF NOT p_opened AND p_phase <> v_from_phase THEN
+		SELECT kind INTO v_kind FROM lifecycle_transition
+		WHERE from_phase = v_from_phase AND to_phase = p_phase
+		  AND p_role = ANY (roles);
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'incident_move: the % role may not move '
+			    '% from % to %', p_role, v_inc.ref, v_from_phase,
+			    p_phase;
+		END IF;
+	END IF;
+	IF v_from_status = 'recovered' AND p_status = 'open' THEN
+		v_kind := 'reopen';
+	END IF;
+	IF p_status <> v_from_status OR p_phase <> v_from_phase THEN
+		UPDATE incident SET status = p_status, phase = p_phase,
+		    updated_at = now(),
+		    closed_at = CASE WHEN p_phase = v_from_phase THEN closed_at
+		        WHEN p_phase = 'closed' THEN now() END
+		WHERE id = p_id
+		RETURNING * INTO v_inc;
+	END IF;
+	INSERT INTO incident_transition (incident_id, actor, role, from_status,
+	    to_status, from_phase, to_phase, event_id, reason, kind)
+	VALUES (p_id, p_actor, p_role,
+	    CASE WHEN p_opened THEN NULL ELSE v_from_status END, p_status,
+	    CASE WHEN p_opened THEN NULL ELSE v_from_phase END, p_phase,
+	    p_event, coalesce(p_reason, ''), v_kind);
+	RETURN v_inc;
 END
 $$;
 
@@ -339,13 +395,8 @@ BEGIN
 			    array_to_string(v_missing, ', ')));
 		END IF;
 	END IF;
-	UPDATE incident SET phase = p_to, updated_at = now(),
-	    closed_at = CASE WHEN p_to = 'closed' THEN now() END
-	WHERE id = p_id;
-	INSERT INTO incident_transition (incident_id, actor, role, from_status,
-	    to_status, from_phase, to_phase, reason, kind)
-	VALUES (p_id, p_actor, p_role, v_inc.status, v_inc.status, v_inc.phase,
-	    p_to, coalesce(p_reason, ''), v_tr.kind);
+	PERFORM incident_move(p_id, p_actor, p_role, NULL, p_to, NULL,
+	    p_reason);
 	RETURN p_to;
 END
 $$;
@@ -443,11 +494,9 @@ BEGIN
 	    btrim(p_segment), ''), '-'), 'CRITICAL', btrim(p_summary),
 	    p_actor, now(), 'manual', nullif(btrim(p_reported_by), ''))
 	RETURNING * INTO v_inc;
-	INSERT INTO incident_transition (incident_id, actor, role,
-	    from_status, to_status, from_phase, to_phase, reason, kind)
-	VALUES (v_inc.id, p_actor, p_role, NULL, 'open', NULL, 'detection',
+	PERFORM incident_move(v_inc.id, p_actor, p_role, NULL, NULL, NULL,
 	    'opened by hand' || coalesce(', reported by ' ||
-	    nullif(btrim(p_reported_by), ''), ''), NULL);
+	    nullif(btrim(p_reported_by), ''), ''), true);
 	PERFORM incident_put(v_inc.id, 'fault_start', to_jsonb(now()),
 	    p_actor, p_role, 'reported');
 	IF v_inc.host <> '-' THEN

@@ -82,12 +82,9 @@ BEGIN
 			v_ev.downtime := NULL;
 			PERFORM notification_queue(v_inc, v_ev, 'opened',
 			    p_recipients);
-			INSERT INTO incident_transition (incident_id, actor,
-			    role, from_status, to_status, from_phase,
-			    to_phase, reason)
-			VALUES (v_inc.id, 'incidentd', 'system', v_inc.status,
-			    v_inc.status, v_inc.phase, v_inc.phase,
-			    'maintenance ' || v_inc.silenced_by ||
+			PERFORM incident_move(v_inc.id, 'incidentd', 'system',
+			    NULL, NULL, NULL, 'maintenance ' ||
+			    v_inc.silenced_by ||
 			    ' ended with the fault still there: notified');
 			v_n := v_n + 1;
 		END IF;
@@ -125,10 +122,11 @@ BEGIN
 		v_ev.new_state := 'OK';
 		v_ev.output := 'a notification by ' || p_channel ||
 		    ' was delivered again';
-		UPDATE incident SET status = 'recovered', recovered_at = now(),
-		    fault_end = coalesce(fault_end, now()), updated_at = now()
-		WHERE id = v_inc.id
-		RETURNING * INTO v_inc;
+		UPDATE incident SET recovered_at = now(),
+		    fault_end = coalesce(fault_end, now())
+		WHERE id = v_inc.id;
+		v_inc := incident_move(v_inc.id, 'incidentd', 'system',
+		    'recovered', NULL, NULL, v_ev.output);
 		v_to := 'recovered';
 	ELSE
 		v_ev.old_state := 'OK';
@@ -142,14 +140,10 @@ BEGIN
 		    ' are failing', 'incidentd', now(), 'incidentd',
 		    'incidentd/notify/' || p_channel, 'other', now())
 		RETURNING * INTO v_inc;
+		PERFORM incident_move(v_inc.id, 'incidentd', 'system', NULL,
+		    NULL, NULL, v_ev.output, true);
 		v_to := 'opened';
 	END IF;
-	INSERT INTO incident_transition (incident_id, actor, role,
-	    from_status, to_status, from_phase, to_phase, reason)
-	VALUES (v_inc.id, 'incidentd', 'system',
-	    CASE WHEN v_to = 'opened' THEN NULL ELSE 'open' END,
-	    v_inc.status, CASE WHEN v_to = 'opened' THEN NULL
-	    ELSE v_inc.phase END, v_inc.phase, v_ev.output);
 	PERFORM notification_queue(v_inc, v_ev, v_to,
 	    (SELECT recipients FROM lifecycle_setting));
 	PERFORM pg_notify('notification', '');
@@ -506,14 +500,10 @@ BEGIN
 			UPDATE incident SET silenced_by = p_ev.downtime,
 			    silenced_until = v_until
 			WHERE id = p_inc.id;
-			INSERT INTO incident_transition (incident_id, actor,
-			    role, from_status, to_status, from_phase,
-			    to_phase, event_id, reason)
-			SELECT p_inc.id, 'incidentd', 'system', i.status,
-			    i.status, i.phase, i.phase, p_ev.id,
+			PERFORM incident_move(p_inc.id, 'incidentd', 'system',
+			    NULL, NULL, p_ev.id,
 			    'notifications silenced by maintenance ' ||
-			    p_ev.downtime || ' until ' || v_until::text
-			FROM incident i WHERE i.id = p_inc.id;
+			    p_ev.downtime || ' until ' || v_until::text);
 			RETURN 0;
 		END IF;
 	END IF;

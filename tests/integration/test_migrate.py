@@ -113,6 +113,20 @@ def check_sources():
     assert numbered == [], numbered
     assert len(seen) > 100, len(seen)
 
+    log("one function moves incidents and writes their audit of moves")
+    movers = {}
+    for path in glob.glob(os.path.join(harness.SRCDIR, "sql", "func",
+                                       "*.sql")):
+        text = re.sub(r"--[^\n]*", "", open(path, encoding="utf-8").read())
+        for m in re.finditer(r"FUNCTION\s+(\w+)\s*\((.*?)\n\$\$;", text,
+                             re.S):
+            body = m.group(2)
+            if re.search(r"INSERT\s+INTO\s+incident_transition", body) or \
+                    re.search(r"UPDATE\s+incident\s+SET[^;]*?[\s,]"
+                              r"(status|phase)\s*=", body):
+                movers[m.group(1)] = os.path.basename(path)
+    assert movers == {"incident_move": "lifecycle.sql"}, movers
+
 
 def compare(fresh, got, db):
     for what in CATALOG:
