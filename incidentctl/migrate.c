@@ -120,6 +120,21 @@ migrate_modules(PGconn *conn, int quiet, int *napplied)
 			printf("applied func/%s.sql\n", m->name);
 		(*napplied)++;
 	}
+	/*
+	 * Every body is checked now that all exist, as CREATE FUNCTION would
+	 * have: a broken function fails the migration, not its first caller.
+	 */
+	if (*napplied > 0 &&
+	    (migrate_exec(conn, "SET LOCAL check_function_bodies = on",
+		 "modules") == -1 ||
+		migrate_exec(conn,
+		    "SELECT CASE l.lanname WHEN 'plpgsql' THEN "
+		    "plpgsql_validator(p.oid) WHEN 'sql' THEN "
+		    "fmgr_sql_validator(p.oid) END FROM pg_proc p JOIN "
+		    "pg_language l ON l.oid = p.prolang WHERE p.pronamespace = "
+		    "'public'::regnamespace",
+		    "checking the functions") == -1))
+		goto fail;
 	return migrate_exec(conn, "COMMIT", "modules");
 fail:
 	migrate_exec(conn, "ROLLBACK", "rollback");

@@ -217,9 +217,20 @@ def main():
             assert migrate(pg, name).endswith("function modules "
                                               "(0 applied)\n")
 
+        log("a function body that does not hold fails the migration whole")
+        pg.psql(pg.dbname, "SET check_function_bodies = off; CREATE "
+                "FUNCTION broken() RETURNS bigint LANGUAGE sql AS "
+                "'SELECT count(*) FROM no_such_table'; UPDATE schema_module "
+                "SET hash = 'x' WHERE name = 'calendar'")
+        rc, out, err = run([harness.binary("incidentctl"), "-d",
+                            pg.conninfo(), "migrate"])
+        assert rc == 1 and "checking the functions" in err and \
+            "no_such_table" in err, (rc, out, err)
+        assert pg.query("SELECT hash FROM schema_module WHERE name = "
+                        "'calendar'") == [["x"]], "not rolled back"
+        pg.psql(pg.dbname, "DROP FUNCTION broken()")
+
         log("a module whose text changed is applied again, alone")
-        pg.psql(pg.dbname, "UPDATE schema_module SET hash = 'x' WHERE name "
-                "= 'calendar'")
         out = migrate(pg, pg.dbname)
         assert "applied func/calendar.sql" in out and \
             "(1 applied)" in out and "func/sla.sql" not in out, out
