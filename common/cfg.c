@@ -19,6 +19,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "timeutil.h"
 #include "xmalloc.h"
 
 /* Deeper documents are refused: no config needs them, and a fuzzer would. */
@@ -1119,4 +1120,29 @@ cfg_sort_errors(struct cfg_doc *doc)
 	for (size_t i = 0; i < doc->nerrors; i++)
 		doc->errors[i] = v[i].msg;
 	free(v);
+}
+
+/* Reads a list of strings (a YAML sequence) under key into *out. */
+void
+cfg_str_list(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+    char ***out, size_t *n)
+{
+	const struct cfg_node *seq = cfg_seq(doc, map, key, 0);
+	const char *v;
+
+	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
+		if (cfg_node_str(doc, seq->items[i], key, &v) == -1)
+			continue;
+		*out = xreallocarray(*out, *n + 1, sizeof(**out));
+		(*out)[(*n)++] = xstrdup(v);
+	}
+}
+
+/* Insists on a time zone the system knows (timeutil_zone_known). */
+void
+cfg_timezone(struct cfg_doc *doc, const struct cfg_node *node, const char *tz)
+{
+	if (!timeutil_zone_known(tz))
+		cfg_error(doc, node, "unknown time zone '%s' (such as Asia/Tokyo)",
+		    tz);
 }

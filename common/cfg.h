@@ -83,6 +83,9 @@ const struct cfg_node *
 cfg_map(struct cfg_doc *, const struct cfg_node *, const char *, int);
 int cfg_node_str(struct cfg_doc *, const struct cfg_node *, const char *,
     const char **);
+void cfg_timezone(struct cfg_doc *, const struct cfg_node *, const char *);
+void cfg_str_list(struct cfg_doc *, const struct cfg_node *, const char *,
+    char ***, size_t *);
 int cfg_parse_duration(const char *, uint64_t *);
 void cfg_sort_errors(struct cfg_doc *);
 struct cfg_node *

@@ -613,36 +613,6 @@ inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
 }
 
 /*
- * A list of priorities (1-5 or P1-P5) as "1,2" for the SQL functions;
- * NULL when there is no list.
- */
-char *
-inc_priority_list(struct cfg_doc *doc, const struct cfg_node *seq)
-{
-	char *out, *next;
-	const char *s;
-
-	if (seq == NULL)
-		return NULL;
-	out = xstrdup("");
-	for (size_t i = 0; i < seq->n; i++) {
-		if (cfg_node_str(doc, seq->items[i], "a priority", &s) == -1)
-			continue;
-		if (s[0] == 'P' || s[0] == 'p')
-			s++;
-		if (s[0] < '1' || s[0] > '5' || s[1] != '\0') {
-			cfg_error(doc, seq->items[i],
-			    "a priority is 1-5 (or P1-P5)");
-			continue;
-		}
-		next = xasprintf("%s%s%s", out, *out ? "," : "", s);
-		free(out);
-		out = next;
-	}
-	return out;
-}
-
-/*
  * Escalation: the contacts of a level are told only if the incident is
  * still unacknowledged that long after its first message; the others are
  * told at once.
@@ -667,7 +637,7 @@ inc_escalation_load(struct cfg_doc *doc, const struct cfg_node *node,
 		return;
 	cfg_check_keys(doc, node, "escalation", keys);
 	prios = cfg_seq(doc, node, "priorities", 0);
-	conf->escalate_priorities = inc_priority_list(doc, prios);
+	conf->escalate_priorities = conf_priority_list(doc, prios);
 	levels = cfg_seq(doc, node, "levels", 0);
 	for (size_t i = 0; levels != NULL && i < levels->n; i++) {
 		const struct cfg_node *lv = levels->items[i];
@@ -757,7 +727,7 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 		c->email = email != NULL ? xstrdup(email) : NULL;
 		c->sms = number;
 		c->webhook = webhook != NULL ? xstrdup(webhook) : NULL;
-		c->sms_priorities = inc_priority_list(doc,
+		c->sms_priorities = conf_priority_list(doc,
 		    cfg_seq(doc, node, "sms_priorities", 0));
 		if (c->sms_priorities != NULL && c->sms == NULL)
 			cfg_error(doc, cfg_get(node, "sms_priorities"),
@@ -820,16 +790,6 @@ inc_check_mail_domain(struct cfg_doc *doc, const struct cfg_node *node,
 	    strchr(domain, '@') != NULL)
 		cfg_error(doc, node, "mail_domain '%s' is not a domain name",
 		    domain);
-}
-
-/* Insists on a time zone the system knows (timeutil_zone_known). */
-void
-inc_check_timezone(struct cfg_doc *doc, const struct cfg_node *node,
-    const char *tz)
-{
-	if (!timeutil_zone_known(tz))
-		cfg_error(doc, node,
-		    "unknown time zone '%s' (such as Asia/Tokyo)", tz);
 }
 
 /* A list of strings under key into arr; errors name the item. */
@@ -926,7 +886,7 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	snprintf(buf, sizeof(buf), "%llu milliseconds",
 	    (unsigned long long)conf->rate_window_ms);
 	json_object_set_new(j, "rate_window", json_string(buf));
-	inc_duty_load(doc, root, conf, j);
+	conf_duty_load(doc, root, conf, j);
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		const struct cfg_node *node = seq->items[i], *deps;
 		const char *name = NULL, *title = NULL;
@@ -967,7 +927,7 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	json_object_set_new(j, "recipients", inc_recipients(conf));
 	conf->nservices = json_array_size(services);
 	json_object_set_new(j, "services", services);
-	inc_sla_load(doc, root, j);
+	conf_sla_load(doc, root, j);
 	conf->nagreements = json_array_size(json_object_get(j, "agreements"));
 	if ((conf->lifecycle_json = json_dumps(j, JSON_COMPACT)) == NULL)
 		fatalx("cannot encode the service map as JSON");
@@ -1069,7 +1029,7 @@ inc_conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
 	if (cfg_str(doc, root, "timezone", 0, &s) != 0)
 		s = "Asia/Tokyo";
 	else
-		inc_check_timezone(doc, cfg_get(root, "timezone"), s);
+		cfg_timezone(doc, cfg_get(root, "timezone"), s);
 	conf->timezone = xstrdup(s);
 	inc_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
 	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);

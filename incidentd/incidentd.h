@@ -189,9 +189,6 @@ struct inc_conf *
 inc_conf_load_doc(const char *, struct cfg_doc *, struct cfg_doc **);
 void inc_conf_free(struct inc_conf *);
 const char *mail_lang_str(enum mail_lang);
-char *inc_priority_list(struct cfg_doc *, const struct cfg_node *);
-void
-inc_check_timezone(struct cfg_doc *, const struct cfg_node *, const char *);
 
 /* acklink.c: tokens of one-time acknowledgement links */
 #define ACK_TOKEN_LEN 27
@@ -234,13 +231,18 @@ struct holiday {
 };
 struct holiday *holidays_parse(const char *, size_t, size_t *, char *, size_t);
 
-/* duty.c */
+/* conf_priority.c */
+char *conf_priority_list(struct cfg_doc *, const struct cfg_node *);
+
+/* conf_duty.c: calendars and teams */
 struct json_t;
-void inc_duty_load(struct cfg_doc *, const struct cfg_node *, struct inc_conf *,
-    struct json_t *);
+void conf_duty_load(struct cfg_doc *, const struct cfg_node *,
+    struct inc_conf *, struct json_t *);
+
+/* conf_sla.c: agreements */
+void conf_sla_load(struct cfg_doc *, const struct cfg_node *, struct json_t *);
 
 /* sla.c */
-void inc_sla_load(struct cfg_doc *, const struct cfg_node *, struct json_t *);
 void sla_refresh_run(struct incidentd *);
 
 /* ingest.c */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "db.h"
 #include "monitord.h"
 #include "text.h"
@@ -367,7 +368,7 @@ snmp_req_free(struct snmp_req *req)
 static void
 snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 {
-	struct monitord *md = rt->md;
+	char text[CHECK_OUTPUT_MAX];
 	struct mon_check *c = rt->host->snmp->agent_check;
 	enum check_status st;
 	uint64_t now;
@@ -387,7 +388,7 @@ snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 	case SNMP_RESULT_OK:
 		rt->answered = 1;
 		st = CHECK_OK;
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "SNMP OK - the agent answers (%.1f ms)",
 		    (double)r->rtt_us / 1000.0);
 		break;
@@ -395,13 +396,13 @@ snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 	case SNMP_RESULT_UNREACHABLE:
 		if (rt->answered) {
 			st = CHECK_CRITICAL;
-			snprintf(md->output, sizeof(md->output),
+			snprintf(text, sizeof(text),
 			    "SNMP CRITICAL - the agent at %s port %u stopped "
 			    "answering: %s",
 			    rt->host->address, rt->host->snmp->port, r->reason);
 		} else {
 			st = CHECK_UNKNOWN;
-			snprintf(md->output, sizeof(md->output),
+			snprintf(text, sizeof(text),
 			    "SNMP UNKNOWN - no answer from %s port %u yet: %s "
 			    "(a wrong community or credential, an access list, "
 			    "or no agent)",
@@ -412,11 +413,11 @@ snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 	case SNMP_RESULT_ERROR:
 	default:
 		st = CHECK_UNKNOWN;
-		snprintf(md->output, sizeof(md->output), "SNMP UNKNOWN - %s",
+		snprintf(text, sizeof(text), "SNMP UNKNOWN - %s",
 		    r->reason);
 		break;
 	}
-	check_record(c, st, 0);
+	check_record(c, st, 0, text);
 }
 
 /* A number from a varbind, if it holds one. */
@@ -472,16 +473,17 @@ snmp_fmt_ticks(uint64_t ticks, char *buf, size_t len)
 static void
 snmp_uptime_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 {
+	char text[CHECK_OUTPUT_MAX];
 	struct monitord *md = c->md;
 	struct snmp_check_rt *rt = snmp_rt(c);
 	uint64_t now = timeutil_real_us();
 	char was[40], up[40];
 
 	if (n < 1 || vb[0].type != SNMP_VT_TIMETICKS) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "SNMP UNKNOWN - sysUpTime.0 did not come back as "
 		    "TimeTicks");
-		check_finish(c, CHECK_UNKNOWN);
+		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
 	snmp_fmt_ticks(vb[0].u, up, sizeof(up));
@@ -490,25 +492,26 @@ snmp_uptime_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 	if (rt->have_uptime &&
 	    snmp_uptime_rebooted(rt->last_ticks, rt->last_us, vb[0].u, now)) {
 		snmp_fmt_ticks(rt->last_ticks, was, sizeof(was));
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "SNMP WARNING - rebooted: uptime %s, was %s", up, was);
 		rt->last_ticks = vb[0].u;
 		rt->last_us = now;
 		check_finish_quiet(c);
-		check_record(c, CHECK_WARNING, 1);
+		check_record(c, CHECK_WARNING, 1, text);
 		return;
 	}
 	rt->have_uptime = 1;
 	rt->last_ticks = vb[0].u;
 	rt->last_us = now;
-	snprintf(md->output, sizeof(md->output), "SNMP OK - uptime %s", up);
-	check_finish(c, CHECK_OK);
+	snprintf(text, sizeof(text), "SNMP OK - uptime %s", up);
+	check_finish(c, CHECK_OK, text);
 }
 
 /* oid: the value against the critical range, then the warning one. */
 static void
 snmp_oid_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 {
+	char text[CHECK_OUTPUT_MAX];
 	struct monitord *md = c->md;
 	struct snmp_check *sc = c->snmp;
 	enum check_status st = CHECK_OK;
@@ -517,15 +520,15 @@ snmp_oid_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 
 	snmp_oid_str(&sc->oid, oidbuf, sizeof(oidbuf));
 	if (n < 1 || snmp_vb_missing(&vb[0])) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "SNMP UNKNOWN - %s: no such object", oidbuf);
-		check_finish(c, CHECK_UNKNOWN);
+		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
 	if (snmp_vb_number(&vb[0], &v) == -1) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "SNMP UNKNOWN - %s: the value is not a number", oidbuf);
-		check_finish(c, CHECK_UNKNOWN);
+		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
 	metric_store_add(md->store, c->host->name, c->name, "value", v);
@@ -533,9 +536,9 @@ snmp_oid_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 		st = CHECK_CRITICAL;
 	else if (sc->have_warn && snmp_range_alert(&sc->warn, v))
 		st = CHECK_WARNING;
-	snprintf(md->output, sizeof(md->output), "SNMP %s - %s = %.10g",
+	snprintf(text, sizeof(text), "SNMP %s - %s = %.10g",
 	    check_status_str(st), oidbuf, v);
-	check_finish(c, st);
+	check_finish(c, st, text);
 }
 
 /* The row index of oid under table column root.col, or -1. */
@@ -711,7 +714,7 @@ static void
 snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
     int walked)
 {
-	struct monitord *md = c->md;
+	char text[CHECK_OUTPUT_MAX];
 	struct snmp_check *sc = c->snmp;
 	struct snmp_check_rt *rt = snmp_rt(c);
 	struct snmp_oid ift, ifx, up;
@@ -826,16 +829,16 @@ snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
 	if (missing > 0)
 		rt->polls = 0; /* walk again */
 	if (nsel == 0 && missing == 0) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "IF UNKNOWN - no interface matches the selection (%zu "
 		    "interfaces on the device)",
 		    rt->nifs);
-		check_finish(c, CHECK_UNKNOWN);
+		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
-	snprintf(md->output, sizeof(md->output),
+	snprintf(text, sizeof(text),
 	    "IF OK - %zu interfaces watched, %zu down", nsel, ndown);
-	check_finish(c, CHECK_OK);
+	check_finish(c, CHECK_OK, text);
 }
 
 /* storage: the fullest selected disk decides; every one is a metric. */
@@ -843,6 +846,7 @@ static void
 snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
     size_t n)
 {
+	char text[CHECK_OUTPUT_MAX];
 	struct monitord *md = c->md;
 	struct snmp_check *sc = c->snmp;
 	struct snmp_oid root, fixed;
@@ -916,20 +920,21 @@ snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
 		free(descr);
 	}
 	if (nsel == 0) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "DISK UNKNOWN - no storage matches the selection");
-		check_finish(c, CHECK_UNKNOWN);
+		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
-	snprintf(md->output, sizeof(md->output), "DISK %s - %s",
+	snprintf(text, sizeof(text), "DISK %s - %s",
 	    check_status_str(st), list);
-	check_finish(c, st);
+	check_finish(c, st, text);
 }
 
 /* cpu: the average hrProcessorLoad of all processors. */
 static void
 snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 {
+	char text[CHECK_OUTPUT_MAX];
 	struct monitord *md = c->md;
 	struct snmp_check *sc = c->snmp;
 	struct snmp_oid root;
@@ -945,9 +950,9 @@ snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 			count++;
 		}
 	if (count == 0) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "CPU UNKNOWN - the agent reports no hrProcessorLoad");
-		check_finish(c, CHECK_UNKNOWN);
+		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
 	v = sum / (double)count;
@@ -956,10 +961,10 @@ snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 		st = CHECK_CRITICAL;
 	else if (sc->warn_pct > 0 && v >= sc->warn_pct)
 		st = CHECK_WARNING;
-	snprintf(md->output, sizeof(md->output),
+	snprintf(text, sizeof(text),
 	    "CPU %s - load %.0f%% (average of %zu)", check_status_str(st), v,
 	    count);
-	check_finish(c, st);
+	check_finish(c, st, text);
 }
 
 /* Hands a check its share of a response. */
@@ -967,16 +972,17 @@ static void
 snmp_deliver(struct mon_check *c, const struct snmp_response *r,
     const struct snmp_varbind *vb, size_t n, int walked)
 {
+	char text[CHECK_OUTPUT_MAX];
 	if (r->result != SNMP_RESULT_OK) {
 		/* The agent check carries that fault. */
 		check_finish_quiet(c);
 		return;
 	}
 	if (r->error_status != 0) {
-		snprintf(c->md->output, sizeof(c->md->output),
+		snprintf(text, sizeof(text),
 		    "SNMP UNKNOWN - the agent refused the request: %s",
 		    r->reason);
-		check_finish(c, CHECK_UNKNOWN);
+		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
 	switch (c->kind) {
@@ -1178,18 +1184,19 @@ snmp_if_start(struct snmp_host_rt *rt, struct mon_check *c)
 /*
  * Starts an SNMP check's request.  Returns 1 when a request is on its way
  * (it ends in check_finish or check_finish_quiet), 0 after writing why not
- * in md->output.
+ * in text.
  */
-int
-check_snmp_run(struct mon_check *c)
+static int
+check_snmp_start(struct mon_check *c, enum check_status *result, char *text,
+    size_t len)
 {
-	struct monitord *md = c->md;
 	struct snmp_host_rt *rt = c->host->snmp ? c->host->snmp->rt : NULL;
 	struct snmp_oid oids[2];
 	int rc = 0;
 
+	(void)result; /* UNKNOWN when it cannot start */
 	if (rt == NULL || rt->agent == NULL) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, len,
 		    "SNMP UNKNOWN - no agent for this host (see the log)");
 		return 0;
 	}
@@ -1222,7 +1229,7 @@ check_snmp_run(struct mon_check *c)
 		break;
 	}
 	if (rc == -1) {
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, len,
 		    "SNMP UNKNOWN - the request could not be queued");
 		return 0;
 	}
@@ -1307,7 +1314,7 @@ check_snmp_host_stop(struct monitord *md, struct mon_host *host)
  * A check is stopped with its request in flight: the request stays (the
  * agent answers it), but its answer no longer goes to this check.
  */
-void
+static void
 check_snmp_cancel(struct mon_check *c)
 {
 	struct snmp_host_rt *rt;
@@ -1486,6 +1493,7 @@ snmp_trap_store(struct monitord *md, const struct snmp_trap *t,
 void
 check_snmp_trap(struct monitord *md, const struct snmp_trap *t)
 {
+	char text[CHECK_OUTPUT_MAX];
 	struct mon_host *host = snmp_host_by_addr(md, &t->from);
 	struct mon_check *c;
 	char sender[INET6_ADDRSTRLEN] = "?";
@@ -1563,12 +1571,194 @@ check_snmp_trap(struct monitord *md, const struct snmp_trap *t)
 		c = snmp_host_check(md, host, CHECK_KIND_SNMP_UPTIME);
 		if (c == NULL || c->md == NULL)
 			break;
-		snprintf(md->output, sizeof(md->output),
+		snprintf(text, sizeof(text),
 		    "SNMP WARNING - rebooted (%s trap)",
 		    snmp_trap_kind_str(t->kind));
-		check_record(c, CHECK_WARNING, 1);
+		check_record(c, CHECK_WARNING, 1, text);
 		break;
 	default:
 		break;
 	}
 }
+
+/* Reads a range threshold ("10", "~:10", "@10:20") under key. */
+static int
+check_snmp_range_load(struct cfg_doc *doc, const struct cfg_node *map,
+    const char *key, struct snmp_range *r)
+{
+	const struct cfg_node *node = cfg_get(map, key);
+	const char *v;
+
+	if (node == NULL || cfg_is_null(node))
+		return 0;
+	if (cfg_node_str(doc, node, key, &v) == -1)
+		return 0;
+	if (snmp_range_parse(v, r) == -1) {
+		cfg_error(doc, node,
+		    "'%s' must be a range such as 10, 10:, ~:10, 10:20 or "
+		    "@10:20, not '%s'",
+		    key, v);
+		return 0;
+	}
+	return 1;
+}
+
+/* The settings every SNMP kind has: its part of the host's requests. */
+static struct snmp_check *
+check_snmp_new(struct mon_check *check)
+{
+	check->snmp = xcalloc(1, sizeof(*check->snmp));
+	return check->snmp;
+}
+
+static void
+check_snmp_uptime_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct mon_check *check, const char *name)
+{
+	(void)doc;
+	(void)node;
+	check_snmp_new(check);
+	check->name = xstrdup(name ? name : "sysuptime");
+}
+
+static void
+check_snmp_if_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct mon_check *check, const char *name)
+{
+	struct snmp_check *sc = check_snmp_new(check);
+	const struct cfg_node *seq;
+
+	cfg_str_list(doc, node, "names", &sc->names, &sc->nnames);
+	cfg_str_list(doc, node, "aliases", &sc->aliases, &sc->naliases);
+	if ((seq = cfg_seq(doc, node, "indexes", 0)) != NULL) {
+		for (size_t i = 0; i < seq->n; i++) {
+			const struct cfg_node *it = seq->items[i];
+			char *end;
+			unsigned long x;
+
+			x = it->type == CFG_SCALAR ?
+			    strtoul(it->value, &end, 10) :
+			    0;
+			if (it->type != CFG_SCALAR || *end != '\0' || x == 0 ||
+			    x > 2147483647UL) {
+				cfg_error(doc, it,
+				    "an ifIndex must be a number from 1");
+				continue;
+			}
+			sc->indexes = xreallocarray(sc->indexes,
+			    sc->nindexes + 1, sizeof(*sc->indexes));
+			sc->indexes[sc->nindexes++] = (uint32_t)x;
+		}
+	}
+	cfg_double(doc, node, "utilisation_warning", 0, 0, 100,
+	    &sc->warn_pct);
+	cfg_double(doc, node, "utilisation_critical", 0, 0, 100,
+	    &sc->crit_pct);
+	cfg_double(doc, node, "errors_warning", 0, 0, 1e9, &sc->err_warn);
+	cfg_double(doc, node, "errors_critical", 0, 0, 1e9, &sc->err_crit);
+	check->name = xstrdup(name ? name : "interfaces");
+}
+
+static void
+check_snmp_storage_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct mon_check *check, const char *name)
+{
+	struct snmp_check *sc = check_snmp_new(check);
+
+	cfg_str_list(doc, node, "names", &sc->names, &sc->nnames);
+	sc->warn_pct = 80;
+	sc->crit_pct = 90;
+	cfg_double(doc, node, "warning", 0, 0, 100, &sc->warn_pct);
+	cfg_double(doc, node, "critical", 0, 0, 100, &sc->crit_pct);
+	check->name = xstrdup(name ? name : "storage");
+}
+
+static void
+check_snmp_cpu_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct mon_check *check, const char *name)
+{
+	struct snmp_check *sc = check_snmp_new(check);
+
+	sc->warn_pct = 80;
+	sc->crit_pct = 95;
+	cfg_double(doc, node, "warning", 0, 0, 100, &sc->warn_pct);
+	cfg_double(doc, node, "critical", 0, 0, 100, &sc->crit_pct);
+	check->name = xstrdup(name ? name : "cpu");
+}
+
+static void
+check_snmp_oid_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct mon_check *check, const char *name)
+{
+	struct snmp_check *sc = check_snmp_new(check);
+	const char *s = NULL;
+
+	if (cfg_str(doc, node, "oid", 1, &s) == 0 &&
+	    snmp_oid_parse(s, &sc->oid) == -1)
+		cfg_error(doc, cfg_get(node, "oid"),
+		    "'%s' is not a numeric OID such as 1.3.6.1.2.1.1.3.0", s);
+	sc->have_warn = check_snmp_range_load(doc, node, "warning", &sc->warn);
+	sc->have_crit =
+	    check_snmp_range_load(doc, node, "critical", &sc->crit);
+	check->name = name ? xstrdup(name) : xasprintf("oid/%s", s ? s : "?");
+}
+
+static void
+check_snmp_validate(struct cfg_doc *doc, const struct cfg_node *at,
+    const struct mon_check *c)
+{
+	const struct snmp_check *sc = c->snmp;
+
+	if ((sc->warn_pct > 0 && sc->crit_pct > 0 &&
+		sc->warn_pct > sc->crit_pct) ||
+	    (sc->err_warn > 0 && sc->err_crit > 0 &&
+		sc->err_warn > sc->err_crit))
+		cfg_error(doc, at,
+		    "check '%s' of host '%s': the warning threshold exceeds "
+		    "the critical one",
+		    c->name, c->host->name);
+}
+
+static void
+check_snmp_kind_free(struct mon_check *c)
+{
+	check_snmp_free(c->snmp);
+}
+
+static const char *const check_snmp_uptime_keys[] = { NULL };
+static const char *const check_snmp_if_keys[] = { "names", "aliases",
+	"indexes", "utilisation_warning", "utilisation_critical",
+	"errors_warning", "errors_critical", NULL };
+static const char *const check_snmp_storage_keys[] = { "names", "warning",
+	"critical", NULL };
+static const char *const check_snmp_cpu_keys[] = { "warning", "critical",
+	NULL };
+static const char *const check_snmp_oid_keys[] = { "oid", "warning",
+	"critical", NULL };
+
+#define CHECK_SNMP_OPS(k, w, l)                                              \
+	{                                                                    \
+		.kind = (k), .what = (w),                                    \
+		.keys = check_snmp_##l##_keys, .flags = CHECK_OPS_HOST_PHASE, \
+		.load = check_snmp_##l##_load,                               \
+		.validate = check_snmp_validate, .start = check_snmp_start,  \
+		.cancel = check_snmp_cancel, .free = check_snmp_kind_free,   \
+	}
+
+const struct check_kind_ops check_snmp_uptime_ops = CHECK_SNMP_OPS(CHECK_KIND_SNMP_UPTIME, "a sysuptime check", uptime);
+const struct check_kind_ops check_snmp_if_ops = CHECK_SNMP_OPS(CHECK_KIND_SNMP_IF, "an interfaces check", if);
+const struct check_kind_ops check_snmp_storage_ops = CHECK_SNMP_OPS(CHECK_KIND_SNMP_STORAGE, "a storage check", storage);
+const struct check_kind_ops check_snmp_cpu_ops =
+    CHECK_SNMP_OPS(CHECK_KIND_SNMP_CPU, "a cpu check", cpu);
+const struct check_kind_ops check_snmp_oid_ops =
+    CHECK_SNMP_OPS(CHECK_KIND_SNMP_OID, "an oid check", oid);
+
+/*
+ * The implicit agent check of a host polled by SNMP: fed by the outcomes of
+ * its other SNMP checks' requests, never scheduled itself.
+ */
+const struct check_kind_ops check_snmp_agent_ops = {
+	.kind = CHECK_KIND_SNMP_AGENT,
+	.what = "the agent check",
+	.flags = CHECK_OPS_FED,
+};

@@ -24,42 +24,25 @@
 #include "timeutil.h"
 #include "xmalloc.h"
 
-static const char *const mon_segment_names[] = { "core", "information",
-	"finance", "other", NULL };
-/* By enum check_kind; "snmp" is the implicit agent check. */
-static const char *const check_kind_names[] = { "icmp", "tcp", "snmp",
-	"sysuptime", "interfaces", "storage", "cpu", "oid", "plugin", "passive",
-	NULL };
-/* What a check's type may be in the file (not the implicit "snmp"). */
-static const char *const check_type_names[] = { "icmp", "tcp", "sysuptime",
-	"interfaces", "storage", "cpu", "oid", "plugin", "passive", NULL };
-static const enum check_kind check_type_kinds[] = { CHECK_KIND_ICMP,
-	CHECK_KIND_TCP, CHECK_KIND_SNMP_UPTIME, CHECK_KIND_SNMP_IF,
-	CHECK_KIND_SNMP_STORAGE, CHECK_KIND_SNMP_CPU, CHECK_KIND_SNMP_OID,
-	CHECK_KIND_PLUGIN, CHECK_KIND_PASSIVE };
-/* The keys of each type, besides check_common_keys; by check_type_names. */
-static const char *const icmp_keys[] = { "packets", "packet_gap", "rtt_warning",
-	"rtt_critical", "loss_warning", "loss_critical", NULL };
-static const char *const tcp_keys[] = { "port", "send", "expect",
-	"connect_warning", "connect_critical", NULL };
-static const char *const uptime_keys[] = { NULL };
-static const char *const if_keys[] = { "names", "aliases", "indexes",
-	"utilisation_warning", "utilisation_critical", "errors_warning",
-	"errors_critical", NULL };
-static const char *const storage_keys[] = { "names", "warning", "critical",
-	NULL };
-static const char *const cpu_keys[] = { "warning", "critical", NULL };
-static const char *const oid_keys[] = { "oid", "warning", "critical", NULL };
-static const char *const plugin_keys[] = { "command", "timeout_state", NULL };
-static const char *const passive_keys[] = { "token", "heartbeat",
-	"heartbeat_state", NULL };
-static const char *const *const check_type_keys[] = { icmp_keys, tcp_keys,
-	uptime_keys, if_keys, storage_keys, cpu_keys, oid_keys, plugin_keys,
-	passive_keys };
-static const char *const timeout_state_names[] = { "ok", "warning", "critical",
-	"unknown", NULL };
-/* Where a plugin named without a path is looked for, by default. */
-#define MON_PLUGIN_DIR "/usr/lib/nagios/plugins"
+/* The kinds a check's "type:" may name (not the implicit agent check). */
+static const struct check_kind_ops *const mon_check_types[] = {
+	&check_icmp_ops, &check_tcp_ops, &check_snmp_uptime_ops,
+	&check_snmp_if_ops, &check_snmp_storage_ops, &check_snmp_cpu_ops,
+	&check_snmp_oid_ops, &check_plugin_ops, &check_passive_ops
+};
+#define MON_NCHECK_TYPES (sizeof(mon_check_types) / sizeof(mon_check_types[0]))
+
+/* The names of mon_check_types, as "type:" writes them; NULL-terminated. */
+static const char *const *
+mon_check_type_names(void)
+{
+	static const char *names[MON_NCHECK_TYPES + 1];
+
+	if (names[0] == NULL)
+		for (size_t i = 0; i < MON_NCHECK_TYPES; i++)
+			names[i] = check_kind_str(mon_check_types[i]->kind);
+	return names;
+}
 static const char *const snmp_version_names[] = { "1", "2c", "3", NULL };
 static const char *const snmp_level_names[] = { "noAuthNoPriv", "authNoPriv",
 	"authPriv", NULL };
@@ -88,23 +71,7 @@ static const char *const check_common_keys[] = { "interval", "retry_interval",
 #define MON_TEMPLATE_DEPTH 16
 
 #define MS_MIN 10ULL
-#define MS_DAY (86400ULL * 1000ULL)
-
-const char *
-mon_segment_str(enum mon_segment segment)
-{
-	if ((unsigned)segment > SEGMENT_OTHER)
-		return "?";
-	return mon_segment_names[segment];
-}
-
-const char *
-check_kind_str(enum check_kind kind)
-{
-	if ((unsigned)kind >= CHECK_KIND_COUNT)
-		return "?";
-	return check_kind_names[kind];
-}
+#define MS_DAY CHECK_MS_DAY
 
 /* Frees one check's settings; it must be stopped.  NULL is allowed. */
 void
@@ -115,17 +82,8 @@ mon_check_free(struct mon_check *check)
 	free(check->name);
 	free(check->suppressed_by);
 	free(check->last_output);
-	for (char **a = check->plugin.argv; a != NULL && *a != NULL; a++)
-		free(*a);
-	free(check->plugin.argv);
-	if (check->passive.token != NULL) {
-		explicit_bzero(check->passive.token,
-		    strlen(check->passive.token));
-		free(check->passive.token);
-	}
-	free(check->tcp.send);
-	free(check->tcp.expect);
-	check_snmp_free(check->snmp);
+	if (check->ops != NULL && check->ops->free != NULL)
+		check->ops->free(check);
 	free(check);
 }
 
@@ -300,6 +258,8 @@ static void
 mon_check_keys(struct cfg_doc *doc, const struct cfg_node *node,
     const char *what, const char *const specific[])
 {
+	static const char *const none[] = { NULL };
+
 	const char *keys[64];
 	size_t n = 0;
 
@@ -307,6 +267,8 @@ mon_check_keys(struct cfg_doc *doc, const struct cfg_node *node,
 	keys[n++] = "name";
 	for (size_t i = 0; check_common_keys[i] != NULL; i++)
 		keys[n++] = check_common_keys[i];
+	if (specific == NULL)
+		specific = none;
 	for (size_t i = 0; specific[i] != NULL && n < 63; i++)
 		keys[n++] = specific[i];
 	keys[n] = NULL;
@@ -362,132 +324,6 @@ mon_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
 	}
 }
 
-/* Reads a list of strings (a YAML sequence) under key into *out. */
-static void
-mon_str_list(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
-    char ***out, size_t *n)
-{
-	const struct cfg_node *seq = cfg_seq(doc, map, key, 0);
-	const char *v;
-
-	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
-		if (cfg_node_str(doc, seq->items[i], key, &v) == -1)
-			continue;
-		*out = xreallocarray(*out, *n + 1, sizeof(**out));
-		(*out)[(*n)++] = xstrdup(v);
-	}
-}
-
-/* Reads a range threshold ("10", "~:10", "@10:20") under key. */
-static int
-mon_range(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
-    struct snmp_range *r)
-{
-	const struct cfg_node *node = cfg_get(map, key);
-	const char *v;
-
-	if (node == NULL || cfg_is_null(node))
-		return 0;
-	if (cfg_node_str(doc, node, key, &v) == -1)
-		return 0;
-	if (snmp_range_parse(v, r) == -1) {
-		cfg_error(doc, node,
-		    "'%s' must be a range such as 10, 10:, "
-		    "~:10, 10:20 or @10:20, not '%s'",
-		    key, v);
-		return 0;
-	}
-	return 1;
-}
-
-/* Reads the settings of the SNMP check kinds. */
-static void
-mon_snmp_check_load(struct cfg_doc *doc, const struct cfg_node *node,
-    struct mon_check *check, const char *name)
-{
-	struct snmp_check *sc = xcalloc(1, sizeof(*sc));
-	const struct cfg_node *seq;
-	const char *s;
-	uint64_t v;
-
-	check->snmp = sc;
-	switch (check->kind) {
-	case CHECK_KIND_SNMP_UPTIME:
-		mon_check_keys(doc, node, "a sysuptime check", uptime_keys);
-		check->name = xstrdup(name ? name : "sysuptime");
-		break;
-	case CHECK_KIND_SNMP_IF:
-		mon_check_keys(doc, node, "an interfaces check", if_keys);
-		mon_str_list(doc, node, "names", &sc->names, &sc->nnames);
-		mon_str_list(doc, node, "aliases", &sc->aliases, &sc->naliases);
-		if ((seq = cfg_seq(doc, node, "indexes", 0)) != NULL) {
-			for (size_t i = 0; i < seq->n; i++) {
-				const struct cfg_node *it = seq->items[i];
-				char *end;
-				unsigned long x;
-
-				x = it->type == CFG_SCALAR ?
-				    strtoul(it->value, &end, 10) :
-				    0;
-				if (it->type != CFG_SCALAR || *end != '\0' ||
-				    x == 0 || x > 2147483647UL) {
-					cfg_error(doc, it,
-					    "an ifIndex must be "
-					    "a number from 1");
-					continue;
-				}
-				sc->indexes = xreallocarray(sc->indexes,
-				    sc->nindexes + 1, sizeof(*sc->indexes));
-				sc->indexes[sc->nindexes++] = (uint32_t)x;
-			}
-		}
-		cfg_double(doc, node, "utilisation_warning", 0, 0, 100,
-		    &sc->warn_pct);
-		cfg_double(doc, node, "utilisation_critical", 0, 0, 100,
-		    &sc->crit_pct);
-		cfg_double(doc, node, "errors_warning", 0, 0, 1e9,
-		    &sc->err_warn);
-		cfg_double(doc, node, "errors_critical", 0, 0, 1e9,
-		    &sc->err_crit);
-		check->name = xstrdup(name ? name : "interfaces");
-		break;
-	case CHECK_KIND_SNMP_STORAGE:
-		mon_check_keys(doc, node, "a storage check", storage_keys);
-		mon_str_list(doc, node, "names", &sc->names, &sc->nnames);
-		sc->warn_pct = 80;
-		sc->crit_pct = 90;
-		cfg_double(doc, node, "warning", 0, 0, 100, &sc->warn_pct);
-		cfg_double(doc, node, "critical", 0, 0, 100, &sc->crit_pct);
-		check->name = xstrdup(name ? name : "storage");
-		break;
-	case CHECK_KIND_SNMP_CPU:
-		mon_check_keys(doc, node, "a cpu check", cpu_keys);
-		sc->warn_pct = 80;
-		sc->crit_pct = 95;
-		cfg_double(doc, node, "warning", 0, 0, 100, &sc->warn_pct);
-		cfg_double(doc, node, "critical", 0, 0, 100, &sc->crit_pct);
-		check->name = xstrdup(name ? name : "cpu");
-		break;
-	case CHECK_KIND_SNMP_OID:
-		mon_check_keys(doc, node, "an oid check", oid_keys);
-		if (cfg_str(doc, node, "oid", 1, &s) == 0 &&
-		    snmp_oid_parse(s, &sc->oid) == -1)
-			cfg_error(doc, cfg_get(node, "oid"),
-			    "'%s' is not a "
-			    "numeric OID "
-			    "such as "
-			    "1.3.6.1.2.1.1.3.0",
-			    s);
-		sc->have_warn = mon_range(doc, node, "warning", &sc->warn);
-		sc->have_crit = mon_range(doc, node, "critical", &sc->crit);
-		check->name =
-		    name ? xstrdup(name) : xasprintf("oid/%s", s ? s : "?");
-		break;
-	default:
-		break;
-	}
-	(void)v;
-}
 
 /* Reads snmp.credentials and snmp.traps. */
 static void
@@ -582,7 +418,7 @@ mon_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
 				    "trap listen address '%s': %s", s, why);
 			conf->trap_listen = xstrdup(s);
 		}
-		mon_str_list(doc, traps, "communities", &conf->trap_communities,
+		cfg_str_list(doc, traps, "communities", &conf->trap_communities,
 		    &conf->ntrap_communities);
 		cfg_secret(doc, cfg_get(traps, "communities"),
 		    "an SNMP trap community");
@@ -643,6 +479,7 @@ mon_agent_check_add(struct mon_conf *conf, struct mon_host *host,
 		return;
 	agent = xcalloc(1, sizeof(*agent));
 	agent->host = host;
+	agent->ops = &check_snmp_agent_ops;
 	agent->kind = CHECK_KIND_SNMP_AGENT;
 	agent->name = xstrdup("snmp");
 	agent->line = node->line;
@@ -656,97 +493,6 @@ mon_agent_check_add(struct mon_conf *conf, struct mon_host *host,
 }
 
 /* Reads one check of a host; NULL after recording an error. */
-/* The last part of a path. */
-static const char *
-mon_basename(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return slash != NULL ? slash + 1 : path;
-}
-
-/* Replaces the macros a plugin's arguments may hold. */
-static char *
-mon_plugin_expand(const char *arg, const struct mon_host *host)
-{
-	static const char *const names[] = { "$HOSTADDRESS$", "$HOSTNAME$",
-		NULL };
-	const char *values[] = { host->address, host->name };
-	size_t len = 0, cap = strlen(arg) + 1;
-	char *out = xmalloc(cap);
-
-	while (*arg != '\0') {
-		size_t k, vl;
-
-		for (k = 0; names[k] != NULL; k++)
-			if (strncmp(arg, names[k], strlen(names[k])) == 0)
-				break;
-		if (names[k] == NULL) {
-			out[len++] = *arg++;
-			continue;
-		}
-		vl = strlen(values[k]);
-		cap += vl;
-		out = xreallocarray(out, cap, 1);
-		memcpy(out + len, values[k], vl);
-		len += vl;
-		arg += strlen(names[k]);
-	}
-	out[len] = '\0';
-	return out;
-}
-
-/*
- * Reads a plugin check: its command (a list: the program, then each
- * argument; no shell), found in plugins.directory unless it holds a '/'.
- */
-static void
-mon_plugin_load(struct cfg_doc *doc, const struct cfg_node *node,
-    struct mon_check *check)
-{
-	const struct cfg_node *seq = cfg_get(node, "command");
-	const struct cfg_node *pl = cfg_get(doc->root, "plugins");
-	const struct cfg_node *dn = cfg_get(pl, "directory");
-	const char *dir = MON_PLUGIN_DIR, *v;
-	int st = CHECK_UNKNOWN;
-	size_t n = 0;
-
-	if (dn != NULL && dn->type == CFG_SCALAR)
-		dir = dn->value;
-	if (cfg_enum(doc, node, "timeout_state", 0, timeout_state_names, &st) ==
-	    0)
-		check->plugin.timeout_state = (enum check_status)st;
-	else
-		check->plugin.timeout_state = CHECK_UNKNOWN;
-	if (seq != NULL && seq->type == CFG_SCALAR) {
-		cfg_error(doc, seq,
-		    "'command' must be a list: the program, "
-		    "then each argument, such as [check_disk, "
-		    "-w, 20%%, -p, /] (there is no shell)");
-		return;
-	}
-	if ((seq = cfg_seq(doc, node, "command", 1)) == NULL)
-		return;
-	if (seq->n == 0) {
-		cfg_error(doc, seq, "'command' is empty");
-		return;
-	}
-	check->plugin.argv = xreallocarray(NULL, seq->n + 1, sizeof(char *));
-	for (size_t i = 0; i < seq->n; i++) {
-		if (cfg_node_str(doc, seq->items[i], "command", &v) == -1)
-			v = "";
-		if (i == 0 && strchr(v, '/') == NULL)
-			check->plugin.argv[n++] = xasprintf("%s/%s", dir, v);
-		else
-			check->plugin.argv[n++] =
-			    mon_plugin_expand(v, check->host);
-	}
-	check->plugin.argv[n] = NULL;
-	if (access(check->plugin.argv[0], X_OK) == -1)
-		cfg_error(doc, seq->items[0], "plugin '%s': %s",
-		    check->plugin.argv[0], strerror(errno));
-}
-
 static struct mon_check *mon_check_load_merged(struct cfg_doc *,
     const struct cfg_node *, struct mon_host *, int);
 
@@ -760,16 +506,17 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 {
 	const struct cfg_node *layers[3];
 	const char *const *only[3] = { NULL, NULL, check_common_keys };
+	const char *const *names = mon_check_type_names();
 	struct cfg_node *m;
 	struct mon_check *check;
 	int kind;
 
 	if (cfg_expect_map(doc, node, "a check") == -1)
 		return NULL;
-	if (cfg_enum(doc, node, "type", 1, check_type_names, &kind) != 0)
+	if (cfg_enum(doc, node, "type", 1, names, &kind) != 0)
 		return NULL;
 	layers[0] = node;
-	layers[1] = cfg_get(seg, check_type_names[kind]);
+	layers[1] = cfg_get(seg, names[kind]);
 	layers[2] = seg;
 	m = cfg_merge(layers, only, 3);
 	m->line = node->line;
@@ -782,105 +529,22 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 /* Reads one check from its merged view; NULL after recording an error. */
 static struct mon_check *
 mon_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
-    struct mon_host *host, int kind)
+    struct mon_host *host, int type)
 {
+	const struct check_kind_ops *ops = mon_check_types[type];
 	struct mon_check *check;
-	const char *name = NULL, *s;
-	uint64_t v;
+	const char *name = NULL;
 
 	check = xcalloc(1, sizeof(*check));
 	check->host = host;
-	check->kind = check_type_kinds[kind];
+	check->ops = ops;
+	check->kind = ops->kind;
 	check->line = node->line;
 	check->col = node->col;
 	mon_check_timing(doc, node, check);
 	cfg_str(doc, node, "name", 0, &name);
-
-	switch (check->kind) {
-	case CHECK_KIND_SNMP_AGENT:
-	case CHECK_KIND_COUNT:
-		break;
-	case CHECK_KIND_SNMP_UPTIME:
-	case CHECK_KIND_SNMP_IF:
-	case CHECK_KIND_SNMP_STORAGE:
-	case CHECK_KIND_SNMP_CPU:
-	case CHECK_KIND_SNMP_OID:
-		mon_snmp_check_load(doc, node, check, name);
-		break;
-	case CHECK_KIND_ICMP:
-		mon_check_keys(doc, node, "an icmp check", icmp_keys);
-		check->icmp.packets = 3;
-		check->icmp.packet_gap_ms = 20;
-		check->icmp.rtt_warn_ms = 100;
-		check->icmp.rtt_crit_ms = 500;
-		check->icmp.loss_warn_pct = 20;
-		check->icmp.loss_crit_pct = 60;
-		if (cfg_uint(doc, node, "packets", 0, 1, 20, &v) == 0)
-			check->icmp.packets = (unsigned)v;
-		cfg_duration(doc, node, "packet_gap", 0, 0, 10000,
-		    &check->icmp.packet_gap_ms);
-		if (cfg_duration(doc, node, "rtt_warning", 0, 0, MS_DAY, &v) ==
-		    0)
-			check->icmp.rtt_warn_ms = (double)v;
-		if (cfg_duration(doc, node, "rtt_critical", 0, 0, MS_DAY, &v) ==
-		    0)
-			check->icmp.rtt_crit_ms = (double)v;
-		cfg_double(doc, node, "loss_warning", 0, 0, 100,
-		    &check->icmp.loss_warn_pct);
-		cfg_double(doc, node, "loss_critical", 0, 0, 100,
-		    &check->icmp.loss_crit_pct);
-		check->name = xstrdup(name ? name : "icmp");
-		break;
-	case CHECK_KIND_PASSIVE: {
-		int st = CHECK_CRITICAL;
-
-		mon_check_keys(doc, node, "a passive check", passive_keys);
-		if (cfg_str(doc, node, "token", 1, &s) == 0) {
-			if (strlen(s) < 16)
-				cfg_error(doc, cfg_get(node, "token"),
-				    "a token must be at least 16 characters");
-			check->passive.token = xstrdup(s);
-			cfg_secret(doc, cfg_get(node, "token"),
-			    "a passive check's token");
-		}
-		cfg_duration(doc, node, "heartbeat", 0, 1000, 366 * MS_DAY,
-		    &check->passive.heartbeat_ms);
-		cfg_enum(doc, node, "heartbeat_state", 0, timeout_state_names,
-		    &st);
-		check->passive.heartbeat_state = (enum check_status)st;
-		check->name = xstrdup(name ? name : "passive");
-		break;
-	}
-	case CHECK_KIND_PLUGIN:
-		mon_check_keys(doc, node, "a plugin check", plugin_keys);
-		mon_plugin_load(doc, node, check);
-		check->name = name ? xstrdup(name) :
-		    check->plugin.argv != NULL ?
-				     xasprintf("plugin/%s",
-					 mon_basename(check->plugin.argv[0])) :
-				     xstrdup("plugin");
-		break;
-	case CHECK_KIND_TCP:
-		mon_check_keys(doc, node, "a tcp check", tcp_keys);
-		if (cfg_uint(doc, node, "port", 1, 1, 65535, &v) == 0)
-			check->tcp.port = (uint16_t)v;
-		if (cfg_str(doc, node, "send", 0, &s) == 0)
-			check->tcp.send = xstrdup(s); /* YAML did the escapes */
-		if (cfg_str(doc, node, "expect", 0, &s) == 0) {
-			if (strlen(s) == 0 || strlen(s) > PROBE_TCP_READ_MAX)
-				cfg_error(doc, cfg_get(node, "expect"),
-				    "'expect' must hold 1 to %d bytes",
-				    PROBE_TCP_READ_MAX);
-			check->tcp.expect = xstrdup(s);
-		}
-		cfg_duration(doc, node, "connect_warning", 0, 1, MS_DAY,
-		    &check->tcp.connect_warn_ms);
-		cfg_duration(doc, node, "connect_critical", 0, 1, MS_DAY,
-		    &check->tcp.connect_crit_ms);
-		check->name =
-		    name ? xstrdup(name) : xasprintf("tcp/%u", check->tcp.port);
-		break;
-	}
+	mon_check_keys(doc, node, ops->what, ops->keys);
+	ops->load(doc, node, check, name);
 	return check;
 }
 
@@ -951,44 +615,8 @@ mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 			    c->name, c->host->name,
 			    (unsigned long long)c->timeout_ms,
 			    (unsigned long long)c->retry_interval_ms);
-		if (c->kind == CHECK_KIND_TCP && c->tcp.connect_warn_ms &&
-		    c->tcp.connect_crit_ms &&
-		    c->tcp.connect_warn_ms > c->tcp.connect_crit_ms)
-			cfg_error(doc, &at,
-			    "check '%s' of host '%s': "
-			    "connect_warning exceeds "
-			    "connect_critical",
-			    c->name, c->host->name);
-		if (c->snmp != NULL &&
-		    ((c->snmp->warn_pct > 0 && c->snmp->crit_pct > 0 &&
-			 c->snmp->warn_pct > c->snmp->crit_pct) ||
-			(c->snmp->err_warn > 0 && c->snmp->err_crit > 0 &&
-			    c->snmp->err_warn > c->snmp->err_crit)))
-			cfg_error(doc, &at,
-			    "check '%s' of host '%s': the warning threshold "
-			    "exceeds the critical one",
-			    c->name, c->host->name);
-		if (c->kind == CHECK_KIND_ICMP) {
-			if (c->icmp.rtt_warn_ms > c->icmp.rtt_crit_ms)
-				cfg_error(doc, &at,
-				    "check '%s' of host '%s': "
-				    "rtt_warning exceeds "
-				    "rtt_critical",
-				    c->name, c->host->name);
-			if (c->icmp.loss_warn_pct > c->icmp.loss_crit_pct)
-				cfg_error(doc, &at,
-				    "check '%s' of host '%s': "
-				    "loss_warning exceeds "
-				    "loss_critical",
-				    c->name, c->host->name);
-			if ((c->icmp.packets - 1) * c->icmp.packet_gap_ms >=
-			    c->timeout_ms)
-				cfg_error(doc, &at,
-				    "check '%s' of host '%s': "
-				    "packets x packet_gap does "
-				    "not fit in timeout",
-				    c->name, c->host->name);
-		}
+		if (c->ops->validate != NULL)
+			c->ops->validate(doc, &at, c);
 		/* A host's checks are next to each other in the list. */
 		for (size_t j = i;
 		     j-- > 0 && conf->checks[j]->host == c->host;) {
@@ -1244,7 +872,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	host = xcalloc(1, sizeof(*host));
 	host->name = xstrdup(name);
 	host->address = xstrdup(address);
-	cfg_enum(doc, m, "segment", 0, mon_segment_names, &segment);
+	cfg_enum(doc, m, "segment", 0, segment_names, &segment);
 	host->segment = (enum mon_segment)segment;
 	if (cfg_str(doc, m, "department", 0, &s) == 0)
 		host->department = xstrdup(s);
@@ -1266,7 +894,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	mon_resolve(doc, addr_node, host);
 	mon_host_snmp_load(doc, cfg_map(doc, m, "snmp", 0), host);
 	seg =
-	    cfg_get(cfg_get(doc->root, "segments"), mon_segment_names[segment]);
+	    cfg_get(cfg_get(doc->root, "segments"), segment_names[segment]);
 
 	/* The farthest template's checks first; the host's own last. */
 	first = conf->nchecks;
@@ -1400,7 +1028,7 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 			    -1)
 				continue;
 			for (seg = SEGMENT_CORE; seg <= SEGMENT_OTHER; seg++)
-				if (strcmp(s, mon_segment_names[seg]) == 0)
+				if (strcmp(s, segment_names[seg]) == 0)
 					break;
 			if (seg > SEGMENT_OTHER)
 				cfg_error(doc, seq->items[i],
@@ -1562,16 +1190,17 @@ static void
 mon_segments_check(struct cfg_doc *doc, const struct cfg_node *root)
 {
 	const struct cfg_node *segs = cfg_map(doc, root, "segments", 0);
+	const char *const *types = mon_check_type_names();
 	const char *keys[32];
 	size_t n = 0;
 
 	if (segs == NULL)
 		return;
-	cfg_check_keys(doc, segs, "segments", mon_segment_names);
+	cfg_check_keys(doc, segs, "segments", segment_names);
 	for (size_t i = 0; check_common_keys[i] != NULL; i++)
 		keys[n++] = check_common_keys[i];
-	for (size_t i = 0; check_type_names[i] != NULL; i++)
-		keys[n++] = check_type_names[i];
+	for (size_t i = 0; types[i] != NULL; i++)
+		keys[n++] = types[i];
 	keys[n] = NULL;
 	for (size_t i = 0; i < segs->n; i++) {
 		const struct cfg_node *seg = segs->items[i];
@@ -1582,13 +1211,12 @@ mon_segments_check(struct cfg_doc *doc, const struct cfg_node *root)
 		if (cfg_expect_map(doc, seg, what) == -1)
 			continue;
 		cfg_check_keys(doc, seg, what, keys);
-		for (size_t t = 0; check_type_names[t] != NULL; t++) {
-			const struct cfg_node *tm =
-			    cfg_map(doc, seg, check_type_names[t], 0);
+		for (size_t t = 0; types[t] != NULL; t++) {
+			const struct cfg_node *tm = cfg_map(doc, seg, types[t], 0);
 
 			if (tm != NULL)
-				mon_check_keys(doc, tm, check_type_names[t],
-				    check_type_keys[t]);
+				mon_check_keys(doc, tm, types[t],
+				    mon_check_types[t]->keys);
 		}
 	}
 }
@@ -1792,14 +1420,12 @@ mon_downtime_load(struct cfg_doc *doc, const struct cfg_node *node,
 		d->comment = xstrdup(s);
 	d->timezone = xstrdup("Asia/Tokyo");
 	if (cfg_str(doc, node, "timezone", 0, &s) == 0) {
-		if (!timeutil_zone_known(s))
-			cfg_error(doc, cfg_get(node, "timezone"),
-			    "unknown time zone '%s' (such as Asia/Tokyo)", s);
+		cfg_timezone(doc, cfg_get(node, "timezone"), s);
 		free(d->timezone);
 		d->timezone = xstrdup(s);
 	}
-	mon_str_list(doc, node, "hosts", &d->hosts, &d->nhosts);
-	mon_str_list(doc, node, "checks", &d->checks, &d->nchecks);
+	cfg_str_list(doc, node, "hosts", &d->hosts, &d->nhosts);
+	cfg_str_list(doc, node, "checks", &d->checks, &d->nchecks);
 	if ((seq = cfg_seq(doc, node, "segments", 0)) != NULL) {
 		for (size_t i = 0; i < seq->n; i++) {
 			int k;
@@ -1807,10 +1433,10 @@ mon_downtime_load(struct cfg_doc *doc, const struct cfg_node *node,
 			if (cfg_node_str(doc, seq->items[i], "segments", &s) ==
 			    -1)
 				continue;
-			for (k = 0; mon_segment_names[k] != NULL; k++)
-				if (strcmp(mon_segment_names[k], s) == 0)
+			for (k = 0; segment_names[k] != NULL; k++)
+				if (strcmp(segment_names[k], s) == 0)
 					break;
-			if (mon_segment_names[k] == NULL) {
+			if (segment_names[k] == NULL) {
 				cfg_error(doc, seq->items[i],
 				    "no segment '%s' (core, information, "
 				    "finance, other)",
@@ -1853,7 +1479,7 @@ mon_downtime_load(struct cfg_doc *doc, const struct cfg_node *node,
 		    "%ssegments:", off ? "; " : "");
 	for (size_t i = 0; i < d->nsegments && off < sizeof(text); i++)
 		off += (size_t)snprintf(text + off, sizeof(text) - off, " %s",
-		    mon_segment_names[d->segments[i]]);
+		    segment_names[d->segments[i]]);
 	d->targets_text = xstrdup(text);
 
 	cfg_enum(doc, node, "every", 0, every_names, &every);

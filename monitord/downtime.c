@@ -293,11 +293,11 @@ downtime_publish(struct monitord *md, unsigned horizon_days)
 			    sizeof(b));
 			evbuffer_add_printf(buf,
 			    "%s{\"name\":", first ? "" : ",");
-			emit_json_string(buf, d->name);
+			json_out_string(buf, d->name);
 			evbuffer_add(buf, ",\"comment\":", 11);
-			emit_json_string(buf, d->comment ? d->comment : "");
+			json_out_string(buf, d->comment ? d->comment : "");
 			evbuffer_add(buf, ",\"targets\":", 11);
-			emit_json_string(buf, d->targets_text);
+			json_out_string(buf, d->targets_text);
 			evbuffer_add_printf(buf,
 			    ",\"starts\":\"%s\",\"ends\":\"%s\"}", a, b);
 			first = 0;

@@ -56,34 +56,6 @@ struct emit {
 	uint64_t acked; /* replay: the highest acknowledged seq */
 };
 
-/*
- * Appends s to buf as a JSON string.  Bytes that are not valid UTF-8, and
- * control characters other than newline and tab (which are escaped),
- * become '?': PostgreSQL refuses invalid UTF-8, and one bad banner must
- * not cost the whole batch.
- */
-void
-emit_json_string(struct evbuffer *buf, const char *s)
-{
-	char *clean = xstrdup(s);
-
-	text_clean_lines(clean);
-	evbuffer_add(buf, "\"", 1);
-	for (const char *p = clean; *p != '\0'; p++) {
-		if (*p == '\n')
-			evbuffer_add(buf, "\\n", 2);
-		else if (*p == '\t')
-			evbuffer_add(buf, "\\t", 2);
-		else {
-			if (*p == '"' || *p == '\\')
-				evbuffer_add(buf, "\\", 1);
-			evbuffer_add(buf, p, 1);
-		}
-	}
-	evbuffer_add(buf, "\"", 1);
-	free(clean);
-}
-
 static struct emit *
 emit_get(struct monitord *md)
 {
@@ -338,26 +310,26 @@ emit_change(struct monitord *md, const struct mon_host *host, const char *name,
 		fatalx("emit: evbuffer_new failed");
 	evbuffer_add_printf(buf,
 	    "{\"seq\":%llu,\"host\":", (unsigned long long)seq);
-	emit_json_string(buf, host->name);
+	json_out_string(buf, host->name);
 	evbuffer_add(buf, ",\"check\":", 9);
-	emit_json_string(buf, name);
+	json_out_string(buf, name);
 	evbuffer_add_printf(buf,
 	    ",\"kind\":\"%s\",\"segment\":\"%s\",\"old\":\"%s\","
 	    "\"new\":\"%s\",\"observed\":\"%s\",\"output\":",
-	    check_kind_str(kind), mon_segment_str(host->segment),
+	    check_kind_str(kind), segment_str(host->segment),
 	    check_status_str(old_status), check_status_str(new_status),
 	    observed);
-	emit_json_string(buf, output);
+	json_out_string(buf, output);
 	if (x != NULL && x->host_state != NULL)
 		evbuffer_add_printf(buf, ",\"host_state\":\"%s\"",
 		    x->host_state);
 	if (x != NULL && x->root != NULL) {
 		evbuffer_add(buf, ",\"root\":", 8);
-		emit_json_string(buf, x->root);
+		json_out_string(buf, x->root);
 	}
 	if (x != NULL && x->downtime != NULL) {
 		evbuffer_add(buf, ",\"downtime\":", 12);
-		emit_json_string(buf, x->downtime);
+		json_out_string(buf, x->downtime);
 	}
 	if (x != NULL && x->flapping >= 0)
 		evbuffer_add_printf(buf, ",\"flapping\":%s",

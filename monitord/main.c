@@ -53,7 +53,7 @@ monitord_print_checks(const struct mon_conf *conf)
 		const struct mon_check *c = conf->checks[i];
 
 		printf("%s\t%s\t%s\t%s\t%s", c->host->name, c->host->address,
-		    mon_segment_str(c->host->segment), c->name,
+		    segment_str(c->host->segment), c->name,
 		    check_kind_str(c->kind));
 		if (c->kind == CHECK_KIND_TCP)
 			printf("\t%u", c->tcp.port);
@@ -281,7 +281,7 @@ main(int argc, char *argv[])
 		 md.conf->ntrap_communities, monitord_trap_cb, &md)) == NULL)
 		fatalx("cannot receive traps on %s", md.conf->trap_listen);
 	if (md.conf->metrics_listen != NULL &&
-	    (md.metrics = metrics_new(&md, md.conf->metrics_listen)) == NULL)
+	    (md.http = http_new(&md, md.conf->metrics_listen)) == NULL)
 		fatalx("cannot serve metrics on %s", md.conf->metrics_listen);
 	/* The journal too, with what the last run left in it; its
 	 * directory must be writable by `user` (see monitord -J). */
@@ -354,7 +354,7 @@ main(int argc, char *argv[])
 	event_free(window_ev);
 	event_free(downtime_ev);
 	daemon_stop_free(&md.stop);
-	metrics_free(md.metrics);
+	http_free(md.http);
 	snmp_trap_free(md.traps);
 	snmp_engine_free(md.snmp);
 	plugin_runner_free(md.plugins);

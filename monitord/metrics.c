@@ -1,12 +1,9 @@
 /*
- * The self-monitoring endpoint: GET /metrics (Prometheus text format 0.0.4)
- * and GET /healthz (a short JSON object) on libevent's evhttp, in the
- * daemon's own event loop.
+ * What monitord says of itself at GET /metrics (Prometheus text format
+ * 0.0.4, served by http.c).
  *
  * Labels carry fixed strings only, never a host or check name: with
- * 100,000 targets those would explode the number of series.  The listening
- * socket is bound in metrics_new, before privileges are dropped, and only a
- * numeric address is accepted so that nothing resolves names.
+ * 100,000 targets those would explode the number of series.
  */
 #include "config.h"
 
@@ -32,20 +29,6 @@
 #include "httpd.h"
 #include "monitord.h"
 #include "xmalloc.h"
-
-/* Small limits: a scrape is one short GET, anything more is hostile. */
-#define METRICS_MAX_HEADERS 8192
-#define METRICS_MAX_BODY 16384 /* a passive result */
-#define METRICS_TIMEOUT_S 10
-
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4"
-
-/* The endpoint: its HTTP server and what it reports on. */
-struct metrics {
-	struct monitord *md;
-	struct httpd *httpd;
-	time_t start_time;
-};
 
 /* Label values of enum check_status, OK..PENDING. */
 static const char *const metrics_status_labels[] = {
@@ -200,10 +183,10 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 		}
 	}
 
-	if (md->metrics != NULL) {
+	if (md->start_time != 0) {
 		metrics_one(buf, "monitord_start_time_seconds", "gauge",
 		    "Start time of the process since the Unix epoch in seconds.",
-		    (uint64_t)md->metrics->start_time);
+		    (uint64_t)md->start_time);
 	}
 
 	metrics_head(buf, "monitord_probes_sent_total", "counter",
@@ -333,103 +316,4 @@ metrics_render(struct monitord *md, struct evbuffer *buf)
 	    "Measured values dropped: the buffer was full, or the database "
 	    "refused their batch.",
 	    st->samples_dropped);
-}
-
-/*
- * Appends the /healthz JSON object to buf and returns the HTTP status to
- * send.  A database outage is "degraded" but still 200: monitord keeps
- * probing and keeps the state changes queued until the database is back.
- */
-int
-metrics_healthy(struct monitord *md, struct evbuffer *buf)
-{
-	int up = md->db != NULL && db_connected(md->db);
-
-	evbuffer_add_printf(buf,
-	    "{\"status\":\"%s\",\"database\":\"%s\",\"checks\":%zu,"
-	    "\"in_flight\":%" PRIu64 "}\n",
-	    up ? "ok" : "degraded", up ? "connected" : "disconnected",
-	    md->conf != NULL ? md->conf->nchecks : 0, md->stats.in_flight);
-	return HTTP_OK;
-}
-
-/* Serves one request: /metrics and /healthz, GET and HEAD only. */
-static void
-metrics_request_cb(struct evhttp_request *req, void *arg)
-{
-	struct metrics *m = arg;
-	struct evbuffer *body = evhttp_request_get_output_buffer(req);
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	int is_metrics, is_healthz;
-
-	if (path == NULL)
-		path = "";
-	if (strcmp(path, "/api/v1/results") == 0) {
-		passive_handle(m->md, req);
-		return;
-	}
-	if (strcmp(path, "/api/v1/checks") == 0 && cmd == EVHTTP_REQ_GET) {
-		passive_checks_json(m->md, req);
-		return;
-	}
-	is_metrics = strcmp(path, "/metrics") == 0;
-	is_healthz = strcmp(path, "/healthz") == 0;
-	if (!is_metrics && !is_healthz) {
-		evbuffer_add_printf(body, "not found\n");
-		httpd_reply(req, HTTP_NOTFOUND, "text/plain");
-	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET, HEAD");
-		evbuffer_add_printf(body, "method not allowed\n");
-		httpd_reply(req, HTTP_BADMETHOD, "text/plain");
-	} else if (is_metrics) {
-		metrics_render(m->md, body);
-		httpd_reply(req, HTTP_OK, METRICS_CONTENT_TYPE);
-	} else
-		httpd_reply(req, metrics_healthy(m->md, body),
-		    "application/json");
-}
-
-/*
- * Binds the endpoint to listen ("127.0.0.1:9810", "[::1]:9810"; port 0
- * picks one) and serves it on md->base.  Returns NULL after logging when the
- * address is malformed, not numeric, or cannot be bound.
- */
-struct metrics *
-metrics_new(struct monitord *md, const char *listen)
-{
-	static const struct httpd_limits lim = { METRICS_MAX_HEADERS,
-		METRICS_MAX_BODY, METRICS_TIMEOUT_S };
-	struct metrics *m = xcalloc(1, sizeof(*m));
-
-	m->md = md;
-	m->start_time = time(NULL);
-	if ((m->httpd = httpd_new(md->base, listen, "metrics", &lim,
-		 metrics_request_cb, m)) == NULL) {
-		free(m);
-		return NULL;
-	}
-	return m;
-}
-
-/* Returns the port the endpoint listens on, useful after asking for 0. */
-int
-metrics_port(const struct metrics *m)
-{
-	return httpd_port(m->httpd);
-}
-
-/*
- * Closes the endpoint and every connection it has open.  Not to be called
- * from inside a request callback.
- */
-void
-metrics_free(struct metrics *m)
-{
-	if (m == NULL)
-		return;
-	httpd_free(m->httpd);
-	free(m);
 }

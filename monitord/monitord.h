@@ -36,6 +36,8 @@ struct shard;
 struct snmp_trap_listener;
 struct metric_store;
 struct snmp_addr_index;
+struct cfg_node;
+struct check_kind_ops;
 
 /* Network segments of the municipality (運用監視基準 differ per segment). */
 enum mon_segment {
@@ -193,7 +195,50 @@ struct mon_check {
 	struct probe_tcp *tcp_probe;
 	struct plugin_run *plugin_run;
 	struct snmp_check *snmp; /* the SNMP kinds: settings and state */
+	const struct check_kind_ops *ops; /* what its kind does */
 };
+
+/* The longest result text of a check. */
+#define CHECK_OUTPUT_MAX 1024
+/* The longest duration a check's settings take, in ms. */
+#define CHECK_MS_DAY (86400ULL * 1000ULL)
+
+/*
+ * A kind of check (check_icmp.c, check_tcp.c, check_plugin.c,
+ * check_passive.c, check_snmp.c): how its settings are read, checked and
+ * freed, and how its probe starts and stops.  check.c runs every check
+ * through these and knows no kind.
+ */
+struct check_kind_ops {
+	enum check_kind kind; /* its "type:" is check_kind_str(kind) */
+	const char *what; /* "an icmp check", in config errors */
+	const char *const *keys; /* its own keys, besides the common ones */
+	unsigned flags; /* CHECK_OPS_* */
+	/* Reads its settings and its name (name: as configured, or NULL). */
+	void (*load)(struct cfg_doc *, const struct cfg_node *,
+	    struct mon_check *, const char *name);
+	/* Checks what needs more than one value, once defaults are in. */
+	void (*validate)(struct cfg_doc *, const struct cfg_node *,
+	    const struct mon_check *);
+	/* When the check is first scheduled. */
+	void (*init)(struct mon_check *);
+	/*
+	 * Starts a probe, which ends in check_finish or check_finish_quiet.
+	 * Returns 1 when one runs.  Otherwise 0, with a result to record in
+	 * *result and text, or an empty text for none (a probe that could
+	 * not start then is UNKNOWN).
+	 */
+	int (*start)(struct mon_check *, enum check_status *result, char *text,
+	    size_t len);
+	/* Stops a probe in flight: no callback follows. */
+	void (*cancel)(struct mon_check *);
+	/* Frees what load allocated. */
+	void (*free)(struct mon_check *);
+};
+#define CHECK_OPS_FED 0x1 /* never scheduled: other checks feed it */
+#define CHECK_OPS_QUIET_OK 0x2 /* an OK result keeps no text */
+#define CHECK_OPS_HOST_PHASE 0x4 /* due with its host's others: one PDU */
+#define CHECK_OPS_NO_PROBE 0x8 /* sends nothing when due (passive) */
 
 /* How a downtime repeats. */
 enum downtime_every {
@@ -300,7 +345,8 @@ struct monitord {
 	struct probe_icmp *icmp;
 	struct db *db;
 	uint64_t last_seq;
-	struct metrics *metrics;
+	struct mon_http *http; /* NULL: no endpoint */
+	time_t start_time; /* when the endpoint started serving, or 0 */
 	struct emit *emit;
 	struct shard *shard; /* NULL: not clustered */
 	struct snmp_engine *snmp;
@@ -310,7 +356,6 @@ struct monitord {
 	struct plugin_runner *plugins;
 	double planned_rate; /* probes per second the intervals ask for */
 	struct mon_stats stats;
-	char output[1024]; /* the result text being written */
 	struct daemon_stop stop;
 };
 
@@ -319,27 +364,40 @@ struct mon_conf *mon_conf_load(const char *, struct cfg_doc **);
 int mon_parse_size(const char *, uint64_t *);
 void mon_conf_free(struct mon_conf *);
 void mon_check_free(struct mon_check *);
-const char *mon_segment_str(enum mon_segment);
+
+/* segment.c */
+extern const char *const segment_names[];
+const char *segment_str(enum mon_segment);
+
+/* check_kind.c */
 const char *check_kind_str(enum check_kind);
 
-/* check.c */
+/* check_state.c */
+extern const char *const check_status_config_names[];
 const char *check_status_str(enum check_status);
 const char *check_state_type_str(enum check_state_type);
 void check_state_init(struct check_state *);
 enum check_transition
 check_state_apply(struct check_state *, enum check_status, unsigned);
+int
+check_flap_push(uint8_t *, uint8_t *, uint8_t *, enum check_status, double *);
+
+/* check.c */
 void check_start(struct monitord *, struct mon_check *, uint64_t);
 void check_stop(struct mon_check *);
-void check_finish(struct mon_check *, enum check_status);
+void check_probe_ended(struct mon_check *);
+void check_finish(struct mon_check *, enum check_status, const char *);
 void check_finish_quiet(struct mon_check *);
-void check_record(struct mon_check *, enum check_status, unsigned);
+void check_result(struct mon_check *, enum check_status, const char *);
+void check_record(struct mon_check *, enum check_status, unsigned,
+    const char *);
 void check_sub_result(struct mon_check *, struct check_state *, const char *,
     enum check_status, const char *, int);
 void check_reclassify(struct mon_check *);
-void check_passive_result(struct mon_check *, enum check_status, const char *,
-    size_t);
-int
-check_flap_push(uint8_t *, uint8_t *, uint8_t *, enum check_status, double *);
+
+/* check_icmp.c, check_tcp.c */
+extern const struct check_kind_ops check_icmp_ops;
+extern const struct check_kind_ops check_tcp_ops;
 
 /* topo.c */
 const char *host_state_str(enum host_state);
@@ -721,8 +779,9 @@ int check_snmp_host_same(const struct mon_host *, const struct mon_host *);
 void check_snmp_host_start(struct monitord *, struct mon_host *);
 void check_snmp_host_adopt(struct mon_host *, struct mon_host *);
 void check_snmp_host_stop(struct monitord *, struct mon_host *);
-int check_snmp_run(struct mon_check *);
-void check_snmp_cancel(struct mon_check *);
+extern const struct check_kind_ops check_snmp_agent_ops, check_snmp_uptime_ops,
+    check_snmp_if_ops, check_snmp_storage_ops, check_snmp_cpu_ops,
+    check_snmp_oid_ops;
 void check_snmp_trap(struct monitord *, const struct snmp_trap *);
 void check_snmp_index(struct monitord *);
 void check_snmp_index_free(struct monitord *);
@@ -781,6 +840,16 @@ struct plugin_run *plugin_start(struct plugin_runner *, char *const[], uint64_t,
 void plugin_cancel(struct plugin_run *);
 void plugin_runner_counts(const struct plugin_runner *, uint64_t *, uint64_t *,
     uint64_t *, uint64_t *);
+
+/* check_plugin.c */
+extern const struct check_kind_ops check_plugin_ops;
+void check_plugin_text_add(char *, size_t, const char *);
+void check_plugin_perf_store(struct mon_check *, const struct plugin_output *);
+
+/* check_passive.c */
+extern const struct check_kind_ops check_passive_ops;
+void check_passive_result(struct mon_check *, enum check_status, const char *,
+    size_t);
 
 /* downtime.c */
 #define MONITORD_DOWNTIME_DAYS 62 /* how far ahead windows are written */
@@ -884,12 +953,14 @@ void
 hist_render(const struct hist *, const char *, const char *, struct evbuffer *);
 
 /* metrics.c */
-struct metrics;
-struct metrics *metrics_new(struct monitord *, const char *);
-void metrics_free(struct metrics *);
-int metrics_port(const struct metrics *);
 void metrics_render(struct monitord *, struct evbuffer *);
-int metrics_healthy(struct monitord *, struct evbuffer *);
+
+/* http.c */
+struct mon_http;
+struct mon_http *http_new(struct monitord *, const char *);
+void http_free(struct mon_http *);
+int http_port(const struct mon_http *);
+int http_healthz(struct monitord *, struct evbuffer *);
 
 /* priv.c */
 int priv_drop(const char *);
@@ -901,6 +972,9 @@ int reload_apply(struct monitord *, const char *);
 
 /* sweep.c */
 int sweep_run(const char *, unsigned, uint64_t, int);
+
+/* json_out.c */
+void json_out_string(struct evbuffer *, const char *);
 
 /* emit.c */
 /* What a state change says besides the states: see emit_change. */
@@ -915,7 +989,6 @@ void emit_change(struct monitord *, const struct mon_host *, const char *,
     const struct emit_extra *);
 size_t emit_pending(struct monitord *);
 void emit_free(struct monitord *);
-void emit_json_string(struct evbuffer *, const char *);
 int emit_journal_open(struct monitord *);
 void emit_kick(struct monitord *);
 

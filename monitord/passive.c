@@ -165,9 +165,9 @@ passive_checks_json(struct monitord *md, struct evhttp_request *req)
 			continue;
 		evbuffer_add_printf(body, "%s\n{\"host\":", first ? "" : ",");
 		first = 0;
-		emit_json_string(body, h->name);
+		json_out_string(body, h->name);
 		evbuffer_add(body, ",\"check\":", 9);
-		emit_json_string(body, c->name);
+		json_out_string(body, c->name);
 		evbuffer_add_printf(body,
 		    ",\"kind\":\"%s\",\"segment\":\"%s\",\"state\":\"%s\","
 		    "\"state_type\":\"%s\",\"attempt\":%u,"
@@ -175,18 +175,18 @@ passive_checks_json(struct monitord *md, struct evhttp_request *req)
 		    "\"flapping\":%s,\"flap_percent\":%.1f,"
 		    "\"host_check\":%s,\"host_state\":\"%s\","
 		    "\"last_result\":%lld,\"output\":",
-		    check_kind_str(c->kind), mon_segment_str(h->segment),
+		    check_kind_str(c->kind), segment_str(h->segment),
 		    check_status_str(c->state.status),
 		    check_state_type_str(c->state.type), c->state.attempt,
 		    c->max_attempts, check_status_str(c->state.hard_status),
 		    c->flapping ? "true" : "false", c->flap_pct,
 		    c == h->host_check ? "true" : "false",
 		    host_state_str(h->state), (long long)c->last_result);
-		emit_json_string(body,
+		json_out_string(body,
 		    c->last_output != NULL ? c->last_output : "");
 		if (c->suppressed_by != NULL) {
 			evbuffer_add(body, ",\"root_cause\":", 14);
-			emit_json_string(body, c->suppressed_by);
+			json_out_string(body, c->suppressed_by);
 		}
 		evbuffer_add(body, "}", 1);
 	}

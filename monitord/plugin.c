@@ -38,6 +38,19 @@ static char plugin_env_path[] =
 static char plugin_env_lc[] = "LC_ALL=C";
 static char *const plugin_env[] = { plugin_env_path, plugin_env_lc, NULL };
 
+/*
+ * Where a run is.  QUEUED waits in r->queue; every other state is in
+ * r->running.  A run is freed once its result was handed over and its
+ * process reaped, whichever comes last.
+ */
+enum plugin_state {
+	PLUGIN_QUEUED, /* waiting for a free slot */
+	PLUGIN_RUNNING, /* spawned, not reaped, result not handed over */
+	PLUGIN_SPAWN_FAILED, /* nothing runs; reported from the loop */
+	PLUGIN_LINGERING, /* reaped; what it started holds the pipes */
+	PLUGIN_ABANDONED /* result handed over (or cancelled), not reaped */
+};
+
 struct plugin_run {
 	TAILQ_ENTRY(plugin_run) link;
 	struct plugin_runner *r;
@@ -53,12 +66,10 @@ struct plugin_run {
 	int truncated;
 	char err[PLUGIN_ERR_MAX + 1];
 	size_t err_len;
-	int running; /* spawned (in r->running), else queued */
-	int reaped, code, signo, exited;
+	enum plugin_state state; /* changed by plugin_set_state only */
+	int wstatus; /* as waitpid gave it, once reaped */
 	int timed_out;
 	int spawn_error; /* errno of a failed start */
-	int lingering; /* exited, waiting for the pipes */
-	int finished; /* the callback ran, or will not */
 	uint64_t start_ns;
 };
 
@@ -110,11 +121,49 @@ plugin_close(struct event **ev, int *fd)
 	}
 }
 
+/* Whether the run's process has been reaped (or never ran). */
+static int
+plugin_reaped(const struct plugin_run *p)
+{
+	return p->state == PLUGIN_SPAWN_FAILED || p->state == PLUGIN_LINGERING;
+}
+
+/*
+ * Moves a run to a new state, with what entering it takes: the grace timer
+ * for lingering children, the report of a failed start from the loop.
+ */
+static void
+plugin_set_state(struct plugin_run *p, enum plugin_state st)
+{
+	struct timeval tv;
+
+	p->state = st;
+	switch (st) {
+	case PLUGIN_RUNNING:
+		tv = timeutil_ms_to_tv(p->timeout_ms);
+		evtimer_add(p->timer, &tv);
+		break;
+	case PLUGIN_LINGERING:
+		tv = timeutil_ms_to_tv(PLUGIN_LINGER_MS);
+		evtimer_add(p->timer, &tv);
+		break;
+	case PLUGIN_SPAWN_FAILED:
+		/* Reported from the loop, never from inside plugin_start. */
+		event_active(p->timer, EV_TIMEOUT, 1);
+		break;
+	case PLUGIN_ABANDONED:
+		evtimer_del(p->timer);
+		break;
+	case PLUGIN_QUEUED:
+		break;
+	}
+}
+
 /* Kills the run's process group (the plugin and what it started). */
 static void
 plugin_kill(struct plugin_run *p)
 {
-	if (p->pid > 0 && !p->reaped) {
+	if (p->pid > 0 && !plugin_reaped(p)) {
 		kill(-p->pid, SIGKILL);
 		kill(p->pid, SIGKILL);
 	} else if (p->pid > 0) {
@@ -123,23 +172,36 @@ plugin_kill(struct plugin_run *p)
 	}
 }
 
+/* Frees a run that is over, and gives its slot to the next. */
+static void
+plugin_forget(struct plugin_run *p)
+{
+	struct plugin_runner *r = p->r;
+
+	TAILQ_REMOVE(&r->running, p, link);
+	r->nrunning--;
+	plugin_run_free(p);
+	plugin_spawn_next(r);
+}
+
 /* Hands the result over (once) and forgets the run when it is reaped. */
 static void
 plugin_finish(struct plugin_run *p)
 {
-	struct plugin_runner *r = p->r;
 	struct plugin_result res;
 
-	if (!p->finished) {
-		p->finished = 1;
+	if (p->state != PLUGIN_ABANDONED) {
 		plugin_close(&p->out_ev, &p->out_fd);
 		plugin_close(&p->err_ev, &p->err_fd);
-		if (p->timer != NULL)
-			evtimer_del(p->timer);
+		evtimer_del(p->timer);
 		memset(&res, 0, sizeof(res));
-		res.exited = p->exited;
-		res.code = p->code;
-		res.signo = p->signo;
+		if (plugin_reaped(p) && p->spawn_error == 0) {
+			res.exited = WIFEXITED(p->wstatus);
+			res.code = res.exited ? WEXITSTATUS(p->wstatus) : 0;
+			res.signo = WIFSIGNALED(p->wstatus) ?
+			    WTERMSIG(p->wstatus) :
+			    0;
+		}
 		res.timed_out = p->timed_out;
 		res.spawn_error = p->spawn_error;
 		p->out[p->out_len] = '\0';
@@ -152,32 +214,23 @@ plugin_finish(struct plugin_run *p)
 		if (p->cb != NULL)
 			p->cb(&res, p->arg);
 	}
-	if (!p->reaped)
-		return; /* freed when SIGCHLD says it is gone */
-	TAILQ_REMOVE(&r->running, p, link);
-	r->nrunning--;
-	plugin_run_free(p);
-	plugin_spawn_next(r);
+	if (!plugin_reaped(p)) {
+		/* freed when SIGCHLD says it is gone */
+		plugin_set_state(p, PLUGIN_ABANDONED);
+		return;
+	}
+	plugin_forget(p);
 }
 
-/* The run is complete when the plugin is reaped and the pipes ended. */
+/*
+ * The run is complete when the plugin is reaped and the pipes ended; a
+ * plugin reaped with its pipes still open lingers for a moment.
+ */
 static void
 plugin_check_done(struct plugin_run *p)
 {
-	struct timeval tv;
-
-	if (p->finished || !p->reaped)
-		return;
-	if (p->out_fd == -1 && p->err_fd == -1) {
+	if (p->out_fd == -1 && p->err_fd == -1)
 		plugin_finish(p);
-		return;
-	}
-	if (!p->lingering) {
-		/* Something it started still holds the pipes. */
-		p->lingering = 1;
-		tv = timeutil_ms_to_tv(PLUGIN_LINGER_MS);
-		evtimer_add(p->timer, &tv);
-	}
 }
 
 static void
@@ -222,7 +275,8 @@ plugin_read_cb(evutil_socket_t fd, short what, void *arg)
 		plugin_close(&p->out_ev, &p->out_fd);
 	else
 		plugin_close(&p->err_ev, &p->err_fd);
-	plugin_check_done(p);
+	if (p->state == PLUGIN_LINGERING)
+		plugin_check_done(p);
 }
 
 /* The timeout, or the end of the grace for lingering children. */
@@ -233,11 +287,11 @@ plugin_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (p->spawn_error != 0) {
+	if (p->state == PLUGIN_SPAWN_FAILED) {
 		plugin_finish(p);
 		return;
 	}
-	if (p->lingering) {
+	if (p->state == PLUGIN_LINGERING) {
 		p->r->lingerers_killed++;
 		plugin_kill(p);
 		plugin_finish(p);
@@ -267,18 +321,14 @@ plugin_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (p == NULL)
 			continue; /* an orphan that came to us: reaped */
-		p->reaped = 1;
-		if (WIFEXITED(st)) {
-			p->exited = 1;
-			p->code = WEXITSTATUS(st);
-		} else if (WIFSIGNALED(st)) {
-			p->signo = WTERMSIG(st);
-		}
-		if (p->finished) {
+		p->wstatus = st;
+		if (p->state == PLUGIN_ABANDONED) {
 			/* timed out or cancelled earlier: now it can go */
-			plugin_kill(p);
-			plugin_finish(p);
+			kill(-p->pid, SIGKILL);
+			plugin_forget(p);
 		} else {
+			/* until the pipes end, or for PLUGIN_LINGER_MS */
+			plugin_set_state(p, PLUGIN_LINGERING);
 			plugin_check_done(p);
 		}
 	}
@@ -293,11 +343,9 @@ plugin_spawn(struct plugin_run *p)
 	posix_spawnattr_t attr;
 	sigset_t none, all;
 	int out[2] = { -1, -1 }, err[2] = { -1, -1 }, rc;
-	struct timeval tv;
 
 	TAILQ_INSERT_TAIL(&r->running, p, link);
 	r->nrunning++;
-	p->running = 1;
 	p->start_ns = timeutil_mono_ns();
 	if (pipe2(out, O_CLOEXEC) == -1 || pipe2(err, O_CLOEXEC) == -1) {
 		rc = errno;
@@ -341,8 +389,7 @@ plugin_spawn(struct plugin_run *p)
 	    event_add(p->out_ev, NULL) == -1 ||
 	    event_add(p->err_ev, NULL) == -1)
 		fatalx("plugin: cannot watch the pipes");
-	tv = timeutil_ms_to_tv(p->timeout_ms);
-	evtimer_add(p->timer, &tv);
+	plugin_set_state(p, PLUGIN_RUNNING);
 	return;
 fail:
 	for (int i = 0; i < 2; i++) {
@@ -353,10 +400,8 @@ fail:
 	}
 	r->spawn_errors++;
 	p->pid = -1;
-	p->reaped = 1;
 	p->spawn_error = rc != 0 ? rc : EINVAL;
-	/* Reported from the loop, never from inside plugin_start. */
-	event_active(p->timer, EV_TIMEOUT, 1);
+	plugin_set_state(p, PLUGIN_SPAWN_FAILED);
 }
 
 /* Starts queued runs while there is room. */
@@ -417,7 +462,7 @@ plugin_runner_free(struct plugin_runner *r)
 		TAILQ_REMOVE(&r->running, p, link);
 		if (p->pid > 0) {
 			kill(-p->pid, SIGKILL);
-			if (!p->reaped) {
+			if (!plugin_reaped(p)) {
 				kill(p->pid, SIGKILL);
 				while (waitpid(p->pid, NULL, 0) == -1 &&
 				    errno == EINTR)
@@ -473,7 +518,7 @@ plugin_cancel(struct plugin_run *p)
 	if (p == NULL)
 		return;
 	r = p->r;
-	if (!p->running) {
+	if (p->state == PLUGIN_QUEUED) {
 		TAILQ_REMOVE(&r->queue, p, link);
 		r->nqueue--;
 		plugin_run_free(p);

@@ -105,7 +105,7 @@ shard_parse_segments(const char *s)
 	unsigned mask = 0;
 
 	for (int seg = SEGMENT_CORE; seg <= SEGMENT_OTHER; seg++) {
-		const char *name = mon_segment_str((enum mon_segment)seg);
+		const char *name = segment_str((enum mon_segment)seg);
 		size_t len = strlen(name);
 
 		for (const char *p = strstr(s, name); p != NULL;
@@ -230,7 +230,7 @@ shard_start(struct monitord *md)
 		if (!(md->conf->cluster_pinned & (1u << seg)))
 			continue;
 		evbuffer_add_printf(buf, "%s%s", first ? "" : ",",
-		    mon_segment_str((enum mon_segment)seg));
+		    segment_str((enum mon_segment)seg));
 		first = 0;
 	}
 	evbuffer_add(buf, "}", 2);

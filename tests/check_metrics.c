@@ -140,7 +140,7 @@ fixture_init(struct fixture *f)
 static void
 fixture_free(struct fixture *f)
 {
-	metrics_free(f->md.metrics);
+	http_free(f->md.http);
 	probe_icmp_free(f->md.icmp);
 	db_free(f->md.db);
 	event_base_free(f->md.base);
@@ -667,7 +667,7 @@ START_TEST(test_healthz_is_degraded_but_200_without_database)
 	struct fixture f;
 
 	fixture_init(&f);
-	ck_assert_int_eq(metrics_healthy(&f.md, buf), 200);
+	ck_assert_int_eq(http_healthz(&f.md, buf), 200);
 	evbuffer_add(buf, "", 1);
 	ck_assert_str_eq((char *)evbuffer_pullup(buf, -1),
 	    "{\"status\":\"degraded\",\"database\":\"disconnected\","
@@ -689,9 +689,9 @@ START_TEST(test_malformed_listen_addresses_are_refused)
 	size_t i;
 
 	fixture_init(&f);
-	ck_assert_ptr_null(metrics_new(&f.md, NULL));
+	ck_assert_ptr_null(http_new(&f.md, NULL));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(metrics_new(&f.md, bad[i]) == NULL,
+		ck_assert_msg(http_new(&f.md, bad[i]) == NULL,
 		    "accepted \"%s\"", bad[i]);
 	fixture_free(&f);
 }
@@ -716,12 +716,12 @@ START_TEST(test_port_in_use_is_refused)
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
 	snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d",
 	    ntohs(sin.sin_port));
-	ck_assert_ptr_null(metrics_new(&f.md, listen_on));
+	ck_assert_ptr_null(http_new(&f.md, listen_on));
 	close(fd);
 	/* Free again, the same address serves. */
-	f.md.metrics = metrics_new(&f.md, listen_on);
-	ck_assert_ptr_nonnull(f.md.metrics);
-	ck_assert_int_eq(metrics_port(f.md.metrics), ntohs(sin.sin_port));
+	f.md.http = http_new(&f.md, listen_on);
+	ck_assert_ptr_nonnull(f.md.http);
+	ck_assert_int_eq(http_port(f.md.http), ntohs(sin.sin_port));
 	fixture_free(&f);
 }
 END_TEST
@@ -836,10 +836,10 @@ START_TEST(test_endpoint_serves_metrics_and_healthz_over_http)
 	int i;
 
 	fixture_init(&f);
-	f.md.metrics = metrics_new(&f.md, "127.0.0.1:0");
-	ck_assert_ptr_nonnull(f.md.metrics);
-	ck_assert_int_gt(metrics_port(f.md.metrics), 0);
-	http_run(f.md.base, metrics_port(f.md.metrics), xs, NREQS);
+	f.md.http = http_new(&f.md, "127.0.0.1:0");
+	ck_assert_ptr_nonnull(f.md.http);
+	ck_assert_int_gt(http_port(f.md.http), 0);
+	http_run(f.md.base, http_port(f.md.http), xs, NREQS);
 
 	ck_assert_int_eq(xs[0].code, 200);
 	ck_assert_str_eq(xs[0].content_type, "text/plain; version=0.0.4");
@@ -902,14 +902,14 @@ START_TEST(test_endpoint_listens_on_ipv6_loopback)
 	    "(sysctl net.ipv6.conf.lo.disable_ipv6=0)");
 
 	fixture_init(&f);
-	f.md.metrics = metrics_new(&f.md, "[::1]:0");
-	ck_assert_ptr_nonnull(f.md.metrics);
+	f.md.http = http_new(&f.md, "[::1]:0");
+	ck_assert_ptr_nonnull(f.md.http);
 	cl.base = f.md.base;
 	cl.done = 0;
 	cl.total = 1;
 	x.client = &cl;
 	conn = evhttp_connection_base_new(f.md.base, NULL, "::1",
-	    (unsigned short)metrics_port(f.md.metrics));
+	    (unsigned short)http_port(f.md.http));
 	ck_assert_ptr_nonnull(conn);
 	req = evhttp_request_new(exchange_cb, &x);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host",
@@ -959,12 +959,12 @@ START_TEST(test_oversized_request_headers_are_refused)
 	char *filler, *reply;
 
 	fixture_init(&f);
-	f.md.metrics = metrics_new(&f.md, "127.0.0.1:0");
-	ck_assert_ptr_nonnull(f.md.metrics);
+	f.md.http = http_new(&f.md, "127.0.0.1:0");
+	ck_assert_ptr_nonnull(f.md.http);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)metrics_port(f.md.metrics));
+	sin.sin_port = htons((uint16_t)http_port(f.md.http));
 
 	r.base = f.md.base;
 	r.in = evbuffer_new();
@@ -1011,12 +1011,12 @@ START_TEST(test_endpoint_recovers_after_running_out_of_descriptors)
 	int fd;
 
 	fixture_init(&f);
-	f.md.metrics = metrics_new(&f.md, "127.0.0.1:0");
-	ck_assert_ptr_nonnull(f.md.metrics);
+	f.md.http = http_new(&f.md, "127.0.0.1:0");
+	ck_assert_ptr_nonnull(f.md.http);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)metrics_port(f.md.metrics));
+	sin.sin_port = htons((uint16_t)http_port(f.md.http));
 	r.base = f.md.base;
 	r.in = evbuffer_new();
 	r.closed = 0;

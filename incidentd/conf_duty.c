@@ -43,7 +43,7 @@
 
 /* A calendar date "YYYY-MM-DD" that exists. */
 static int
-duty_date_valid(const char *s)
+conf_duty_date_valid(const char *s)
 {
 	struct tm tm;
 	int y, m, d, n = 0;
@@ -65,7 +65,7 @@ duty_date_valid(const char *s)
 
 /* "HH:MM" as minutes since midnight, or -1. */
 static int
-duty_hhmm(const char *s, size_t len)
+conf_duty_hhmm(const char *s, size_t len)
 {
 	int h, m;
 
@@ -80,7 +80,7 @@ duty_hhmm(const char *s, size_t len)
  * NULL (with an error when it is there but wrong, or required).
  */
 static const char *
-duty_local_time(struct cfg_doc *doc, const struct cfg_node *map,
+conf_duty_local_time(struct cfg_doc *doc, const struct cfg_node *map,
     const char *key, int required)
 {
 	const char *s;
@@ -98,7 +98,7 @@ duty_local_time(struct cfg_doc *doc, const struct cfg_node *map,
 		return NULL;
 	}
 	snprintf(day, sizeof(day), "%.10s", s);
-	if (!duty_date_valid(day)) {
+	if (!conf_duty_date_valid(day)) {
 		cfg_error(doc, cfg_get(map, key), "'%s' is not a date", day);
 		return NULL;
 	}
@@ -107,7 +107,7 @@ duty_local_time(struct cfg_doc *doc, const struct cfg_node *map,
 
 /* A list of dates under key, checked, into a JSON array. */
 static json_t *
-duty_dates(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
+conf_duty_dates(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
 {
 	const struct cfg_node *seq = cfg_seq(doc, map, key, 0);
 	json_t *arr = json_array();
@@ -116,7 +116,7 @@ duty_dates(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
 	for (size_t i = 0; seq != NULL && i < seq->n; i++) {
 		if (cfg_node_str(doc, seq->items[i], "a date", &s) == -1)
 			continue;
-		if (!duty_date_valid(s))
+		if (!conf_duty_date_valid(s))
 			cfg_error(doc, seq->items[i],
 			    "'%s' is not a date (YYYY-MM-DD)", s);
 		else
@@ -126,7 +126,7 @@ duty_dates(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
 }
 
 static json_t *
-duty_calendar(struct cfg_doc *doc, const struct cfg_node *node,
+conf_duty_calendar(struct cfg_doc *doc, const struct cfg_node *node,
     const char *default_tz)
 {
 	static const char *const keys[] = { "name", "hours", "weekdays",
@@ -146,11 +146,11 @@ duty_calendar(struct cfg_doc *doc, const struct cfg_node *node,
 	cfg_bool(doc, node, "holidays", 0, &holidays);
 	cfg_bool(doc, node, "new_year", 0, &new_year);
 	if (cfg_str(doc, node, "timezone", 0, &tz) == 0)
-		inc_check_timezone(doc, cfg_get(node, "timezone"), tz);
+		cfg_timezone(doc, cfg_get(node, "timezone"), tz);
 	cfg_str(doc, node, "hours", 0, &hours);
-	opens = duty_hhmm(hours, strcspn(hours, "-"));
+	opens = conf_duty_hhmm(hours, strcspn(hours, "-"));
 	closes = hours[strcspn(hours, "-")] == '-' ?
-	    duty_hhmm(hours + strcspn(hours, "-") + 1,
+	    conf_duty_hhmm(hours + strcspn(hours, "-") + 1,
 		strlen(hours + strcspn(hours, "-") + 1)) :
 	    -1;
 	if (opens < 0 || closes < 0 || opens >= closes) {
@@ -190,13 +190,13 @@ duty_calendar(struct cfg_doc *doc, const struct cfg_node *node,
 	return json_pack("{s:s?, s:s, s:b, s:o, s:s, s:s, s:b, s:b, s:o, s:o}",
 	    "name", name, "tz", tz, "always_open", always, "weekdays", wd,
 	    "opens", open_s, "closes", close_s, "holidays", holidays,
-	    "new_year", new_year, "closed", duty_dates(doc, node, "closed"),
-	    "open", duty_dates(doc, node, "open"));
+	    "new_year", new_year, "closed", conf_duty_dates(doc, node, "closed"),
+	    "open", conf_duty_dates(doc, node, "open"));
 }
 
 /* The index of a contact by name, or -1 (with an error at node). */
 static int
-duty_contact(struct cfg_doc *doc, const struct cfg_node *node,
+conf_duty_contact(struct cfg_doc *doc, const struct cfg_node *node,
     const struct inc_conf *conf, const char **namep)
 {
 	if (cfg_node_str(doc, node, "a contact", namep) == -1)
@@ -210,7 +210,7 @@ duty_contact(struct cfg_doc *doc, const struct cfg_node *node,
 
 /* One swap: {from, to, contact}, the contact a member of the team. */
 static void
-duty_swap(struct cfg_doc *doc, const struct cfg_node *node,
+conf_duty_swap(struct cfg_doc *doc, const struct cfg_node *node,
     const struct inc_conf *conf, const char *team, json_t *out)
 {
 	static const char *const keys[] = { "from", "to", "contact", NULL };
@@ -220,13 +220,13 @@ duty_swap(struct cfg_doc *doc, const struct cfg_node *node,
 	if (cfg_expect_map(doc, node, "a swap") == -1)
 		return;
 	cfg_check_keys(doc, node, "a swap", keys);
-	from = duty_local_time(doc, node, "from", 1);
-	to = duty_local_time(doc, node, "to", 1);
+	from = conf_duty_local_time(doc, node, "from", 1);
+	to = conf_duty_local_time(doc, node, "to", 1);
 	if (cfg_get(node, "contact") == NULL) {
 		cfg_error(doc, node, "a swap needs a contact");
 		return;
 	}
-	c = duty_contact(doc, cfg_get(node, "contact"), conf, &who);
+	c = conf_duty_contact(doc, cfg_get(node, "contact"), conf, &who);
 	if (c >= 0 &&
 	    (team == NULL || conf->contacts[c]->team == NULL ||
 		strcmp(conf->contacts[c]->team, team) != 0)) {
@@ -250,7 +250,7 @@ duty_swap(struct cfg_doc *doc, const struct cfg_node *node,
 }
 
 static json_t *
-duty_team(struct cfg_doc *doc, const struct cfg_node *node,
+conf_duty_team(struct cfg_doc *doc, const struct cfg_node *node,
     struct inc_conf *conf, json_t *calendars)
 {
 	static const char *const keys[] = { "name", "calendar", "members",
@@ -284,7 +284,7 @@ duty_team(struct cfg_doc *doc, const struct cfg_node *node,
 	}
 	members = cfg_seq(doc, node, "members", 1);
 	for (i = 0; members != NULL && i < members->n; i++) {
-		int c = duty_contact(doc, members->items[i], conf, &s);
+		int c = conf_duty_contact(doc, members->items[i], conf, &s);
 
 		if (c < 0 || name == NULL)
 			continue;
@@ -299,7 +299,7 @@ duty_team(struct cfg_doc *doc, const struct cfg_node *node,
 		cfg_check_keys(doc, duty, "duty", dkeys);
 		rot = cfg_seq(doc, duty, "rotation", 1);
 		for (i = 0; rot != NULL && i < rot->n; i++) {
-			int c = duty_contact(doc, rot->items[i], conf, &s);
+			int c = conf_duty_contact(doc, rot->items[i], conf, &s);
 
 			if (c < 0)
 				continue;
@@ -311,14 +311,14 @@ duty_team(struct cfg_doc *doc, const struct cfg_node *node,
 				    s);
 			json_array_append_new(list, json_string(s));
 		}
-		start = duty_local_time(doc, duty, "start", 1);
+		start = conf_duty_local_time(doc, duty, "start", 1);
 		swaps = cfg_seq(doc, duty, "swaps", 0);
 		for (i = 0; swaps != NULL && i < swaps->n; i++)
-			duty_swap(doc, swaps->items[i], conf, name, swaplist);
+			conf_duty_swap(doc, swaps->items[i], conf, name, swaplist);
 		cfg_duration(doc, duty, "every", 0, 60000, 365 * MS_DAY,
 		    &every);
 	}
-	prios = inc_priority_list(doc, cfg_seq(doc, node, "after_hours", 0));
+	prios = conf_priority_list(doc, cfg_seq(doc, node, "after_hours", 0));
 	if (prios == NULL)
 		json_array_append_new(after, json_integer(1));
 	for (char *p = prios; p != NULL && *p;
@@ -338,7 +338,7 @@ duty_team(struct cfg_doc *doc, const struct cfg_node *node,
  * member contact with its team.  Needs the contacts loaded.
  */
 void
-inc_duty_load(struct cfg_doc *doc, const struct cfg_node *root,
+conf_duty_load(struct cfg_doc *doc, const struct cfg_node *root,
     struct inc_conf *conf, json_t *j)
 {
 	const struct cfg_node *cals = cfg_seq(doc, root, "calendars", 0);
@@ -364,7 +364,7 @@ inc_duty_load(struct cfg_doc *doc, const struct cfg_node *root,
 				    name->value);
 		}
 		json_array_append_new(carr,
-		    duty_calendar(doc, cals->items[i], conf->timezone));
+		    conf_duty_calendar(doc, cals->items[i], conf->timezone));
 	}
 	for (i = 0; teams != NULL && i < teams->n; i++) {
 		const struct cfg_node *name;
@@ -383,7 +383,7 @@ inc_duty_load(struct cfg_doc *doc, const struct cfg_node *root,
 				    "team '%s' is defined twice", name->value);
 		}
 		json_array_append_new(tarr,
-		    duty_team(doc, teams->items[i], conf, carr));
+		    conf_duty_team(doc, teams->items[i], conf, carr));
 	}
 	conf->nteams = json_array_size(tarr);
 	json_object_set_new(j, "calendars", carr);
