@@ -28,10 +28,10 @@ import time
 sys.dont_write_bytecode = True
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, BENCH_DIR)
-import probe_bench as pb  # noqa: E402  (Proc, scrape, addr, the sink)
-harness = pb.harness
-BUILD = os.environ.get("MONITORD_BUILDDIR") or os.path.join(pb.SRCDIR,
-                                                            "build")
+from benchlib import (BenchError, CLEANUP, Proc, SRCDIR, addr,  # noqa: E402
+    harness, proc_mem_kib, run_timed, scrape, table)
+from monitord_run import start_sink  # noqa: E402
+BUILD = os.environ.get("MONITORD_BUILDDIR") or os.path.join(SRCDIR, "build")
 
 ICMP, SINK_TCP, FAULT_TCP = 19000, 800, 200
 
@@ -49,15 +49,15 @@ def write_conf(ctx, path, journal, fault_port):
            "hosts:"]
     for i in range(ICMP):
         out.append("  - name: s%06d\n    address: %s\n    checks:\n"
-                   "      - type: icmp" % (i + 1, pb.addr(1, i)))
+                   "      - type: icmp" % (i + 1, addr(1, i)))
     for i in range(SINK_TCP):
         out.append("  - name: w%06d\n    address: %s\n    checks:\n"
                    "      - type: tcp\n        port: %d"
-                   % (i + 1, pb.addr(64, i), ctx.sink_port))
+                   % (i + 1, addr(64, i), ctx.sink_port))
     for i in range(FAULT_TCP):
         out.append("  - name: f%06d\n    address: %s\n    checks:\n"
                    "      - type: tcp\n        port: %d"
-                   % (i + 1, pb.addr(66, i), fault_port))
+                   % (i + 1, addr(66, i), fault_port))
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
 
@@ -96,16 +96,16 @@ class Ctx:
 def soak(ctx):
     args = ctx.args
     pg = harness.Postgres(ctx.path("pg"), dbname="monitord_soak")
-    pb.CLEANUP.add(lambda: pg.stop("immediate"))
+    CLEANUP.add(lambda: pg.stop("immediate"))
     pg.start()
-    rc, _, out, err = pb.run_timed([args.incidentctl, "migrate"], 120,
+    rc, _, out, err = run_timed([args.incidentctl, "migrate"], 120,
                                    env=pg.env())
     if rc != 0:
-        raise pb.BenchError("migrate failed: %s%s" % (out, err))
-    pb.start_sink(ctx)
+        raise BenchError("migrate failed: %s%s" % (out, err))
+    start_sink(ctx)
     fault_port = harness.free_port()
     fault = harness.TcpListener("0.0.0.0", fault_port).start()
-    pb.CLEANUP.add(lambda: fault.stop())
+    CLEANUP.add(lambda: fault.stop())
     os.makedirs(ctx.path("journal"), mode=0o700)
     conf = ctx.path("monitord.yaml")
     write_conf(ctx, conf, ctx.path("journal", "journal"), fault_port)
@@ -113,9 +113,9 @@ def soak(ctx):
     with open(iconf, "w") as f:
         f.write("instance: incidentd-soak\nlog_level: notice\n"
                 "poll_interval: 2s\n")
-    mon = pb.Proc("monitord", [args.monitord, "-f", conf],
+    mon = Proc("monitord", [args.monitord, "-f", conf],
                   ctx.path("monitord.log"), env=pg.env()).start()
-    inc = pb.Proc("incidentd", [args.incidentd, "-f", iconf],
+    inc = Proc("incidentd", [args.incidentd, "-f", iconf],
                   ctx.path("incidentd.log"), env=pg.env()).start()
     harness.log("monitord (pid %d) and incidentd (pid %d) started: %d "
                 "targets" % (mon.pid, inc.pid, ICMP + SINK_TCP + FAULT_TCP))
@@ -131,7 +131,7 @@ def soak(ctx):
         if el >= total:
             break
         if not mon.alive() or not inc.alive():
-            raise pb.BenchError("a daemon died:\n%s%s" % (
+            raise BenchError("a daemon died:\n%s%s" % (
                 mon.log_tail(), inc.log_tail()))
         if pg_up and outage[0] <= el < outage[1]:
             harness.log("PostgreSQL stops (until %.0f s)" % outage[1])
@@ -149,11 +149,11 @@ def soak(ctx):
             toggles += 1
             next_toggle += 60
         if now >= next_sample:
-            m = pb.scrape(ctx.metrics_port)
+            m = scrape(ctx.metrics_port)
             s = {"t": round(el),
-                 "mon_rss_kib": pb.proc_mem_kib(mon.pid)["VmRSS"],
+                 "mon_rss_kib": proc_mem_kib(mon.pid)["VmRSS"],
                  "mon_fds": fds(mon.pid),
-                 "inc_rss_kib": pb.proc_mem_kib(inc.pid)["VmRSS"],
+                 "inc_rss_kib": proc_mem_kib(inc.pid)["VmRSS"],
                  "inc_fds": fds(inc.pid),
                  "late_max_s": m.get(
                      "monitord_probe_lateness_window_max_seconds"),
@@ -199,7 +199,7 @@ def report(res):
         rows.append([key] + ["%s / %s / %s" % tuple(
             ("%d" % v if float(v).is_integer() else "%.3f" % v)
             if v is not None else "n/a" for v in q) for q in qs])
-    pb.table("by quarter of the run (min / median / max)",
+    table("by quarter of the run (min / median / max)",
              ["figure", "Q1", "Q2", "Q3", "Q4"], rows)
     mon_rss = quarter_stats(s, "mon_rss_kib")
     inc_rss = quarter_stats(s, "inc_rss_kib")
@@ -229,7 +229,7 @@ def report(res):
         ("no incident left open", res["open_incidents"] == 0,
          str(res["open_incidents"])),
     ]
-    pb.table("verdict", ["target", "met", "figures"],
+    table("verdict", ["target", "met", "figures"],
              [[c, "yes" if ok else "NO", f] for c, ok, f in checks])
     return all(ok for _, ok, _ in checks)
 
@@ -267,11 +267,11 @@ def main(argv):
     except KeyboardInterrupt:
         print("interrupted or over time: stopping what was started",
               file=sys.stderr)
-    except pb.BenchError as e:
+    except BenchError as e:
         print("soak failed: %s" % e, file=sys.stderr)
     finally:
         signal.alarm(0)
-        pb.CLEANUP.run()
+        CLEANUP.run()
     if ok and not args.keep:
         shutil.rmtree(ctx.work, ignore_errors=True)
     else:
