@@ -102,7 +102,7 @@ struct snmp_check_rt {
 	struct snmp_if *ifs;
 	size_t nifs;
 	unsigned polls;
-	struct snmp_req *req; /* the request this check waits for */
+	struct check_snmp_req *req; /* the request this check waits for */
 };
 
 /* Which OIDs of a batch belong to which check. */
@@ -112,15 +112,15 @@ struct snmp_part {
 };
 
 /* A request in flight for a host: a batch of GETs or one check's walk. */
-struct snmp_req {
-	TAILQ_ENTRY(snmp_req) link;
+struct check_snmp_req {
+	TAILQ_ENTRY(check_snmp_req) link;
 	struct snmp_host_rt *rt;
 	struct snmp_part *parts;
 	size_t nparts;
 	int walk;
 };
 
-TAILQ_HEAD(snmp_reqs, snmp_req);
+TAILQ_HEAD(check_snmp_reqs, check_snmp_req);
 
 /* The run time of a host's agent; survives reloads that keep the host. */
 struct snmp_host_rt {
@@ -134,7 +134,7 @@ struct snmp_host_rt {
 	size_t noids;
 	struct snmp_part *parts;
 	size_t nparts;
-	struct snmp_reqs reqs;
+	struct check_snmp_reqs reqs;
 };
 
 /* Hosts by address, for traps. */
@@ -347,7 +347,7 @@ snmp_rt(struct mon_check *c)
 
 /* Frees a request, after taking it off its host's list. */
 static void
-snmp_req_free(struct snmp_req *req)
+check_snmp_req_free(struct check_snmp_req *req)
 {
 	for (size_t i = 0; i < req->nparts; i++) {
 		struct mon_check *c = req->parts[i].check;
@@ -413,8 +413,7 @@ snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 	case SNMP_RESULT_ERROR:
 	default:
 		st = CHECK_UNKNOWN;
-		snprintf(text, sizeof(text), "SNMP UNKNOWN - %s",
-		    r->reason);
+		snprintf(text, sizeof(text), "SNMP UNKNOWN - %s", r->reason);
 		break;
 	}
 	check_record(c, st, 0, text);
@@ -836,8 +835,8 @@ snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
 		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
-	snprintf(text, sizeof(text),
-	    "IF OK - %zu interfaces watched, %zu down", nsel, ndown);
+	snprintf(text, sizeof(text), "IF OK - %zu interfaces watched, %zu down",
+	    nsel, ndown);
 	check_finish(c, CHECK_OK, text);
 }
 
@@ -925,8 +924,8 @@ snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
 		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
-	snprintf(text, sizeof(text), "DISK %s - %s",
-	    check_status_str(st), list);
+	snprintf(text, sizeof(text), "DISK %s - %s", check_status_str(st),
+	    list);
 	check_finish(c, st, text);
 }
 
@@ -961,9 +960,8 @@ snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 		st = CHECK_CRITICAL;
 	else if (sc->warn_pct > 0 && v >= sc->warn_pct)
 		st = CHECK_WARNING;
-	snprintf(text, sizeof(text),
-	    "CPU %s - load %.0f%% (average of %zu)", check_status_str(st), v,
-	    count);
+	snprintf(text, sizeof(text), "CPU %s - load %.0f%% (average of %zu)",
+	    check_status_str(st), v, count);
 	check_finish(c, st, text);
 }
 
@@ -1010,7 +1008,7 @@ snmp_deliver(struct mon_check *c, const struct snmp_response *r,
 static void
 snmp_batch_cb(const struct snmp_response *r, void *arg)
 {
-	struct snmp_req *req = arg;
+	struct check_snmp_req *req = arg;
 	struct snmp_host_rt *rt = req->rt;
 
 	snmp_agent_outcome(rt, r);
@@ -1026,13 +1024,13 @@ snmp_batch_cb(const struct snmp_response *r, void *arg)
 		    r->nvb >= p->first + p->count ? r->vb + p->first : NULL,
 		    r->nvb >= p->first + p->count ? p->count : 0, 0);
 	}
-	snmp_req_free(req);
+	check_snmp_req_free(req);
 }
 
 static void
 snmp_walk_cb(const struct snmp_response *r, void *arg)
 {
-	struct snmp_req *req = arg;
+	struct check_snmp_req *req = arg;
 	struct mon_check *c = req->parts[0].check;
 
 	snmp_agent_outcome(req->rt, r);
@@ -1041,7 +1039,7 @@ snmp_walk_cb(const struct snmp_response *r, void *arg)
 		req->parts[0].check = NULL;
 		snmp_deliver(c, r, r->vb, r->nvb, 1);
 	}
-	snmp_req_free(req);
+	check_snmp_req_free(req);
 }
 
 /* Sends the GETs gathered in this loop turn as one request. */
@@ -1049,7 +1047,7 @@ static void
 snmp_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snmp_host_rt *rt = arg;
-	struct snmp_req *req;
+	struct check_snmp_req *req;
 
 	(void)fd;
 	(void)what;
@@ -1103,7 +1101,7 @@ static int
 snmp_walk(struct snmp_host_rt *rt, struct mon_check *c,
     const struct snmp_oid *roots, size_t n)
 {
-	struct snmp_req *req = xcalloc(1, sizeof(*req));
+	struct check_snmp_req *req = xcalloc(1, sizeof(*req));
 
 	req->rt = rt;
 	req->walk = 1;
@@ -1115,7 +1113,7 @@ snmp_walk(struct snmp_host_rt *rt, struct mon_check *c,
 	if (snmp_agent_walk(rt->agent, roots, n, 20, snmp_walk_cb, req) == -1) {
 		snmp_rt(c)->req = NULL;
 		req->parts[0].check = NULL;
-		snmp_req_free(req);
+		check_snmp_req_free(req);
 		return -1;
 	}
 	return 0;
@@ -1284,7 +1282,7 @@ void
 check_snmp_host_stop(struct monitord *md, struct mon_host *host)
 {
 	struct snmp_host_rt *rt;
-	struct snmp_req *req;
+	struct check_snmp_req *req;
 
 	(void)md;
 	if (host->snmp == NULL || (rt = host->snmp->rt) == NULL)
@@ -1301,7 +1299,7 @@ check_snmp_host_stop(struct monitord *md, struct mon_host *host)
 				check_finish_quiet(c);
 			}
 		}
-		snmp_req_free(req);
+		check_snmp_req_free(req);
 	}
 	free(rt->oids);
 	free(rt->parts);
@@ -1322,7 +1320,7 @@ check_snmp_cancel(struct mon_check *c)
 	if (c->snmp == NULL || c->snmp->rt == NULL)
 		return;
 	if (c->snmp->rt->req != NULL) {
-		struct snmp_req *req = c->snmp->rt->req;
+		struct check_snmp_req *req = c->snmp->rt->req;
 
 		for (size_t i = 0; i < req->nparts; i++)
 			if (req->parts[i].check == c)
@@ -1650,10 +1648,8 @@ check_snmp_if_load(struct cfg_doc *doc, const struct cfg_node *node,
 			sc->indexes[sc->nindexes++] = (uint32_t)x;
 		}
 	}
-	cfg_double(doc, node, "utilisation_warning", 0, 0, 100,
-	    &sc->warn_pct);
-	cfg_double(doc, node, "utilisation_critical", 0, 0, 100,
-	    &sc->crit_pct);
+	cfg_double(doc, node, "utilisation_warning", 0, 0, 100, &sc->warn_pct);
+	cfg_double(doc, node, "utilisation_critical", 0, 0, 100, &sc->crit_pct);
 	cfg_double(doc, node, "errors_warning", 0, 0, 1e9, &sc->err_warn);
 	cfg_double(doc, node, "errors_critical", 0, 0, 1e9, &sc->err_crit);
 	check->name = xstrdup(name ? name : "interfaces");
@@ -1698,8 +1694,7 @@ check_snmp_oid_load(struct cfg_doc *doc, const struct cfg_node *node,
 		cfg_error(doc, cfg_get(node, "oid"),
 		    "'%s' is not a numeric OID such as 1.3.6.1.2.1.1.3.0", s);
 	sc->have_warn = check_snmp_range_load(doc, node, "warning", &sc->warn);
-	sc->have_crit =
-	    check_snmp_range_load(doc, node, "critical", &sc->crit);
+	sc->have_crit = check_snmp_range_load(doc, node, "critical", &sc->crit);
 	check->name = name ? xstrdup(name) : xasprintf("oid/%s", s ? s : "?");
 }
 
@@ -1726,28 +1721,30 @@ check_snmp_kind_free(struct mon_check *c)
 }
 
 static const char *const check_snmp_uptime_keys[] = { NULL };
-static const char *const check_snmp_if_keys[] = { "names", "aliases",
-	"indexes", "utilisation_warning", "utilisation_critical",
-	"errors_warning", "errors_critical", NULL };
+static const char *const check_snmp_if_keys[] = { "names", "aliases", "indexes",
+	"utilisation_warning", "utilisation_critical", "errors_warning",
+	"errors_critical", NULL };
 static const char *const check_snmp_storage_keys[] = { "names", "warning",
 	"critical", NULL };
 static const char *const check_snmp_cpu_keys[] = { "warning", "critical",
 	NULL };
-static const char *const check_snmp_oid_keys[] = { "oid", "warning",
-	"critical", NULL };
+static const char *const check_snmp_oid_keys[] = { "oid", "warning", "critical",
+	NULL };
 
-#define CHECK_SNMP_OPS(k, w, l)                                              \
-	{                                                                    \
-		.kind = (k), .what = (w),                                    \
-		.keys = check_snmp_##l##_keys, .flags = CHECK_OPS_HOST_PHASE, \
-		.load = check_snmp_##l##_load,                               \
-		.validate = check_snmp_validate, .start = check_snmp_start,  \
-		.cancel = check_snmp_cancel, .free = check_snmp_kind_free,   \
+#define CHECK_SNMP_OPS(k, w, l)                                               \
+	{                                                                     \
+		.kind = (k), .what = (w), .keys = check_snmp_##l##_keys,      \
+		.flags = CHECK_OPS_HOST_PHASE, .load = check_snmp_##l##_load, \
+		.validate = check_snmp_validate, .start = check_snmp_start,   \
+		.cancel = check_snmp_cancel, .free = check_snmp_kind_free,    \
 	}
 
-const struct check_kind_ops check_snmp_uptime_ops = CHECK_SNMP_OPS(CHECK_KIND_SNMP_UPTIME, "a sysuptime check", uptime);
-const struct check_kind_ops check_snmp_if_ops = CHECK_SNMP_OPS(CHECK_KIND_SNMP_IF, "an interfaces check", if);
-const struct check_kind_ops check_snmp_storage_ops = CHECK_SNMP_OPS(CHECK_KIND_SNMP_STORAGE, "a storage check", storage);
+const struct check_kind_ops check_snmp_uptime_ops =
+    CHECK_SNMP_OPS(CHECK_KIND_SNMP_UPTIME, "a sysuptime check", uptime);
+const struct check_kind_ops check_snmp_if_ops =
+    CHECK_SNMP_OPS(CHECK_KIND_SNMP_IF, "an interfaces check", if);
+const struct check_kind_ops check_snmp_storage_ops =
+    CHECK_SNMP_OPS(CHECK_KIND_SNMP_STORAGE, "a storage check", storage);
 const struct check_kind_ops check_snmp_cpu_ops =
     CHECK_SNMP_OPS(CHECK_KIND_SNMP_CPU, "a cpu check", cpu);
 const struct check_kind_ops check_snmp_oid_ops =
