@@ -1143,6 +1143,6 @@ void
 cfg_timezone(struct cfg_doc *doc, const struct cfg_node *node, const char *tz)
 {
 	if (!timeutil_zone_known(tz))
-		cfg_error(doc, node, "unknown time zone '%s' (such as Asia/Tokyo)",
-		    tz);
+		cfg_error(doc, node,
+		    "unknown time zone '%s' (such as Asia/Tokyo)", tz);
 }

@@ -107,7 +107,8 @@ conf_duty_local_time(struct cfg_doc *doc, const struct cfg_node *map,
 
 /* A list of dates under key, checked, into a JSON array. */
 static json_t *
-conf_duty_dates(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
+conf_duty_dates(struct cfg_doc *doc, const struct cfg_node *map,
+    const char *key)
 {
 	const struct cfg_node *seq = cfg_seq(doc, map, key, 0);
 	json_t *arr = json_array();
@@ -190,8 +191,9 @@ conf_duty_calendar(struct cfg_doc *doc, const struct cfg_node *node,
 	return json_pack("{s:s?, s:s, s:b, s:o, s:s, s:s, s:b, s:b, s:o, s:o}",
 	    "name", name, "tz", tz, "always_open", always, "weekdays", wd,
 	    "opens", open_s, "closes", close_s, "holidays", holidays,
-	    "new_year", new_year, "closed", conf_duty_dates(doc, node, "closed"),
-	    "open", conf_duty_dates(doc, node, "open"));
+	    "new_year", new_year, "closed",
+	    conf_duty_dates(doc, node, "closed"), "open",
+	    conf_duty_dates(doc, node, "open"));
 }
 
 /* The index of a contact by name, or -1 (with an error at node). */
@@ -314,7 +316,8 @@ conf_duty_team(struct cfg_doc *doc, const struct cfg_node *node,
 		start = conf_duty_local_time(doc, duty, "start", 1);
 		swaps = cfg_seq(doc, duty, "swaps", 0);
 		for (i = 0; swaps != NULL && i < swaps->n; i++)
-			conf_duty_swap(doc, swaps->items[i], conf, name, swaplist);
+			conf_duty_swap(doc, swaps->items[i], conf, name,
+			    swaplist);
 		cfg_duration(doc, duty, "every", 0, 60000, 365 * MS_DAY,
 		    &every);
 	}

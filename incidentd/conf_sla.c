@@ -134,7 +134,8 @@ conf_sla_load(struct cfg_doc *doc, const struct cfg_node *root, json_t *j)
 				    party, service);
 		}
 		if (cfg_str(doc, node, "calendar", 0, &cal) == 0 &&
-		    conf_sla_named(json_object_get(j, "calendars"), cal) == NULL)
+		    conf_sla_named(json_object_get(j, "calendars"), cal) ==
+			NULL)
 			cfg_error(doc, cfg_get(node, "calendar"),
 			    "no calendar named '%s'", cal);
 		if (cfg_get(node, "availability") != NULL)

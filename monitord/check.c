@@ -94,7 +94,8 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 		 * (metric_sample), and 100,000 of them would cost a tenth of
 		 * a kilobyte each: only problems keep their text.
 		 */
-		if (result == CHECK_OK && (c->ops->flags & CHECK_OPS_QUIET_OK)) {
+		if (result == CHECK_OK &&
+		    (c->ops->flags & CHECK_OPS_QUIET_OK)) {
 			free(c->last_output);
 			c->last_output = NULL;
 			c->last_output_cap = 0;

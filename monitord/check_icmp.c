@@ -68,10 +68,10 @@ check_icmp_start(struct mon_check *c, enum check_status *result, char *text,
 	(void)result;
 	(void)text;
 	(void)len;
-	c->icmp_probe = probe_icmp_start(c->md->icmp,
-	    (const struct sockaddr *)&c->host->ss, c->host->sslen,
-	    c->icmp.packets, c->icmp.packet_gap_ms, c->timeout_ms,
-	    check_icmp_cb, c);
+	c->icmp_probe =
+	    probe_icmp_start(c->md->icmp, (const struct sockaddr *)&c->host->ss,
+		c->host->sslen, c->icmp.packets, c->icmp.packet_gap_ms,
+		c->timeout_ms, check_icmp_cb, c);
 	return c->icmp_probe != NULL;
 }
 

@@ -50,8 +50,8 @@ check_passive_result(struct mon_check *c, enum check_status status,
  * heartbeat, the job behind it is taken to have stopped.
  */
 static int
-check_passive_start(struct mon_check *c, enum check_status *result,
-    char *text, size_t len)
+check_passive_start(struct mon_check *c, enum check_status *result, char *text,
+    size_t len)
 {
 	uint64_t now = timeutil_mono_ms(), quiet;
 

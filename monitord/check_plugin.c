@@ -90,20 +90,23 @@ check_plugin_cb(const struct plugin_result *r, void *arg)
 		if (po.summary[0] != '\0')
 			check_plugin_text_add(text, sizeof(text), po.summary);
 		else {
-			check_plugin_text_add(text, sizeof(text), "(no output on stdout)");
+			check_plugin_text_add(text, sizeof(text),
+			    "(no output on stdout)");
 			if (r->err[0] != '\0') {
 				char line[256];
 
 				/* its first line */
 				snprintf(line, sizeof(line), "%.*s",
 				    (int)strcspn(r->err, "\r\n"), r->err);
-				check_plugin_text_add(text, sizeof(text), " stderr: ");
+				check_plugin_text_add(text, sizeof(text),
+				    " stderr: ");
 				check_plugin_text_add(text, sizeof(text), line);
 			}
 		}
 		if (po.long_output[0] != '\0') {
 			check_plugin_text_add(text, sizeof(text), "\n");
-			check_plugin_text_add(text, sizeof(text), po.long_output);
+			check_plugin_text_add(text, sizeof(text),
+			    po.long_output);
 		}
 		if (r->truncated) {
 			static const char cut[] = " (output cut at 8 KiB)";
@@ -122,8 +125,8 @@ check_plugin_cb(const struct plugin_result *r, void *arg)
 }
 
 static int
-check_plugin_start(struct mon_check *c, enum check_status *result,
-    char *text, size_t len)
+check_plugin_start(struct mon_check *c, enum check_status *result, char *text,
+    size_t len)
 {
 	(void)result;
 	(void)text;
@@ -199,8 +202,8 @@ check_plugin_load_command(struct cfg_doc *doc, const struct cfg_node *node,
 
 	if (dn != NULL && dn->type == CFG_SCALAR)
 		dir = dn->value;
-	if (cfg_enum(doc, node, "timeout_state", 0, check_status_config_names, &st) ==
-	    0)
+	if (cfg_enum(doc, node, "timeout_state", 0, check_status_config_names,
+		&st) == 0)
 		check->plugin.timeout_state = (enum check_status)st;
 	else
 		check->plugin.timeout_state = CHECK_UNKNOWN;

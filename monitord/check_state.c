@@ -128,5 +128,5 @@ check_flap_push(uint8_t *hist, uint8_t *n, uint8_t *pos,
 }
 
 /* The states as a config names them (timeout_state, heartbeat_state). */
-const char *const check_status_config_names[] = { "ok", "warning",
-	"critical", "unknown", NULL };
+const char *const check_status_config_names[] = { "ok", "warning", "critical",
+	"unknown", NULL };

@@ -25,11 +25,10 @@
 #include "xmalloc.h"
 
 /* The kinds a check's "type:" may name (not the implicit agent check). */
-static const struct check_kind_ops *const mon_check_types[] = {
-	&check_icmp_ops, &check_tcp_ops, &check_snmp_uptime_ops,
-	&check_snmp_if_ops, &check_snmp_storage_ops, &check_snmp_cpu_ops,
-	&check_snmp_oid_ops, &check_plugin_ops, &check_passive_ops
-};
+static const struct check_kind_ops *const mon_check_types[] = { &check_icmp_ops,
+	&check_tcp_ops, &check_snmp_uptime_ops, &check_snmp_if_ops,
+	&check_snmp_storage_ops, &check_snmp_cpu_ops, &check_snmp_oid_ops,
+	&check_plugin_ops, &check_passive_ops };
 #define MON_NCHECK_TYPES (sizeof(mon_check_types) / sizeof(mon_check_types[0]))
 
 /* The names of mon_check_types, as "type:" writes them; NULL-terminated. */
@@ -323,7 +322,6 @@ mon_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
 		a->timeout_ms = MS_MIN;
 	}
 }
-
 
 /* Reads snmp.credentials and snmp.traps. */
 static void
@@ -893,8 +891,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	addr_node = cfg_get(node, "address");
 	mon_resolve(doc, addr_node, host);
 	mon_host_snmp_load(doc, cfg_map(doc, m, "snmp", 0), host);
-	seg =
-	    cfg_get(cfg_get(doc->root, "segments"), segment_names[segment]);
+	seg = cfg_get(cfg_get(doc->root, "segments"), segment_names[segment]);
 
 	/* The farthest template's checks first; the host's own last. */
 	first = conf->nchecks;
@@ -1212,7 +1209,8 @@ mon_segments_check(struct cfg_doc *doc, const struct cfg_node *root)
 			continue;
 		cfg_check_keys(doc, seg, what, keys);
 		for (size_t t = 0; types[t] != NULL; t++) {
-			const struct cfg_node *tm = cfg_map(doc, seg, types[t], 0);
+			const struct cfg_node *tm =
+			    cfg_map(doc, seg, types[t], 0);
 
 			if (tm != NULL)
 				mon_check_keys(doc, tm, types[t],

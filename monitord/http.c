@@ -87,8 +87,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		metrics_render(m->md, body);
 		httpd_reply(req, HTTP_OK, "text/plain; version=0.0.4");
 	} else
-		httpd_reply(req, http_healthz(m->md, body),
-		    "application/json");
+		httpd_reply(req, http_healthz(m->md, body), "application/json");
 }
 
 /*

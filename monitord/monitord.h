@@ -389,8 +389,8 @@ void check_probe_ended(struct mon_check *);
 void check_finish(struct mon_check *, enum check_status, const char *);
 void check_finish_quiet(struct mon_check *);
 void check_result(struct mon_check *, enum check_status, const char *);
-void check_record(struct mon_check *, enum check_status, unsigned,
-    const char *);
+void
+check_record(struct mon_check *, enum check_status, unsigned, const char *);
 void check_sub_result(struct mon_check *, struct check_state *, const char *,
     enum check_status, const char *, int);
 void check_reclassify(struct mon_check *);

@@ -198,9 +198,8 @@ plugin_finish(struct plugin_run *p)
 		if (plugin_reaped(p) && p->spawn_error == 0) {
 			res.exited = WIFEXITED(p->wstatus);
 			res.code = res.exited ? WEXITSTATUS(p->wstatus) : 0;
-			res.signo = WIFSIGNALED(p->wstatus) ?
-			    WTERMSIG(p->wstatus) :
-			    0;
+			res.signo =
+			    WIFSIGNALED(p->wstatus) ? WTERMSIG(p->wstatus) : 0;
 		}
 		res.timed_out = p->timed_out;
 		res.spawn_error = p->spawn_error;

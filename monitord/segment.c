@@ -6,8 +6,8 @@
 
 #include "monitord.h"
 
-const char *const segment_names[] = { "core", "information", "finance",
-	"other", NULL };
+const char *const segment_names[] = { "core", "information", "finance", "other",
+	NULL };
 
 const char *
 segment_str(enum mon_segment segment)
