@@ -288,7 +288,9 @@ def run_nagios_cfg(ctx, cfg, d, tag, *, hosts, services, host_checks,
     svc, svc_bad, svc_lat = read_perfdata(d + "/var/perf-service.tsv", t0, t1)
     hst, hst_bad, hst_lat = read_perfdata(d + "/var/perf-host.tsv", t0, t1)
     lat = svc_lat + hst_lat
-    res.update(host_busy=host_busy_frac(hc0, hc1), perfdata=bool(svc + hst))
+    # Nagios creates the files at start when the config asks for them.
+    res.update(host_busy=host_busy_frac(hc0, hc1),
+               perfdata=os.path.exists(d + "/var/perf-service.tsv"))
     if res["perfdata"]:
         res.update(service_checks=svc, host_checks=hst,
                    achieved=(svc + hst) / win, non_ok=svc_bad + hst_bad,

@@ -1609,6 +1609,17 @@ check_snmp_new(struct mon_check *check)
 	return check->snmp;
 }
 
+/* warning and critical in percent, with their defaults. */
+static void
+check_snmp_pct_load(struct cfg_doc *doc, const struct cfg_node *node,
+    struct snmp_check *sc, double warn, double crit)
+{
+	sc->warn_pct = warn;
+	sc->crit_pct = crit;
+	cfg_double(doc, node, "warning", 0, 0, 100, &sc->warn_pct);
+	cfg_double(doc, node, "critical", 0, 0, 100, &sc->crit_pct);
+}
+
 static void
 check_snmp_uptime_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_check *check, const char *name)
@@ -1662,10 +1673,7 @@ check_snmp_storage_load(struct cfg_doc *doc, const struct cfg_node *node,
 	struct snmp_check *sc = check_snmp_new(check);
 
 	cfg_str_list(doc, node, "names", &sc->names, &sc->nnames);
-	sc->warn_pct = 80;
-	sc->crit_pct = 90;
-	cfg_double(doc, node, "warning", 0, 0, 100, &sc->warn_pct);
-	cfg_double(doc, node, "critical", 0, 0, 100, &sc->crit_pct);
+	check_snmp_pct_load(doc, node, sc, 80, 90);
 	check->name = xstrdup(name ? name : "storage");
 }
 
@@ -1675,10 +1683,7 @@ check_snmp_cpu_load(struct cfg_doc *doc, const struct cfg_node *node,
 {
 	struct snmp_check *sc = check_snmp_new(check);
 
-	sc->warn_pct = 80;
-	sc->crit_pct = 95;
-	cfg_double(doc, node, "warning", 0, 0, 100, &sc->warn_pct);
-	cfg_double(doc, node, "critical", 0, 0, 100, &sc->crit_pct);
+	check_snmp_pct_load(doc, node, sc, 80, 95);
 	check->name = xstrdup(name ? name : "cpu");
 }
 
