@@ -593,8 +593,9 @@ const char *probe_tcp_outcome_str(enum probe_tcp_outcome);
 int probe_tcp_match(const char *, size_t, const char *, size_t);
 void probe_tcp_banner(char *, size_t, const char *, size_t);
 
-/* probe_snmp.c */
+/* The SNMP engine: snmp_engine.c and the files of snmp_engine.h */
 #define SNMP_OID_MAX 128 /* sub-identifiers in one OID */
+#define SNMP_DATAGRAM_MAX 65536 /* the largest datagram read or checked */
 
 /* A numeric OID, as the checks build and compare them. */
 struct snmp_oid {
@@ -727,7 +728,10 @@ int snmp_oid_parse(const char *, struct snmp_oid *);
 const char *snmp_oid_str(const struct snmp_oid *, char *, size_t);
 int snmp_oid_cmp(const struct snmp_oid *, const struct snmp_oid *);
 int snmp_oid_has_prefix(const struct snmp_oid *, const struct snmp_oid *);
-int snmp_packet_check(const uint8_t *, size_t, long *);
+int snmp_oid_valid(const struct snmp_oid *);
+void snmp_oid_copy(struct snmp_oid *, const struct snmp_oid *);
+size_t snmp_oid_ber_len(const struct snmp_oid *);
+int snmp_ber_packet_check(const uint8_t *, size_t, long *);
 const char *snmp_result_str(enum snmp_result);
 const char *snmp_vtype_str(enum snmp_vtype);
 

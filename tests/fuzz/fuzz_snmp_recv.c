@@ -61,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		stranger = peers[0];
 		stranger.sin_port = htons(7);
 	}
-	snmp_packet_check(data, size, &version);
+	snmp_ber_packet_check(data, size, &version);
 	for (int i = 0; i < 2; i++)
 		snmp_engine_input(engine, data, size,
 		    (struct sockaddr *)&peers[i], sizeof(peers[i]));
