@@ -1096,6 +1096,35 @@ snmp_agent_check_oids(struct snmp_agent *a, const char *what,
 }
 
 /*
+ * A request of a kind for the OIDs (GET) or roots (walk), checked, with
+ * its callback; NULL, logged, for bad arguments.  Not yet queued.
+ */
+static struct snmp_req *
+snmp_agent_req_new(struct snmp_agent *a, enum snmp_req_kind kind,
+    const struct snmp_oid *oids, size_t n, snmp_cb cb, void *arg)
+{
+	const char *what = kind == SNMP_REQ_GET ? "get" : "walk";
+	struct snmp_req *r;
+	size_t i;
+
+	if (a == NULL || a->dead || cb == NULL) {
+		log_warnx("snmp: snmp_agent_%s: bad arguments", what);
+		return NULL;
+	}
+	if (snmp_agent_check_oids(a, what, oids, n) == -1)
+		return NULL;
+	r = xcalloc(1, sizeof(*r));
+	r->kind = kind;
+	r->cb = cb;
+	r->arg = arg;
+	r->n = n;
+	r->oids = xreallocarray(NULL, n, sizeof(*r->oids));
+	for (i = 0; i < n; i++)
+		snmp_oid_copy(&r->oids[i], &oids[i]);
+	return r;
+}
+
+/*
  * Queues a GET of n OIDs.  The engine splits them into PDUs under the
  * datagram budget, sends those one after the other, and calls cb once
  * with all the values in the order of oids.  Returns -1, with nothing
@@ -1108,24 +1137,13 @@ snmp_agent_get(struct snmp_agent *a, const struct snmp_oid *oids, size_t n,
 	struct snmp_req *r;
 	size_t i;
 
-	if (a == NULL || a->dead || cb == NULL) {
-		log_warnx("snmp: snmp_agent_get: bad arguments");
+	if ((r = snmp_agent_req_new(a, SNMP_REQ_GET, oids, n, cb, arg)) == NULL)
 		return -1;
-	}
-	if (snmp_agent_check_oids(a, "get", oids, n) == -1)
-		return -1;
-	r = xcalloc(1, sizeof(*r));
-	r->kind = SNMP_REQ_GET;
-	r->cb = cb;
-	r->arg = arg;
-	r->n = n;
-	r->oids = xreallocarray(NULL, n, sizeof(*r->oids));
 	r->vb = xreallocarray(NULL, n, sizeof(*r->vb));
 	r->nvb = r->cap = n;
 	r->todo = xreallocarray(NULL, n, sizeof(*r->todo));
 	for (i = 0; i < n; i++) {
 		r->todo[i] = i;
-		snmp_oid_copy(&r->oids[i], &oids[i]);
 		snmp_vb_init(&r->vb[i], &oids[i]);
 	}
 	r->ntodo = n;
@@ -1145,19 +1163,9 @@ snmp_agent_walk(struct snmp_agent *a, const struct snmp_oid *roots,
 {
 	struct snmp_req *r;
 
-	if (a == NULL || a->dead || cb == NULL) {
-		log_warnx("snmp: snmp_agent_walk: bad arguments");
+	if ((r = snmp_agent_req_new(a, SNMP_REQ_WALK, roots, nroots, cb,
+		 arg)) == NULL)
 		return -1;
-	}
-	if (snmp_agent_check_oids(a, "walk", roots, nroots) == -1)
-		return -1;
-	r = xcalloc(1, sizeof(*r));
-	r->kind = SNMP_REQ_WALK;
-	r->cb = cb;
-	r->arg = arg;
-	r->n = nroots;
-	r->oids = xreallocarray(NULL, nroots, sizeof(*r->oids));
-	memcpy(r->oids, roots, nroots * sizeof(*r->oids));
 	r->cursor = xreallocarray(NULL, nroots, sizeof(*r->cursor));
 	memcpy(r->cursor, roots, nroots * sizeof(*r->cursor));
 	r->finished = xcalloc(nroots, 1);
