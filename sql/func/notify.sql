@@ -264,7 +264,12 @@ END
 $$;
 
 -- incidentd's sender: defers what the rate limit holds back, then claims
--- as notification_claim does.
+-- as notification_claim does.  A recipient's uses in the window are what
+-- was sent in it, what is being sent now (claimed, not yet done: the
+-- sender runs several at once) and, in this pass, the ones before it that
+-- the limit still lets through; past rate_limit uses a message waits until
+-- the oldest of the last rate_limit uses leaves the window (an in-flight
+-- one counts as used now).
 CREATE OR REPLACE FUNCTION notification_claim_limited(p_limit integer,
     p_lease interval)
 RETURNS SETOF notification LANGUAGE plpgsql AS $$
@@ -273,21 +278,37 @@ DECLARE
 BEGIN
 	SELECT * INTO v_set FROM lifecycle_setting;
 	IF v_set.rate_limit > 0 THEN
+		WITH used AS (
+			SELECT u.channel, u.recipient,
+			    CASE WHEN u.status = 'sent' THEN u.sent_at
+			         ELSE now() END AS at
+			FROM notification u
+			WHERE (u.status = 'sent'
+			       AND u.sent_at > now() - v_set.rate_window)
+			   OR u.status = 'sending'),
+		due AS (
+			SELECT c.id, c.channel, c.recipient,
+			    row_number() OVER (PARTITION BY c.channel, c.recipient
+			                       ORDER BY c.id) AS nth
+			FROM notification c
+			WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+			  AND (c.facts ->> 'priority') IS DISTINCT FROM '1'),
+		held AS (
+			SELECT d.id, (SELECT min(r.at) + v_set.rate_window FROM (
+			        SELECT x.at FROM used x
+			        WHERE x.channel = d.channel
+			          AND x.recipient = d.recipient
+			        ORDER BY x.at DESC LIMIT v_set.rate_limit) r)
+			    AS until
+			FROM due d
+			WHERE d.nth + (SELECT count(*) FROM used x
+			               WHERE x.channel = d.channel
+			                 AND x.recipient = d.recipient)
+			      > v_set.rate_limit)
 		UPDATE notification AS n
-		SET next_attempt_at = (
-		    SELECT min(r.sent_at) + v_set.rate_window FROM (
-			SELECT s.sent_at FROM notification s
-			WHERE s.status = 'sent' AND s.channel = n.channel
-			  AND s.recipient = n.recipient
-			  AND s.sent_at > now() - v_set.rate_window
-			ORDER BY s.sent_at DESC LIMIT v_set.rate_limit) r)
-		WHERE n.status = 'pending' AND n.next_attempt_at <= now()
-		  AND (n.facts ->> 'priority') IS DISTINCT FROM '1'
-		  AND (SELECT count(*) FROM notification s
-		       WHERE s.status = 'sent' AND s.channel = n.channel
-		         AND s.recipient = n.recipient
-		         AND s.sent_at > now() - v_set.rate_window)
-		      >= v_set.rate_limit;
+		SET next_attempt_at = coalesce(h.until,
+		    now() + v_set.rate_window)
+		FROM held h WHERE n.id = h.id;
 	END IF;
 	RETURN QUERY SELECT * FROM notification_claim(p_limit, p_lease);
 END

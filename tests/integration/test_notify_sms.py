@@ -260,6 +260,33 @@ def main():
         wait_for("the deferred two", lambda: len(sink.messages()) ==
                  before + 4, timeout=20)
         assert inc.stop() == 0
+
+        log("a message being sent counts against the limit as one sent")
+        # the last four mails, of four incidents: one sent in the window,
+        # one in flight, one due; the rest of the window is empty
+        setup = """
+            UPDATE notification SET sent_at = now() - interval '1 hour'
+            WHERE channel = 'email' AND status = 'sent';
+            WITH r AS (SELECT id, row_number() OVER (ORDER BY id) AS k
+                       FROM (SELECT id FROM notification
+                             WHERE channel = 'email'
+                             ORDER BY id DESC LIMIT 4) l)
+            UPDATE notification n SET
+                status = (ARRAY['sent', %s, 'pending', 'sent'])[r.k],
+                sent_at = CASE r.k WHEN 1 THEN now()
+                          ELSE now() - interval '1 hour' END,
+                lease_until = now() + interval '1 minute',
+                next_attempt_at = now()
+            FROM r WHERE n.id = r.id;
+            SELECT count(*) FROM notification_claim_limited(10,
+                '1 minute') WHERE channel = 'email';
+            SELECT count(*) FROM notification WHERE channel = 'email'
+                AND status = 'pending' AND next_attempt_at > now();
+            ROLLBACK;"""
+        rows = pg.query("BEGIN;" + setup % "'sending'")
+        assert rows == [["0"], ["1"]], ("in flight not counted", rows)
+        rows = pg.query("BEGIN;" + setup % "'sent'")
+        assert rows == [["1"], ["0"]], ("one in the window held", rows)
         log("PASS")
         return 0
     except Exception:
