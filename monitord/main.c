@@ -80,7 +80,7 @@ monitord_idle(void *arg)
 static void
 monitord_trap_cb(const struct snmp_trap *t, void *arg)
 {
-	check_snmp_trap(arg, t);
+	snmp_trap_match(arg, t);
 }
 
 /* Everything the signal handler needs. */
@@ -327,7 +327,7 @@ main(int argc, char *argv[])
 	reload_limits(&md);
 	for (size_t i = 0; i < md.conf->nhosts; i++)
 		check_snmp_host_start(&md, md.conf->hosts[i]);
-	check_snmp_index(&md);
+	snmp_trap_match_index(&md);
 	now = timeutil_mono_ms();
 	md.stats.window_start_ms = now;
 	for (size_t i = 0; i < md.conf->nchecks; i++)
@@ -358,7 +358,7 @@ main(int argc, char *argv[])
 	snmp_trap_free(md.traps);
 	snmp_engine_free(md.snmp);
 	plugin_runner_free(md.plugins);
-	check_snmp_index_free(&md);
+	snmp_trap_match_index_free(&md);
 	db_free(md.db);
 	shard_free(&md);
 	emit_free(&md);

@@ -786,9 +786,11 @@ void check_snmp_host_stop(struct monitord *, struct mon_host *);
 extern const struct check_kind_ops check_snmp_agent_ops, check_snmp_uptime_ops,
     check_snmp_if_ops, check_snmp_storage_ops, check_snmp_cpu_ops,
     check_snmp_oid_ops;
-void check_snmp_trap(struct monitord *, const struct snmp_trap *);
-void check_snmp_index(struct monitord *);
-void check_snmp_index_free(struct monitord *);
+
+/* snmp_trap_match.c */
+void snmp_trap_match(struct monitord *, const struct snmp_trap *);
+void snmp_trap_match_index(struct monitord *);
+void snmp_trap_match_index_free(struct monitord *);
 
 /* plugin_output.c */
 #define PLUGIN_OUTPUT_MAX 8192 /* bytes of a plugin's output kept */

@@ -315,7 +315,7 @@ reload_apply(struct monitord *md, const char *file)
 	md->conf = nc;
 	downtime_publish(md, MONITORD_DOWNTIME_DAYS);
 	mon_conf_free(old);
-	check_snmp_index(md);
+	snmp_trap_match_index(md);
 	reload_limits(md);
 	md->stats.reloads_ok++;
 	log_notice("reloaded %s: %zu checks kept, %zu started, %zu stopped",
