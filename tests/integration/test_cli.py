@@ -2,6 +2,7 @@
 incidentctl against a real PostgreSQL (migrate, version, list, show, --json,
 bad arguments)."""
 
+import glob
 import json
 import os
 import re
@@ -289,15 +290,19 @@ def test_man_pages():
     """Every config key the loaders know and every option of the daemons
     is in the manual."""
     log("the manual names every config key and every option")
-    for conf, page in (("monitord/conf.c", "doc/monitord.yaml.5"),
-                       ("incidentd/conf.c", "doc/incidentd.yaml.5")):
-        with open(os.path.join(harness.SRCDIR, conf)) as f:
-            src = f.read()
+    for conf, page in (("monitord", "doc/monitord.yaml.5"),
+                       ("incidentd", "doc/incidentd.yaml.5")):
+        # the loader and its parts by section (conf_*.c)
+        src = ""
+        for path in sorted(glob.glob(os.path.join(harness.SRCDIR, conf,
+                                                  "conf*.c"))):
+            with open(path) as f:
+                src += f.read()
         with open(os.path.join(harness.SRCDIR, page)) as f:
             doc = f.read()
         keys = set()
-        for m in re.finditer(r"static const char \*const (\w*keys)\[\] = "
-                             r"\{(.*?)\};", src, re.S):
+        for m in re.finditer(r"(?:static )?const char \*const (\w*keys)"
+                             r"\[\] = \{(.*?)\};", src, re.S):
             keys.update(re.findall(r'"([a-z_0-9]+)"', m.group(2)))
         assert len(keys) > 50, (conf, keys)
         missing = sorted(k for k in keys if not re.search(
