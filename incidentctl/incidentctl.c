@@ -116,7 +116,7 @@ incidentctl_load_conf(struct ctl *ctl)
 			return;
 		file = INCIDENTD_CONF;
 	}
-	ctl->conf = inc_conf_load(file, &doc);
+	ctl->conf = conf_load(file, &doc);
 	if (ctl->conf == NULL)
 		exit(daemon_conf_failed(doc, "incidentctl", file));
 	cfg_free(doc);
@@ -376,6 +376,6 @@ main(int argc, char *argv[])
 	else
 		rc = cc->runv(&ctl, nargs, argv + optind);
 	json_decref(ctl.fields);
-	inc_conf_free(ctl.conf);
+	conf_free(ctl.conf);
 	return rc;
 }

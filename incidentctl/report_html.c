@@ -16,7 +16,7 @@
 
 /* Writes text with &, <, >, " and ' escaped. */
 static void
-html_text(const char *s)
+report_html_text(const char *s)
 {
 	for (; s != NULL && *s; s++) {
 		switch (*s) {
@@ -42,7 +42,7 @@ html_text(const char *s)
 }
 
 static const char *
-html_str(json_t *o, const char *key)
+report_html_str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
@@ -51,7 +51,7 @@ html_str(json_t *o, const char *key)
 
 /* Seconds as H:MM:SS, or "-" for null. */
 static void
-html_hms(json_t *v)
+report_html_hms(json_t *v)
 {
 	long long s;
 
@@ -65,22 +65,22 @@ html_hms(json_t *v)
 
 /* A percent with four decimals, or text for null. */
 static void
-html_pct(json_t *v, const char *none)
+report_html_pct(json_t *v, const char *none)
 {
 	if (json_is_number(v))
 		printf("%.4f%%", json_number_value(v));
 	else
-		html_text(none);
+		report_html_text(none);
 }
 
 static void
-html_head(json_t *doc)
+report_html_head(json_t *doc)
 {
 	json_t *ver = json_object_get(doc, "version");
 
 	printf("<!DOCTYPE html>\n<html lang=\"ja\"><head>"
 	       "<meta charset=\"utf-8\"><title>SLA/OLA 月次報告 ");
-	html_text(html_str(doc, "month"));
+	report_html_text(report_html_str(doc, "month"));
 	printf("</title>\n<style>\n"
 	       "@page { size: A4; margin: 15mm; }\n"
 	       "body { font-family: sans-serif; font-size: 9.5pt; "
@@ -97,26 +97,26 @@ html_head(json_t *doc)
 	       ".chart { break-inside: avoid; }\n"
 	       ".note { font-size: 8.5pt; margin: 1mm 0; }\n"
 	       "</style></head>\n<body>\n<h1>SLA/OLA 月次報告 ");
-	html_text(html_str(doc, "month"));
+	report_html_text(report_html_str(doc, "month"));
 	printf("</h1>\n<p>時刻: ");
-	html_text(html_str(doc, "timezone"));
+	report_html_text(report_html_str(doc, "timezone"));
 	printf("。時間は合意サービス時間（業務時間）の 時:分:秒。");
 	if (json_is_integer(ver)) {
 		printf("確定 第%lld版（承認: ",
 		    (long long)json_integer_value(ver));
 		char when[17];
 
-		html_text(html_str(doc, "approved_by"));
+		report_html_text(report_html_str(doc, "approved_by"));
 		/* "2026-11-28T11:41:42.1+09:00" as "2026-11-28 11:41" */
 		snprintf(when, sizeof(when), "%s",
-		    html_str(doc, "approved_at"));
+		    report_html_str(doc, "approved_at"));
 		if (strlen(when) == 16 && when[10] == 'T')
 			when[10] = ' ';
 		printf(" ");
-		html_text(when);
-		if (*html_str(doc, "reason") != '\0') {
+		report_html_text(when);
+		if (*report_html_str(doc, "reason") != '\0') {
 			printf("、理由: ");
-			html_text(html_str(doc, "reason"));
+			report_html_text(report_html_str(doc, "reason"));
 		}
 		printf("）");
 	} else
@@ -125,7 +125,7 @@ html_head(json_t *doc)
 }
 
 static void
-html_availability_table(json_t *ags)
+report_html_availability_table(json_t *ags)
 {
 	size_t i;
 	json_t *a;
@@ -140,25 +140,27 @@ html_availability_table(json_t *ags)
 		json_t *met = json_object_get(a, "met");
 
 		printf("<tr><td class=\"l\">");
-		html_text(html_str(a, "agreement"));
+		report_html_text(report_html_str(a, "agreement"));
 		printf("</td><td class=\"l\">%s</td><td class=\"l\">",
-		    strcmp(html_str(a, "kind"), "ola") == 0 ? "OLA" : "SLA");
-		html_text(html_str(a, "service"));
+		    strcmp(report_html_str(a, "kind"), "ola") == 0 ? "OLA" :
+								     "SLA");
+		report_html_text(report_html_str(a, "service"));
 		printf("</td><td class=\"l\">");
-		html_text(html_str(a, "party"));
+		report_html_text(report_html_str(a, "party"));
 		printf("</td><td>");
-		html_hms(json_object_get(a, "agreed_s"));
+		report_html_hms(json_object_get(a, "agreed_s"));
 		printf("</td><td>");
-		html_hms(json_object_get(a, "excluded_s"));
+		report_html_hms(json_object_get(a, "excluded_s"));
 		printf("</td><td>");
-		html_hms(json_object_get(a, "nodata_s"));
+		report_html_hms(json_object_get(a, "nodata_s"));
 		printf("</td><td>");
-		html_hms(json_object_get(a, "down_s"));
+		report_html_hms(json_object_get(a, "down_s"));
 		printf("</td><td%s>",
 		    json_is_false(met) ? " class=\"ng\"" : "");
-		html_pct(json_object_get(a, "availability"), "データなし");
+		report_html_pct(json_object_get(a, "availability"),
+		    "データなし");
 		printf("</td><td>");
-		html_pct(json_object_get(a, "availability_target"), "-");
+		report_html_pct(json_object_get(a, "availability_target"), "-");
 		printf("</td><td%s>%s</td></tr>\n",
 		    json_is_false(met) ? " class=\"ng\"" : "",
 		    json_is_true(met)	   ? "○" :
@@ -174,7 +176,7 @@ html_availability_table(json_t *ags)
  * percent below the lowest value shown to 100 %.
  */
 static void
-html_availability_chart(json_t *ags)
+report_html_availability_chart(json_t *ags)
 {
 	const int left = 150, width = 420, row = 22;
 	double lo = 100.0;
@@ -209,14 +211,14 @@ html_availability_chart(json_t *ags)
 
 		printf("<text x=\"%d\" y=\"%d\" text-anchor=\"end\">", left - 6,
 		    y + 13);
-		html_text(html_str(a, "agreement"));
+		report_html_text(report_html_str(a, "agreement"));
 		printf("</text>");
 		if (json_is_number(v)) {
 			double w =
 			    (json_number_value(v) - lo) / (100.0 - lo) * width;
 
 			printf("<rect data-agreement=\"");
-			html_text(html_str(a, "agreement"));
+			report_html_text(report_html_str(a, "agreement"));
 			printf("\" data-value=\"%.4f\" x=\"%d\" y=\"%d\" "
 			       "width=\"%.1f\" height=\"%d\" fill=\"%s\"/>",
 			    json_number_value(v), left, y, w < 0 ? 0 : w,
@@ -245,7 +247,7 @@ html_availability_chart(json_t *ags)
 }
 
 static void
-html_times_table(json_t *ags)
+report_html_times_table(json_t *ags)
 {
 	size_t i;
 	json_t *a;
@@ -256,25 +258,25 @@ html_times_table(json_t *ags)
 	json_array_foreach(ags, i, a)
 	{
 		printf("<tr><td class=\"l\">");
-		html_text(html_str(a, "agreement"));
+		report_html_text(report_html_str(a, "agreement"));
 		printf("</td><td>%lld</td><td>%lld</td><td>%lld</td><td>",
 		    (long long)json_integer_value(json_object_get(a, "count")),
 		    (long long)json_integer_value(
 			json_object_get(a, "tto_breaches")),
 		    (long long)json_integer_value(
 			json_object_get(a, "ttr_breaches")));
-		html_hms(json_object_get(a, "mtta_s"));
+		report_html_hms(json_object_get(a, "mtta_s"));
 		printf("</td><td>");
-		html_hms(json_object_get(a, "mttr_s"));
+		report_html_hms(json_object_get(a, "mttr_s"));
 		printf("</td><td>");
-		html_hms(json_object_get(a, "mtbf_s"));
+		report_html_hms(json_object_get(a, "mtbf_s"));
 		printf("</td></tr>\n");
 	}
 	printf("</table>\n");
 }
 
 static void
-html_breaches(json_t *list)
+report_html_breaches(json_t *list)
 {
 	size_t i;
 	json_t *b;
@@ -291,19 +293,19 @@ html_breaches(json_t *list)
 	json_array_foreach(list, i, b)
 	{
 		printf("<tr><td class=\"l\">");
-		html_text(html_str(b, "agreement"));
+		report_html_text(report_html_str(b, "agreement"));
 		printf("</td><td class=\"l\">");
-		html_text(html_str(b, "ref"));
+		report_html_text(report_html_str(b, "ref"));
 		printf("</td><td>P%lld</td><td class=\"l\">%s</td><td>",
 		    (long long)json_integer_value(
 			json_object_get(b, "priority")),
-		    strcmp(html_str(b, "metric"), "tto") == 0 ? "受付" :
-								"復旧");
-		html_hms(json_object_get(b, "value_s"));
+		    strcmp(report_html_str(b, "metric"), "tto") == 0 ? "受付" :
+								       "復旧");
+		report_html_hms(json_object_get(b, "value_s"));
 		printf("</td><td>");
-		html_hms(json_object_get(b, "target_s"));
+		report_html_hms(json_object_get(b, "target_s"));
 		printf("</td><td class=\"ng\">");
-		html_hms(json_object_get(b, "over_s"));
+		report_html_hms(json_object_get(b, "over_s"));
 		printf("</td><td class=\"l\">%s</td></tr>\n",
 		    json_is_true(json_object_get(b, "open_at_end")) ?
 			"月末時点で未復旧" :
@@ -314,7 +316,8 @@ html_breaches(json_t *list)
 
 /* One bar chart of counts with labels under the bars. */
 static void
-html_bars(const char *id, const char *const *labels, const int *counts, int n)
+report_html_bars(const char *id, const char *const *labels, const int *counts,
+    int n)
 {
 	const int bw = 60, gap = 20, h = 120;
 	int max = 1;
@@ -336,7 +339,7 @@ html_bars(const char *id, const char *const *labels, const int *counts, int n)
 		       "text-anchor=\"middle\">",
 		    counts[i], x, 10 + h - bh, bw, bh, x + bw / 2, 8 + h - bh,
 		    counts[i], x + bw / 2, h + 25);
-		html_text(labels[i]);
+		report_html_text(labels[i]);
 		printf("</text>\n");
 	}
 	printf("</svg></div>\n");
@@ -347,9 +350,9 @@ html_bars(const char *id, const char *const *labels, const int *counts, int n)
  * month's edges), each counted once.
  */
 static void
-html_weeks(json_t *doc)
+report_html_weeks(json_t *doc)
 {
-	const char *month = html_str(doc, "month"), *key;
+	const char *month = report_html_str(doc, "month"), *key;
 	json_t *by_day =
 		   json_object_get(json_object_get(doc, "counts"), "by_day"),
 	       *v;
@@ -388,7 +391,7 @@ html_weeks(json_t *doc)
 		counts[(dd - 1 + first_dow) / 7] += (int)json_integer_value(v);
 	}
 	printf("<h2>週ごとのインシデント（検知）</h2>\n");
-	html_bars("weeks", lp, counts, nweeks);
+	report_html_bars("weeks", lp, counts, nweeks);
 }
 
 /*
@@ -396,7 +399,7 @@ html_weeks(json_t *doc)
  * incident in two SLAs counts in each).
  */
 static void
-html_ttr_spread(json_t *doc)
+report_html_ttr_spread(json_t *doc)
 {
 	static const char *const labels[] = { "1時間以内", "1-4時間", "4-8時間",
 		"8-24時間", "24時間超" };
@@ -408,18 +411,18 @@ html_ttr_spread(json_t *doc)
 	{
 		json_t *spread = json_object_get(a, "ttr_spread");
 
-		if (strcmp(html_str(a, "kind"), "sla") != 0)
+		if (strcmp(report_html_str(a, "kind"), "sla") != 0)
 			continue;
 		for (size_t b = 0; b < 5; b++)
 			counts[b] +=
 			    (int)json_integer_value(json_array_get(spread, b));
 	}
 	printf("<h2>復旧時間の分布（SLA、業務時間）</h2>\n");
-	html_bars("ttr", labels, counts, 5);
+	report_html_bars("ttr", labels, counts, 5);
 }
 
 static void
-html_counts(json_t *doc)
+report_html_counts(json_t *doc)
 {
 	static const char *const keys[] = { "by_priority", "by_segment",
 		"by_cause" };
@@ -440,7 +443,7 @@ html_counts(json_t *doc)
 				printf("未記入");
 			else {
 				printf("%s", i == 0 ? "P" : "");
-				html_text(key);
+				report_html_text(key);
 			}
 			printf(" %lld件", (long long)json_integer_value(v));
 			first = 0;
@@ -456,13 +459,13 @@ report_html(json_t *doc)
 {
 	json_t *ags = json_object_get(doc, "agreements");
 
-	html_head(doc);
-	html_availability_table(ags);
-	html_availability_chart(ags);
-	html_times_table(ags);
-	html_breaches(json_object_get(doc, "breaches"));
-	html_weeks(doc);
-	html_ttr_spread(doc);
-	html_counts(doc);
+	report_html_head(doc);
+	report_html_availability_table(ags);
+	report_html_availability_chart(ags);
+	report_html_times_table(ags);
+	report_html_breaches(json_object_get(doc, "breaches"));
+	report_html_weeks(doc);
+	report_html_ttr_spread(doc);
+	report_html_counts(doc);
 	printf("</body></html>\n");
 }

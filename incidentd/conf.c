@@ -29,10 +29,10 @@ static const char *const mail_lang_names[] = { "ja", "en", NULL };
 static const char *const log_level_names[] = { "error", "warning", "notice",
 	"info", "debug", NULL };
 
-static json_t *inc_recipients(const struct inc_conf *);
+static json_t *conf_recipients(const struct inc_conf *);
 
 const char *
-mail_lang_str(enum mail_lang lang)
+conf_mail_lang_str(enum mail_lang lang)
 {
 	if ((unsigned)lang > MAIL_LANG_EN)
 		return "?";
@@ -41,7 +41,7 @@ mail_lang_str(enum mail_lang lang)
 
 /* Frees a configuration; NULL is allowed. */
 void
-inc_conf_free(struct inc_conf *conf)
+conf_free(struct inc_conf *conf)
 {
 	if (conf == NULL)
 		return;
@@ -63,7 +63,7 @@ inc_conf_free(struct inc_conf *conf)
 	free(conf->sms.spool);
 	free(conf->sms.spool_tmp);
 	free(conf->sms.country_code);
-	sms_gateway_free(conf->sms.gateway);
+	notify_sms_gateway_free(conf->sms.gateway);
 	free(conf->ack.listen);
 	free(conf->http.tls_cert);
 	free(conf->http.tls_key);
@@ -88,7 +88,7 @@ inc_conf_free(struct inc_conf *conf)
 }
 
 static char *
-inc_dup_opt(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
+conf_dup_opt(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
 {
 	const char *s;
 
@@ -98,7 +98,7 @@ inc_dup_opt(struct cfg_doc *doc, const struct cfg_node *map, const char *key)
 }
 
 static void
-inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct smtp_conf *smtp)
 {
 	static const char *const keys[] = { "url", "from", "from_name",
@@ -129,9 +129,9 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
 			    s);
 		smtp->from = xstrdup(s);
 	}
-	smtp->from_name = inc_dup_opt(doc, node, "from_name");
-	smtp->username = inc_dup_opt(doc, node, "username");
-	smtp->password = inc_dup_opt(doc, node, "password");
+	smtp->from_name = conf_dup_opt(doc, node, "from_name");
+	smtp->username = conf_dup_opt(doc, node, "username");
+	smtp->password = conf_dup_opt(doc, node, "password");
 	if (smtp->password != NULL) {
 		cfg_secret(doc, cfg_get(node, "password"), "an SMTP password");
 		cfg_redact(doc, cfg_get(node, "password"));
@@ -151,7 +151,7 @@ inc_smtp_load(struct cfg_doc *doc, const struct cfg_node *node,
  * "819012345678".  Returns NULL for anything else.
  */
 static char *
-inc_sms_number(const char *s, const char *country)
+conf_sms_number(const char *s, const char *country)
 {
 	char digits[32];
 	size_t n = 0;
@@ -182,7 +182,7 @@ inc_sms_number(const char *s, const char *country)
 
 /* True for a header whose name says it carries a credential. */
 static int
-inc_header_secret(const char *name, size_t len)
+conf_header_secret(const char *name, size_t len)
 {
 	static const char *const words[] = { "auth", "token", "key", "secret",
 		"password", "cookie", NULL };
@@ -204,7 +204,7 @@ inc_header_secret(const char *name, size_t len)
  * without a name would be refused by curl or smuggle another header.
  */
 static void
-inc_headers_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_headers_load(struct cfg_doc *doc, const struct cfg_node *node,
     char ***headers, size_t *nheaders)
 {
 	const struct cfg_node *seq = cfg_seq(doc, node, "headers", 0);
@@ -222,7 +222,7 @@ inc_headers_load(struct cfg_doc *doc, const struct cfg_node *node,
 			    s);
 			continue;
 		}
-		if (inc_header_secret(s, (size_t)(colon - s))) {
+		if (conf_header_secret(s, (size_t)(colon - s))) {
 			cfg_secret(doc, seq->items[i],
 			    "a header with a credential");
 			cfg_redact(doc, seq->items[i]);
@@ -235,7 +235,7 @@ inc_headers_load(struct cfg_doc *doc, const struct cfg_node *node,
 
 /* An http:// or https:// URL, as a template or as it is. */
 static int
-inc_check_http_url(struct cfg_doc *doc, const struct cfg_node *node,
+conf_check_http_url(struct cfg_doc *doc, const struct cfg_node *node,
     const char *what, const char *url, int tmpl)
 {
 	char *err;
@@ -256,7 +256,7 @@ inc_check_http_url(struct cfg_doc *doc, const struct cfg_node *node,
 
 /* A POSIX extended regular expression; NULL (with an error) if bad. */
 static regex_t *
-inc_regex(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+conf_regex(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
     int groups)
 {
 	const char *s;
@@ -303,7 +303,7 @@ inc_regex(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
  *     verify_tls: true
  */
 static struct sms_gateway *
-inc_gateway_load(struct cfg_doc *doc, const struct cfg_node *node)
+conf_gateway_load(struct cfg_doc *doc, const struct cfg_node *node)
 {
 	static const char *const keys[] = { "url", "method", "body",
 		"body_type", "headers", "success_status", "success_body",
@@ -326,7 +326,7 @@ inc_gateway_load(struct cfg_doc *doc, const struct cfg_node *node)
 	gw->verify_tls = 1;
 	gw->timeout_ms = 10000;
 	if (cfg_str(doc, node, "url", 1, &s) == 0 &&
-	    inc_check_http_url(doc, cfg_get(node, "url"), "the gateway url", s,
+	    conf_check_http_url(doc, cfg_get(node, "url"), "the gateway url", s,
 		1) == 0)
 		gw->url = xstrdup(s);
 	if (cfg_get(node, "body") != NULL)
@@ -347,7 +347,7 @@ inc_gateway_load(struct cfg_doc *doc, const struct cfg_node *node)
 		cfg_error(doc, cfg_get(node, "body_type"),
 		    "body_type without a body");
 	gw->body_enc = encs[type];
-	inc_headers_load(doc, node, &gw->headers, &gw->nheaders);
+	conf_headers_load(doc, node, &gw->headers, &gw->nheaders);
 	if (gw->body != NULL && type != 2) {
 		int has_type = 0;
 
@@ -380,8 +380,8 @@ inc_gateway_load(struct cfg_doc *doc, const struct cfg_node *node)
 		    sizeof(*gw->status));
 		gw->status[gw->nstatus++] = (long)v;
 	}
-	gw->success_body = inc_regex(doc, node, "success_body", 0);
-	gw->message_id = inc_regex(doc, node, "message_id", 1);
+	gw->success_body = conf_regex(doc, node, "success_body", 0);
+	gw->message_id = conf_regex(doc, node, "message_id", 1);
 	cfg_duration(doc, node, "timeout", 0, 100, 600000, &gw->timeout_ms);
 	cfg_bool(doc, node, "verify_tls", 0, &gw->verify_tls);
 	return gw;
@@ -389,7 +389,7 @@ inc_gateway_load(struct cfg_doc *doc, const struct cfg_node *node)
 
 /* Settings for every contact's webhook. */
 static void
-inc_webhook_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_webhook_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct webhook_conf *wh)
 {
 	static const char *const keys[] = { "headers", "timeout", "verify_tls",
@@ -400,14 +400,14 @@ inc_webhook_load(struct cfg_doc *doc, const struct cfg_node *node,
 	if (node == NULL)
 		return;
 	cfg_check_keys(doc, node, "webhook", keys);
-	inc_headers_load(doc, node, &wh->headers, &wh->nheaders);
+	conf_headers_load(doc, node, &wh->headers, &wh->nheaders);
 	cfg_duration(doc, node, "timeout", 0, 100, 600000, &wh->timeout_ms);
 	cfg_bool(doc, node, "verify_tls", 0, &wh->verify_tls);
 }
 
 /* A file the daemon must be able to read, or a config error at node. */
 static char *
-inc_readable_file(struct cfg_doc *doc, const struct cfg_node *node,
+conf_readable_file(struct cfg_doc *doc, const struct cfg_node *node,
     const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -421,19 +421,19 @@ inc_readable_file(struct cfg_doc *doc, const struct cfg_node *node,
 	return xstrdup(path);
 }
 
-/* HTTPS and the console's files (see inc_ack_load). */
+/* HTTPS and the console's files (see conf_ack_load). */
 static void
-inc_http_tls_load(struct cfg_doc *doc, const struct cfg_node *http,
+conf_http_tls_load(struct cfg_doc *doc, const struct cfg_node *http,
     struct http_conf *hc)
 {
 	const char *s;
 
 	if (cfg_str(doc, http, "tls_cert", 0, &s) == 0)
 		hc->tls_cert =
-		    inc_readable_file(doc, cfg_get(http, "tls_cert"), s);
+		    conf_readable_file(doc, cfg_get(http, "tls_cert"), s);
 	if (cfg_str(doc, http, "tls_key", 0, &s) == 0)
 		hc->tls_key =
-		    inc_readable_file(doc, cfg_get(http, "tls_key"), s);
+		    conf_readable_file(doc, cfg_get(http, "tls_key"), s);
 	if ((cfg_get(http, "tls_cert") == NULL) !=
 	    (cfg_get(http, "tls_key") == NULL))
 		cfg_error(doc,
@@ -460,7 +460,7 @@ inc_http_tls_load(struct cfg_doc *doc, const struct cfg_node *http,
  *     sms: true
  */
 static void
-inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
+conf_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
     const struct cfg_node *node, struct ack_conf *ack, struct http_conf *hc)
 {
 	static const char *const hkeys[] = { "listen", "session_idle",
@@ -483,7 +483,7 @@ inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
 		cfg_duration(doc, http, "session_idle", 0, 60000, MS_DAY,
 		    &hc->session_idle_ms);
 		cfg_bool(doc, http, "secure_cookies", 0, &hc->secure_cookies);
-		inc_http_tls_load(doc, http, hc);
+		conf_http_tls_load(doc, http, hc);
 		if (cfg_str(doc, http, "listen", 1, &s) == 0) {
 			if (httpd_parse_listen(s, &ss, &sslen, &why) == -1)
 				cfg_error(doc, cfg_get(http, "listen"),
@@ -561,7 +561,7 @@ inc_ack_load(struct cfg_doc *doc, const struct cfg_node *http,
 
 /* The smstools3 spool that SMS are written to. */
 static void
-inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct sms_conf *sms)
 {
 	static const char *const keys[] = { "spool", "spool_tmp",
@@ -573,7 +573,7 @@ inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
 	if (node == NULL)
 		return;
 	cfg_check_keys(doc, node, "sms", keys);
-	sms->gateway = inc_gateway_load(doc, cfg_map(doc, node, "gateway", 0));
+	sms->gateway = conf_gateway_load(doc, cfg_map(doc, node, "gateway", 0));
 	if (sms->gateway != NULL && cfg_get(node, "spool") != NULL)
 		cfg_error(doc, cfg_get(node, "spool"),
 		    "an sms section has a spool or a gateway, not both");
@@ -624,7 +624,7 @@ inc_sms_load(struct cfg_doc *doc, const struct cfg_node *node,
  *         contacts: [情報システム係長]
  */
 static void
-inc_escalation_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_escalation_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct inc_conf *conf)
 {
 	static const char *const keys[] = { "priorities", "levels", NULL };
@@ -675,7 +675,7 @@ inc_escalation_load(struct cfg_doc *doc, const struct cfg_node *node,
 }
 
 static void
-inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
+conf_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
     struct inc_conf *conf)
 {
 	static const char *const keys[] = { "name", "email", "sms",
@@ -695,7 +695,7 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 		cfg_str(doc, node, "name", 1, &name);
 		cfg_str(doc, node, "email", 0, &email);
 		if (cfg_str(doc, node, "sms", 0, &sms) == 0 &&
-		    (number = inc_sms_number(sms, conf->sms.country_code)) ==
+		    (number = conf_sms_number(sms, conf->sms.country_code)) ==
 			NULL)
 			cfg_error(doc, cfg_get(node, "sms"),
 			    "'%s' is not a phone number (+81 90 1234 5678 or "
@@ -703,7 +703,7 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 			    sms);
 		cfg_enum(doc, node, "lang", 0, mail_lang_names, &lang);
 		if (cfg_str(doc, node, "webhook", 0, &webhook) == 0 &&
-		    (inc_check_http_url(doc, cfg_get(node, "webhook"),
+		    (conf_check_http_url(doc, cfg_get(node, "webhook"),
 			 "a webhook", webhook, 0) == -1))
 			webhook = NULL;
 		if (name != NULL && email == NULL && sms == NULL &&
@@ -740,7 +740,7 @@ inc_contacts_load(struct cfg_doc *doc, const struct cfg_node *seq,
 }
 
 static void
-inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct inc_conf *conf)
 {
 	static const char *const keys[] = { "retry_min", "retry_max",
@@ -780,7 +780,7 @@ inc_notify_load(struct cfg_doc *doc, const struct cfg_node *node,
 
 /* The domain ends every Message-ID: it must make one that mail accepts. */
 static void
-inc_check_mail_domain(struct cfg_doc *doc, const struct cfg_node *node,
+conf_check_mail_domain(struct cfg_doc *doc, const struct cfg_node *node,
     const char *domain)
 {
 	char addr[300];
@@ -794,7 +794,7 @@ inc_check_mail_domain(struct cfg_doc *doc, const struct cfg_node *node,
 
 /* A list of strings under key into arr; errors name the item. */
 static void
-inc_str_list(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
+conf_str_list(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
     const char *what, json_t *arr)
 {
 	const struct cfg_node *seq = cfg_seq(doc, map, key, 0);
@@ -816,7 +816,7 @@ inc_str_list(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
  * "host/check", as monitord.yaml names them.
  */
 static void
-inc_service_dep(struct cfg_doc *doc, const struct cfg_node *node, json_t *arr)
+conf_service_dep(struct cfg_doc *doc, const struct cfg_node *node, json_t *arr)
 {
 	const char *s, *slash;
 
@@ -842,7 +842,7 @@ inc_service_dep(struct cfg_doc *doc, const struct cfg_node *node, json_t *arr)
  * lifecycle_configure() takes.
  */
 static void
-inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
+conf_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
     struct inc_conf *conf)
 {
 	static const char *const lkeys[] = { "reopen_window", "problem_window",
@@ -914,17 +914,17 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 		    title != NULL ? title : name, "operator", operators[op],
 		    "impact", impact + 1);
 		list = json_array();
-		inc_str_list(doc, node, "departments", "a department", list);
+		conf_str_list(doc, node, "departments", "a department", list);
 		json_object_set_new(svc, "departments", list);
 		list = json_array();
 		deps = cfg_seq(doc, node, "depends", 0);
 		for (size_t k = 0; deps != NULL && k < deps->n; k++)
-			inc_service_dep(doc, deps->items[k], list);
+			conf_service_dep(doc, deps->items[k], list);
 		json_object_set_new(svc, "depends", list);
 		json_array_append_new(services, svc);
 	}
 	/* whom incidentd's own faults (a dead channel) are told */
-	json_object_set_new(j, "recipients", inc_recipients(conf));
+	json_object_set_new(j, "recipients", conf_recipients(conf));
 	conf->nservices = json_array_size(services);
 	json_object_set_new(j, "services", services);
 	conf_sla_load(doc, root, j);
@@ -936,7 +936,7 @@ inc_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 
 /* The contacts as the JSON array that incident_ingest() takes. */
 static json_t *
-inc_recipients(const struct inc_conf *conf)
+conf_recipients(const struct inc_conf *conf)
 {
 	json_t *arr = json_array();
 
@@ -949,16 +949,16 @@ inc_recipients(const struct inc_conf *conf)
 			"sms_priorities", c->sms_priorities, "webhook",
 			/* the URL stays here; the outbox names the contact */
 			c->webhook != NULL ? c->name : NULL, "name", c->name,
-			"lang", mail_lang_str(c->lang), "after_ms",
+			"lang", conf_mail_lang_str(c->lang), "after_ms",
 			(json_int_t)c->escalate_after_ms));
 	}
 	return arr;
 }
 
 static char *
-inc_recipients_json(const struct inc_conf *conf)
+conf_recipients_json(const struct inc_conf *conf)
 {
-	json_t *arr = inc_recipients(conf);
+	json_t *arr = conf_recipients(conf);
 	char *s;
 
 	if ((s = json_dumps(arr, JSON_COMPACT)) == NULL)
@@ -972,17 +972,17 @@ inc_recipients_json(const struct inc_conf *conf)
  * there were errors; either way *docp holds the document and its errors.
  */
 struct inc_conf *
-inc_conf_load(const char *path, struct cfg_doc **docp)
+conf_load(const char *path, struct cfg_doc **docp)
 {
-	return inc_conf_load_doc(path, cfg_load_file(path, NULL), docp);
+	return conf_load_doc(path, cfg_load_file(path, NULL), docp);
 }
 
 /*
- * As inc_conf_load, on a document already parsed (which it takes): the
+ * As conf_load, on a document already parsed (which it takes): the
  * config the console's process gets from incidentd as text.
  */
 struct inc_conf *
-inc_conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
+conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "poll_interval", "console_url", "mail_domain",
@@ -1007,10 +1007,10 @@ inc_conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
 	conf = xcalloc(1, sizeof(*conf));
 	conf->file = xstrdup(path);
 	cfg_check_keys(doc, root, "the top level", top_keys);
-	conf->instance = inc_dup_opt(doc, root, "instance");
+	conf->instance = conf_dup_opt(doc, root, "instance");
 	if (conf->instance == NULL)
 		conf->instance = xstrdup("incidentd");
-	conf->database = inc_dup_opt(doc, root, "database");
+	conf->database = conf_dup_opt(doc, root, "database");
 	if (conf->database != NULL)
 		cfg_check_conninfo(doc, cfg_get(root, "database"),
 		    conf->database);
@@ -1019,27 +1019,28 @@ inc_conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
 	conf->poll_interval_ms = 5000;
 	cfg_duration(doc, root, "poll_interval", 0, 100, 3600000,
 	    &conf->poll_interval_ms);
-	conf->console_url = inc_dup_opt(doc, root, "console_url");
-	conf->mail_domain = inc_dup_opt(doc, root, "mail_domain");
+	conf->console_url = conf_dup_opt(doc, root, "console_url");
+	conf->mail_domain = conf_dup_opt(doc, root, "mail_domain");
 	if (conf->mail_domain == NULL)
 		conf->mail_domain = xstrdup("incidentd.invalid");
 	else
-		inc_check_mail_domain(doc, cfg_get(root, "mail_domain"),
+		conf_check_mail_domain(doc, cfg_get(root, "mail_domain"),
 		    conf->mail_domain);
 	if (cfg_str(doc, root, "timezone", 0, &s) != 0)
 		s = "Asia/Tokyo";
 	else
 		cfg_timezone(doc, cfg_get(root, "timezone"), s);
 	conf->timezone = xstrdup(s);
-	inc_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
-	inc_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
-	inc_sms_load(doc, cfg_map(doc, root, "sms", 0), &conf->sms);
-	inc_webhook_load(doc, cfg_map(doc, root, "webhook", 0), &conf->webhook);
-	inc_ack_load(doc, cfg_map(doc, root, "http", 0),
+	conf_smtp_load(doc, cfg_map(doc, root, "smtp", 0), &conf->smtp);
+	conf_notify_load(doc, cfg_map(doc, root, "notify", 0), conf);
+	conf_sms_load(doc, cfg_map(doc, root, "sms", 0), &conf->sms);
+	conf_webhook_load(doc, cfg_map(doc, root, "webhook", 0),
+	    &conf->webhook);
+	conf_ack_load(doc, cfg_map(doc, root, "http", 0),
 	    cfg_map(doc, root, "ack", 0), &conf->ack, &conf->http);
-	inc_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
-	inc_escalation_load(doc, cfg_map(doc, root, "escalation", 0), conf);
-	inc_lifecycle_load(doc, root, conf);
+	conf_contacts_load(doc, cfg_seq(doc, root, "contacts", 0), conf);
+	conf_escalation_load(doc, cfg_map(doc, root, "escalation", 0), conf);
+	conf_lifecycle_load(doc, root, conf);
 	cfg_check_secrets(doc, root);
 	cfg_sort_errors(doc);
 	for (size_t i = 0; i < conf->ncontacts; i++) {
@@ -1061,9 +1062,9 @@ inc_conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
 		}
 	}
 	if (doc->nerrors > 0) {
-		inc_conf_free(conf);
+		conf_free(conf);
 		return NULL;
 	}
-	conf->recipients_json = inc_recipients_json(conf);
+	conf->recipients_json = conf_recipients_json(conf);
 	return conf;
 }

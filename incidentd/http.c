@@ -136,7 +136,7 @@ http_field(struct evbuffer *buf, const char *name, const char *value)
 
 /* GET: the incident, and the button if the link is still unused. */
 static void
-ack_show_cb(struct db *db, const PGresult *res, void *arg)
+http_ack_show_cb(struct db *db, const PGresult *res, void *arg)
 {
 	struct ack_page *pg = arg;
 	struct evhttp_request *req = pg->req;
@@ -199,7 +199,7 @@ ack_show_cb(struct db *db, const PGresult *res, void *arg)
 
 /* POST: what incident_ack_link said. */
 static void
-ack_apply_cb(struct db *db, const PGresult *res, void *arg)
+http_ack_apply_cb(struct db *db, const PGresult *res, void *arg)
 {
 	struct ack_page *pg = arg;
 	struct evhttp_request *req = pg->req;
@@ -311,7 +311,7 @@ http_ack(struct incidentd *idd, struct evhttp_request *req, const char *token)
 		params[2] = tz;
 		/* not DB_RETRY: a second run would say "used" */
 		db_query(idd->db, "SELECT * FROM incident_ack_link($1, $2, $3)",
-		    3, params, 0, ack_apply_cb, pg);
+		    3, params, 0, http_ack_apply_cb, pg);
 		return;
 	}
 	params[1] = tz;
@@ -324,7 +324,7 @@ http_ack(struct incidentd *idd, struct evhttp_request *req, const char *token)
 	    " WHERE u.notification_id = n.id) "
 	    "FROM notification n JOIN incident i ON i.id = n.incident_id "
 	    "WHERE n.id = $1::bigint",
-	    2, params, DB_RETRY, ack_show_cb, pg);
+	    2, params, DB_RETRY, http_ack_show_cb, pg);
 }
 
 /* The console's file types; anything else is not served. */

@@ -184,11 +184,11 @@ struct incidentd {
 
 /* conf.c */
 struct cfg_node;
-struct inc_conf *inc_conf_load(const char *, struct cfg_doc **);
+struct inc_conf *conf_load(const char *, struct cfg_doc **);
 struct inc_conf *
-inc_conf_load_doc(const char *, struct cfg_doc *, struct cfg_doc **);
-void inc_conf_free(struct inc_conf *);
-const char *mail_lang_str(enum mail_lang);
+conf_load_doc(const char *, struct cfg_doc *, struct cfg_doc **);
+void conf_free(struct inc_conf *);
+const char *conf_mail_lang_str(enum mail_lang);
 
 /* acklink.c: tokens of one-time acknowledgement links */
 #define ACK_TOKEN_LEN 27
@@ -292,11 +292,11 @@ char *notify_sms_text(const char *, enum mail_lang, const char *);
 char *notify_sms_append(const char *, const char *);
 int notify_sms_spool(const struct sms_conf *, const char *, const char *,
     const char *, char *, size_t);
-void sms_gateway_request(const struct sms_gateway *, const char *const[5],
-    struct http_req *, char **, char **);
-int sms_gateway_accepts(const struct sms_gateway *, long, const char *, char *,
-    size_t, char *, size_t);
-void sms_gateway_free(struct sms_gateway *);
+void notify_sms_gateway_request(const struct sms_gateway *,
+    const char *const[5], struct http_req *, char **, char **);
+int notify_sms_gateway_accepts(const struct sms_gateway *, long, const char *,
+    char *, size_t, char *, size_t);
+void notify_sms_gateway_free(struct sms_gateway *);
 
 /* One message to build; strings are UTF-8, addresses plain addr-specs. */
 struct mail_msg {
@@ -358,7 +358,7 @@ void notify_smtp_free(struct notify_smtp *);
 int notify_smtp_send(struct notify_smtp *, const char *const *, size_t,
     const char *, size_t, notify_smtp_cb, void *);
 size_t notify_smtp_in_flight(const struct notify_smtp *);
-const char *smtp_outcome_str(enum smtp_outcome);
+const char *notify_smtp_outcome_str(enum smtp_outcome);
 enum smtp_outcome notify_smtp_classify(int, long, int);
 void notify_smtp_reply_feed(struct smtp_reply *, const char *, size_t);
 

@@ -244,7 +244,7 @@ main(int argc, char *argv[])
 		text = NULL;
 	} else
 		doc = cfg_load_file_text(file, &text, &len);
-	idd.conf = inc_conf_load_doc(file, doc, &doc);
+	idd.conf = conf_load_doc(file, doc, &doc);
 	if (idd.conf == NULL) {
 		free(text);
 		return daemon_conf_failed(doc, "incidentd", file);
@@ -266,7 +266,7 @@ main(int argc, char *argv[])
 		       "agreements\n",
 		    file, idd.conf->ncontacts, idd.conf->nservices,
 		    idd.conf->nteams, idd.conf->nagreements);
-		inc_conf_free(idd.conf);
+		conf_free(idd.conf);
 		return 0;
 	}
 	log_set_level(debug ? LOG_LEVEL_DEBUG : idd.conf->log_level);
@@ -333,7 +333,7 @@ main(int argc, char *argv[])
 	/* pages waiting for the database are answered as it goes */
 	db_free(idd.db);
 	http_stop(&idd);
-	inc_conf_free(idd.conf);
+	conf_free(idd.conf);
 	event_base_free(idd.base);
 	return 0;
 }

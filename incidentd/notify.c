@@ -477,9 +477,9 @@ notify_sent_cb(enum smtp_outcome outcome, const char *error, void *arg)
 	} else {
 		idd->mails_failed++;
 		log_warnx("notification %s: %s: %s (will retry)", job->what,
-		    smtp_outcome_str(outcome), error ? error : "");
+		    notify_smtp_outcome_str(outcome), error ? error : "");
 		notify_record(job, 0,
-		    error ? error : smtp_outcome_str(outcome));
+		    error ? error : notify_smtp_outcome_str(outcome));
 	}
 }
 
@@ -530,8 +530,8 @@ notify_http_done(long status, const char *reply, size_t len, const char *error,
 		snprintf(err, sizeof(err), "%s", error);
 		ok = 0;
 	} else if (is_sms)
-		ok = sms_gateway_accepts(idd->conf->sms.gateway, status, reply,
-		    id, sizeof(id), err, sizeof(err));
+		ok = notify_sms_gateway_accepts(idd->conf->sms.gateway, status,
+		    reply, id, sizeof(id), err, sizeof(err));
 	else if (!(ok = status >= 200 && status <= 299))
 		snprintf(err, sizeof(err), "the webhook answered %ld", status);
 	if (is_sms)
@@ -580,7 +580,8 @@ notify_send_sms_http(struct notify_job *job, const char *facts,
 	vals[2] = json_string_value(json_object_get(j, "ref"));
 	vals[3] = prio_s;
 	vals[4] = kind;
-	sms_gateway_request(idd->conf->sms.gateway, vals, &req, &url, &body);
+	notify_sms_gateway_request(idd->conf->sms.gateway, vals, &req, &url,
+	    &body);
 	/* not the URL: gateways take their password in it */
 	log_debug("notification %s: %s to the gateway", job->what, req.method);
 	notify_http_start(job, idd->sms_http, &req);

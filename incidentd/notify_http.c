@@ -73,7 +73,7 @@ notify_http_in_flight(const struct notify_http *nh)
 }
 
 static void
-http_xfer_free(struct http_xfer *x)
+notify_http_xfer_free(struct http_xfer *x)
 {
 	if (x->easy != NULL)
 		curl_easy_cleanup(x->easy);
@@ -85,7 +85,7 @@ http_xfer_free(struct http_xfer *x)
 
 /* Keeps the start of the reply; the rest is read and dropped. */
 static size_t
-http_write_fn(char *data, size_t size, size_t nmemb, void *arg)
+notify_http_write_fn(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct http_xfer *x = arg;
 	size_t n = size * nmemb, room = HTTP_REPLY_MAX - x->reply_len;
@@ -101,14 +101,14 @@ http_write_fn(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 static void
-http_done(CURL *easy, CURLcode rc, int aborted, void *arg)
+notify_http_xfer_done(CURL *easy, CURLcode rc, int aborted, void *arg)
 {
 	struct http_xfer *x = arg;
 	long status = 0;
 	char *err = NULL;
 
 	if (aborted) {
-		http_xfer_free(x);
+		notify_http_xfer_free(x);
 		return;
 	}
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -119,7 +119,7 @@ http_done(CURL *easy, CURLcode rc, int aborted, void *arg)
 	    err ? err : "");
 	x->cb(rc == CURLE_OK ? status : 0, x->reply, x->reply_len, err, x->arg);
 	free(err);
-	http_xfer_free(x);
+	notify_http_xfer_free(x);
 }
 
 /*
@@ -149,13 +149,13 @@ notify_http_send(struct notify_http *nh, const struct http_req *req,
 		    curl_slist_append(x->headers, req->headers[i]);
 
 		if (l == NULL) {
-			http_xfer_free(x);
+			notify_http_xfer_free(x);
 			return -1;
 		}
 		x->headers = l;
 	}
 	if ((x->easy = curl_easy_init()) == NULL) {
-		http_xfer_free(x);
+		notify_http_xfer_free(x);
 		return -1;
 	}
 #define SETOPT(opt, val)                                          \
@@ -175,7 +175,7 @@ notify_http_send(struct notify_http *nh, const struct http_req *req,
 	SETOPT(CURLOPT_SSL_VERIFYPEER, req->verify_tls ? 1L : 0L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, req->verify_tls ? 2L : 0L);
 	SETOPT(CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-	SETOPT(CURLOPT_WRITEFUNCTION, http_write_fn);
+	SETOPT(CURLOPT_WRITEFUNCTION, notify_http_write_fn);
 	SETOPT(CURLOPT_WRITEDATA, x);
 	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
 	if (x->headers != NULL)
@@ -195,11 +195,11 @@ notify_http_send(struct notify_http *nh, const struct http_req *req,
 	if (rc != CURLE_OK) {
 		log_warnx("http: #%llu: setting up: %s", x->id,
 		    curl_easy_strerror(rc));
-		http_xfer_free(x);
+		notify_http_xfer_free(x);
 		return -1;
 	}
-	if (curlev_add(nh->cev, x->easy, http_done, x) == -1) {
-		http_xfer_free(x);
+	if (curlev_add(nh->cev, x->easy, notify_http_xfer_done, x) == -1) {
+		notify_http_xfer_free(x);
 		return -1;
 	}
 	return 0;
@@ -207,7 +207,8 @@ notify_http_send(struct notify_http *nh, const struct http_req *req,
 
 /* Appends n bytes to a growing string. */
 static void
-http_append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
+notify_http_append(char **out, size_t *len, size_t *cap, const char *s,
+    size_t n)
 {
 	if (*len + n + 1 > *cap) {
 		*cap = (*len + n + 1) * 2;
@@ -220,7 +221,7 @@ http_append(char **out, size_t *len, size_t *cap, const char *s, size_t n)
 
 /* Appends a value encoded for where it stands. */
 static void
-http_append_encoded(char **out, size_t *len, size_t *cap, const char *v,
+notify_http_append_encoded(char **out, size_t *len, size_t *cap, const char *v,
     enum http_enc enc)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -232,7 +233,7 @@ http_append_encoded(char **out, size_t *len, size_t *cap, const char *v,
 
 		/* without the quotes: the template has them */
 		if (s != NULL && strlen(s) >= 2)
-			http_append(out, len, cap, s + 1, strlen(s) - 2);
+			notify_http_append(out, len, cap, s + 1, strlen(s) - 2);
 		free(s);
 		json_decref(j);
 		return;
@@ -242,13 +243,13 @@ http_append_encoded(char **out, size_t *len, size_t *cap, const char *v,
 		    ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
 			(*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
 			*p == '_' || *p == '~')) {
-			http_append(out, len, cap, (const char *)p, 1);
+			notify_http_append(out, len, cap, (const char *)p, 1);
 			continue;
 		}
 		buf[0] = '%';
 		buf[1] = hex[*p >> 4];
 		buf[2] = hex[*p & 15];
-		http_append(out, len, cap, buf, 3);
+		notify_http_append(out, len, cap, buf, 3);
 	}
 }
 
@@ -258,7 +259,7 @@ http_append_encoded(char **out, size_t *len, size_t *cap, const char *v,
  * ("{" letters "}") but is not known.
  */
 static int
-http_placeholder_at(const char *s, size_t *n)
+notify_http_placeholder_at(const char *s, size_t *n)
 {
 	size_t k = 1;
 
@@ -287,7 +288,7 @@ notify_http_template_check(const char *tmpl)
 	size_t n;
 
 	for (const char *p = tmpl; *p; p++)
-		if (http_placeholder_at(p, &n) == -2)
+		if (notify_http_placeholder_at(p, &n) == -2)
 			return xasprintf("unknown placeholder '%.*s' (known: "
 					 "{to}, {text}, {ref}, {priority}, "
 					 "{kind})",
@@ -306,12 +307,12 @@ notify_http_template(const char *tmpl, const char *const vals[5],
 
 	out[0] = '\0';
 	for (const char *p = tmpl; *p;) {
-		if ((i = http_placeholder_at(p, &n)) >= 0) {
-			http_append_encoded(&out, &len, &cap,
+		if ((i = notify_http_placeholder_at(p, &n)) >= 0) {
+			notify_http_append_encoded(&out, &len, &cap,
 			    vals[i] != NULL ? vals[i] : "", enc);
 			p += n;
 		} else {
-			http_append(&out, &len, &cap, p, 1);
+			notify_http_append(&out, &len, &cap, p, 1);
 			p++;
 		}
 	}

@@ -301,8 +301,8 @@ done:
  * req points into them and into the gateway.
  */
 void
-sms_gateway_request(const struct sms_gateway *gw, const char *const vals[5],
-    struct http_req *req, char **url, char **body)
+notify_sms_gateway_request(const struct sms_gateway *gw,
+    const char *const vals[5], struct http_req *req, char **url, char **body)
 {
 	memset(req, 0, sizeof(*req));
 	*url = notify_http_template(gw->url, vals, HTTP_ENC_URL);
@@ -321,7 +321,7 @@ sms_gateway_request(const struct sms_gateway *gw, const char *const vals[5],
 
 /* Copies a reply into err as one short line: controls become spaces. */
 static void
-sms_gateway_snippet(const char *reply, char *out, size_t len)
+notify_sms_gateway_snippet(const char *reply, char *out, size_t len)
 {
 	size_t i;
 
@@ -336,7 +336,7 @@ sms_gateway_snippet(const char *reply, char *out, size_t len)
  * message_id pattern that matched, else ""), 0 with the reason in err.
  */
 int
-sms_gateway_accepts(const struct sms_gateway *gw, long status,
+notify_sms_gateway_accepts(const struct sms_gateway *gw, long status,
     const char *reply, char *id, size_t idlen, char *err, size_t errlen)
 {
 	char snippet[128];
@@ -344,7 +344,7 @@ sms_gateway_accepts(const struct sms_gateway *gw, long status,
 	int ok = 0;
 
 	id[0] = '\0';
-	sms_gateway_snippet(reply, snippet, sizeof(snippet));
+	notify_sms_gateway_snippet(reply, snippet, sizeof(snippet));
 	if (gw->nstatus == 0)
 		ok = status >= 200 && status <= 299;
 	for (size_t i = 0; i < gw->nstatus; i++)
@@ -374,7 +374,7 @@ sms_gateway_accepts(const struct sms_gateway *gw, long status,
 }
 
 void
-sms_gateway_free(struct sms_gateway *gw)
+notify_sms_gateway_free(struct sms_gateway *gw)
 {
 	if (gw == NULL)
 		return;

@@ -82,7 +82,7 @@ static const char *const smtp_xfer_state_names[] = {
 };
 
 const char *
-smtp_outcome_str(enum smtp_outcome o)
+notify_smtp_outcome_str(enum smtp_outcome o)
 {
 	if ((unsigned)o > SMTP_ERROR)
 		return "?";
@@ -91,7 +91,7 @@ smtp_outcome_str(enum smtp_outcome o)
 
 /* Names a transfer state for the logs. */
 static const char *
-smtp_xfer_state_str(enum smtp_xfer_state s)
+notify_smtp_xfer_state_str(enum smtp_xfer_state s)
 {
 	if ((unsigned)s > SMTP_XFER_ABORTED)
 		return "?";
@@ -120,9 +120,11 @@ notify_smtp_set_state(struct smtp_xfer *x, enum smtp_xfer_state next)
 	}
 	if (!ok)
 		fatalx("smtp: #%llu: bad move %s -> %s", x->id,
-		    smtp_xfer_state_str(x->state), smtp_xfer_state_str(next));
-	log_debug("smtp: #%llu: %s -> %s", x->id, smtp_xfer_state_str(x->state),
-	    smtp_xfer_state_str(next));
+		    notify_smtp_xfer_state_str(x->state),
+		    notify_smtp_xfer_state_str(next));
+	log_debug("smtp: #%llu: %s -> %s", x->id,
+	    notify_smtp_xfer_state_str(x->state),
+	    notify_smtp_xfer_state_str(next));
 	x->state = next;
 }
 
@@ -310,7 +312,8 @@ notify_smtp_done(CURL *easy, CURLcode rc, int aborted, void *arg)
 	o = notify_smtp_classify(rc, resp, connect_us > 0 || x->reply.code);
 	text = notify_smtp_text(x, rc, resp, o);
 	/* The caller logs the outcome with its own context. */
-	log_debug("smtp: #%llu: %s: %s", x->id, smtp_outcome_str(o), text);
+	log_debug("smtp: #%llu: %s: %s", x->id, notify_smtp_outcome_str(o),
+	    text);
 	notify_smtp_set_state(x, SMTP_XFER_DONE);
 	notify_smtp_xfer_free(x);
 	if (cb != NULL)

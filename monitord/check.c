@@ -55,7 +55,7 @@ check_emit(struct mon_check *c, struct check_state *st, const char *name,
 		x.downtime = dt->name;
 	if (c == c->host->host_check && st == &c->state) {
 		c->host->state = topo_host_state(c->host, &hroot);
-		x.host_state = host_state_str(c->host->state);
+		x.host_state = topo_host_state_str(c->host->state);
 	}
 	if (st == &c->state) {
 		c->cover_lost_ms = 0;
@@ -111,8 +111,8 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 	}
 	tr = check_state_apply(st, result, max_attempts);
 	if (own && c->flap.enabled > 0) {
-		check_flap_push(c->flap_hist, &c->flap_n, &c->flap_pos, result,
-		    &c->flap_pct);
+		check_state_flap_push(c->flap_hist, &c->flap_n, &c->flap_pos,
+		    result, &c->flap_pct);
 		if (!c->flapping && c->flap_pct >= c->flap.start_pct)
 			flap = 1;
 		else if (c->flapping && c->flap_pct < c->flap.stop_pct)
@@ -128,8 +128,9 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 			log_debug("%s %s: %s", c->host->name, name, output);
 		else
 			log_notice("%s %s: %s -> %s (HARD%s): %s",
-			    c->host->name, name, check_status_str(old_hard),
-			    check_status_str(result),
+			    c->host->name, name,
+			    check_state_status_str(old_hard),
+			    check_state_status_str(result),
 			    own && c->flapping ? ", flapping" : "", output);
 		/* While it flaps, its changes are one fault, not many. */
 		if (!(own && c->flapping))
@@ -141,7 +142,7 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 		break;
 	case CHECK_SOFT_CHANGE:
 		log_info("%s %s: %s (SOFT %u/%u): %s", c->host->name, name,
-		    check_status_str(result), st->attempt, max_attempts,
+		    check_state_status_str(result), st->attempt, max_attempts,
 		    output);
 		break;
 	case CHECK_NO_CHANGE:
@@ -170,7 +171,7 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 		md->stats.flap_stops++;
 		log_notice("%s %s: stopped flapping (%.0f%%), %s",
 		    c->host->name, name, c->flap_pct,
-		    check_status_str(st->hard_status));
+		    check_state_status_str(st->hard_status));
 		if (!emitted)
 			check_emit(c, st, name,
 			    c->recorded != CHECK_PENDING ? c->recorded :
@@ -206,9 +207,10 @@ check_reclassify(struct mon_check *c)
 	if (!check_problem(c->state.hard_status) || c->flapping)
 		return;
 	log_notice("%s %s: %s, no longer covered by %s", c->host->name, c->name,
-	    check_status_str(c->state.hard_status), c->suppressed_by);
+	    check_state_status_str(c->state.hard_status), c->suppressed_by);
 	snprintf(text, sizeof(text), "%s still %s after %s answered again",
-	    c->name, check_status_str(c->state.hard_status), c->suppressed_by);
+	    c->name, check_state_status_str(c->state.hard_status),
+	    c->suppressed_by);
 	check_emit(c, &c->state, c->name, c->state.hard_status,
 	    c->state.hard_status, text, -1);
 }

@@ -25,14 +25,14 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	if (r->outcome == ICMP_RESULT_NO_SOCKET) {
 		/* We cannot ping that family at all: we know nothing. */
 		snprintf(text, sizeof(text), "PING UNKNOWN - %s: %s",
-		    c->host->address, icmp_outcome_str(r->outcome));
+		    c->host->address, probe_icmp_outcome_str(r->outcome));
 		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
 	if (r->received == 0) {
 		snprintf(text, sizeof(text),
 		    "PING CRITICAL - %s: %s, %u/%u lost", c->host->address,
-		    icmp_outcome_str(r->outcome), r->sent - r->received,
+		    probe_icmp_outcome_str(r->outcome), r->sent - r->received,
 		    r->sent);
 		if (c->store_samples)
 			metric_store_add(md->store, c->host->name, c->name,
@@ -49,7 +49,7 @@ check_icmp_cb(const struct icmp_result *r, void *arg)
 	snprintf(text, sizeof(text),
 	    "PING %s - %s: rta %.3f ms (min %.3f, max %.3f, jitter %.3f), "
 	    "lost %.0f%% (%u/%u)",
-	    check_status_str(status), c->host->address, r->rtt_avg_ms,
+	    check_state_status_str(status), c->host->address, r->rtt_avg_ms,
 	    r->rtt_min_ms, r->rtt_max_ms, r->jitter_ms, r->loss_pct,
 	    r->sent - r->received, r->sent);
 	if (c->store_samples) {

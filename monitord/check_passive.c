@@ -63,7 +63,7 @@ check_passive_start(struct mon_check *c, enum check_status *result, char *text,
 	*result = c->passive.heartbeat_state;
 	snprintf(text, len,
 	    "HEARTBEAT %s - no result for %llu s (expected every %llu s)",
-	    check_status_str(c->passive.heartbeat_state),
+	    check_state_status_str(c->passive.heartbeat_state),
 	    (unsigned long long)(quiet / 1000),
 	    (unsigned long long)(c->passive.heartbeat_ms / 1000));
 	return 0;

@@ -71,7 +71,7 @@ check_plugin_cb(const struct plugin_result *r, void *arg)
 		snprintf(text, sizeof(text),
 		    "PLUGIN %s - %s timed out after %.1f s (its process "
 		    "group was killed)",
-		    check_status_str(status), c->plugin.argv[0],
+		    check_state_status_str(status), c->plugin.argv[0],
 		    (double)c->timeout_ms / 1000);
 	} else {
 		if (r->signo != 0) {
@@ -83,7 +83,7 @@ check_plugin_cb(const struct plugin_result *r, void *arg)
 			snprintf(note, sizeof(note),
 			    "exit code %d (not 0-3): ", r->code);
 		} else {
-			status = plugin_exit_status(r->code);
+			status = plugin_output_exit_status(r->code);
 			note[0] = '\0';
 		}
 		snprintf(text, sizeof(text), "%s", note);

@@ -112,7 +112,7 @@ struct snmp_host_rt {
 };
 
 static void
-snmp_if_clear(struct snmp_if *ifp)
+check_snmp_if_clear(struct snmp_if *ifp)
 {
 	free(ifp->name);
 	free(ifp->alias);
@@ -134,7 +134,7 @@ check_snmp_free(struct snmp_check *sc)
 	free(sc->indexes);
 	if (sc->rt != NULL) {
 		for (size_t i = 0; i < sc->rt->nifs; i++)
-			snmp_if_clear(&sc->rt->ifs[i]);
+			check_snmp_if_clear(&sc->rt->ifs[i]);
 		free(sc->rt->ifs);
 		free(sc->rt);
 	}
@@ -142,7 +142,7 @@ check_snmp_free(struct snmp_check *sc)
 }
 
 static int
-snmp_strlist_same(char **a, size_t na, char **b, size_t nb)
+check_snmp_strlist_same(char **a, size_t na, char **b, size_t nb)
 {
 	if (na != nb)
 		return 0;
@@ -164,8 +164,8 @@ check_snmp_same(const struct mon_check *a, const struct mon_check *b)
 	    x->have_warn == y->have_warn && x->have_crit == y->have_crit &&
 	    memcmp(&x->warn, &y->warn, sizeof(x->warn)) == 0 &&
 	    memcmp(&x->crit, &y->crit, sizeof(x->crit)) == 0 &&
-	    snmp_strlist_same(x->names, x->nnames, y->names, y->nnames) &&
-	    snmp_strlist_same(x->aliases, x->naliases, y->aliases,
+	    check_snmp_strlist_same(x->names, x->nnames, y->names, y->nnames) &&
+	    check_snmp_strlist_same(x->aliases, x->naliases, y->aliases,
 		y->naliases) &&
 	    x->nindexes == y->nindexes &&
 	    (x->nindexes == 0 ||
@@ -176,7 +176,7 @@ check_snmp_same(const struct mon_check *a, const struct mon_check *b)
 }
 
 static int
-snmp_streq(const char *a, const char *b)
+check_snmp_streq(const char *a, const char *b)
 {
 	if (a == NULL || b == NULL)
 		return a == b;
@@ -185,15 +185,16 @@ snmp_streq(const char *a, const char *b)
 
 /* Whether two credential sets are the same, secrets included. */
 static int
-snmp_cred_same(const struct snmp_cred *a, const struct snmp_cred *b)
+check_snmp_cred_same(const struct snmp_cred *a, const struct snmp_cred *b)
 {
 	if (a == NULL || b == NULL)
 		return a == b;
-	return snmp_streq(a->name, b->name) && a->version == b->version &&
-	    snmp_streq(a->community, b->community) &&
-	    snmp_streq(a->user, b->user) && a->level == b->level &&
-	    a->auth == b->auth && snmp_streq(a->auth_pass, b->auth_pass) &&
-	    a->priv == b->priv && snmp_streq(a->priv_pass, b->priv_pass);
+	return check_snmp_streq(a->name, b->name) && a->version == b->version &&
+	    check_snmp_streq(a->community, b->community) &&
+	    check_snmp_streq(a->user, b->user) && a->level == b->level &&
+	    a->auth == b->auth &&
+	    check_snmp_streq(a->auth_pass, b->auth_pass) &&
+	    a->priv == b->priv && check_snmp_streq(a->priv_pass, b->priv_pass);
 }
 
 /* Whether two hosts reach their agent the same way (for reloads). */
@@ -206,11 +207,11 @@ check_snmp_host_same(const struct mon_host *a, const struct mon_host *b)
 		return x == y;
 	return a->sslen == b->sslen && memcmp(&a->ss, &b->ss, a->sslen) == 0 &&
 	    x->port == y->port && x->timeout_ms == y->timeout_ms &&
-	    x->retries == y->retries && snmp_cred_same(x->cred, y->cred);
+	    x->retries == y->retries && check_snmp_cred_same(x->cred, y->cred);
 }
 
 static struct snmp_check_rt *
-snmp_rt(struct mon_check *c)
+check_snmp_rt(struct mon_check *c)
 {
 	if (c->snmp->rt == NULL)
 		c->snmp->rt = xcalloc(1, sizeof(*c->snmp->rt));
@@ -238,7 +239,7 @@ check_snmp_req_free(struct check_snmp_req *req)
  * UNKNOWN, since a wrong community looks exactly like a missing agent.
  */
 static void
-snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
+check_snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 {
 	char text[CHECK_OUTPUT_MAX];
 	struct mon_check *c = rt->host->snmp->agent_check;
@@ -293,7 +294,7 @@ snmp_agent_outcome(struct snmp_host_rt *rt, const struct snmp_response *r)
 
 /* A number from a varbind, if it holds one. */
 static int
-snmp_vb_number(const struct snmp_varbind *vb, double *v)
+check_snmp_vb_number(const struct snmp_varbind *vb, double *v)
 {
 	char *end;
 
@@ -321,7 +322,7 @@ snmp_vb_number(const struct snmp_varbind *vb, double *v)
 
 /* Whether a varbind says the object is not there. */
 static int
-snmp_vb_missing(const struct snmp_varbind *vb)
+check_snmp_vb_missing(const struct snmp_varbind *vb)
 {
 	return vb->type == SNMP_VT_NOSUCHOBJECT ||
 	    vb->type == SNMP_VT_NOSUCHINSTANCE ||
@@ -330,7 +331,7 @@ snmp_vb_missing(const struct snmp_varbind *vb)
 
 /* Formats TimeTicks as days and h:m:s. */
 static void
-snmp_fmt_ticks(uint64_t ticks, char *buf, size_t len)
+check_snmp_fmt_ticks(uint64_t ticks, char *buf, size_t len)
 {
 	uint64_t s = ticks / 100;
 
@@ -342,11 +343,12 @@ snmp_fmt_ticks(uint64_t ticks, char *buf, size_t len)
 
 /* sysuptime: a reboot is a WARNING at once, and the next poll clears it. */
 static void
-snmp_uptime_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
+check_snmp_uptime_result(struct mon_check *c, const struct snmp_varbind *vb,
+    size_t n)
 {
 	char text[CHECK_OUTPUT_MAX];
 	struct monitord *md = c->md;
-	struct snmp_check_rt *rt = snmp_rt(c);
+	struct snmp_check_rt *rt = check_snmp_rt(c);
 	uint64_t now = timeutil_real_us();
 	char was[40], up[40];
 
@@ -357,12 +359,13 @@ snmp_uptime_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
-	snmp_fmt_ticks(vb[0].u, up, sizeof(up));
+	check_snmp_fmt_ticks(vb[0].u, up, sizeof(up));
 	metric_store_add(md->store, c->host->name, c->name, "uptime_s",
 	    (double)vb[0].u / 100.0);
 	if (rt->have_uptime &&
-	    snmp_uptime_rebooted(rt->last_ticks, rt->last_us, vb[0].u, now)) {
-		snmp_fmt_ticks(rt->last_ticks, was, sizeof(was));
+	    check_snmp_eval_uptime_rebooted(rt->last_ticks, rt->last_us,
+		vb[0].u, now)) {
+		check_snmp_fmt_ticks(rt->last_ticks, was, sizeof(was));
 		snprintf(text, sizeof(text),
 		    "SNMP WARNING - rebooted: uptime %s, was %s", up, was);
 		rt->last_ticks = vb[0].u;
@@ -380,7 +383,8 @@ snmp_uptime_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 
 /* oid: the value against the critical range, then the warning one. */
 static void
-snmp_oid_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
+check_snmp_oid_result(struct mon_check *c, const struct snmp_varbind *vb,
+    size_t n)
 {
 	char text[CHECK_OUTPUT_MAX];
 	struct monitord *md = c->md;
@@ -390,31 +394,31 @@ snmp_oid_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 	double v;
 
 	snmp_oid_str(&sc->oid, oidbuf, sizeof(oidbuf));
-	if (n < 1 || snmp_vb_missing(&vb[0])) {
+	if (n < 1 || check_snmp_vb_missing(&vb[0])) {
 		snprintf(text, sizeof(text),
 		    "SNMP UNKNOWN - %s: no such object", oidbuf);
 		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
-	if (snmp_vb_number(&vb[0], &v) == -1) {
+	if (check_snmp_vb_number(&vb[0], &v) == -1) {
 		snprintf(text, sizeof(text),
 		    "SNMP UNKNOWN - %s: the value is not a number", oidbuf);
 		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
 	metric_store_add(md->store, c->host->name, c->name, "value", v);
-	if (sc->have_crit && snmp_range_alert(&sc->crit, v))
+	if (sc->have_crit && check_snmp_eval_range_alert(&sc->crit, v))
 		st = CHECK_CRITICAL;
-	else if (sc->have_warn && snmp_range_alert(&sc->warn, v))
+	else if (sc->have_warn && check_snmp_eval_range_alert(&sc->warn, v))
 		st = CHECK_WARNING;
 	snprintf(text, sizeof(text), "SNMP %s - %s = %.10g",
-	    check_status_str(st), oidbuf, v);
+	    check_state_status_str(st), oidbuf, v);
 	check_finish(c, st, text);
 }
 
 /* The row index of oid under table column root.col, or -1. */
 static int64_t
-snmp_row_index(const struct snmp_oid *oid, const struct snmp_oid *root,
+check_snmp_row_index(const struct snmp_oid *oid, const struct snmp_oid *root,
     uint32_t col)
 {
 	if (oid->len != root->len + 2 || !snmp_oid_has_prefix(oid, root) ||
@@ -425,7 +429,7 @@ snmp_row_index(const struct snmp_oid *oid, const struct snmp_oid *root,
 
 /* Finds or adds an interface by ifIndex. */
 static struct snmp_if *
-snmp_if_get(struct snmp_check_rt *rt, uint32_t index)
+check_snmp_if_get(struct snmp_check_rt *rt, uint32_t index)
 {
 	struct snmp_if *ifp;
 
@@ -442,7 +446,7 @@ snmp_if_get(struct snmp_check_rt *rt, uint32_t index)
 
 /* A string from the device, cleaned to valid UTF-8 without controls. */
 static char *
-snmp_vb_strdup(const struct snmp_varbind *vb)
+check_snmp_vb_strdup(const struct snmp_varbind *vb)
 {
 	char *s;
 
@@ -455,7 +459,7 @@ snmp_vb_strdup(const struct snmp_varbind *vb)
 
 /* Whether an interface is one the check watches. */
 static int
-snmp_if_selected(const struct snmp_check *sc, const struct snmp_if *ifp)
+check_snmp_if_selected(const struct snmp_check *sc, const struct snmp_if *ifp)
 {
 	if (sc->nnames == 0 && sc->naliases == 0 && sc->nindexes == 0)
 		return 1;
@@ -476,7 +480,7 @@ snmp_if_selected(const struct snmp_check *sc, const struct snmp_if *ifp)
  * discontinuity), then its state.
  */
 static void
-snmp_if_evaluate(struct mon_check *c, struct snmp_if *ifp, uint64_t in,
+check_snmp_if_evaluate(struct mon_check *c, struct snmp_if *ifp, uint64_t in,
     uint64_t out, uint64_t in_err, uint64_t out_err, uint64_t disc,
     int rebooted, uint64_t now)
 {
@@ -490,10 +494,12 @@ snmp_if_evaluate(struct mon_check *c, struct snmp_if *ifp, uint64_t in,
 
 	if (ifp->have_prev && !rebooted && disc == ifp->disc &&
 	    now > ifp->at_us &&
-	    snmp_counter_delta(ifp->in, in, bits, &d_in) == 0 &&
-	    snmp_counter_delta(ifp->out, out, bits, &d_out) == 0 &&
-	    snmp_counter_delta(ifp->in_err, in_err, 32, &d_ie) == 0 &&
-	    snmp_counter_delta(ifp->out_err, out_err, 32, &d_oe) == 0) {
+	    check_snmp_eval_counter_delta(ifp->in, in, bits, &d_in) == 0 &&
+	    check_snmp_eval_counter_delta(ifp->out, out, bits, &d_out) == 0 &&
+	    check_snmp_eval_counter_delta(ifp->in_err, in_err, 32, &d_ie) ==
+		0 &&
+	    check_snmp_eval_counter_delta(ifp->out_err, out_err, 32, &d_oe) ==
+		0) {
 		secs = (double)(now - ifp->at_us) / 1e6;
 		in_bps = (double)d_in * 8 / secs;
 		out_bps = (double)d_out * 8 / secs;
@@ -542,38 +548,39 @@ snmp_if_evaluate(struct mon_check *c, struct snmp_if *ifp, uint64_t in,
 			snprintf(output, sizeof(output),
 			    "IF %s - %s up, in %.0f bit/s, out %.0f bit/s%s"
 			    "%.1f%s, errors %.2f/s",
-			    check_status_str(st), what, in_bps, out_bps,
+			    check_state_status_str(st), what, in_bps, out_bps,
 			    util >= 0 ? ", utilisation " : "",
 			    util >= 0 ? util : 0, util >= 0 ? "%" : "", errs);
 		else
 			snprintf(output, sizeof(output), "IF %s - %s up",
-			    check_status_str(st), what);
+			    check_state_status_str(st), what);
 	}
 	check_sub_result(c, &ifp->state, ifp->check_name, st, output, 0);
 }
 
 /* Reads a column value of one interface out of a response. */
 static const struct snmp_varbind *
-snmp_if_col(const struct snmp_varbind *vb, size_t n, const struct snmp_oid *ift,
-    const struct snmp_oid *ifx, enum if_col col, uint32_t index)
+check_snmp_if_col(const struct snmp_varbind *vb, size_t n,
+    const struct snmp_oid *ift, const struct snmp_oid *ifx, enum if_col col,
+    uint32_t index)
 {
 	const struct snmp_oid *root = if_cols[col].table == 1 ? ift : ifx;
 
 	for (size_t i = 0; i < n; i++)
-		if (snmp_row_index(&vb[i].oid, root, if_cols[col].col) ==
+		if (check_snmp_row_index(&vb[i].oid, root, if_cols[col].col) ==
 		    (int64_t)index)
 			return &vb[i];
 	return NULL;
 }
 
 static uint64_t
-snmp_vb_u(const struct snmp_varbind *vb)
+check_snmp_vb_u(const struct snmp_varbind *vb)
 {
 	if (vb == NULL)
 		return 0;
 	if (vb->type == SNMP_VT_INTEGER)
 		return vb->i > 0 ? (uint64_t)vb->i : 0;
-	return snmp_vb_missing(vb) ? 0 : vb->u;
+	return check_snmp_vb_missing(vb) ? 0 : vb->u;
 }
 
 /*
@@ -582,12 +589,12 @@ snmp_vb_u(const struct snmp_varbind *vb)
  * says whether the selection found anything.
  */
 static void
-snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
-    int walked)
+check_snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb,
+    size_t n, int walked)
 {
 	char text[CHECK_OUTPUT_MAX];
 	struct snmp_check *sc = c->snmp;
-	struct snmp_check_rt *rt = snmp_rt(c);
+	struct snmp_check_rt *rt = check_snmp_rt(c);
 	struct snmp_oid ift, ifx, up;
 	uint64_t now = timeutil_real_us(), ticks = 0;
 	size_t nsel = 0, ndown = 0, missing = 0;
@@ -601,8 +608,8 @@ snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
 		    snmp_oid_has_prefix(&vb[i].oid, &up)) {
 			ticks = vb[i].u;
 			if (rt->have_uptime &&
-			    snmp_uptime_rebooted(rt->last_ticks, rt->last_us,
-				ticks, now))
+			    check_snmp_eval_uptime_rebooted(rt->last_ticks,
+				rt->last_us, ticks, now))
 				rebooted = 1;
 			rt->have_uptime = 1;
 			rt->last_ticks = ticks;
@@ -613,38 +620,39 @@ snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
 		for (size_t i = 0; i < rt->nifs; i++)
 			rt->ifs[i].seen = 0;
 		for (size_t i = 0; i < n; i++) {
-			int64_t idx = snmp_row_index(&vb[i].oid, &ift,
+			int64_t idx = check_snmp_row_index(&vb[i].oid, &ift,
 			    if_cols[IF_DESCR].col);
 			struct snmp_if *ifp;
 
 			if (idx < 0)
 				continue;
-			ifp = snmp_if_get(rt, (uint32_t)idx);
+			ifp = check_snmp_if_get(rt, (uint32_t)idx);
 			ifp->seen = 1;
 			free(ifp->name);
-			ifp->name = snmp_vb_strdup(&vb[i]);
+			ifp->name = check_snmp_vb_strdup(&vb[i]);
 		}
 		for (size_t i = 0; i < rt->nifs; i++) {
 			struct snmp_if *ifp = &rt->ifs[i];
 			const struct snmp_varbind *v;
 
-			if ((v = snmp_if_col(vb, n, &ift, &ifx, IF_NAME,
+			if ((v = check_snmp_if_col(vb, n, &ift, &ifx, IF_NAME,
 				 ifp->index)) != NULL &&
 			    v->type == SNMP_VT_STRING && v->str[0] != '\0') {
 				free(ifp->name);
-				ifp->name = snmp_vb_strdup(v);
+				ifp->name = check_snmp_vb_strdup(v);
 			}
-			if ((v = snmp_if_col(vb, n, &ift, &ifx, IF_ALIAS,
+			if ((v = check_snmp_if_col(vb, n, &ift, &ifx, IF_ALIAS,
 				 ifp->index)) != NULL) {
 				free(ifp->alias);
-				ifp->alias = snmp_vb_strdup(v);
+				ifp->alias = check_snmp_vb_strdup(v);
 			}
-			ifp->has_hc = (v = snmp_if_col(vb, n, &ift, &ifx,
+			ifp->has_hc = (v = check_snmp_if_col(vb, n, &ift, &ifx,
 					   IF_HCIN, ifp->index)) != NULL &&
 			    v->type == SNMP_VT_COUNTER64;
 			if (ifp->name == NULL)
 				ifp->name = xasprintf("%u", ifp->index);
-			ifp->selected = ifp->seen && snmp_if_selected(sc, ifp);
+			ifp->selected =
+			    ifp->seen && check_snmp_if_selected(sc, ifp);
 			if (ifp->check_name == NULL ||
 			    strcmp(ifp->check_name + 3, ifp->name) != 0) {
 				free(ifp->check_name);
@@ -659,42 +667,44 @@ snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
 
 		if (!ifp->selected)
 			continue;
-		v = snmp_if_col(vb, n, &ift, &ifx, IF_OPER, ifp->index);
-		if (v == NULL || snmp_vb_missing(v)) {
+		v = check_snmp_if_col(vb, n, &ift, &ifx, IF_OPER, ifp->index);
+		if (v == NULL || check_snmp_vb_missing(v)) {
 			/* Gone since the last walk: walk again next time. */
 			missing++;
 			continue;
 		}
 		nsel++;
-		ifp->oper = (int)snmp_vb_u(v);
-		ifp->admin = (int)snmp_vb_u(
-		    snmp_if_col(vb, n, &ift, &ifx, IF_ADMIN, ifp->index));
+		ifp->oper = (int)check_snmp_vb_u(v);
+		ifp->admin = (int)check_snmp_vb_u(
+		    check_snmp_if_col(vb, n, &ift, &ifx, IF_ADMIN, ifp->index));
 		if (ifp->has_hc) {
-			in = snmp_vb_u(snmp_if_col(vb, n, &ift, &ifx, IF_HCIN,
-			    ifp->index));
-			out = snmp_vb_u(snmp_if_col(vb, n, &ift, &ifx, IF_HCOUT,
-			    ifp->index));
+			in = check_snmp_vb_u(check_snmp_if_col(vb, n, &ift,
+			    &ifx, IF_HCIN, ifp->index));
+			out = check_snmp_vb_u(check_snmp_if_col(vb, n, &ift,
+			    &ifx, IF_HCOUT, ifp->index));
 		} else {
-			in = snmp_vb_u(snmp_if_col(vb, n, &ift, &ifx, IF_INOCT,
-			    ifp->index));
-			out = snmp_vb_u(snmp_if_col(vb, n, &ift, &ifx,
-			    IF_OUTOCT, ifp->index));
+			in = check_snmp_vb_u(check_snmp_if_col(vb, n, &ift,
+			    &ifx, IF_INOCT, ifp->index));
+			out = check_snmp_vb_u(check_snmp_if_col(vb, n, &ift,
+			    &ifx, IF_OUTOCT, ifp->index));
 		}
-		v = snmp_if_col(vb, n, &ift, &ifx, IF_HIGHSPEED, ifp->index);
-		if (v != NULL && !snmp_vb_missing(v) && snmp_vb_u(v) > 0)
-			ifp->speed_bps = snmp_vb_u(v) * 1000000ULL;
+		v = check_snmp_if_col(vb, n, &ift, &ifx, IF_HIGHSPEED,
+		    ifp->index);
+		if (v != NULL && !check_snmp_vb_missing(v) &&
+		    check_snmp_vb_u(v) > 0)
+			ifp->speed_bps = check_snmp_vb_u(v) * 1000000ULL;
 		else
-			ifp->speed_bps = snmp_vb_u(snmp_if_col(vb, n, &ift,
-			    &ifx, IF_SPEED, ifp->index));
+			ifp->speed_bps = check_snmp_vb_u(check_snmp_if_col(vb,
+			    n, &ift, &ifx, IF_SPEED, ifp->index));
 		if (ifp->oper != 1 && ifp->oper != 5 && ifp->admin == 1)
 			ndown++;
-		snmp_if_evaluate(c, ifp, in, out,
-		    snmp_vb_u(
-			snmp_if_col(vb, n, &ift, &ifx, IF_INERR, ifp->index)),
-		    snmp_vb_u(
-			snmp_if_col(vb, n, &ift, &ifx, IF_OUTERR, ifp->index)),
-		    snmp_vb_u(
-			snmp_if_col(vb, n, &ift, &ifx, IF_DISC, ifp->index)),
+		check_snmp_if_evaluate(c, ifp, in, out,
+		    check_snmp_vb_u(check_snmp_if_col(vb, n, &ift, &ifx,
+			IF_INERR, ifp->index)),
+		    check_snmp_vb_u(check_snmp_if_col(vb, n, &ift, &ifx,
+			IF_OUTERR, ifp->index)),
+		    check_snmp_vb_u(check_snmp_if_col(vb, n, &ift, &ifx,
+			IF_DISC, ifp->index)),
 		    rebooted, now);
 	}
 	if (missing > 0)
@@ -714,7 +724,7 @@ snmp_if_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n,
 
 /* storage: the fullest selected disk decides; every one is a metric. */
 static void
-snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
+check_snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
     size_t n)
 {
 	char text[CHECK_OUTPUT_MAX];
@@ -729,7 +739,7 @@ snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
 	snmp_oid_parse(OID_FIXEDDISK, &fixed);
 	list[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		int64_t idx = snmp_row_index(&vb[i].oid, &root, 3);
+		int64_t idx = check_snmp_row_index(&vb[i].oid, &root, 3);
 		const struct snmp_varbind *type = NULL, *units = NULL,
 					  *size = NULL, *used = NULL;
 		char *descr;
@@ -739,16 +749,19 @@ snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
 		if (idx < 0 || vb[i].type != SNMP_VT_STRING)
 			continue;
 		for (size_t j = 0; j < n; j++) {
-			if (snmp_row_index(&vb[j].oid, &root, 2) == idx)
+			if (check_snmp_row_index(&vb[j].oid, &root, 2) == idx)
 				type = &vb[j];
-			else if (snmp_row_index(&vb[j].oid, &root, 4) == idx)
+			else if (check_snmp_row_index(&vb[j].oid, &root, 4) ==
+			    idx)
 				units = &vb[j];
-			else if (snmp_row_index(&vb[j].oid, &root, 5) == idx)
+			else if (check_snmp_row_index(&vb[j].oid, &root, 5) ==
+			    idx)
 				size = &vb[j];
-			else if (snmp_row_index(&vb[j].oid, &root, 6) == idx)
+			else if (check_snmp_row_index(&vb[j].oid, &root, 6) ==
+			    idx)
 				used = &vb[j];
 		}
-		descr = snmp_vb_strdup(&vb[i]);
+		descr = check_snmp_vb_strdup(&vb[i]);
 		if (sc->nnames == 0)
 			sel = type != NULL && type->type == SNMP_VT_OID &&
 			    snmp_oid_cmp(&type->oidval, &fixed) == 0;
@@ -758,12 +771,13 @@ snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
 				sel = fnmatch(sc->names[k], descr, 0) == 0;
 		}
 		if (!sel || size == NULL || used == NULL ||
-		    snmp_vb_u(size) == 0) {
+		    check_snmp_vb_u(size) == 0) {
 			free(descr);
 			continue;
 		}
 		nsel++;
-		pct = 100.0 * (double)snmp_vb_u(used) / (double)snmp_vb_u(size);
+		pct = 100.0 * (double)check_snmp_vb_u(used) /
+		    (double)check_snmp_vb_u(size);
 		{
 			char metric[160];
 
@@ -774,8 +788,8 @@ snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
 			    descr);
 			metric_store_add(md->store, c->host->name, c->name,
 			    metric,
-			    (double)snmp_vb_u(used) *
-				(double)(units ? snmp_vb_u(units) : 1));
+			    (double)check_snmp_vb_u(used) *
+				(double)(units ? check_snmp_vb_u(units) : 1));
 		}
 		if (sc->crit_pct > 0 && pct >= sc->crit_pct)
 			st = CHECK_CRITICAL;
@@ -796,14 +810,15 @@ snmp_storage_result(struct mon_check *c, const struct snmp_varbind *vb,
 		check_finish(c, CHECK_UNKNOWN, text);
 		return;
 	}
-	snprintf(text, sizeof(text), "DISK %s - %s", check_status_str(st),
+	snprintf(text, sizeof(text), "DISK %s - %s", check_state_status_str(st),
 	    list);
 	check_finish(c, st, text);
 }
 
 /* cpu: the average hrProcessorLoad of all processors. */
 static void
-snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
+check_snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb,
+    size_t n)
 {
 	char text[CHECK_OUTPUT_MAX];
 	struct monitord *md = c->md;
@@ -816,7 +831,7 @@ snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 	snmp_oid_parse(OID_HRPROCLOAD, &root);
 	for (size_t i = 0; i < n; i++)
 		if (snmp_oid_has_prefix(&vb[i].oid, &root) &&
-		    snmp_vb_number(&vb[i], &v) == 0) {
+		    check_snmp_vb_number(&vb[i], &v) == 0) {
 			sum += v;
 			count++;
 		}
@@ -833,13 +848,13 @@ snmp_cpu_result(struct mon_check *c, const struct snmp_varbind *vb, size_t n)
 	else if (sc->warn_pct > 0 && v >= sc->warn_pct)
 		st = CHECK_WARNING;
 	snprintf(text, sizeof(text), "CPU %s - load %.0f%% (average of %zu)",
-	    check_status_str(st), v, count);
+	    check_state_status_str(st), v, count);
 	check_finish(c, st, text);
 }
 
 /* Hands a check its share of a response. */
 static void
-snmp_deliver(struct mon_check *c, const struct snmp_response *r,
+check_snmp_deliver(struct mon_check *c, const struct snmp_response *r,
     const struct snmp_varbind *vb, size_t n, int walked)
 {
 	char text[CHECK_OUTPUT_MAX];
@@ -857,19 +872,19 @@ snmp_deliver(struct mon_check *c, const struct snmp_response *r,
 	}
 	switch (c->kind) {
 	case CHECK_KIND_SNMP_UPTIME:
-		snmp_uptime_result(c, vb, n);
+		check_snmp_uptime_result(c, vb, n);
 		break;
 	case CHECK_KIND_SNMP_OID:
-		snmp_oid_result(c, vb, n);
+		check_snmp_oid_result(c, vb, n);
 		break;
 	case CHECK_KIND_SNMP_IF:
-		snmp_if_result(c, vb, n, walked);
+		check_snmp_if_result(c, vb, n, walked);
 		break;
 	case CHECK_KIND_SNMP_STORAGE:
-		snmp_storage_result(c, vb, n);
+		check_snmp_storage_result(c, vb, n);
 		break;
 	case CHECK_KIND_SNMP_CPU:
-		snmp_cpu_result(c, vb, n);
+		check_snmp_cpu_result(c, vb, n);
 		break;
 	default:
 		check_finish_quiet(c);
@@ -878,12 +893,12 @@ snmp_deliver(struct mon_check *c, const struct snmp_response *r,
 }
 
 static void
-snmp_batch_cb(const struct snmp_response *r, void *arg)
+check_snmp_batch_cb(const struct snmp_response *r, void *arg)
 {
 	struct check_snmp_req *req = arg;
 	struct snmp_host_rt *rt = req->rt;
 
-	snmp_agent_outcome(rt, r);
+	check_snmp_agent_outcome(rt, r);
 	for (size_t i = 0; i < req->nparts; i++) {
 		struct snmp_part *p = &req->parts[i];
 		struct mon_check *c = p->check;
@@ -892,7 +907,7 @@ snmp_batch_cb(const struct snmp_response *r, void *arg)
 			continue;
 		c->snmp->rt->req = NULL;
 		p->check = NULL;
-		snmp_deliver(c, r,
+		check_snmp_deliver(c, r,
 		    r->nvb >= p->first + p->count ? r->vb + p->first : NULL,
 		    r->nvb >= p->first + p->count ? p->count : 0, 0);
 	}
@@ -900,23 +915,23 @@ snmp_batch_cb(const struct snmp_response *r, void *arg)
 }
 
 static void
-snmp_walk_cb(const struct snmp_response *r, void *arg)
+check_snmp_walk_cb(const struct snmp_response *r, void *arg)
 {
 	struct check_snmp_req *req = arg;
 	struct mon_check *c = req->parts[0].check;
 
-	snmp_agent_outcome(req->rt, r);
+	check_snmp_agent_outcome(req->rt, r);
 	if (c != NULL) {
 		c->snmp->rt->req = NULL;
 		req->parts[0].check = NULL;
-		snmp_deliver(c, r, r->vb, r->nvb, 1);
+		check_snmp_deliver(c, r, r->vb, r->nvb, 1);
 	}
 	check_snmp_req_free(req);
 }
 
 /* Sends the GETs gathered in this loop turn as one request. */
 static void
-snmp_flush_cb(evutil_socket_t fd, short what, void *arg)
+check_snmp_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct snmp_host_rt *rt = arg;
 	struct check_snmp_req *req;
@@ -932,8 +947,8 @@ snmp_flush_cb(evutil_socket_t fd, short what, void *arg)
 	TAILQ_INSERT_TAIL(&rt->reqs, req, link);
 	for (size_t i = 0; i < req->nparts; i++)
 		if (req->parts[i].check != NULL)
-			snmp_rt(req->parts[i].check)->req = req;
-	if (snmp_agent_get(rt->agent, rt->oids, rt->noids, snmp_batch_cb,
+			check_snmp_rt(req->parts[i].check)->req = req;
+	if (snmp_agent_get(rt->agent, rt->oids, rt->noids, check_snmp_batch_cb,
 		req) == -1) {
 		struct snmp_response r;
 
@@ -941,7 +956,7 @@ snmp_flush_cb(evutil_socket_t fd, short what, void *arg)
 		r.result = SNMP_RESULT_ERROR;
 		snprintf(r.reason, sizeof(r.reason),
 		    "the request could not be sent");
-		snmp_batch_cb(&r, req);
+		check_snmp_batch_cb(&r, req);
 	}
 	free(rt->oids);
 	rt->oids = NULL;
@@ -952,7 +967,7 @@ snmp_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Adds a check's OIDs to its host's batch for this loop turn. */
 static void
-snmp_batch_add(struct snmp_host_rt *rt, struct mon_check *c,
+check_snmp_batch_add(struct snmp_host_rt *rt, struct mon_check *c,
     const struct snmp_oid *oids, size_t n)
 {
 	rt->oids = xreallocarray(rt->oids, rt->noids + n, sizeof(*rt->oids));
@@ -970,7 +985,7 @@ snmp_batch_add(struct snmp_host_rt *rt, struct mon_check *c,
 
 /* Starts a walk of the given subtrees for one check. */
 static int
-snmp_walk(struct snmp_host_rt *rt, struct mon_check *c,
+check_snmp_walk(struct snmp_host_rt *rt, struct mon_check *c,
     const struct snmp_oid *roots, size_t n)
 {
 	struct check_snmp_req *req = xcalloc(1, sizeof(*req));
@@ -981,9 +996,10 @@ snmp_walk(struct snmp_host_rt *rt, struct mon_check *c,
 	req->parts[0].check = c;
 	req->nparts = 1;
 	TAILQ_INSERT_TAIL(&rt->reqs, req, link);
-	snmp_rt(c)->req = req;
-	if (snmp_agent_walk(rt->agent, roots, n, 20, snmp_walk_cb, req) == -1) {
-		snmp_rt(c)->req = NULL;
+	check_snmp_rt(c)->req = req;
+	if (snmp_agent_walk(rt->agent, roots, n, 20, check_snmp_walk_cb, req) ==
+	    -1) {
+		check_snmp_rt(c)->req = NULL;
 		req->parts[0].check = NULL;
 		check_snmp_req_free(req);
 		return -1;
@@ -993,7 +1009,8 @@ snmp_walk(struct snmp_host_rt *rt, struct mon_check *c,
 
 /* The OID of a table column cell, or of a column (index 0). */
 static void
-snmp_col_oid(struct snmp_oid *o, const char *root, uint32_t col, uint32_t index)
+check_snmp_col_oid(struct snmp_oid *o, const char *root, uint32_t col,
+    uint32_t index)
 {
 	snmp_oid_parse(root, o);
 	o->n[o->len++] = col;
@@ -1003,9 +1020,9 @@ snmp_col_oid(struct snmp_oid *o, const char *root, uint32_t col, uint32_t index)
 
 /* Sends what an interfaces check needs: a walk now and then, else GETs. */
 static int
-snmp_if_start(struct snmp_host_rt *rt, struct mon_check *c)
+check_snmp_if_start(struct snmp_host_rt *rt, struct mon_check *c)
 {
-	struct snmp_check_rt *crt = snmp_rt(c);
+	struct snmp_check_rt *crt = check_snmp_rt(c);
 	struct snmp_oid *oids;
 	size_t n = 0, nsel = 0;
 
@@ -1013,11 +1030,11 @@ snmp_if_start(struct snmp_host_rt *rt, struct mon_check *c)
 		struct snmp_oid roots[IF_NCOLS + 1];
 
 		for (int i = 0; i < IF_NCOLS; i++)
-			snmp_col_oid(&roots[i],
+			check_snmp_col_oid(&roots[i],
 			    if_cols[i].table == 1 ? OID_IFENTRY : OID_IFXENTRY,
 			    if_cols[i].col, 0);
 		snmp_oid_parse("1.3.6.1.2.1.1.3", &roots[IF_NCOLS]);
-		return snmp_walk(rt, c, roots, IF_NCOLS + 1);
+		return check_snmp_walk(rt, c, roots, IF_NCOLS + 1);
 	}
 	for (size_t i = 0; i < crt->nifs; i++)
 		nsel += crt->ifs[i].selected;
@@ -1031,22 +1048,22 @@ snmp_if_start(struct snmp_host_rt *rt, struct mon_check *c)
 		if (!ifp->selected)
 			continue;
 		for (size_t k = 0; k < sizeof(cols) / sizeof(cols[0]); k++)
-			snmp_col_oid(&oids[n++],
+			check_snmp_col_oid(&oids[n++],
 			    if_cols[cols[k]].table == 1 ? OID_IFENTRY :
 							  OID_IFXENTRY,
 			    if_cols[cols[k]].col, ifp->index);
-		snmp_col_oid(&oids[n++],
+		check_snmp_col_oid(&oids[n++],
 		    ifp->has_hc ? OID_IFXENTRY : OID_IFENTRY,
 		    if_cols[ifp->has_hc ? IF_HCIN : IF_INOCT].col, ifp->index);
-		snmp_col_oid(&oids[n++],
+		check_snmp_col_oid(&oids[n++],
 		    ifp->has_hc ? OID_IFXENTRY : OID_IFENTRY,
 		    if_cols[ifp->has_hc ? IF_HCOUT : IF_OUTOCT].col,
 		    ifp->index);
 		if (!ifp->has_hc)
-			snmp_col_oid(&oids[n++], OID_IFENTRY,
+			check_snmp_col_oid(&oids[n++], OID_IFENTRY,
 			    if_cols[IF_SPEED].col, ifp->index);
 	}
-	snmp_batch_add(rt, c, oids, n);
+	check_snmp_batch_add(rt, c, oids, n);
 	free(oids);
 	return 0;
 }
@@ -1073,26 +1090,27 @@ check_snmp_start(struct mon_check *c, enum check_status *result, char *text,
 	switch (c->kind) {
 	case CHECK_KIND_SNMP_UPTIME:
 		snmp_oid_parse(OID_SYSUPTIME, &oids[0]);
-		snmp_batch_add(rt, c, oids, 1);
+		check_snmp_batch_add(rt, c, oids, 1);
 		break;
 	case CHECK_KIND_SNMP_OID:
-		snmp_batch_add(rt, c, &c->snmp->oid, 1);
+		check_snmp_batch_add(rt, c, &c->snmp->oid, 1);
 		break;
 	case CHECK_KIND_SNMP_IF:
-		rc = snmp_if_start(rt, c);
+		rc = check_snmp_if_start(rt, c);
 		break;
 	case CHECK_KIND_SNMP_STORAGE: {
 		struct snmp_oid roots[5];
 		const uint32_t cols[5] = { 2, 3, 4, 5, 6 };
 
 		for (size_t i = 0; i < 5; i++)
-			snmp_col_oid(&roots[i], OID_HRSTORAGE, cols[i], 0);
-		rc = snmp_walk(rt, c, roots, 5);
+			check_snmp_col_oid(&roots[i], OID_HRSTORAGE, cols[i],
+			    0);
+		rc = check_snmp_walk(rt, c, roots, 5);
 		break;
 	}
 	case CHECK_KIND_SNMP_CPU:
 		snmp_oid_parse(OID_HRPROCLOAD, &oids[0]);
-		rc = snmp_walk(rt, c, oids, 1);
+		rc = check_snmp_walk(rt, c, oids, 1);
 		break;
 	default:
 		rc = -1;
@@ -1122,7 +1140,7 @@ check_snmp_host_start(struct monitord *md, struct mon_host *host)
 	rt->md = md;
 	rt->host = host;
 	TAILQ_INIT(&rt->reqs);
-	rt->flush_ev = event_new(md->base, -1, 0, snmp_flush_cb, rt);
+	rt->flush_ev = event_new(md->base, -1, 0, check_snmp_flush_cb, rt);
 	if (rt->flush_ev == NULL)
 		fatalx("snmp: event_new failed");
 	if (ss.ss_family == AF_INET)
@@ -1218,7 +1236,7 @@ check_snmp_range_load(struct cfg_doc *doc, const struct cfg_node *map,
 		return 0;
 	if (cfg_node_str(doc, node, key, &v) == -1)
 		return 0;
-	if (snmp_range_parse(v, r) == -1) {
+	if (check_snmp_eval_range_parse(v, r) == -1) {
 		cfg_error(doc, node,
 		    "'%s' must be a range such as 10, 10:, ~:10, 10:20 or "
 		    "@10:20, not '%s'",

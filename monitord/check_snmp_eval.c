@@ -20,7 +20,7 @@
  * -1.
  */
 int
-snmp_range_parse(const char *s, struct snmp_range *r)
+check_snmp_eval_range_parse(const char *s, struct snmp_range *r)
 {
 	const char *colon;
 	char *end;
@@ -56,7 +56,7 @@ snmp_range_parse(const char *s, struct snmp_range *r)
 
 /* Whether v raises the alert of range r. */
 int
-snmp_range_alert(const struct snmp_range *r, double v)
+check_snmp_eval_range_alert(const struct snmp_range *r, double v)
 {
 	int in = v >= r->lo && v <= r->hi;
 
@@ -71,8 +71,8 @@ snmp_range_alert(const struct snmp_range *r, double v)
  * too (the device came back and ran for a while between two polls).
  */
 int
-snmp_uptime_rebooted(uint64_t prev_ticks, uint64_t prev_us, uint64_t cur_ticks,
-    uint64_t now_us)
+check_snmp_eval_uptime_rebooted(uint64_t prev_ticks, uint64_t prev_us,
+    uint64_t cur_ticks, uint64_t now_us)
 {
 	uint64_t elapsed = now_us > prev_us ? (now_us - prev_us) / 10000 : 0;
 	uint64_t expect = (prev_ticks + elapsed) & 0xffffffffULL;
@@ -95,7 +95,8 @@ snmp_uptime_rebooted(uint64_t prev_ticks, uint64_t prev_us, uint64_t cur_ticks,
  * plausible time, so that is a discontinuity (-1).
  */
 int
-snmp_counter_delta(uint64_t prev, uint64_t cur, int bits, uint64_t *delta)
+check_snmp_eval_counter_delta(uint64_t prev, uint64_t cur, int bits,
+    uint64_t *delta)
 {
 	if (cur >= prev) {
 		*delta = cur - prev;

@@ -17,7 +17,7 @@ static const char *const check_status_names[] = {
 };
 
 const char *
-check_status_str(enum check_status status)
+check_state_status_str(enum check_status status)
 {
 	if ((unsigned)status > CHECK_PENDING)
 		return "?";
@@ -98,7 +98,7 @@ check_state_apply(struct check_state *st, enum check_status result,
  * sooner.  Returns 1 when the result changed the state.
  */
 int
-check_flap_push(uint8_t *hist, uint8_t *n, uint8_t *pos,
+check_state_flap_push(uint8_t *hist, uint8_t *n, uint8_t *pos,
     enum check_status result, double *pct)
 {
 	const size_t len = CHECK_FLAP_HISTORY;

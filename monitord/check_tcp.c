@@ -43,7 +43,7 @@ check_tcp_cb(const struct probe_tcp_result *r, void *arg)
 		status = CHECK_WARNING;
 	snprintf(text, sizeof(text),
 	    "TCP %s - %.3f s response time on %s port %u%s%s",
-	    check_status_str(status), (double)r->connect_us / 1e6,
+	    check_state_status_str(status), (double)r->connect_us / 1e6,
 	    c->host->address, c->tcp.port, r->banner[0] ? ": " : "", r->banner);
 	if (c->store_samples)
 		metric_store_add(md->store, c->host->name, c->name, "time[s]",

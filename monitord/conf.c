@@ -37,14 +37,14 @@ struct mon_defaults {
 
 /* Frees a configuration; NULL is allowed.  Probes must be stopped first. */
 void
-mon_conf_free(struct mon_conf *conf)
+conf_free(struct mon_conf *conf)
 {
 	if (conf == NULL)
 		return;
 	for (size_t i = 0; i < conf->nchecks; i++)
-		mon_check_free(conf->checks[i]);
+		conf_check_free(conf->checks[i]);
 	for (size_t i = 0; i < conf->nhosts; i++)
-		mon_host_free(conf->hosts[i]);
+		conf_host_free(conf->hosts[i]);
 	free(conf->checks);
 	free(conf->hosts);
 	free(conf->file);
@@ -54,7 +54,7 @@ mon_conf_free(struct mon_conf *conf)
 	free(conf->metrics_listen);
 	free(conf->journal_path);
 	for (size_t i = 0; i < conf->ncreds; i++)
-		mon_cred_free(conf->creds[i]);
+		conf_snmp_cred_free(conf->creds[i]);
 	free(conf->creds);
 	free(conf->trap_listen);
 	for (size_t i = 0; i < conf->ndowntimes; i++)
@@ -68,14 +68,14 @@ mon_conf_free(struct mon_conf *conf)
 
 /* Rounds a period up to the scheduler's tick. */
 static uint64_t
-mon_round_tick(uint64_t ms)
+conf_round_tick(uint64_t ms)
 {
 	return (ms + SCHED_TICK_MS - 1) / SCHED_TICK_MS * SCHED_TICK_MS;
 }
 
 /* Gives every check the defaults for what it did not set itself. */
 static void
-mon_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
+conf_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
 {
 	for (size_t i = 0; i < conf->nchecks; i++) {
 		struct mon_check *c = conf->checks[i];
@@ -99,8 +99,8 @@ mon_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
 		if (c->flap.stop_pct == 0)
 			c->flap.stop_pct = def->flap_stop;
 		/* Deadlines live on the scheduler's 10 ms grid. */
-		c->interval_ms = mon_round_tick(c->interval_ms);
-		c->retry_interval_ms = mon_round_tick(c->retry_interval_ms);
+		c->interval_ms = conf_round_tick(c->interval_ms);
+		c->retry_interval_ms = conf_round_tick(c->retry_interval_ms);
 	}
 	/* The agent check is never scheduled; its timing is for show and
 	 * must pass the checks below: the fastest of its host's others. */
@@ -124,7 +124,7 @@ mon_apply_defaults(struct mon_conf *conf, const struct mon_defaults *def)
 
 /* Orders hosts by name, then by position in the file. */
 static int
-mon_host_cmp(const void *a, const void *b)
+conf_unique_hosts_cmp(const void *a, const void *b)
 {
 	const struct mon_host *x = *(struct mon_host *const *)a;
 	const struct mon_host *y = *(struct mon_host *const *)b;
@@ -137,7 +137,7 @@ mon_host_cmp(const void *a, const void *b)
 
 /* Host names are keys: find duplicates by sorting, not by pairs. */
 static void
-mon_conf_unique_hosts(struct cfg_doc *doc, const struct mon_conf *conf)
+conf_unique_hosts(struct cfg_doc *doc, const struct mon_conf *conf)
 {
 	struct mon_host **sorted;
 
@@ -145,7 +145,7 @@ mon_conf_unique_hosts(struct cfg_doc *doc, const struct mon_conf *conf)
 		return;
 	sorted = xreallocarray(NULL, conf->nhosts, sizeof(*sorted));
 	memcpy(sorted, conf->hosts, conf->nhosts * sizeof(*sorted));
-	qsort(sorted, conf->nhosts, sizeof(*sorted), mon_host_cmp);
+	qsort(sorted, conf->nhosts, sizeof(*sorted), conf_unique_hosts_cmp);
 	for (size_t i = 1; i < conf->nhosts; i++) {
 		const struct mon_host *h = sorted[i];
 		struct cfg_node at = { .line = h->name_line,
@@ -166,9 +166,9 @@ mon_conf_unique_hosts(struct cfg_doc *doc, const struct mon_conf *conf)
 
 /* The whole-file checks that need more than one value at a time. */
 static void
-mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
+conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
 {
-	mon_conf_unique_hosts(doc, conf);
+	conf_unique_hosts(doc, conf);
 	for (size_t i = 0; i < conf->nchecks; i++) {
 		const struct mon_check *c = conf->checks[i];
 		struct cfg_node at = { .line = c->line, .col = c->col };
@@ -210,7 +210,7 @@ mon_conf_validate(struct cfg_doc *doc, struct mon_conf *conf)
  * G).  Returns 0, or -1 if s is not one or it overflows.
  */
 int
-mon_parse_size(const char *s, uint64_t *out)
+conf_parse_size(const char *s, uint64_t *out)
 {
 	static const struct {
 		const char *suffix;
@@ -240,7 +240,7 @@ mon_parse_size(const char *s, uint64_t *out)
 
 /* Reads the metrics, journal and scheduler blocks, if any. */
 static void
-mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
+conf_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
     struct mon_conf *conf)
 {
 	static const char *const metrics_keys[] = { "listen", NULL };
@@ -299,7 +299,7 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 			conf->journal_path = xstrdup(s);
 		}
 		if (cfg_str(doc, node, "max_size", 0, &s) == 0 &&
-		    (mon_parse_size(s, &conf->journal_max) == -1 ||
+		    (conf_parse_size(s, &conf->journal_max) == -1 ||
 			conf->journal_max < 4096))
 			cfg_error(doc, cfg_get(node, "max_size"),
 			    "journal max_size '%s' is not a size of at least "
@@ -330,7 +330,7 @@ mon_engine_load(struct cfg_doc *doc, const struct cfg_node *root,
 
 /* Reads the defaults block, if any. */
 static void
-mon_defaults_load(struct cfg_doc *doc, const struct cfg_node *root,
+conf_defaults_load(struct cfg_doc *doc, const struct cfg_node *root,
     struct mon_defaults *def)
 {
 	const struct cfg_node *node;
@@ -365,7 +365,7 @@ mon_defaults_load(struct cfg_doc *doc, const struct cfg_node *root,
  * templates) must come before them.
  */
 static void
-mon_order_check(struct cfg_doc *doc, const struct cfg_node *root)
+conf_order_check(struct cfg_doc *doc, const struct cfg_node *root)
 {
 	size_t hosts = root->n;
 
@@ -391,14 +391,14 @@ mon_order_check(struct cfg_doc *doc, const struct cfg_node *root)
  * in the order of the file, for the caller to print and free.
  */
 struct mon_conf *
-mon_conf_load(const char *path, struct cfg_doc **docp)
+conf_load(const char *path, struct cfg_doc **docp)
 {
 	static const char *const top_keys[] = { "instance", "database",
 		"log_level", "user", "metrics", "journal", "scheduler", "snmp",
 		"defaults", "segments", "templates", "plugins", "hosts",
 		"downtimes", "readable_secrets", "cluster", NULL };
 	struct mon_conf *conf = xcalloc(1, sizeof(*conf));
-	struct cfg_hook hook = { "hosts", mon_host_hook, conf };
+	struct cfg_hook hook = { "hosts", conf_host_hook, conf };
 	struct cfg_doc *doc;
 	struct mon_defaults def;
 	const struct cfg_node *root;
@@ -418,7 +418,7 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 		goto fail;
 	cfg_check_keys(doc, root, "the top level", top_keys);
 	if (cfg_str(doc, root, "instance", 0, &s) == 0) {
-		if (!mon_name_ok(s))
+		if (!conf_check_name_ok(s))
 			cfg_error(doc, cfg_get(root, "instance"),
 			    "instance '%s' may only hold letters, digits, "
 			    "'-', '_' and '.'",
@@ -444,25 +444,25 @@ mon_conf_load(const char *path, struct cfg_doc **docp)
 			    "user '%s' does not exist", s);
 		conf->user = xstrdup(s);
 	}
-	mon_engine_load(doc, root, conf);
-	mon_snmp_load(doc, root, conf);
-	mon_defaults_load(doc, root, &def);
-	mon_segments_check(doc, root);
-	mon_order_check(doc, root);
-	/* Its items went to mon_host_hook; this checks it is there. */
+	conf_engine_load(doc, root, conf);
+	conf_snmp_load(doc, root, conf);
+	conf_defaults_load(doc, root, &def);
+	conf_check_segments(doc, root);
+	conf_order_check(doc, root);
+	/* Its items went to conf_host_hook; this checks it is there. */
 	cfg_seq(doc, root, "hosts", 1);
-	mon_apply_defaults(conf, &def);
-	mon_snmp_resolve(doc, conf);
-	mon_topology_resolve(doc, conf);
-	mon_downtimes_load(doc, root, conf);
+	conf_apply_defaults(conf, &def);
+	conf_snmp_resolve(doc, conf);
+	conf_host_topology_resolve(doc, conf);
+	conf_downtime_load(doc, root, conf);
 	cfg_check_secrets(doc, root);
 	if (doc->nerrors == 0)
-		mon_conf_validate(doc, conf);
+		conf_validate(doc, conf);
 	if (doc->nerrors > 0)
 		goto fail;
 	return conf;
 fail:
 	cfg_sort_errors(doc);
-	mon_conf_free(conf);
+	conf_free(conf);
 	return NULL;
 }

@@ -28,7 +28,7 @@ const char *const mon_check_common_keys[] = { "interval", "retry_interval",
 
 /* The names of mon_check_types, as "type:" writes them; NULL-terminated. */
 const char *const *
-mon_check_type_names(void)
+conf_check_type_names(void)
 {
 	static const char *names[MON_NCHECK_TYPES + 1];
 
@@ -40,7 +40,7 @@ mon_check_type_names(void)
 
 /* Frees one check's settings; it must be stopped.  NULL is allowed. */
 void
-mon_check_free(struct mon_check *check)
+conf_check_free(struct mon_check *check)
 {
 	if (check == NULL)
 		return;
@@ -54,7 +54,7 @@ mon_check_free(struct mon_check *check)
 
 /* Host names become keys in the database and in mail: keep them simple. */
 int
-mon_name_ok(const char *name)
+conf_check_name_ok(const char *name)
 {
 	size_t len = strlen(name);
 
@@ -76,7 +76,7 @@ mon_name_ok(const char *name)
  * the defaults may come after the hosts in the file.
  */
 static void
-mon_check_timing(struct cfg_doc *doc, const struct cfg_node *node,
+conf_check_timing(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_check *check)
 {
 	uint64_t v;
@@ -104,7 +104,7 @@ mon_check_timing(struct cfg_doc *doc, const struct cfg_node *node,
  * Checks the keys of a check: the common ones, and those of its type.
  */
 void
-mon_check_keys(struct cfg_doc *doc, const struct cfg_node *node,
+conf_check_keys(struct cfg_doc *doc, const struct cfg_node *node,
     const char *what, const char *const specific[])
 {
 	static const char *const none[] = { NULL };
@@ -126,7 +126,7 @@ mon_check_keys(struct cfg_doc *doc, const struct cfg_node *node,
 
 /* Reads one check from its merged view; NULL after recording an error. */
 static struct mon_check *
-mon_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
+conf_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_host *host, int type)
 {
 	const struct check_kind_ops *ops = mon_check_types[type];
@@ -139,9 +139,9 @@ mon_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
 	check->kind = ops->kind;
 	check->line = node->line;
 	check->col = node->col;
-	mon_check_timing(doc, node, check);
+	conf_check_timing(doc, node, check);
 	cfg_str(doc, node, "name", 0, &name);
-	mon_check_keys(doc, node, ops->what, ops->keys);
+	conf_check_keys(doc, node, ops->what, ops->keys);
 	ops->load(doc, node, check, name);
 	return check;
 }
@@ -151,12 +151,12 @@ mon_check_load_merged(struct cfg_doc *doc, const struct cfg_node *node,
  * segment's settings for its type, then those for every check).
  */
 struct mon_check *
-mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_check_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_host *host, const struct cfg_node *seg)
 {
 	const struct cfg_node *layers[3];
 	const char *const *only[3] = { NULL, NULL, mon_check_common_keys };
-	const char *const *names = mon_check_type_names();
+	const char *const *names = conf_check_type_names();
 	struct cfg_node *m;
 	struct mon_check *check;
 	int kind;
@@ -171,7 +171,7 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
 	m = cfg_merge(layers, only, 3);
 	m->line = node->line;
 	m->col = node->col;
-	check = mon_check_load_merged(doc, m, host, kind);
+	check = conf_check_load_merged(doc, m, host, kind);
 	cfg_merged_free(m);
 	return check;
 }
@@ -183,10 +183,10 @@ mon_check_load(struct cfg_doc *doc, const struct cfg_node *node,
  * (運用監視基準): intervals and thresholds differ by network.
  */
 void
-mon_segments_check(struct cfg_doc *doc, const struct cfg_node *root)
+conf_check_segments(struct cfg_doc *doc, const struct cfg_node *root)
 {
 	const struct cfg_node *segs = cfg_map(doc, root, "segments", 0);
-	const char *const *types = mon_check_type_names();
+	const char *const *types = conf_check_type_names();
 	const char *keys[32];
 	size_t n = 0;
 
@@ -212,7 +212,7 @@ mon_segments_check(struct cfg_doc *doc, const struct cfg_node *root)
 			    cfg_map(doc, seg, types[t], 0);
 
 			if (tm != NULL)
-				mon_check_keys(doc, tm, types[t],
+				conf_check_keys(doc, tm, types[t],
 				    mon_check_types[t]->keys);
 		}
 	}

@@ -15,7 +15,7 @@
 
 /* Reads one downtime; its targets must exist. */
 static void
-mon_downtime_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_downtime_load_one(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_conf *conf)
 {
 	static const char *const keys[] = { "name", "comment", "hosts",
@@ -83,7 +83,7 @@ mon_downtime_load(struct cfg_doc *doc, const struct cfg_node *node,
 		    "checks or segments",
 		    d->name ? d->name : "?");
 	for (size_t i = 0; i < d->nhosts; i++)
-		if (mon_host_named(conf, d->hosts[i]) == NULL)
+		if (conf_host_named(conf, d->hosts[i]) == NULL)
 			cfg_error(doc, cfg_get(node, "hosts"),
 			    "downtime '%s': no host '%s'", d->name,
 			    d->hosts[i]);
@@ -169,11 +169,11 @@ mon_downtime_load(struct cfg_doc *doc, const struct cfg_node *node,
 
 /* Reads the downtimes, once every host is known. */
 void
-mon_downtimes_load(struct cfg_doc *doc, const struct cfg_node *root,
+conf_downtime_load(struct cfg_doc *doc, const struct cfg_node *root,
     struct mon_conf *conf)
 {
 	const struct cfg_node *seq = cfg_seq(doc, root, "downtimes", 0);
 
 	for (size_t i = 0; seq != NULL && i < seq->n; i++)
-		mon_downtime_load(doc, seq->items[i], conf);
+		conf_downtime_load_one(doc, seq->items[i], conf);
 }

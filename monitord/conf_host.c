@@ -39,7 +39,7 @@ struct mon_layers {
  * then the resolver.  Returns 0 or -1 with the error recorded.
  */
 static int
-mon_resolve(struct cfg_doc *doc, const struct cfg_node *node,
+conf_host_resolve(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_host *host)
 {
 	struct addrinfo hints, *res = NULL;
@@ -66,7 +66,7 @@ mon_resolve(struct cfg_doc *doc, const struct cfg_node *node,
 }
 
 void
-mon_host_free(struct mon_host *host)
+conf_host_free(struct mon_host *host)
 {
 	if (host == NULL)
 		return;
@@ -91,7 +91,7 @@ mon_host_free(struct mon_host *host)
 
 /* The template named name (templates come before the hosts), or NULL. */
 static const struct cfg_node *
-mon_template_find(const struct cfg_doc *doc, const char *name)
+conf_host_template_find(const struct cfg_doc *doc, const char *name)
 {
 	const struct cfg_node *seq = cfg_get(doc->root, "templates");
 	const struct cfg_node *n;
@@ -112,7 +112,7 @@ mon_template_find(const struct cfg_doc *doc, const char *name)
  * share a base) counts once; one that uses itself is an error.
  */
 static void
-mon_template_chain(struct cfg_doc *doc, const struct cfg_node *node,
+conf_host_template_chain(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_layers *ly)
 {
 	const struct cfg_node *use = cfg_get(node, "use");
@@ -139,7 +139,7 @@ mon_template_chain(struct cfg_doc *doc, const struct cfg_node *node,
 			    "list of names");
 			continue;
 		}
-		if ((t = mon_template_find(doc, u->value)) == NULL) {
+		if ((t = conf_host_template_find(doc, u->value)) == NULL) {
 			cfg_error(doc, u,
 			    "no template named '%s' (templates are defined "
 			    "under 'templates', before 'hosts')",
@@ -172,15 +172,15 @@ mon_template_chain(struct cfg_doc *doc, const struct cfg_node *node,
 		}
 		ly->node[ly->n++] = t;
 		ly->path[ly->depth++] = t;
-		mon_template_chain(doc, t, ly);
+		conf_host_template_chain(doc, t, ly);
 		ly->depth--;
 	}
 }
 
 /* Adds the strings of a list under key to *out, without repeats. */
 static void
-mon_str_union(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
-    char ***out, size_t *n)
+conf_host_str_union(struct cfg_doc *doc, const struct cfg_node *map,
+    const char *key, char ***out, size_t *n)
 {
 	const struct cfg_node *seq = cfg_seq(doc, map, key, 0);
 	const char *v;
@@ -200,7 +200,7 @@ mon_str_union(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
 
 /* Reads a host's parents: names now, hosts once all are read. */
 static void
-mon_host_parents(struct cfg_doc *doc, const struct cfg_node *m,
+conf_host_parents(struct cfg_doc *doc, const struct cfg_node *m,
     struct mon_host *host)
 {
 	const struct cfg_node *seq = cfg_get(m, "parents");
@@ -229,9 +229,9 @@ mon_host_parents(struct cfg_doc *doc, const struct cfg_node *m,
 	}
 }
 
-/* The check a host's state (UP, DOWN) follows; see mon_host_load. */
+/* The check a host's state (UP, DOWN) follows; see conf_host_load. */
 static void
-mon_host_check_pick(struct cfg_doc *doc, struct mon_conf *conf,
+conf_host_check_pick(struct cfg_doc *doc, struct mon_conf *conf,
     struct mon_host *host, size_t first, const struct cfg_node *at)
 {
 	struct mon_check *icmp = NULL, *agent = NULL;
@@ -272,7 +272,7 @@ mon_host_check_pick(struct cfg_doc *doc, struct mon_conf *conf,
  * then seen through the defaults of the host's segment.
  */
 static void
-mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_host_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_conf *conf)
 {
 	static const char *const host_keys[] = { "name", "address", "use",
@@ -297,7 +297,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	}
 	if (name == NULL || address == NULL)
 		return;
-	if (!mon_name_ok(name)) {
+	if (!conf_check_name_ok(name)) {
 		cfg_error(doc, cfg_get(node, "name"),
 		    "host name '%s' may only "
 		    "hold letters, digits, "
@@ -308,7 +308,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	memset(&ly, 0, sizeof(ly));
 	ly.node[ly.n++] = node;
 	nerrors = doc->nerrors;
-	mon_template_chain(doc, node, &ly);
+	conf_host_template_chain(doc, node, &ly);
 	told |= doc->nerrors != nerrors;
 	for (size_t i = 1; i < ly.n; i++)
 		cfg_check_keys(doc, ly.node[i], "a template", template_keys);
@@ -325,9 +325,9 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 		host->host_check_name = xstrdup(s);
 	cfg_str(doc, m, "description", 0, &s);
 	for (size_t i = 0; i < ly.n; i++)
-		mon_str_union(doc, ly.node[i], "tags", &host->tags,
+		conf_host_str_union(doc, ly.node[i], "tags", &host->tags,
 		    &host->ntags);
-	mon_host_parents(doc, m, host);
+	conf_host_parents(doc, m, host);
 	host->line = node->line;
 	host->col = node->col;
 	host->name_line = cfg_get(node, "name")->line;
@@ -336,8 +336,8 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 	    xreallocarray(conf->hosts, conf->nhosts + 1, sizeof(*conf->hosts));
 	conf->hosts[conf->nhosts++] = host;
 	addr_node = cfg_get(node, "address");
-	mon_resolve(doc, addr_node, host);
-	mon_host_snmp_load(doc, cfg_map(doc, m, "snmp", 0), host);
+	conf_host_resolve(doc, addr_node, host);
+	conf_snmp_host_load(doc, cfg_map(doc, m, "snmp", 0), host);
 	seg = cfg_get(cfg_get(doc->root, "segments"), segment_names[segment]);
 
 	/* The farthest template's checks first; the host's own last. */
@@ -354,7 +354,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 			struct mon_check *check;
 
 			given++;
-			check = mon_check_load(doc, seq->items[i], host, seg);
+			check = conf_check_load(doc, seq->items[i], host, seg);
 			if (check == NULL)
 				continue;
 			/* A nearer layer's check replaces a farther one's. */
@@ -363,7 +363,7 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 				    strcmp(conf->checks[k]->name,
 					check->name) != 0)
 					continue;
-				mon_check_free(conf->checks[k]);
+				conf_check_free(conf->checks[k]);
 				conf->checks[k] = check;
 				level[k - first] = l;
 				check = NULL;
@@ -393,24 +393,24 @@ mon_host_load(struct cfg_doc *doc, const struct cfg_node *node,
 		    "host '%s' has no checks (of its own or "
 		    "from a template)",
 		    name);
-	mon_agent_check_add(conf, host, node);
+	conf_snmp_agent_check_add(conf, host, node);
 	host->first_check = first;
 	host->nchecks = conf->nchecks - first;
-	mon_host_check_pick(doc, conf, host, first,
+	conf_host_check_pick(doc, conf, host, first,
 	    cfg_get(m, "host_check") ? cfg_get(m, "host_check") : node);
 	cfg_merged_free(m);
 }
 
 /* Takes each host as soon as the parser has it (see cfg_hook). */
 void
-mon_host_hook(struct cfg_doc *doc, const struct cfg_node *node, void *arg)
+conf_host_hook(struct cfg_doc *doc, const struct cfg_node *node, void *arg)
 {
-	mon_host_load(doc, node, arg);
+	conf_host_load(doc, node, arg);
 }
 
 /* Orders hosts by name, for the lookup of parents. */
 static int
-mon_host_name_cmp(const void *a, const void *b)
+conf_host_name_cmp(const void *a, const void *b)
 {
 	return strcmp((*(struct mon_host *const *)a)->name,
 	    (*(struct mon_host *const *)b)->name);
@@ -421,7 +421,7 @@ mon_host_name_cmp(const void *a, const void *b)
  * a host cannot be, however indirectly, its own parent.
  */
 void
-mon_topology_resolve(struct cfg_doc *doc, struct mon_conf *conf)
+conf_host_topology_resolve(struct cfg_doc *doc, struct mon_conf *conf)
 {
 	struct mon_host **sorted, key, *kp = &key, **found;
 	/* 0 not visited, 1 on the path, 2 done */
@@ -432,7 +432,7 @@ mon_topology_resolve(struct cfg_doc *doc, struct mon_conf *conf)
 		return;
 	sorted = xreallocarray(NULL, conf->nhosts, sizeof(*sorted));
 	memcpy(sorted, conf->hosts, conf->nhosts * sizeof(*sorted));
-	qsort(sorted, conf->nhosts, sizeof(*sorted), mon_host_name_cmp);
+	qsort(sorted, conf->nhosts, sizeof(*sorted), conf_host_name_cmp);
 	for (size_t i = 0; i < conf->nhosts; i++) {
 		struct mon_host *h = conf->hosts[i];
 
@@ -450,7 +450,7 @@ mon_topology_resolve(struct cfg_doc *doc, struct mon_conf *conf)
 
 			key.name = h->parent_names[j];
 			found = bsearch(&kp, sorted, conf->nhosts,
-			    sizeof(*sorted), mon_host_name_cmp);
+			    sizeof(*sorted), conf_host_name_cmp);
 			if (found == NULL) {
 				cfg_error(doc, &at,
 				    "host '%s': parent '%s' is not a host",
@@ -535,10 +535,10 @@ mon_topology_resolve(struct cfg_doc *doc, struct mon_conf *conf)
 	free(next);
 }
 
-/* The host named name, or NULL (hosts sorted by mon_topology_resolve's
+/* The host named name, or NULL (hosts sorted by conf_host_topology_resolve's
  * order are not kept: a scan is fine for a handful of downtimes). */
 struct mon_host *
-mon_host_named(const struct mon_conf *conf, const char *name)
+conf_host_named(const struct mon_conf *conf, const char *name)
 {
 	for (size_t i = 0; i < conf->nhosts; i++)
 		if (strcmp(conf->hosts[i]->name, name) == 0)

@@ -24,7 +24,7 @@ static const char *const snmp_priv_names[] = { "AES", NULL };
 
 /* Frees a credential set, wiping its secrets first. */
 void
-mon_cred_free(struct snmp_cred *cred)
+conf_snmp_cred_free(struct snmp_cred *cred)
 {
 	if (cred == NULL)
 		return;
@@ -47,7 +47,7 @@ mon_cred_free(struct snmp_cred *cred)
 
 /* Reads snmp.credentials and snmp.traps. */
 void
-mon_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
+conf_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
     struct mon_conf *conf)
 {
 	static const char *const keys[] = { "credentials", "traps", NULL };
@@ -147,7 +147,7 @@ mon_snmp_load(struct cfg_doc *doc, const struct cfg_node *root,
 
 /* Reads a host's snmp block; the credential is looked up afterwards. */
 void
-mon_host_snmp_load(struct cfg_doc *doc, const struct cfg_node *node,
+conf_snmp_host_load(struct cfg_doc *doc, const struct cfg_node *node,
     struct mon_host *host)
 {
 	static const char *const keys[] = { "credential", "port", "timeout",
@@ -184,7 +184,7 @@ mon_host_snmp_load(struct cfg_doc *doc, const struct cfg_node *node,
  * other SNMP checks hold their states instead of each failing.
  */
 void
-mon_agent_check_add(struct mon_conf *conf, struct mon_host *host,
+conf_snmp_agent_check_add(struct mon_conf *conf, struct mon_host *host,
     const struct cfg_node *node)
 {
 	struct mon_check *agent;
@@ -214,7 +214,7 @@ mon_agent_check_add(struct mon_conf *conf, struct mon_host *host,
 
 /* Orders SNMP hosts by agent address and port. */
 static int
-mon_agent_cmp(const void *a, const void *b)
+conf_snmp_agent_cmp(const void *a, const void *b)
 {
 	const struct mon_host *x = *(struct mon_host *const *)a;
 	const struct mon_host *y = *(struct mon_host *const *)b;
@@ -235,7 +235,7 @@ mon_agent_cmp(const void *a, const void *b)
  * tells agents apart by address and port alone.
  */
 void
-mon_snmp_resolve(struct cfg_doc *doc, struct mon_conf *conf)
+conf_snmp_resolve(struct cfg_doc *doc, struct mon_conf *conf)
 {
 	struct mon_host **agents = NULL;
 	size_t n = 0;
@@ -261,7 +261,7 @@ mon_snmp_resolve(struct cfg_doc *doc, struct mon_conf *conf)
 		agents[n++] = h;
 	}
 	if (n > 1) {
-		qsort(agents, n, sizeof(*agents), mon_agent_cmp);
+		qsort(agents, n, sizeof(*agents), conf_snmp_agent_cmp);
 		for (size_t i = 1; i < n; i++) {
 			struct mon_host *a = agents[i - 1], *b = agents[i];
 			struct cfg_node at = { .line = b->line, .col = b->col };

@@ -317,8 +317,8 @@ emit_change(struct monitord *md, const struct mon_host *host, const char *name,
 	    ",\"kind\":\"%s\",\"segment\":\"%s\",\"old\":\"%s\","
 	    "\"new\":\"%s\",\"observed\":\"%s\",\"output\":",
 	    check_kind_str(kind), segment_str(host->segment),
-	    check_status_str(old_status), check_status_str(new_status),
-	    observed);
+	    check_state_status_str(old_status),
+	    check_state_status_str(new_status), observed);
 	json_out_string(buf, output);
 	if (x != NULL && x->host_state != NULL)
 		evbuffer_add_printf(buf, ",\"host_state\":\"%s\"",

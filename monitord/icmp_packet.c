@@ -202,7 +202,7 @@ icmp_packet_parse(const uint8_t *buf, size_t len, int family, int flags,
 }
 
 const char *
-icmp_parse_result_str(enum icmp_parse_result r)
+icmp_packet_parse_result_str(enum icmp_parse_result r)
 {
 	if ((unsigned)r > ICMP_PARSE_BAD_MAGIC)
 		return "unknown";

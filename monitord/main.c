@@ -237,7 +237,7 @@ main(int argc, char *argv[])
 		return sweep_run(sweep, (unsigned)echoes, timeout_ms, verbose);
 	}
 	memset(&md, 0, sizeof(md));
-	md.conf = mon_conf_load(file, &doc);
+	md.conf = conf_load(file, &doc);
 	if (md.conf == NULL)
 		return daemon_conf_failed(doc, "monitord", file);
 	cfg_free(doc);
@@ -246,7 +246,7 @@ main(int argc, char *argv[])
 		    0 :
 		    priv_journal_dir(md.conf->journal_path, md.conf->user);
 
-		mon_conf_free(md.conf);
+		conf_free(md.conf);
 		return rc == 0 ? 0 : 1;
 	}
 	if (check_only) {
@@ -254,7 +254,7 @@ main(int argc, char *argv[])
 			monitord_print_checks(md.conf);
 		printf("%s: OK, %zu hosts, %zu checks\n", file, md.conf->nhosts,
 		    md.conf->nchecks);
-		mon_conf_free(md.conf);
+		conf_free(md.conf);
 		return 0;
 	}
 	log_set_level(debug ? LOG_LEVEL_DEBUG : md.conf->log_level);
@@ -365,7 +365,7 @@ main(int argc, char *argv[])
 	metric_store_free(md.store);
 	probe_icmp_free(md.icmp);
 	sched_free(md.sched);
-	mon_conf_free(md.conf);
+	conf_free(md.conf);
 	event_base_free(md.base);
 	return 0;
 }

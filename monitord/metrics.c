@@ -112,7 +112,7 @@ metrics_render_icmp(struct monitord *md, struct evbuffer *buf)
 		if (m == ICMP_MATCH_ACCEPTED)
 			continue;
 		metrics_labelled(buf, "monitord_icmp_replies_dropped_total",
-		    "reason", icmp_match_str((enum icmp_match)m),
+		    "reason", probe_icmp_match_str((enum icmp_match)m),
 		    st.matched[m]);
 	}
 }

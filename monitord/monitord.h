@@ -360,10 +360,10 @@ struct monitord {
 };
 
 /* conf.c */
-struct mon_conf *mon_conf_load(const char *, struct cfg_doc **);
-int mon_parse_size(const char *, uint64_t *);
-void mon_conf_free(struct mon_conf *);
-void mon_check_free(struct mon_check *);
+struct mon_conf *conf_load(const char *, struct cfg_doc **);
+int conf_parse_size(const char *, uint64_t *);
+void conf_free(struct mon_conf *);
+void conf_check_free(struct mon_check *);
 
 /* segment.c */
 extern const char *const segment_names[];
@@ -374,13 +374,13 @@ const char *check_kind_str(enum check_kind);
 
 /* check_state.c */
 extern const char *const check_status_config_names[];
-const char *check_status_str(enum check_status);
+const char *check_state_status_str(enum check_status);
 const char *check_state_type_str(enum check_state_type);
 void check_state_init(struct check_state *);
 enum check_transition
 check_state_apply(struct check_state *, enum check_status, unsigned);
-int
-check_flap_push(uint8_t *, uint8_t *, uint8_t *, enum check_status, double *);
+int check_state_flap_push(uint8_t *, uint8_t *, uint8_t *, enum check_status,
+    double *);
 
 /* check.c */
 void check_start(struct monitord *, struct mon_check *, uint64_t);
@@ -400,7 +400,7 @@ extern const struct check_kind_ops check_icmp_ops;
 extern const struct check_kind_ops check_tcp_ops;
 
 /* topo.c */
-const char *host_state_str(enum host_state);
+const char *topo_host_state_str(enum host_state);
 int topo_host_failing(const struct mon_host *);
 int topo_host_blocked(const struct mon_host *, const struct mon_host **);
 enum host_state
@@ -471,7 +471,7 @@ int icmp_packet_build(uint8_t *, size_t, int, uint16_t, uint16_t,
     const struct icmp_payload *, int);
 enum icmp_parse_result
 icmp_packet_parse(const uint8_t *, size_t, int, int, struct icmp_packet *);
-const char *icmp_parse_result_str(enum icmp_parse_result);
+const char *icmp_packet_parse_result_str(enum icmp_parse_result);
 
 /* probe_icmp.c */
 #define PROBE_ICMP_MAX_ECHOES 1000
@@ -549,9 +549,9 @@ enum icmp_match probe_icmp_handle_reply(struct probe_icmp *, int,
 enum icmp_sock_kind probe_icmp_sock_kind(const struct probe_icmp *, int);
 void probe_icmp_stats(const struct probe_icmp *, struct icmp_stats *);
 void probe_icmp_set_send(struct probe_icmp *, probe_icmp_send_fn, void *);
-const char *icmp_sock_kind_str(enum icmp_sock_kind);
-const char *icmp_outcome_str(enum icmp_outcome);
-const char *icmp_match_str(enum icmp_match);
+const char *probe_icmp_sock_kind_str(enum icmp_sock_kind);
+const char *probe_icmp_outcome_str(enum icmp_outcome);
+const char *probe_icmp_match_str(enum icmp_match);
 
 /* probe_tcp.c */
 /* How a TCP probe ended. */
@@ -732,8 +732,8 @@ int snmp_oid_valid(const struct snmp_oid *);
 void snmp_oid_copy(struct snmp_oid *, const struct snmp_oid *);
 size_t snmp_oid_ber_len(const struct snmp_oid *);
 int snmp_ber_packet_check(const uint8_t *, size_t, long *);
-const char *snmp_result_str(enum snmp_result);
-const char *snmp_vtype_str(enum snmp_vtype);
+const char *snmp_agent_result_str(enum snmp_result);
+const char *snmp_vb_vtype_str(enum snmp_vtype);
 
 /* check_snmp.c */
 /* A Nagios-style range ("10", "10:", "~:10", "10:20", "@10:20"). */
@@ -773,10 +773,10 @@ struct snmp_check {
 	struct snmp_check_rt *rt;
 };
 
-int snmp_range_parse(const char *, struct snmp_range *);
-int snmp_range_alert(const struct snmp_range *, double);
-int snmp_uptime_rebooted(uint64_t, uint64_t, uint64_t, uint64_t);
-int snmp_counter_delta(uint64_t, uint64_t, int, uint64_t *);
+int check_snmp_eval_range_parse(const char *, struct snmp_range *);
+int check_snmp_eval_range_alert(const struct snmp_range *, double);
+int check_snmp_eval_uptime_rebooted(uint64_t, uint64_t, uint64_t, uint64_t);
+int check_snmp_eval_counter_delta(uint64_t, uint64_t, int, uint64_t *);
 void check_snmp_free(struct snmp_check *);
 int check_snmp_same(const struct mon_check *, const struct mon_check *);
 int check_snmp_host_same(const struct mon_host *, const struct mon_host *);
@@ -818,7 +818,7 @@ struct plugin_output {
 
 void plugin_output_parse(const char *, size_t, struct plugin_output *);
 void plugin_output_free(struct plugin_output *);
-enum check_status plugin_exit_status(int);
+enum check_status plugin_output_exit_status(int);
 
 /* plugin.c */
 struct plugin_runner;

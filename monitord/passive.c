@@ -176,12 +176,13 @@ passive_checks_json(struct monitord *md, struct evhttp_request *req)
 		    "\"host_check\":%s,\"host_state\":\"%s\","
 		    "\"last_result\":%lld,\"output\":",
 		    check_kind_str(c->kind), segment_str(h->segment),
-		    check_status_str(c->state.status),
+		    check_state_status_str(c->state.status),
 		    check_state_type_str(c->state.type), c->state.attempt,
-		    c->max_attempts, check_status_str(c->state.hard_status),
+		    c->max_attempts,
+		    check_state_status_str(c->state.hard_status),
 		    c->flapping ? "true" : "false", c->flap_pct,
 		    c == h->host_check ? "true" : "false",
-		    host_state_str(h->state), (long long)c->last_result);
+		    topo_host_state_str(h->state), (long long)c->last_result);
 		json_out_string(body,
 		    c->last_output != NULL ? c->last_output : "");
 		if (c->suppressed_by != NULL) {
@@ -247,6 +248,7 @@ passive_handle(struct monitord *md, struct evhttp_request *req)
 	md->stats.passive_accepted++;
 	check_passive_result(c, (enum check_status)pr.status, pr.output,
 	    pr.output_len);
-	passive_reply(req, 202, "state", check_status_str(c->state.status));
+	passive_reply(req, 202, "state",
+	    check_state_status_str(c->state.status));
 	passive_req_free(&pr);
 }

@@ -22,7 +22,7 @@
 
 /* Copies s[0..n) into a fresh string, trailing blanks cut. */
 static char *
-plugin_dup_trim(const char *s, size_t n)
+plugin_output_dup_trim(const char *s, size_t n)
 {
 	while (n > 0 && isspace((unsigned char)s[n - 1]))
 		n--;
@@ -35,7 +35,7 @@ plugin_dup_trim(const char *s, size_t n)
 
 /* Reads a number field (may be empty) up to ';' or the end of the item. */
 static int
-plugin_number(const char *s, size_t n, double *v, int *present)
+plugin_output_number(const char *s, size_t n, double *v, int *present)
 {
 	char buf[64], *end;
 
@@ -58,7 +58,7 @@ plugin_number(const char *s, size_t n, double *v, int *present)
  * or -1 for an item that is not one.
  */
 static int
-plugin_perf_item(const char *s, size_t n, struct plugin_perf *p)
+plugin_output_perf_item(const char *s, size_t n, struct plugin_perf *p)
 {
 	const char *end = s + n, *eq, *f, *semi;
 	char label[PLUGIN_LABEL_MAX];
@@ -147,7 +147,7 @@ plugin_perf_item(const char *s, size_t n, struct plugin_perf *p)
 				return -1;
 			memcpy(dst, g, glen);
 			dst[glen] = '\0';
-		} else if (plugin_number(g, glen,
+		} else if (plugin_output_number(g, glen,
 			       field == 2 ? &p->min : &p->max,
 			       &present) == -1) {
 			return -1;
@@ -165,7 +165,7 @@ plugin_perf_item(const char *s, size_t n, struct plugin_perf *p)
 
 /* Parses the performance data in s[0..n), appending to out. */
 static void
-plugin_perf_parse(const char *s, size_t n, struct plugin_output *out)
+plugin_output_perf_parse(const char *s, size_t n, struct plugin_output *out)
 {
 	const char *end = s + n;
 
@@ -185,7 +185,8 @@ plugin_perf_parse(const char *s, size_t n, struct plugin_output *out)
 				quoted = !quoted;
 			s++;
 		}
-		if (plugin_perf_item(start, (size_t)(s - start), &p) == -1) {
+		if (plugin_output_perf_item(start, (size_t)(s - start), &p) ==
+		    -1) {
 			out->perf_bad++;
 			continue;
 		}
@@ -217,9 +218,10 @@ plugin_output_parse(const char *buf, size_t len, struct plugin_output *out)
 	if (nl == NULL)
 		nl = end;
 	bar = memchr(buf, '|', (size_t)(nl - buf));
-	out->summary = plugin_dup_trim(buf, (size_t)((bar ? bar : nl) - buf));
+	out->summary =
+	    plugin_output_dup_trim(buf, (size_t)((bar ? bar : nl) - buf));
 	if (bar != NULL)
-		plugin_perf_parse(bar + 1, (size_t)(nl - bar - 1), out);
+		plugin_output_perf_parse(bar + 1, (size_t)(nl - bar - 1), out);
 	if (nl >= end) {
 		out->long_output = xstrdup("");
 		return;
@@ -227,10 +229,10 @@ plugin_output_parse(const char *buf, size_t len, struct plugin_output *out)
 	rest = nl + 1;
 	bar = memchr(rest, '|', (size_t)(end - rest));
 	out->long_output =
-	    plugin_dup_trim(rest, (size_t)((bar ? bar : end) - rest));
+	    plugin_output_dup_trim(rest, (size_t)((bar ? bar : end) - rest));
 	if (bar != NULL) {
 		/* the rest is performance data, one item or more a line */
-		plugin_perf_parse(bar + 1, (size_t)(end - bar - 1), out);
+		plugin_output_perf_parse(bar + 1, (size_t)(end - bar - 1), out);
 	}
 }
 
@@ -245,7 +247,7 @@ plugin_output_free(struct plugin_output *out)
 
 /* The state a plugin's exit status means (the plugin API). */
 enum check_status
-plugin_exit_status(int code)
+plugin_output_exit_status(int code)
 {
 	switch (code) {
 	case 0:

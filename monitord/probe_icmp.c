@@ -171,7 +171,7 @@ static void probe_icmp_gap_cb(evutil_socket_t, short, void *);
 static void probe_icmp_timeout_cb(evutil_socket_t, short, void *);
 
 const char *
-icmp_sock_kind_str(enum icmp_sock_kind kind)
+probe_icmp_sock_kind_str(enum icmp_sock_kind kind)
 {
 	if ((unsigned)kind > ICMP_SOCK_AUTO)
 		return "unknown";
@@ -179,7 +179,7 @@ icmp_sock_kind_str(enum icmp_sock_kind kind)
 }
 
 const char *
-icmp_outcome_str(enum icmp_outcome outcome)
+probe_icmp_outcome_str(enum icmp_outcome outcome)
 {
 	if ((unsigned)outcome > ICMP_RESULT_NO_SOCKET)
 		return "unknown";
@@ -187,7 +187,7 @@ icmp_outcome_str(enum icmp_outcome outcome)
 }
 
 const char *
-icmp_match_str(enum icmp_match m)
+probe_icmp_match_str(enum icmp_match m)
 {
 	if ((unsigned)m >= ICMP_MATCH_COUNT)
 		return "unknown";
@@ -196,7 +196,7 @@ icmp_match_str(enum icmp_match m)
 
 /* Names a probe state for logs. */
 static const char *
-icmp_probe_state_str(enum icmp_probe_state state)
+probe_icmp_probe_state_str(enum icmp_probe_state state)
 {
 	if ((unsigned)state > ICMP_PROBE_DONE)
 		return "unknown";
@@ -412,7 +412,7 @@ probe_icmp_sock_open(struct probe_icmp *pi, struct icmp_sock *s, int family,
 	if (getsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &len) == -1)
 		rcvbuf = -1;
 	log_info("icmp: %s uses a %s (ident %u, receive buffer %d bytes)%s",
-	    fam, icmp_sock_kind_str(s->kind), s->ident, rcvbuf,
+	    fam, probe_icmp_sock_kind_str(s->kind), s->ident, rcvbuf,
 	    s->kind == ICMP_SOCK_RAW && dgram_errno == EACCES ?
 		"; net.ipv4.ping_group_range excludes our group" :
 		"");
@@ -571,20 +571,20 @@ probe_icmp_seq_put(struct icmp_sock *s, uint16_t seq)
 
 /* Moves a probe to a later state and logs the move. */
 static void
-icmp_probe_set_state(struct icmp_probe *p, enum icmp_probe_state state)
+probe_icmp_probe_set_state(struct icmp_probe *p, enum icmp_probe_state state)
 {
 	char addr[INET6_ADDRSTRLEN];
 
 	if (state <= p->state)
 		fatalx("icmp: probe %u: bad move %s -> %s", p->slot,
-		    icmp_probe_state_str(p->state),
-		    icmp_probe_state_str(state));
+		    probe_icmp_probe_state_str(p->state),
+		    probe_icmp_probe_state_str(state));
 	if (log_get_level() >= LOG_LEVEL_DEBUG)
 		log_debug("icmp: probe %u to %s: %s -> %s (sent %u, received "
 			  "%u)",
 		    p->slot, probe_icmp_addr_str(&p->to, addr, sizeof(addr)),
-		    icmp_probe_state_str(p->state), icmp_probe_state_str(state),
-		    p->nsent, p->nrecv);
+		    probe_icmp_probe_state_str(p->state),
+		    probe_icmp_probe_state_str(state), p->nsent, p->nrecv);
 	p->state = state;
 }
 
@@ -598,7 +598,7 @@ probe_icmp_soft_error(int error)
 
 /* Records a failed echo; a hard error stops the rest of the burst. */
 static void
-icmp_probe_send_failed(struct icmp_probe *p, int error)
+probe_icmp_probe_send_failed(struct icmp_probe *p, int error)
 {
 	p->engine->stats.send_errors++;
 	if (p->error == 0)
@@ -609,7 +609,7 @@ icmp_probe_send_failed(struct icmp_probe *p, int error)
 
 /* Sends the next echo of a probe's burst. */
 static void
-icmp_probe_send_next(struct icmp_probe *p)
+probe_icmp_probe_send_next(struct icmp_probe *p)
 {
 	struct probe_icmp *pi = p->engine;
 	struct icmp_sock *s = p->sock;
@@ -630,7 +630,7 @@ icmp_probe_send_next(struct icmp_probe *p)
 				  "flight (%llu times)",
 			    probe_icmp_family_str(s->family),
 			    (unsigned long long)pi->stats.seq_exhausted);
-		icmp_probe_send_failed(p, EBUSY);
+		probe_icmp_probe_send_failed(p, EBUSY);
 		return;
 	}
 	if (s->kind == ICMP_SOCK_RAW)
@@ -647,7 +647,7 @@ icmp_probe_send_next(struct icmp_probe *p)
 	else
 		rc = 0; /* a datagram goes out whole or not at all */
 	if (rc == -1) {
-		icmp_probe_send_failed(p, errno);
+		probe_icmp_probe_send_failed(p, errno);
 		probe_icmp_seq_put(s, e->seq);
 		if (log_get_level() >= LOG_LEVEL_DEBUG) {
 			char addr[INET6_ADDRSTRLEN];
@@ -675,16 +675,16 @@ icmp_probe_send_next(struct icmp_probe *p)
  * finishes from the loop (never from inside probe_icmp_start).
  */
 static void
-icmp_probe_sending_done(struct icmp_probe *p)
+probe_icmp_probe_sending_done(struct icmp_probe *p)
 {
-	icmp_probe_set_state(p, ICMP_PROBE_WAITING);
+	probe_icmp_probe_set_state(p, ICMP_PROBE_WAITING);
 	if (p->nrecv == p->nsent)
 		event_active(p->ev_timeout, EV_TIMEOUT, 0);
 }
 
 /* Tells whether a probe has more echoes to send. */
 static int
-icmp_probe_more(const struct icmp_probe *p)
+probe_icmp_probe_more(const struct icmp_probe *p)
 {
 	return p->next < p->count && !p->stopped;
 }
@@ -698,17 +698,17 @@ probe_icmp_gap_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	icmp_probe_send_next(p);
-	if (icmp_probe_more(p))
+	probe_icmp_probe_send_next(p);
+	if (probe_icmp_probe_more(p))
 		evtimer_add(p->ev_gap,
 		    probe_icmp_timeval(p->engine, p->gap_ms, &tv));
 	else
-		icmp_probe_sending_done(p);
+		probe_icmp_probe_sending_done(p);
 }
 
 /* Releases a probe's sequence numbers, events and slot, then frees it. */
 static void
-icmp_probe_destroy(struct icmp_probe *p)
+probe_icmp_probe_destroy(struct icmp_probe *p)
 {
 	struct probe_icmp *pi = p->engine;
 	unsigned i;
@@ -732,7 +732,7 @@ icmp_probe_destroy(struct icmp_probe *p)
 
 /* Fills the result of a finished probe from its echoes. */
 static void
-icmp_probe_result(const struct icmp_probe *p, struct icmp_result *r)
+probe_icmp_probe_result(const struct icmp_probe *p, struct icmp_result *r)
 {
 	const struct icmp_echo *e;
 	double rtt, prev = 0, sum = 0, jsum = 0;
@@ -775,13 +775,13 @@ icmp_probe_result(const struct icmp_probe *p, struct icmp_result *r)
 
 /* Reports a probe's result to its owner once, then frees the probe. */
 static void
-icmp_probe_finish(struct icmp_probe *p)
+probe_icmp_probe_finish(struct icmp_probe *p)
 {
 	struct icmp_result r;
 	unsigned i;
 
-	icmp_probe_result(p, &r);
-	icmp_probe_set_state(p, ICMP_PROBE_DONE);
+	probe_icmp_probe_result(p, &r);
+	probe_icmp_probe_set_state(p, ICMP_PROBE_DONE);
 	/* Expire the sequence numbers now: later replies are unknown. */
 	for (i = 0; i < p->next && p->sock != NULL; i++) {
 		if (p->echoes[i].sent) {
@@ -794,7 +794,7 @@ icmp_probe_finish(struct icmp_probe *p)
 	evtimer_del(p->ev_timeout);
 	p->engine->stats.probes_finished++;
 	p->cb(&r, p->arg);
-	icmp_probe_destroy(p);
+	probe_icmp_probe_destroy(p);
 }
 
 /* The probe's deadline, or its deferred end when nothing is in flight. */
@@ -803,12 +803,12 @@ probe_icmp_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	icmp_probe_finish(arg);
+	probe_icmp_probe_finish(arg);
 }
 
 /* Copies the target, turning a v4-mapped IPv6 address into IPv4. */
 static int
-icmp_probe_set_target(struct icmp_probe *p, const struct sockaddr *sa,
+probe_icmp_probe_set_target(struct icmp_probe *p, const struct sockaddr *sa,
     socklen_t salen)
 {
 	const struct sockaddr_in6 *s6;
@@ -859,7 +859,7 @@ probe_icmp_start(struct probe_icmp *pi, const struct sockaddr *sa,
 		return NULL;
 	}
 	p = xcalloc(1, sizeof(*p) + count * sizeof(p->echoes[0]));
-	if (icmp_probe_set_target(p, sa, salen) == -1) {
+	if (probe_icmp_probe_set_target(p, sa, salen) == -1) {
 		log_warnx("icmp: probe_icmp_start: unusable address (family "
 			  "%d, length %u)",
 		    sa->sa_family, (unsigned)salen);
@@ -887,23 +887,23 @@ probe_icmp_start(struct probe_icmp *pi, const struct sockaddr *sa,
 	if (p->ev_timeout == NULL ||
 	    (count > 1 && gap_ms > 0 && p->ev_gap == NULL)) {
 		log_warnx("icmp: probe_icmp_start: evtimer_new failed");
-		icmp_probe_destroy(p);
+		probe_icmp_probe_destroy(p);
 		return NULL;
 	}
 	evtimer_add(p->ev_timeout, probe_icmp_timeval(pi, timeout_ms, &tv));
 	if (p->sock == NULL) {
-		icmp_probe_sending_done(p);
+		probe_icmp_probe_sending_done(p);
 		return p;
 	}
-	icmp_probe_send_next(p);
+	probe_icmp_probe_send_next(p);
 	if (gap_ms == 0) {
-		while (icmp_probe_more(p))
-			icmp_probe_send_next(p);
-	} else if (icmp_probe_more(p)) {
+		while (probe_icmp_probe_more(p))
+			probe_icmp_probe_send_next(p);
+	} else if (probe_icmp_probe_more(p)) {
 		evtimer_add(p->ev_gap, probe_icmp_timeval(pi, gap_ms, &tv));
 		return p;
 	}
-	icmp_probe_sending_done(p);
+	probe_icmp_probe_sending_done(p);
 	return p;
 }
 
@@ -917,7 +917,7 @@ probe_icmp_cancel(struct icmp_probe *p)
 	if (p == NULL || p->state == ICMP_PROBE_DONE)
 		return;
 	p->engine->stats.probes_cancelled++;
-	icmp_probe_destroy(p);
+	probe_icmp_probe_destroy(p);
 }
 
 /* Frees the engine; probes in flight are cancelled without callbacks. */
@@ -1031,7 +1031,7 @@ probe_icmp_handle_reply(struct probe_icmp *pi, int family, const uint8_t *buf,
 	pi->stats.matched[m]++;
 	if (m != ICMP_MATCH_ACCEPTED) {
 		log_debug("icmp: %s reply dropped: %s",
-		    probe_icmp_family_str(family), icmp_match_str(m));
+		    probe_icmp_family_str(family), probe_icmp_match_str(m));
 		return m;
 	}
 	e = &p->echoes[echo];

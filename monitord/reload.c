@@ -238,7 +238,7 @@ reload_apply(struct monitord *md, const char *file)
 	size_t kept = 0, started = 0, stopped = 0;
 	uint64_t now = timeutil_mono_ms();
 
-	nc = mon_conf_load(file, &doc);
+	nc = conf_load(file, &doc);
 	if (nc == NULL) {
 		for (size_t i = 0; i < doc->nerrors; i++)
 			log_errorx("%s", doc->errors[i]);
@@ -291,7 +291,7 @@ reload_apply(struct monitord *md, const char *file)
 			nc->checks[i] = o;
 			o->reload_kept = 1;
 			c->host = NULL;
-			mon_check_free(c);
+			conf_check_free(c);
 			kept++;
 		} else {
 			check_start(md, c, now);
@@ -314,7 +314,7 @@ reload_apply(struct monitord *md, const char *file)
 	plugin_runner_set_max(md->plugins, nc->plugin_max);
 	md->conf = nc;
 	downtime_publish(md, MONITORD_DOWNTIME_DAYS);
-	mon_conf_free(old);
+	conf_free(old);
 	snmp_trap_match_index(md);
 	reload_limits(md);
 	md->stats.reloads_ok++;

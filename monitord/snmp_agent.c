@@ -37,7 +37,7 @@ static const char *const snmp_agent_state_names[] = {
 
 /* Names a result for messages. */
 const char *
-snmp_result_str(enum snmp_result result)
+snmp_agent_result_str(enum snmp_result result)
 {
 	if ((unsigned)result > SNMP_RESULT_ERROR)
 		return "unknown";
@@ -387,7 +387,7 @@ snmp_agent_finish(struct snmp_agent *a, enum snmp_result result, long errstat,
 	if (log_get_level() >= LOG_LEVEL_DEBUG)
 		log_debug("snmp: %s: %s %s%s%s", a->name,
 		    r->kind == SNMP_REQ_GET ? "get" : "walk",
-		    snmp_result_str(result), resp.reason[0] ? ": " : "",
+		    snmp_agent_result_str(result), resp.reason[0] ? ": " : "",
 		    resp.reason);
 	snmp_agent_enter(a);
 	r->cb(&resp, r->arg);

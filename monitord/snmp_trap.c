@@ -146,7 +146,7 @@ snmp_trap_kind_str(enum snmp_trap_kind k)
  * Only the definite, low-tag-number forms SNMP uses are accepted.
  */
 static int
-ber_next(struct ber *b, uint8_t *tag, struct ber *val)
+snmp_trap_ber_next(struct ber *b, uint8_t *tag, struct ber *val)
 {
 	size_t hdr, len, nlen, i;
 
@@ -177,20 +177,20 @@ ber_next(struct ber *b, uint8_t *tag, struct ber *val)
 	return 0;
 }
 
-/* Like ber_next, but the tag must be the one given. */
+/* Like snmp_trap_ber_next, but the tag must be the one given. */
 static int
-ber_expect(struct ber *b, uint8_t want, struct ber *val)
+snmp_trap_ber_expect(struct ber *b, uint8_t want, struct ber *val)
 {
 	uint8_t tag;
 
-	if (ber_next(b, &tag, val) == -1 || tag != want)
+	if (snmp_trap_ber_next(b, &tag, val) == -1 || tag != want)
 		return -1;
 	return 0;
 }
 
 /* Reads a two's complement INTEGER of one to eight bytes. */
 static int
-ber_int(const struct ber *v, int64_t *out)
+snmp_trap_ber_int(const struct ber *v, int64_t *out)
 {
 	uint64_t u;
 	size_t i;
@@ -214,7 +214,7 @@ ber_int(const struct ber *v, int64_t *out)
  * byte, so the bytes are read as a magnitude rather than refused.
  */
 static int
-ber_uint(const struct ber *v, uint64_t max, uint64_t *out)
+snmp_trap_ber_uint(const struct ber *v, uint64_t max, uint64_t *out)
 {
 	uint64_t u = 0;
 	size_t i;
@@ -231,7 +231,7 @@ ber_uint(const struct ber *v, uint64_t max, uint64_t *out)
 
 /* Reads an OBJECT IDENTIFIER; every sub-identifier must fit 32 bits. */
 static int
-ber_oid(const struct ber *v, struct snmp_oid *o)
+snmp_trap_ber_oid(const struct ber *v, struct snmp_oid *o)
 {
 	uint64_t acc = 0;
 	size_t i;
@@ -264,8 +264,8 @@ ber_oid(const struct ber *v, struct snmp_oid *o)
 
 /* Tells whether o is prefix followed by exactly extra more arcs. */
 static int
-oid_under(const struct snmp_oid *o, const uint32_t *prefix, size_t plen,
-    size_t extra)
+snmp_trap_oid_under(const struct snmp_oid *o, const uint32_t *prefix,
+    size_t plen, size_t extra)
 {
 	size_t i;
 
@@ -279,7 +279,7 @@ oid_under(const struct snmp_oid *o, const uint32_t *prefix, size_t plen,
 
 /* Fills o with the arcs given. */
 static void
-oid_set(struct snmp_oid *o, const uint32_t *sub, size_t len)
+snmp_trap_oid_set(struct snmp_oid *o, const uint32_t *sub, size_t len)
 {
 	memcpy(o->n, sub, len * sizeof(sub[0]));
 	o->len = len;
@@ -287,7 +287,7 @@ oid_set(struct snmp_oid *o, const uint32_t *sub, size_t len)
 
 /* Tells whether the community in c is one of those allowed. */
 static int
-community_ok(const struct ber *c, const char *const *communities,
+snmp_trap_community_ok(const struct ber *c, const char *const *communities,
     size_t ncommunities)
 {
 	size_t i, n;
@@ -314,14 +314,15 @@ community_ok(const struct ber *c, const char *const *communities,
  * Opaque, which wraps BER of its own, keeps its bytes as SNMP_VT_OTHER.
  */
 static int
-varbind_value(uint8_t tag, const struct ber *v, struct snmp_varbind *vb)
+snmp_trap_varbind_value(uint8_t tag, const struct ber *v,
+    struct snmp_varbind *vb)
 {
 	uint64_t u;
 
 	switch (tag) {
 	case BER_INTEGER:
 		vb->type = SNMP_VT_INTEGER;
-		return ber_int(v, &vb->i);
+		return snmp_trap_ber_int(v, &vb->i);
 	case BER_OCTET_STRING:
 	case BER_OPAQUE:
 		vb->type = tag == BER_OPAQUE ? SNMP_VT_OTHER : SNMP_VT_STRING;
@@ -336,7 +337,7 @@ varbind_value(uint8_t tag, const struct ber *v, struct snmp_varbind *vb)
 		return v->len == 0 ? 0 : -1;
 	case BER_OID:
 		vb->type = SNMP_VT_OID;
-		return ber_oid(v, &vb->oidval);
+		return snmp_trap_ber_oid(v, &vb->oidval);
 	case BER_IPADDRESS:
 		vb->type = SNMP_VT_IPADDRESS;
 		if (v->len != 4)
@@ -350,13 +351,13 @@ varbind_value(uint8_t tag, const struct ber *v, struct snmp_varbind *vb)
 		vb->type = tag == BER_COUNTER32 ? SNMP_VT_COUNTER32 :
 		    tag == BER_GAUGE32		? SNMP_VT_UNSIGNED :
 						  SNMP_VT_TIMETICKS;
-		if (ber_uint(v, UINT32_MAX, &u) == -1)
+		if (snmp_trap_ber_uint(v, UINT32_MAX, &u) == -1)
 			return -1;
 		vb->u = u;
 		return 0;
 	case BER_COUNTER64:
 		vb->type = SNMP_VT_COUNTER64;
-		if (ber_uint(v, UINT64_MAX, &u) == -1)
+		if (snmp_trap_ber_uint(v, UINT64_MAX, &u) == -1)
 			return -1;
 		vb->u = u;
 		return 0;
@@ -378,7 +379,7 @@ varbind_value(uint8_t tag, const struct ber *v, struct snmp_varbind *vb)
  * lost trap costs more than a sloppy agent.
  */
 static int
-varbind_list(struct ber vbl, int v2, struct snmp_trap *out)
+snmp_trap_varbind_list(struct ber vbl, int v2, struct snmp_trap *out)
 {
 	struct ber walk = vbl, vb, name, val;
 	struct snmp_varbind *x;
@@ -388,7 +389,7 @@ varbind_list(struct ber vbl, int v2, struct snmp_trap *out)
 
 	/* Count and check the shape first, so one allocation suffices. */
 	while (walk.len > 0) {
-		if (ber_expect(&walk, BER_SEQUENCE, &vb) == -1)
+		if (snmp_trap_ber_expect(&walk, BER_SEQUENCE, &vb) == -1)
 			return -1;
 		if (++n > SNMP_TRAP_MAX_VARBINDS)
 			return -1;
@@ -396,25 +397,25 @@ varbind_list(struct ber vbl, int v2, struct snmp_trap *out)
 	if (n > 0)
 		out->varbinds = xcalloc(n, sizeof(*out->varbinds));
 	while (vbl.len > 0) {
-		(void)ber_expect(&vbl, BER_SEQUENCE, &vb);
+		(void)snmp_trap_ber_expect(&vbl, BER_SEQUENCE, &vb);
 		x = &out->varbinds[out->nvarbinds];
 		memset(x, 0, sizeof(*x));
-		if (ber_expect(&vb, BER_OID, &name) == -1 ||
-		    ber_oid(&name, &x->oid) == -1 ||
-		    ber_next(&vb, &tag, &val) == -1 || vb.len != 0)
+		if (snmp_trap_ber_expect(&vb, BER_OID, &name) == -1 ||
+		    snmp_trap_ber_oid(&name, &x->oid) == -1 ||
+		    snmp_trap_ber_next(&vb, &tag, &val) == -1 || vb.len != 0)
 			return -1;
 		/* Counted before decoding, so a failure frees any string. */
 		out->nvarbinds++;
-		if (varbind_value(tag, &val, x) == -1)
+		if (snmp_trap_varbind_value(tag, &val, x) == -1)
 			return -1;
 		if (v2 && !have_uptime && x->type == SNMP_VT_TIMETICKS &&
-		    oid_under(&x->oid, oid_sys_uptime, NELEM(oid_sys_uptime),
-			0)) {
+		    snmp_trap_oid_under(&x->oid, oid_sys_uptime,
+			NELEM(oid_sys_uptime), 0)) {
 			out->uptime = (uint32_t)x->u;
 			have_uptime = 1;
 			out->nvarbinds--;
 		} else if (v2 && !have_trap_oid && x->type == SNMP_VT_OID &&
-		    oid_under(&x->oid, oid_snmp_trap_oid,
+		    snmp_trap_oid_under(&x->oid, oid_snmp_trap_oid,
 			NELEM(oid_snmp_trap_oid), 0)) {
 			out->trap_oid = x->oidval;
 			have_trap_oid = 1;
@@ -429,7 +430,7 @@ varbind_list(struct ber vbl, int v2, struct snmp_trap *out)
 
 /* Fills the kind, the ifIndex and the interface states from the varbinds. */
 static void
-trap_classify(struct snmp_trap *t)
+snmp_trap_classify(struct snmp_trap *t)
 {
 	const struct snmp_varbind *vb;
 	int64_t instance = -1;
@@ -437,7 +438,8 @@ trap_classify(struct snmp_trap *t)
 	uint32_t col;
 
 	t->kind = TRAP_KIND_OTHER;
-	if (oid_under(&t->trap_oid, oid_snmp_traps, NELEM(oid_snmp_traps), 1))
+	if (snmp_trap_oid_under(&t->trap_oid, oid_snmp_traps,
+		NELEM(oid_snmp_traps), 1))
 		switch (t->trap_oid.n[NELEM(oid_snmp_traps)]) {
 		case 1:
 			t->kind = TRAP_KIND_COLDSTART;
@@ -465,7 +467,8 @@ trap_classify(struct snmp_trap *t)
 	t->if_oper_status = 0;
 	for (i = 0; i < t->nvarbinds; i++) {
 		vb = &t->varbinds[i];
-		if (!oid_under(&vb->oid, oid_if_entry, NELEM(oid_if_entry), 2))
+		if (!snmp_trap_oid_under(&vb->oid, oid_if_entry,
+			NELEM(oid_if_entry), 2))
 			continue;
 		col = vb->oid.n[NELEM(oid_if_entry)];
 		if (col == 1 && t->if_index == -1 &&
@@ -490,39 +493,41 @@ trap_classify(struct snmp_trap *t)
 
 /* Decodes the fields of a v1 Trap-PDU (RFC 1157) into out. */
 static int
-trap_v1(struct ber pdu, struct snmp_trap *out)
+snmp_trap_v1(struct ber pdu, struct snmp_trap *out)
 {
 	struct sockaddr_in *sin;
 	struct ber v, vbl;
 	int64_t generic, specific;
 	uint64_t ticks;
 
-	if (ber_expect(&pdu, BER_OID, &v) == -1 ||
-	    ber_oid(&v, &out->enterprise) == -1)
+	if (snmp_trap_ber_expect(&pdu, BER_OID, &v) == -1 ||
+	    snmp_trap_ber_oid(&v, &out->enterprise) == -1)
 		return -1;
 	/* NetworkAddress is a CHOICE with one alternative, IpAddress. */
-	if (ber_expect(&pdu, BER_IPADDRESS, &v) == -1 || v.len != 4)
+	if (snmp_trap_ber_expect(&pdu, BER_IPADDRESS, &v) == -1 || v.len != 4)
 		return -1;
 	sin = (struct sockaddr_in *)&out->agent_addr;
 	sin->sin_family = AF_INET;
 	memcpy(&sin->sin_addr, v.p, 4);
-	if (ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
-	    ber_int(&v, &generic) == -1 || generic < 0 || generic > 6)
+	if (snmp_trap_ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
+	    snmp_trap_ber_int(&v, &generic) == -1 || generic < 0 || generic > 6)
 		return -1;
-	if (ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
-	    ber_int(&v, &specific) == -1 || specific < 0 ||
+	if (snmp_trap_ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
+	    snmp_trap_ber_int(&v, &specific) == -1 || specific < 0 ||
 	    specific > UINT32_MAX)
 		return -1;
-	if (ber_expect(&pdu, BER_TIMETICKS, &v) == -1 ||
-	    ber_uint(&v, UINT32_MAX, &ticks) == -1)
+	if (snmp_trap_ber_expect(&pdu, BER_TIMETICKS, &v) == -1 ||
+	    snmp_trap_ber_uint(&v, UINT32_MAX, &ticks) == -1)
 		return -1;
 	out->uptime = (uint32_t)ticks;
-	if (ber_expect(&pdu, BER_SEQUENCE, &vbl) == -1 || pdu.len != 0)
+	if (snmp_trap_ber_expect(&pdu, BER_SEQUENCE, &vbl) == -1 ||
+	    pdu.len != 0)
 		return -1;
 
 	/* RFC 3584 section 3.1: the SNMPv2 snmpTrapOID of a v1 trap. */
 	if (generic != 6) {
-		oid_set(&out->trap_oid, oid_snmp_traps, NELEM(oid_snmp_traps));
+		snmp_trap_oid_set(&out->trap_oid, oid_snmp_traps,
+		    NELEM(oid_snmp_traps));
 		out->trap_oid.n[out->trap_oid.len++] = (uint32_t)generic + 1;
 	} else {
 		if (out->enterprise.len + 2 > SNMP_OID_MAX)
@@ -531,12 +536,12 @@ trap_v1(struct ber pdu, struct snmp_trap *out)
 		out->trap_oid.n[out->trap_oid.len++] = 0;
 		out->trap_oid.n[out->trap_oid.len++] = (uint32_t)specific;
 	}
-	return varbind_list(vbl, 0, out);
+	return snmp_trap_varbind_list(vbl, 0, out);
 }
 
 /* Writes a BER length at p, or only counts its bytes when p is NULL. */
 static size_t
-ber_put_len(uint8_t *p, size_t len)
+snmp_trap_ber_put_len(uint8_t *p, size_t len)
 {
 	size_t n, i;
 
@@ -563,26 +568,26 @@ ber_put_len(uint8_t *p, size_t len)
  * not fit in size.
  */
 static size_t
-inform_ack(uint8_t *ack, size_t size, struct ber version, struct ber community,
-    struct ber reqid, struct ber vbl)
+snmp_trap_inform_ack(uint8_t *ack, size_t size, struct ber version,
+    struct ber community, struct ber reqid, struct ber vbl)
 {
 	static const uint8_t zeros[] = { BER_INTEGER, 1, 0, BER_INTEGER, 1, 0 };
 	size_t pdu_len, msg_len, total, off = 0;
 
 	pdu_len = reqid.len + sizeof(zeros) + vbl.len;
-	msg_len = version.len + community.len + 1 + ber_put_len(NULL, pdu_len) +
-	    pdu_len;
-	total = 1 + ber_put_len(NULL, msg_len) + msg_len;
+	msg_len = version.len + community.len + 1 +
+	    snmp_trap_ber_put_len(NULL, pdu_len) + pdu_len;
+	total = 1 + snmp_trap_ber_put_len(NULL, msg_len) + msg_len;
 	if (ack == NULL || total > size)
 		return 0;
 	ack[off++] = BER_SEQUENCE;
-	off += ber_put_len(ack + off, msg_len);
+	off += snmp_trap_ber_put_len(ack + off, msg_len);
 	memcpy(ack + off, version.p, version.len);
 	off += version.len;
 	memcpy(ack + off, community.p, community.len);
 	off += community.len;
 	ack[off++] = PDU_RESPONSE;
-	off += ber_put_len(ack + off, pdu_len);
+	off += snmp_trap_ber_put_len(ack + off, pdu_len);
 	memcpy(ack + off, reqid.p, reqid.len);
 	off += reqid.len;
 	memcpy(ack + off, zeros, sizeof(zeros));
@@ -594,33 +599,38 @@ inform_ack(uint8_t *ack, size_t size, struct ber version, struct ber community,
 
 /* Decodes the fields of a v2c Trap or InformRequest PDU into out. */
 static int
-trap_v2(struct ber pdu, struct snmp_trap *out, struct ber *reqid_tlv,
+snmp_trap_v2(struct ber pdu, struct snmp_trap *out, struct ber *reqid_tlv,
     struct ber *vbl_tlv)
 {
 	struct ber v, vbl;
 	int64_t reqid, n;
 
 	reqid_tlv->p = pdu.p;
-	if (ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
-	    ber_int(&v, &reqid) == -1 || reqid < INT32_MIN || reqid > INT32_MAX)
+	if (snmp_trap_ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
+	    snmp_trap_ber_int(&v, &reqid) == -1 || reqid < INT32_MIN ||
+	    reqid > INT32_MAX)
 		return -1;
 	reqid_tlv->len = (size_t)(pdu.p - reqid_tlv->p);
 	out->request_id = (int32_t)reqid;
 	/* error-status and error-index mean nothing in a notification. */
-	if (ber_expect(&pdu, BER_INTEGER, &v) == -1 || ber_int(&v, &n) == -1 ||
-	    ber_expect(&pdu, BER_INTEGER, &v) == -1 || ber_int(&v, &n) == -1)
+	if (snmp_trap_ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
+	    snmp_trap_ber_int(&v, &n) == -1 ||
+	    snmp_trap_ber_expect(&pdu, BER_INTEGER, &v) == -1 ||
+	    snmp_trap_ber_int(&v, &n) == -1)
 		return -1;
 	vbl_tlv->p = pdu.p;
-	if (ber_expect(&pdu, BER_SEQUENCE, &vbl) == -1 || pdu.len != 0)
+	if (snmp_trap_ber_expect(&pdu, BER_SEQUENCE, &vbl) == -1 ||
+	    pdu.len != 0)
 		return -1;
 	vbl_tlv->len = (size_t)(pdu.p - vbl_tlv->p);
-	return varbind_list(vbl, 1, out);
+	return snmp_trap_varbind_list(vbl, 1, out);
 }
 
 /* The decoder proper; see snmp_trap_decode. */
 static enum snmp_trap_drop
-trap_decode(const uint8_t *buf, size_t len, const char *const *communities,
-    size_t ncommunities, struct snmp_trap *out, uint8_t *ack, size_t *acklen)
+snmp_trap_decode_pdu(const uint8_t *buf, size_t len,
+    const char *const *communities, size_t ncommunities, struct snmp_trap *out,
+    uint8_t *ack, size_t *acklen)
 {
 	struct ber msg = { buf, len }, seq, v, comm, pdu;
 	struct ber ver_tlv, comm_tlv;
@@ -634,24 +644,25 @@ trap_decode(const uint8_t *buf, size_t len, const char *const *communities,
 	out->if_index = -1;
 	if (acklen != NULL)
 		*acklen = 0;
-	if (buf == NULL || ber_expect(&msg, BER_SEQUENCE, &seq) == -1 ||
+	if (buf == NULL ||
+	    snmp_trap_ber_expect(&msg, BER_SEQUENCE, &seq) == -1 ||
 	    msg.len != 0)
 		return SNMP_TRAP_DROP_MALFORMED;
 	ver_tlv.p = seq.p;
-	if (ber_expect(&seq, BER_INTEGER, &v) == -1 ||
-	    ber_int(&v, &version) == -1)
+	if (snmp_trap_ber_expect(&seq, BER_INTEGER, &v) == -1 ||
+	    snmp_trap_ber_int(&v, &version) == -1)
 		return SNMP_TRAP_DROP_MALFORMED;
 	ver_tlv.len = (size_t)(seq.p - ver_tlv.p);
 	/* 0 is SNMPv1, 1 SNMPv2c; 3 (SNMPv3) and the rest are not ours. */
 	if (version != 0 && version != 1)
 		return SNMP_TRAP_DROP_UNSUPPORTED_VERSION;
 	comm_tlv.p = seq.p;
-	if (ber_expect(&seq, BER_OCTET_STRING, &comm) == -1)
+	if (snmp_trap_ber_expect(&seq, BER_OCTET_STRING, &comm) == -1)
 		return SNMP_TRAP_DROP_MALFORMED;
 	comm_tlv.len = (size_t)(seq.p - comm_tlv.p);
-	if (!community_ok(&comm, communities, ncommunities))
+	if (!snmp_trap_community_ok(&comm, communities, ncommunities))
 		return SNMP_TRAP_DROP_BAD_COMMUNITY;
-	if (ber_next(&seq, &tag, &pdu) == -1 || seq.len != 0)
+	if (snmp_trap_ber_next(&seq, &tag, &pdu) == -1 || seq.len != 0)
 		return SNMP_TRAP_DROP_MALFORMED;
 
 	out->version = version == 0 ? 1 : 2;
@@ -659,14 +670,14 @@ trap_decode(const uint8_t *buf, size_t len, const char *const *communities,
 	case PDU_TRAP_V1:
 		if (version != 0)
 			return SNMP_TRAP_DROP_MALFORMED;
-		rc = trap_v1(pdu, out);
+		rc = snmp_trap_v1(pdu, out);
 		break;
 	case PDU_TRAP_V2:
 	case PDU_INFORM:
 		if (version != 1)
 			return SNMP_TRAP_DROP_MALFORMED;
 		out->inform = tag == PDU_INFORM;
-		rc = trap_v2(pdu, out, &reqid_tlv, &vbl_tlv);
+		rc = snmp_trap_v2(pdu, out, &reqid_tlv, &vbl_tlv);
 		break;
 	default:
 		/* Get, Response, Report...: well formed, but not for us. */
@@ -678,10 +689,10 @@ trap_decode(const uint8_t *buf, size_t len, const char *const *communities,
 		snmp_trap_clear(out);
 		return SNMP_TRAP_DROP_MALFORMED;
 	}
-	trap_classify(out);
+	snmp_trap_classify(out);
 	if (out->inform && acklen != NULL)
-		*acklen = inform_ack(ack, acksize, ver_tlv, comm_tlv, reqid_tlv,
-		    vbl_tlv);
+		*acklen = snmp_trap_inform_ack(ack, acksize, ver_tlv, comm_tlv,
+		    reqid_tlv, vbl_tlv);
 	return SNMP_TRAP_DROP_NONE;
 }
 
@@ -700,7 +711,8 @@ snmp_trap_decode(const uint8_t *buf, size_t len, const char *const *communities,
 {
 	enum snmp_trap_drop d;
 
-	d = trap_decode(buf, len, communities, ncommunities, out, ack, acklen);
+	d = snmp_trap_decode_pdu(buf, len, communities, ncommunities, out, ack,
+	    acklen);
 	if (why != NULL)
 		*why = d == SNMP_TRAP_DROP_NONE ? NULL : snmp_trap_drop_str(d);
 	return d == SNMP_TRAP_DROP_NONE ? 0 : -1;
@@ -723,7 +735,7 @@ snmp_trap_clear(struct snmp_trap *t)
 
 /* Writes an OID in dotted form, without a leading dot. */
 static void
-json_oid(struct evbuffer *b, const struct snmp_oid *o)
+snmp_trap_json_oid(struct evbuffer *b, const struct snmp_oid *o)
 {
 	size_t i;
 
@@ -738,7 +750,7 @@ json_oid(struct evbuffer *b, const struct snmp_oid *o)
  * invalid UTF-8 and \u0000.  Returns 1 if some byte was replaced.
  */
 static int
-json_text(struct evbuffer *b, const uint8_t *p, size_t len)
+snmp_trap_json_text(struct evbuffer *b, const uint8_t *p, size_t len)
 {
 	static const char fffd[] = "\xef\xbf\xbd";
 	size_t i = 0, n, k;
@@ -793,7 +805,7 @@ json_text(struct evbuffer *b, const uint8_t *p, size_t len)
 
 /* Writes bytes in hexadecimal. */
 static void
-json_hex(struct evbuffer *b, const uint8_t *p, size_t len)
+snmp_trap_json_hex(struct evbuffer *b, const uint8_t *p, size_t len)
 {
 	size_t i;
 
@@ -803,7 +815,7 @@ json_hex(struct evbuffer *b, const uint8_t *p, size_t len)
 
 /* Names a value type in the JSON form of varbinds. */
 static const char *
-json_type(enum snmp_vtype t)
+snmp_trap_json_type(enum snmp_vtype t)
 {
 	switch (t) {
 	case SNMP_VT_NULL:
@@ -838,15 +850,15 @@ json_type(enum snmp_vtype t)
 
 /* Writes one varbind as a JSON object. */
 static void
-json_varbind(struct evbuffer *b, const struct snmp_varbind *vb)
+snmp_trap_json_varbind(struct evbuffer *b, const struct snmp_varbind *vb)
 {
 	const uint8_t *s = (const uint8_t *)vb->str;
 	struct evbuffer *tmp;
 
 	evbuffer_add(b, "{\"oid\":\"", 8);
-	json_oid(b, &vb->oid);
+	snmp_trap_json_oid(b, &vb->oid);
 	evbuffer_add_printf(b, "\",\"type\":\"%s\",\"value\":\"",
-	    json_type(vb->type));
+	    snmp_trap_json_type(vb->type));
 	switch (vb->type) {
 	case SNMP_VT_INTEGER:
 		evbuffer_add_printf(b, "%lld", (long long)vb->i);
@@ -858,7 +870,7 @@ json_varbind(struct evbuffer *b, const struct snmp_varbind *vb)
 		evbuffer_add_printf(b, "%llu", (unsigned long long)vb->u);
 		break;
 	case SNMP_VT_OID:
-		json_oid(b, &vb->oidval);
+		snmp_trap_json_oid(b, &vb->oidval);
 		break;
 	case SNMP_VT_IPADDRESS:
 		evbuffer_add_printf(b, "%u.%u.%u.%u",
@@ -868,7 +880,7 @@ json_varbind(struct evbuffer *b, const struct snmp_varbind *vb)
 		break;
 	case SNMP_VT_OTHER:
 		if (s != NULL)
-			json_hex(b, s, vb->str_len);
+			snmp_trap_json_hex(b, s, vb->str_len);
 		break;
 	case SNMP_VT_STRING:
 		if (s == NULL)
@@ -876,10 +888,10 @@ json_varbind(struct evbuffer *b, const struct snmp_varbind *vb)
 		/* Binary strings (MAC addresses...) keep their bytes in hex. */
 		if ((tmp = evbuffer_new()) == NULL)
 			fatalx("snmp trap: cannot allocate a buffer");
-		if (json_text(tmp, s, vb->str_len)) {
+		if (snmp_trap_json_text(tmp, s, vb->str_len)) {
 			evbuffer_add_buffer(b, tmp);
 			evbuffer_add(b, "\",\"hex\":\"", 9);
-			json_hex(b, s, vb->str_len);
+			snmp_trap_json_hex(b, s, vb->str_len);
 		} else
 			evbuffer_add_buffer(b, tmp);
 		evbuffer_free(tmp);
@@ -911,7 +923,7 @@ snmp_trap_varbinds_json(const struct snmp_trap *t)
 	for (i = 0; i < t->nvarbinds; i++) {
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
-		json_varbind(b, &t->varbinds[i]);
+		snmp_trap_json_varbind(b, &t->varbinds[i]);
 	}
 	evbuffer_add(b, "]", 2); /* with the NUL */
 	len = evbuffer_get_length(b);
@@ -924,7 +936,7 @@ snmp_trap_varbinds_json(const struct snmp_trap *t)
 
 /* Formats a socket address for debug logs. */
 static const char *
-trap_addr_str(const struct sockaddr_storage *ss, char *buf, size_t size)
+snmp_trap_addr_str(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
@@ -943,7 +955,7 @@ trap_addr_str(const struct sockaddr_storage *ss, char *buf, size_t size)
 
 /* Counts a dropped datagram under its reason. */
 static void
-trap_count_drop(struct snmp_trap_listener *l, enum snmp_trap_drop d)
+snmp_trap_count_drop(struct snmp_trap_listener *l, enum snmp_trap_drop d)
 {
 	switch (d) {
 	case SNMP_TRAP_DROP_NONE:
@@ -963,7 +975,7 @@ trap_count_drop(struct snmp_trap_listener *l, enum snmp_trap_drop d)
 
 /* Handles one received datagram: decode, acknowledge, hand over. */
 static void
-trap_handle(struct snmp_trap_listener *l, size_t len,
+snmp_trap_handle(struct snmp_trap_listener *l, size_t len,
     const struct sockaddr_storage *ss, socklen_t sslen)
 {
 	struct snmp_trap t;
@@ -972,13 +984,14 @@ trap_handle(struct snmp_trap_listener *l, size_t len,
 	char addr[INET6_ADDRSTRLEN + 16];
 
 	l->stats.received++;
-	d = trap_decode(l->buf, len, (const char *const *)l->communities,
-	    l->ncommunities, &t, l->ack, &acklen);
+	d = snmp_trap_decode_pdu(l->buf, len,
+	    (const char *const *)l->communities, l->ncommunities, &t, l->ack,
+	    &acklen);
 	if (d != SNMP_TRAP_DROP_NONE) {
-		trap_count_drop(l, d);
+		snmp_trap_count_drop(l, d);
 		/* Debug only: a storm of junk must not flood the log. */
 		log_debug("snmp trap: dropped %zu bytes from %s: %s", len,
-		    trap_addr_str(ss, addr, sizeof(addr)),
+		    snmp_trap_addr_str(ss, addr, sizeof(addr)),
 		    snmp_trap_drop_str(d));
 		return;
 	}
@@ -991,7 +1004,7 @@ trap_handle(struct snmp_trap_listener *l, size_t len,
 			l->stats.send_errors++;
 			log_debug("snmp trap: cannot acknowledge the inform "
 				  "from %s: %s",
-			    trap_addr_str(ss, addr, sizeof(addr)),
+			    snmp_trap_addr_str(ss, addr, sizeof(addr)),
 			    strerror(errno));
 		} else
 			l->stats.informs_acked++;
@@ -1000,7 +1013,7 @@ trap_handle(struct snmp_trap_listener *l, size_t len,
 		log_debug("snmp trap: v%s %s %s from %s, ifIndex %lld",
 		    t.version == 1 ? "1" : "2c", t.inform ? "inform" : "trap",
 		    snmp_trap_kind_str(t.kind),
-		    trap_addr_str(ss, addr, sizeof(addr)),
+		    snmp_trap_addr_str(ss, addr, sizeof(addr)),
 		    (long long)t.if_index);
 	l->in_cb = 1;
 	l->cb(&t, l->arg);
@@ -1039,7 +1052,7 @@ snmp_trap_read_cb(evutil_socket_t fd, short events, void *arg)
 		}
 		if (sslen > sizeof(ss))
 			continue;
-		trap_handle(l, (size_t)n, &ss, sslen);
+		snmp_trap_handle(l, (size_t)n, &ss, sslen);
 	}
 	if (l->dying) {
 		l->in_cb = 0;
@@ -1049,7 +1062,7 @@ snmp_trap_read_cb(evutil_socket_t fd, short events, void *arg)
 
 /* Opens and binds the UDP socket; returns it, or -1 with errno set. */
 static int
-trap_socket(const struct sockaddr_storage *ss, socklen_t sslen)
+snmp_trap_socket(const struct sockaddr_storage *ss, socklen_t sslen)
 {
 	int fd, on = 1, rcvbuf = SNMP_TRAP_RCVBUF, saved;
 
@@ -1076,7 +1089,7 @@ trap_socket(const struct sockaddr_storage *ss, socklen_t sslen)
 
 /* Returns the port fd is bound to, or 0. */
 static int
-trap_bound_port(int fd)
+snmp_trap_bound_port(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -1115,14 +1128,14 @@ snmp_trap_new(struct event_base *base, const char *listen,
 		    listen != NULL ? listen : "", why);
 		return NULL;
 	}
-	if ((fd = trap_socket(&ss, sslen)) == -1) {
+	if ((fd = snmp_trap_socket(&ss, sslen)) == -1) {
 		log_warn("snmp trap: cannot listen on %s", listen);
 		return NULL;
 	}
 
 	l = xcalloc(1, sizeof(*l));
 	l->fd = fd;
-	l->port = trap_bound_port(fd);
+	l->port = snmp_trap_bound_port(fd);
 	l->cb = cb;
 	l->arg = arg;
 	if (ncommunities > 0) {

@@ -28,7 +28,7 @@ static const char *const snmp_vtype_names[] = {
 
 /* Names a value type for messages. */
 const char *
-snmp_vtype_str(enum snmp_vtype type)
+snmp_vb_vtype_str(enum snmp_vtype type)
 {
 	if ((unsigned)type > SNMP_VT_OTHER)
 		return "unknown";

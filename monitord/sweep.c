@@ -194,7 +194,7 @@ sweep_run(const char *file, unsigned count, uint64_t timeout_ms, int verbose)
 			printf("%s %s\n", t->text,
 			    t->outcome == ICMP_RESULT_NO_REPLY ?
 				"unreachable" :
-				icmp_outcome_str(t->outcome));
+				probe_icmp_outcome_str(t->outcome));
 	}
 	printf("sweep: %zu targets, %zu alive, %zu unreachable, %zu errors, "
 	       "%.3f s\n",

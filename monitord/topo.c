@@ -30,7 +30,7 @@ static const char *const host_state_names[] = {
 };
 
 const char *
-host_state_str(enum host_state s)
+topo_host_state_str(enum host_state s)
 {
 	if ((unsigned)s > HOST_UNREACHABLE)
 		return "?";

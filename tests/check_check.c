@@ -118,10 +118,10 @@ END_TEST
 
 START_TEST(test_status_names)
 {
-	ck_assert_str_eq(check_status_str(CHECK_OK), "OK");
-	ck_assert_str_eq(check_status_str(CHECK_CRITICAL), "CRITICAL");
-	ck_assert_str_eq(check_status_str(CHECK_PENDING), "PENDING");
-	ck_assert_str_eq(check_status_str((enum check_status)42), "?");
+	ck_assert_str_eq(check_state_status_str(CHECK_OK), "OK");
+	ck_assert_str_eq(check_state_status_str(CHECK_CRITICAL), "CRITICAL");
+	ck_assert_str_eq(check_state_status_str(CHECK_PENDING), "PENDING");
+	ck_assert_str_eq(check_state_status_str((enum check_status)42), "?");
 }
 END_TEST
 
@@ -132,7 +132,7 @@ push_n(uint8_t *h, uint8_t *n, uint8_t *pos, enum check_status st, int times)
 	double pct = -1;
 
 	for (int i = 0; i < times; i++)
-		check_flap_push(h, n, pos, st, &pct);
+		check_state_flap_push(h, n, pos, st, &pct);
 	return pct;
 }
 
@@ -144,7 +144,9 @@ START_TEST(test_flapping_weights_newer_changes_more)
 	/* a steady state: no change at all, the first result fills all */
 	ck_assert_double_eq(push_n(h, &n, &pos, CHECK_OK, 30), 0);
 	/* one change, the newest: weight 1.2 of 20 transitions */
-	ck_assert_int_eq(check_flap_push(h, &n, &pos, CHECK_CRITICAL, &pct), 1);
+	ck_assert_int_eq(check_state_flap_push(h, &n, &pos, CHECK_CRITICAL,
+			     &pct),
+	    1);
 	ck_assert_double_eq_tol(pct, 1.2 * 100 / 20, 1e-9);
 	/* the same change, 19 results later: the oldest, weight 0.8 */
 	pct = push_n(h, &n, &pos, CHECK_CRITICAL, 19);
@@ -153,12 +155,12 @@ START_TEST(test_flapping_weights_newer_changes_more)
 	ck_assert_double_eq(push_n(h, &n, &pos, CHECK_CRITICAL, 1), 0);
 	/* a change on every result: the weights average 1, so 100 % */
 	for (int i = 0; i < 20; i++)
-		check_flap_push(h, &n, &pos, i % 2 ? CHECK_CRITICAL : CHECK_OK,
-		    &pct);
+		check_state_flap_push(h, &n, &pos,
+		    i % 2 ? CHECK_CRITICAL : CHECK_OK, &pct);
 	ck_assert_double_eq_tol(pct, 100, 1e-9);
 	/* two states taking turns every other result: half the changes */
 	for (int i = 0; i < 21; i++)
-		check_flap_push(h, &n, &pos,
+		check_state_flap_push(h, &n, &pos,
 		    (i / 2) % 2 ? CHECK_WARNING : CHECK_OK, &pct);
 	ck_assert_double_eq_tol(pct, 50, 2.5);
 }
@@ -264,7 +266,7 @@ START_TEST(test_topology_with_redundant_parents)
 	ck_assert_int_eq(topo_host_state(&f.sw, &root), HOST_UP);
 	check_state_init(&f.c_sw.state);
 	ck_assert_int_eq(topo_host_state(&f.sw, &root), HOST_PENDING);
-	ck_assert_str_eq(host_state_str(HOST_UNREACHABLE), "UNREACHABLE");
+	ck_assert_str_eq(topo_host_state_str(HOST_UNREACHABLE), "UNREACHABLE");
 }
 END_TEST
 

@@ -521,28 +521,36 @@ START_TEST(test_names_are_distinct_and_total)
 	int i, j;
 
 	for (i = 0; i < ICMP_MATCH_COUNT; i++) {
-		ck_assert_str_ne(icmp_match_str((enum icmp_match)i), "unknown");
+		ck_assert_str_ne(probe_icmp_match_str((enum icmp_match)i),
+		    "unknown");
 		for (j = 0; j < i; j++)
-			ck_assert_str_ne(icmp_match_str((enum icmp_match)i),
-			    icmp_match_str((enum icmp_match)j));
+			ck_assert_str_ne(probe_icmp_match_str(
+					     (enum icmp_match)i),
+			    probe_icmp_match_str((enum icmp_match)j));
 	}
-	ck_assert_str_eq(icmp_match_str(ICMP_MATCH_COUNT), "unknown");
+	ck_assert_str_eq(probe_icmp_match_str(ICMP_MATCH_COUNT), "unknown");
 	for (i = ICMP_PARSE_OK; i <= ICMP_PARSE_BAD_MAGIC; i++)
 		for (j = 0; j < i; j++)
-			ck_assert_str_ne(icmp_parse_result_str(
+			ck_assert_str_ne(icmp_packet_parse_result_str(
 					     (enum icmp_parse_result)i),
-			    icmp_parse_result_str((enum icmp_parse_result)j));
-	ck_assert_str_eq(icmp_parse_result_str((enum icmp_parse_result)99),
+			    icmp_packet_parse_result_str(
+				(enum icmp_parse_result)j));
+	ck_assert_str_eq(icmp_packet_parse_result_str(
+			     (enum icmp_parse_result)99),
 	    "unknown");
-	ck_assert_str_eq(icmp_outcome_str(ICMP_RESULT_OK), "ok");
-	ck_assert_str_eq(icmp_outcome_str(ICMP_RESULT_NO_REPLY), "no_reply");
-	ck_assert_str_eq(icmp_outcome_str(ICMP_RESULT_SEND_ERROR),
+	ck_assert_str_eq(probe_icmp_outcome_str(ICMP_RESULT_OK), "ok");
+	ck_assert_str_eq(probe_icmp_outcome_str(ICMP_RESULT_NO_REPLY),
+	    "no_reply");
+	ck_assert_str_eq(probe_icmp_outcome_str(ICMP_RESULT_SEND_ERROR),
 	    "send_error");
-	ck_assert_str_eq(icmp_outcome_str(ICMP_RESULT_NO_SOCKET), "no_socket");
-	ck_assert_str_eq(icmp_outcome_str((enum icmp_outcome)99), "unknown");
-	ck_assert_str_eq(icmp_sock_kind_str(ICMP_SOCK_DGRAM), "ping socket");
-	ck_assert_str_eq(icmp_sock_kind_str(ICMP_SOCK_RAW), "raw socket");
-	ck_assert_str_eq(icmp_sock_kind_str((enum icmp_sock_kind)99),
+	ck_assert_str_eq(probe_icmp_outcome_str(ICMP_RESULT_NO_SOCKET),
+	    "no_socket");
+	ck_assert_str_eq(probe_icmp_outcome_str((enum icmp_outcome)99),
+	    "unknown");
+	ck_assert_str_eq(probe_icmp_sock_kind_str(ICMP_SOCK_DGRAM),
+	    "ping socket");
+	ck_assert_str_eq(probe_icmp_sock_kind_str(ICMP_SOCK_RAW), "raw socket");
+	ck_assert_str_eq(probe_icmp_sock_kind_str((enum icmp_sock_kind)99),
 	    "unknown");
 }
 END_TEST
@@ -1136,7 +1144,7 @@ live_probe(struct event_base *base, struct probe_icmp *pi, const char *dst,
 	run_until(base, g, 3000);
 	ck_assert_msg(g->calls == 1, "no result from %s", dst);
 	ck_assert_msg(g->r.outcome == ICMP_RESULT_OK, "%s: %s (errno %d)", dst,
-	    icmp_outcome_str(g->r.outcome), g->r.error);
+	    probe_icmp_outcome_str(g->r.outcome), g->r.error);
 	ck_assert_uint_eq(g->r.sent, count);
 	ck_assert_uint_eq(g->r.received, count);
 	ck_assert_double_eq_tol(g->r.loss_pct, 0, 1e-9);

@@ -249,21 +249,21 @@ START_TEST(test_sizes)
 {
 	uint64_t v;
 
-	ck_assert_int_eq(mon_parse_size("4096", &v), 0);
+	ck_assert_int_eq(conf_parse_size("4096", &v), 0);
 	ck_assert_uint_eq(v, 4096);
-	ck_assert_int_eq(mon_parse_size("64MiB", &v), 0);
+	ck_assert_int_eq(conf_parse_size("64MiB", &v), 0);
 	ck_assert_uint_eq(v, 64u << 20);
-	ck_assert_int_eq(mon_parse_size("2G", &v), 0);
+	ck_assert_int_eq(conf_parse_size("2G", &v), 0);
 	ck_assert_uint_eq(v, 2ull << 30);
-	ck_assert_int_eq(mon_parse_size("4KiB", &v), 0);
+	ck_assert_int_eq(conf_parse_size("4KiB", &v), 0);
 	ck_assert_uint_eq(v, 4096);
-	ck_assert_int_eq(mon_parse_size("", &v), -1);
-	ck_assert_int_eq(mon_parse_size("MiB", &v), -1);
-	ck_assert_int_eq(mon_parse_size("1 MiB", &v), -1);
-	ck_assert_int_eq(mon_parse_size("1TiB", &v), -1);
-	ck_assert_int_eq(mon_parse_size("-1", &v), -1);
-	ck_assert_int_eq(mon_parse_size("99999999999999999999", &v), -1);
-	ck_assert_int_eq(mon_parse_size("17179869184GiB", &v), -1);
+	ck_assert_int_eq(conf_parse_size("", &v), -1);
+	ck_assert_int_eq(conf_parse_size("MiB", &v), -1);
+	ck_assert_int_eq(conf_parse_size("1 MiB", &v), -1);
+	ck_assert_int_eq(conf_parse_size("1TiB", &v), -1);
+	ck_assert_int_eq(conf_parse_size("-1", &v), -1);
+	ck_assert_int_eq(conf_parse_size("99999999999999999999", &v), -1);
+	ck_assert_int_eq(conf_parse_size("17179869184GiB", &v), -1);
 }
 END_TEST
 

@@ -38,7 +38,7 @@ load(const char *text, struct cfg_doc **docp)
 	struct mon_conf *conf;
 
 	write_conf(text);
-	conf = mon_conf_load(path, docp);
+	conf = conf_load(path, docp);
 	unlink(path);
 	return conf;
 }
@@ -73,7 +73,7 @@ START_TEST(test_sample_config_loads)
 	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
 	ck_assert_uint_ge(conf->nhosts, 8);
 	ck_assert_str_eq(conf->instance, "monitord-honcho");
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 }
 END_TEST
@@ -86,7 +86,7 @@ load_mode(const char *text, mode_t mode, struct cfg_doc **docp)
 
 	write_conf(text);
 	ck_assert_int_eq(chmod(path, mode), 0);
-	conf = mon_conf_load(path, docp);
+	conf = conf_load(path, docp);
 	unlink(path);
 	return conf;
 }
@@ -115,11 +115,11 @@ START_TEST(test_credentials_readable_by_others_are_refused)
 	/* The group may read it; so may others with a config without one. */
 	conf = load_mode(text, 0640, &doc);
 	ck_assert_ptr_nonnull(conf);
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 	conf = load_mode(strstr(text, "hosts:"), 0644, &doc);
 	ck_assert_ptr_nonnull(conf);
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 	/* readable_secrets: warn lets it pass. */
 	warn = malloc(strlen(text) + 32);
@@ -128,7 +128,7 @@ START_TEST(test_credentials_readable_by_others_are_refused)
 	strcat(warn, text);
 	conf = load_mode(warn, 0644, &doc);
 	ck_assert_ptr_nonnull(conf);
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 	conf = load_mode("readable_secrets: maybe\n"
 			 "hosts: [{name: a, address: 127.0.0.1, checks: "
@@ -188,7 +188,7 @@ START_TEST(test_good_config_fills_structs_and_defaults)
 	ck_assert(icmp->icmp.rtt_warn_ms == 20.0);
 	ck_assert_int_eq(conf->checks[2]->host->ss.ss_family, AF_INET6);
 	ck_assert_int_eq(conf->checks[2]->host->segment, SEGMENT_OTHER);
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 }
 END_TEST
@@ -475,7 +475,7 @@ START_TEST(test_journal_keys_are_checked)
 	ck_assert_ptr_nonnull(conf);
 	ck_assert_str_eq(conf->journal_path, "/var/lib/monitord/journal");
 	ck_assert_uint_eq(conf->journal_max, 1ull << 30);
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 }
 END_TEST
@@ -506,7 +506,7 @@ START_TEST(test_cluster_keys_are_checked)
 	ck_assert_int_eq(conf->cluster, 1);
 	ck_assert_uint_eq(conf->cluster_pinned,
 	    (1u << SEGMENT_FINANCE) | (1u << SEGMENT_OTHER));
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 	conf = load("cluster:\n"
 		    "hosts: [{name: a, address: 127.0.0.1, checks: [{type: "
@@ -515,7 +515,7 @@ START_TEST(test_cluster_keys_are_checked)
 	ck_assert_msg(conf != NULL, "%s", doc->nerrors ? doc->errors[0] : "");
 	ck_assert_int_eq(conf->cluster, 1);
 	ck_assert_uint_eq(conf->cluster_pinned, 0);
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 }
 END_TEST
@@ -602,7 +602,7 @@ START_TEST(test_tcp_send_expect_and_thresholds_are_read)
 	ck_assert_str_eq(conf->metrics_listen, "127.0.0.1:9810");
 	ck_assert(conf->max_rate == 5000.0);
 	ck_assert_uint_eq(conf->max_in_flight, 2000);
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 }
 END_TEST
@@ -732,7 +732,7 @@ START_TEST(test_templates_and_segment_defaults_apply)
 	ck_assert_uint_eq(c->interval_ms, 60000);
 	ck_assert_double_eq(c->icmp.rtt_warn_ms, 100);
 	ck_assert_ptr_null(find_check(conf, "zaimu-sv01", "tcp/443"));
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 }
 END_TEST
@@ -852,7 +852,7 @@ START_TEST(test_parents_resolve_into_a_graph)
 	ck_assert_uint_eq(sw->nchildren, 1);
 	ck_assert_ptr_eq(sw->host_check, find_check(conf, "sw01", "tcp/22"));
 	ck_assert_ptr_eq(pc->host_check, find_check(conf, "pc01", "icmp"));
-	mon_conf_free(conf);
+	conf_free(conf);
 	cfg_free(doc);
 }
 END_TEST

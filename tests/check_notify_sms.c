@@ -251,7 +251,7 @@ START_TEST(test_gateway_url_values_are_percent_encoded)
 
 	gw.method = method;
 	gw.url = tmpl;
-	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	notify_sms_gateway_request(&gw, VALS, &req, &url, &body);
 	ck_assert_ptr_null(body);
 	ck_assert_str_eq(req.method, "GET");
 	ck_assert_str_eq(url,
@@ -276,7 +276,7 @@ START_TEST(test_gateway_body_is_encoded_by_its_type)
 	gw.url = u;
 	gw.body = json;
 	gw.body_enc = HTTP_ENC_JSON;
-	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	notify_sms_gateway_request(&gw, VALS, &req, &url, &body);
 	ck_assert_str_eq(body,
 	    "{\"number\": \"819012345678\", \"message\": "
 	    "\"【障害】INC-000042 P1 \\\"a&b\\\" 100%\"}");
@@ -286,7 +286,7 @@ START_TEST(test_gateway_body_is_encoded_by_its_type)
 	/* an LTE router's CGI form */
 	gw.body = form;
 	gw.body_enc = HTTP_ENC_URL;
-	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	notify_sms_gateway_request(&gw, VALS, &req, &url, &body);
 	ck_assert_str_eq(body,
 	    "number=819012345678&text=%E3%80%90%E9%9A%9C%E5%AE%B3%E3%80%91"
 	    "INC-000042%20P1%20%22a%26b%22%20100%25");
@@ -294,7 +294,7 @@ START_TEST(test_gateway_body_is_encoded_by_its_type)
 	free(body);
 	gw.body = text;
 	gw.body_enc = HTTP_ENC_NONE;
-	sms_gateway_request(&gw, VALS, &req, &url, &body);
+	notify_sms_gateway_request(&gw, VALS, &req, &url, &body);
 	ck_assert_str_eq(body, "INC-000042 opened");
 	free(url);
 	free(body);
@@ -323,10 +323,10 @@ START_TEST(test_gateway_success_test_and_message_id)
 	ck_assert_int_eq(regcomp(&body_re, "^0: Accepted", REG_EXTENDED), 0);
 	ck_assert_int_eq(regcomp(&id_re, "id=([0-9a-z]+)", REG_EXTENDED), 0);
 	/* any 2xx when no status is given */
-	ck_assert_int_eq(sms_gateway_accepts(&gw, 204, "", id, sizeof(id), err,
-			     sizeof(err)),
+	ck_assert_int_eq(notify_sms_gateway_accepts(&gw, 204, "", id,
+			     sizeof(id), err, sizeof(err)),
 	    1);
-	ck_assert_int_eq(sms_gateway_accepts(&gw, 503, "busy\r\nnow", id,
+	ck_assert_int_eq(notify_sms_gateway_accepts(&gw, 503, "busy\r\nnow", id,
 			     sizeof(id), err, sizeof(err)),
 	    0);
 	ck_assert_str_eq(err, "the gateway answered 503: busy  now");
@@ -334,22 +334,22 @@ START_TEST(test_gateway_success_test_and_message_id)
 	gw.nstatus = 1;
 	gw.success_body = &body_re;
 	gw.message_id = &id_re;
-	ck_assert_int_eq(sms_gateway_accepts(&gw, 200, "0: Accepted", id,
+	ck_assert_int_eq(notify_sms_gateway_accepts(&gw, 200, "0: Accepted", id,
 			     sizeof(id), err, sizeof(err)),
 	    0);
 	ck_assert_str_eq(err, "the gateway answered 200: 0: Accepted");
-	ck_assert_int_eq(sms_gateway_accepts(&gw, 202, "3: Queued", id,
+	ck_assert_int_eq(notify_sms_gateway_accepts(&gw, 202, "3: Queued", id,
 			     sizeof(id), err, sizeof(err)),
 	    0);
 	ck_assert_str_eq(err,
 	    "the gateway answered 202 without the success text: 3: Queued");
-	ck_assert_int_eq(sms_gateway_accepts(&gw, 202,
+	ck_assert_int_eq(notify_sms_gateway_accepts(&gw, 202,
 			     "0: Accepted for delivery id=abc123", id,
 			     sizeof(id), err, sizeof(err)),
 	    1);
 	ck_assert_str_eq(id, "abc123");
 	/* an id longer than the buffer is cut, never overrun */
-	ck_assert_int_eq(sms_gateway_accepts(&gw, 202,
+	ck_assert_int_eq(notify_sms_gateway_accepts(&gw, 202,
 			     "0: Accepted id=0123456789abcdefghij", id,
 			     sizeof(id), err, sizeof(err)),
 	    1);

@@ -289,12 +289,13 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 START_TEST(test_outcomes_have_names)
 {
-	ck_assert_str_eq(smtp_outcome_str(SMTP_SENT), "sent");
-	ck_assert_str_eq(smtp_outcome_str(SMTP_REFUSED), "refused");
-	ck_assert_str_eq(smtp_outcome_str(SMTP_UNREACHABLE), "unreachable");
-	ck_assert_str_eq(smtp_outcome_str(SMTP_TIMEOUT), "timeout");
-	ck_assert_str_eq(smtp_outcome_str(SMTP_ERROR), "error");
-	ck_assert_str_eq(smtp_outcome_str((enum smtp_outcome)99), "?");
+	ck_assert_str_eq(notify_smtp_outcome_str(SMTP_SENT), "sent");
+	ck_assert_str_eq(notify_smtp_outcome_str(SMTP_REFUSED), "refused");
+	ck_assert_str_eq(notify_smtp_outcome_str(SMTP_UNREACHABLE),
+	    "unreachable");
+	ck_assert_str_eq(notify_smtp_outcome_str(SMTP_TIMEOUT), "timeout");
+	ck_assert_str_eq(notify_smtp_outcome_str(SMTP_ERROR), "error");
+	ck_assert_str_eq(notify_smtp_outcome_str((enum smtp_outcome)99), "?");
 }
 END_TEST
 
@@ -424,7 +425,7 @@ START_TEST(test_dead_server_is_unreachable_quickly)
 	ck_assert(!c.timed_out);
 	ck_assert_int_eq(c.completed, 1);
 	ck_assert_msg(c.outcome[0] == SMTP_UNREACHABLE, "%s: %s",
-	    smtp_outcome_str(c.outcome[0]), c.text[0]);
+	    notify_smtp_outcome_str(c.outcome[0]), c.text[0]);
 	ck_assert(c.at[0] - t0 < 2.0);
 	ck_assert_uint_eq(notify_smtp_in_flight(c.ns), 0);
 	ctx_done(&c);
@@ -444,7 +445,7 @@ START_TEST(test_refused_recipient_is_reported_with_the_reply)
 	ck_assert(!c.timed_out);
 	ck_assert_int_eq(c.completed, 1);
 	ck_assert_msg(c.outcome[0] == SMTP_REFUSED, "%s: %s",
-	    smtp_outcome_str(c.outcome[0]), c.text[0]);
+	    notify_smtp_outcome_str(c.outcome[0]), c.text[0]);
 	ck_assert_msg(strstr(c.text[0], "550 5.1.1") != NULL &&
 		strstr(c.text[0], "User unknown") != NULL,
 	    "%s", c.text[0]);
@@ -473,7 +474,7 @@ START_TEST(test_silent_server_times_out_without_blocking_the_loop)
 	ck_assert(!c.timed_out);
 	ck_assert_int_eq(c.completed, 1);
 	ck_assert_msg(c.outcome[0] == SMTP_TIMEOUT, "%s: %s",
-	    smtp_outcome_str(c.outcome[0]), c.text[0]);
+	    notify_smtp_outcome_str(c.outcome[0]), c.text[0]);
 	ck_assert(c.at[0] - t0 > 0.6 && c.at[0] - t0 < 3.0);
 	ck_assert_msg(ticks >= 30, "only %d ticks in 700 ms", ticks);
 	event_free(ticker);
@@ -574,7 +575,7 @@ START_TEST(test_message_is_accepted_by_the_sink)
 	ck_assert(!c.timed_out);
 	ck_assert_int_eq(c.completed, 1);
 	ck_assert_msg(c.outcome[0] == SMTP_SENT, "%s: %s",
-	    smtp_outcome_str(c.outcome[0]), c.text[0]);
+	    notify_smtp_outcome_str(c.outcome[0]), c.text[0]);
 	ck_assert_msg(strncmp(c.text[0], "250", 3) == 0, "%s", c.text[0]);
 	ck_assert_uint_eq(notify_smtp_in_flight(c.ns), 0);
 	ctx_done(&c);
@@ -596,7 +597,7 @@ START_TEST(test_concurrent_messages_all_complete)
 	ck_assert_int_eq(c.completed, n);
 	for (int i = 0; i < n; i++)
 		ck_assert_msg(c.outcome[i] == SMTP_SENT, "#%d %s: %s", i,
-		    smtp_outcome_str(c.outcome[i]), c.text[i]);
+		    notify_smtp_outcome_str(c.outcome[i]), c.text[i]);
 	ck_assert_uint_eq(notify_smtp_in_flight(c.ns), 0);
 	ctx_done(&c);
 }
@@ -618,7 +619,7 @@ START_TEST(test_message_to_several_recipients_is_accepted)
 	event_base_dispatch(c.base);
 	ck_assert(!c.timed_out);
 	ck_assert_msg(c.outcome[0] == SMTP_SENT, "%s: %s",
-	    smtp_outcome_str(c.outcome[0]), c.text[0]);
+	    notify_smtp_outcome_str(c.outcome[0]), c.text[0]);
 	ctx_done(&c);
 }
 END_TEST

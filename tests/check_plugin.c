@@ -113,13 +113,13 @@ END_TEST
 
 START_TEST(test_exit_codes)
 {
-	ck_assert_int_eq(plugin_exit_status(0), CHECK_OK);
-	ck_assert_int_eq(plugin_exit_status(1), CHECK_WARNING);
-	ck_assert_int_eq(plugin_exit_status(2), CHECK_CRITICAL);
-	ck_assert_int_eq(plugin_exit_status(3), CHECK_UNKNOWN);
-	ck_assert_int_eq(plugin_exit_status(4), CHECK_UNKNOWN);
-	ck_assert_int_eq(plugin_exit_status(137), CHECK_UNKNOWN);
-	ck_assert_int_eq(plugin_exit_status(-1), CHECK_UNKNOWN);
+	ck_assert_int_eq(plugin_output_exit_status(0), CHECK_OK);
+	ck_assert_int_eq(plugin_output_exit_status(1), CHECK_WARNING);
+	ck_assert_int_eq(plugin_output_exit_status(2), CHECK_CRITICAL);
+	ck_assert_int_eq(plugin_output_exit_status(3), CHECK_UNKNOWN);
+	ck_assert_int_eq(plugin_output_exit_status(4), CHECK_UNKNOWN);
+	ck_assert_int_eq(plugin_output_exit_status(137), CHECK_UNKNOWN);
+	ck_assert_int_eq(plugin_output_exit_status(-1), CHECK_UNKNOWN);
 }
 END_TEST
 
@@ -129,38 +129,49 @@ START_TEST(test_ranges_of_the_guidelines)
 	struct snmp_range r;
 
 	/* 10: alert outside 0..10 */
-	ck_assert_int_eq(snmp_range_parse("10", &r), 0);
-	ck_assert(snmp_range_alert(&r, -1) && !snmp_range_alert(&r, 0) &&
-	    !snmp_range_alert(&r, 10) && snmp_range_alert(&r, 11));
+	ck_assert_int_eq(check_snmp_eval_range_parse("10", &r), 0);
+	ck_assert(check_snmp_eval_range_alert(&r, -1) &&
+	    !check_snmp_eval_range_alert(&r, 0) &&
+	    !check_snmp_eval_range_alert(&r, 10) &&
+	    check_snmp_eval_range_alert(&r, 11));
 	/* 10: alert below 10 */
-	ck_assert_int_eq(snmp_range_parse("10:", &r), 0);
-	ck_assert(snmp_range_alert(&r, 9.9) && !snmp_range_alert(&r, 1e9));
+	ck_assert_int_eq(check_snmp_eval_range_parse("10:", &r), 0);
+	ck_assert(check_snmp_eval_range_alert(&r, 9.9) &&
+	    !check_snmp_eval_range_alert(&r, 1e9));
 	/* ~:10 alert above 10 */
-	ck_assert_int_eq(snmp_range_parse("~:10", &r), 0);
-	ck_assert(!snmp_range_alert(&r, -1e9) && snmp_range_alert(&r, 10.1));
+	ck_assert_int_eq(check_snmp_eval_range_parse("~:10", &r), 0);
+	ck_assert(!check_snmp_eval_range_alert(&r, -1e9) &&
+	    check_snmp_eval_range_alert(&r, 10.1));
 	/* 10:20 alert outside */
-	ck_assert_int_eq(snmp_range_parse("10:20", &r), 0);
-	ck_assert(snmp_range_alert(&r, 9) && !snmp_range_alert(&r, 10) &&
-	    !snmp_range_alert(&r, 20) && snmp_range_alert(&r, 21));
+	ck_assert_int_eq(check_snmp_eval_range_parse("10:20", &r), 0);
+	ck_assert(check_snmp_eval_range_alert(&r, 9) &&
+	    !check_snmp_eval_range_alert(&r, 10) &&
+	    !check_snmp_eval_range_alert(&r, 20) &&
+	    check_snmp_eval_range_alert(&r, 21));
 	/* @10:20 alert inside, bounds included */
-	ck_assert_int_eq(snmp_range_parse("@10:20", &r), 0);
-	ck_assert(!snmp_range_alert(&r, 9) && snmp_range_alert(&r, 10) &&
-	    snmp_range_alert(&r, 20) && !snmp_range_alert(&r, 21));
+	ck_assert_int_eq(check_snmp_eval_range_parse("@10:20", &r), 0);
+	ck_assert(!check_snmp_eval_range_alert(&r, 9) &&
+	    check_snmp_eval_range_alert(&r, 10) &&
+	    check_snmp_eval_range_alert(&r, 20) &&
+	    !check_snmp_eval_range_alert(&r, 21));
 	/* negative and fractional bounds */
-	ck_assert_int_eq(snmp_range_parse("-5.5:-1", &r), 0);
-	ck_assert(!snmp_range_alert(&r, -3) && snmp_range_alert(&r, 0));
-	ck_assert_int_eq(snmp_range_parse("@~:0", &r), 0);
-	ck_assert(snmp_range_alert(&r, -1) && !snmp_range_alert(&r, 0.5));
-	ck_assert_int_eq(snmp_range_parse("0:0", &r), 0);
-	ck_assert(!snmp_range_alert(&r, 0) && snmp_range_alert(&r, 1));
+	ck_assert_int_eq(check_snmp_eval_range_parse("-5.5:-1", &r), 0);
+	ck_assert(!check_snmp_eval_range_alert(&r, -3) &&
+	    check_snmp_eval_range_alert(&r, 0));
+	ck_assert_int_eq(check_snmp_eval_range_parse("@~:0", &r), 0);
+	ck_assert(check_snmp_eval_range_alert(&r, -1) &&
+	    !check_snmp_eval_range_alert(&r, 0.5));
+	ck_assert_int_eq(check_snmp_eval_range_parse("0:0", &r), 0);
+	ck_assert(!check_snmp_eval_range_alert(&r, 0) &&
+	    check_snmp_eval_range_alert(&r, 1));
 	/* not ranges */
-	ck_assert_int_eq(snmp_range_parse("", &r), -1);
-	ck_assert_int_eq(snmp_range_parse("@", &r), -1);
-	ck_assert_int_eq(snmp_range_parse("20:10", &r), -1);
-	ck_assert_int_eq(snmp_range_parse("a:b", &r), -1);
-	ck_assert_int_eq(snmp_range_parse("10:20:30", &r), -1);
-	ck_assert_int_eq(snmp_range_parse("1e999", &r), -1);
-	ck_assert_int_eq(snmp_range_parse("~", &r), -1);
+	ck_assert_int_eq(check_snmp_eval_range_parse("", &r), -1);
+	ck_assert_int_eq(check_snmp_eval_range_parse("@", &r), -1);
+	ck_assert_int_eq(check_snmp_eval_range_parse("20:10", &r), -1);
+	ck_assert_int_eq(check_snmp_eval_range_parse("a:b", &r), -1);
+	ck_assert_int_eq(check_snmp_eval_range_parse("10:20:30", &r), -1);
+	ck_assert_int_eq(check_snmp_eval_range_parse("1e999", &r), -1);
+	ck_assert_int_eq(check_snmp_eval_range_parse("~", &r), -1);
 }
 END_TEST
 

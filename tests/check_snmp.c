@@ -267,7 +267,7 @@ collect_cb(const struct snmp_response *resp, void *arg)
 	}
 	if (resp->result != SNMP_RESULT_OK)
 		ck_assert_msg(resp->reason[0] != '\0', "no reason for %s",
-		    snmp_result_str(resp->result));
+		    snmp_agent_result_str(resp->result));
 	r->nvb = resp->nvb;
 	r->vb = resp->nvb ? calloc(resp->nvb, sizeof(*r->vb)) : NULL;
 	for (i = 0; i < resp->nvb; i++) {
@@ -1119,7 +1119,7 @@ START_TEST(test_v3_authpriv_sha_aes_get_after_asynchronous_discovery)
 	ck_assert_uint_eq(st.pdus_sent, 0);
 	run_wait(run, 2, SAFETY_MS);
 	ck_assert_msg(r->result == SNMP_RESULT_OK, "%s: %s",
-	    snmp_result_str(r->result), r->reason);
+	    snmp_agent_result_str(r->result), r->reason);
 	ck_assert_str_eq(r->vb[1].str, "monitord-test-agent");
 	ck_assert_int_eq(run->res[1].result, SNMP_RESULT_OK);
 	ck_assert_uint_gt(run->res[1].nvb, 0);
@@ -1147,7 +1147,7 @@ START_TEST(test_v3_sha256_authpriv_get)
 	ck_assert_int_eq(snmp_agent_get(a, &o, 1, collect_cb, (void *)0), 0);
 	run_wait(run, 1, SAFETY_MS);
 	ck_assert_msg(run->res[0].result == SNMP_RESULT_OK, "%s: %s",
-	    snmp_result_str(run->res[0].result), run->res[0].reason);
+	    snmp_agent_result_str(run->res[0].result), run->res[0].reason);
 	ck_assert_str_eq(run->res[0].vb[0].str, "monitord-test-agent");
 	run_free(run);
 }
@@ -1325,7 +1325,7 @@ START_TEST(test_changed_engine_id_is_discovered_again)
 	ck_assert_int_eq(snmp_agent_get(a, &o, 1, collect_cb, (void *)1), 0);
 	run_wait(run, 2, SAFETY_MS);
 	ck_assert_msg(run->res[1].result == SNMP_RESULT_OK, "%s: %s",
-	    snmp_result_str(run->res[1].result), run->res[1].reason);
+	    snmp_agent_result_str(run->res[1].result), run->res[1].reason);
 	snmp_engine_stats(run->engine, &st);
 	ck_assert_uint_eq(st.discoveries, 2);
 	fake_free(px);
@@ -1360,7 +1360,8 @@ START_TEST(test_closed_port_is_unreachable_at_once)
 	for (i = 0; i < 4; i++) {
 		ck_assert_msg(run->res[i].result == SNMP_RESULT_UNREACHABLE,
 		    "request %d: %s: %s", i,
-		    snmp_result_str(run->res[i].result), run->res[i].reason);
+		    snmp_agent_result_str(run->res[i].result),
+		    run->res[i].reason);
 		ck_assert_str_eq(run->res[i].reason, "port unreachable");
 	}
 	snmp_engine_stats(run->engine, &st);

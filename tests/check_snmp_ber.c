@@ -165,13 +165,15 @@ START_TEST(test_result_and_type_names_are_distinct)
 
 	for (i = SNMP_RESULT_OK; i <= SNMP_RESULT_ERROR; i++) {
 		for (j = i + 1; j <= SNMP_RESULT_ERROR; j++)
-			ck_assert_str_ne(snmp_result_str(i),
-			    snmp_result_str(j));
+			ck_assert_str_ne(snmp_agent_result_str(i),
+			    snmp_agent_result_str(j));
 	}
-	ck_assert_str_eq(snmp_result_str((enum snmp_result)99), "unknown");
+	ck_assert_str_eq(snmp_agent_result_str((enum snmp_result)99),
+	    "unknown");
 	for (i = SNMP_VT_NULL; i <= SNMP_VT_OTHER; i++) {
 		for (j = i + 1; j <= SNMP_VT_OTHER; j++)
-			ck_assert_str_ne(snmp_vtype_str(i), snmp_vtype_str(j));
+			ck_assert_str_ne(snmp_vb_vtype_str(i),
+			    snmp_vb_vtype_str(j));
 	}
 }
 END_TEST

@@ -14,11 +14,11 @@ START_TEST(test_plain_number_alerts_outside_zero_to_it)
 {
 	struct snmp_range r;
 
-	ck_assert_int_eq(snmp_range_parse("10", &r), 0);
-	ck_assert(!snmp_range_alert(&r, 0));
-	ck_assert(!snmp_range_alert(&r, 10));
-	ck_assert(snmp_range_alert(&r, 10.5));
-	ck_assert(snmp_range_alert(&r, -1));
+	ck_assert_int_eq(check_snmp_eval_range_parse("10", &r), 0);
+	ck_assert(!check_snmp_eval_range_alert(&r, 0));
+	ck_assert(!check_snmp_eval_range_alert(&r, 10));
+	ck_assert(check_snmp_eval_range_alert(&r, 10.5));
+	ck_assert(check_snmp_eval_range_alert(&r, -1));
 }
 END_TEST
 
@@ -26,12 +26,12 @@ START_TEST(test_open_ranges)
 {
 	struct snmp_range r;
 
-	ck_assert_int_eq(snmp_range_parse("10:", &r), 0);
-	ck_assert(snmp_range_alert(&r, 9.9));
-	ck_assert(!snmp_range_alert(&r, 1e9));
-	ck_assert_int_eq(snmp_range_parse("~:10", &r), 0);
-	ck_assert(!snmp_range_alert(&r, -1e9));
-	ck_assert(snmp_range_alert(&r, 10.1));
+	ck_assert_int_eq(check_snmp_eval_range_parse("10:", &r), 0);
+	ck_assert(check_snmp_eval_range_alert(&r, 9.9));
+	ck_assert(!check_snmp_eval_range_alert(&r, 1e9));
+	ck_assert_int_eq(check_snmp_eval_range_parse("~:10", &r), 0);
+	ck_assert(!check_snmp_eval_range_alert(&r, -1e9));
+	ck_assert(check_snmp_eval_range_alert(&r, 10.1));
 }
 END_TEST
 
@@ -39,13 +39,13 @@ START_TEST(test_inside_range_with_at_sign)
 {
 	struct snmp_range r;
 
-	ck_assert_int_eq(snmp_range_parse("10:20", &r), 0);
-	ck_assert(snmp_range_alert(&r, 9));
-	ck_assert(!snmp_range_alert(&r, 15));
-	ck_assert_int_eq(snmp_range_parse("@10:20", &r), 0);
-	ck_assert(!snmp_range_alert(&r, 9));
-	ck_assert(snmp_range_alert(&r, 10));
-	ck_assert(snmp_range_alert(&r, 20));
+	ck_assert_int_eq(check_snmp_eval_range_parse("10:20", &r), 0);
+	ck_assert(check_snmp_eval_range_alert(&r, 9));
+	ck_assert(!check_snmp_eval_range_alert(&r, 15));
+	ck_assert_int_eq(check_snmp_eval_range_parse("@10:20", &r), 0);
+	ck_assert(!check_snmp_eval_range_alert(&r, 9));
+	ck_assert(check_snmp_eval_range_alert(&r, 10));
+	ck_assert(check_snmp_eval_range_alert(&r, 20));
 }
 END_TEST
 
@@ -56,7 +56,7 @@ START_TEST(test_bad_ranges_are_refused)
 		"nan", "inf:", "@~" };
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(snmp_range_parse(bad[i], &r) == -1,
+		ck_assert_msg(check_snmp_eval_range_parse(bad[i], &r) == -1,
 		    "'%s' was accepted", bad[i]);
 }
 END_TEST
@@ -64,15 +64,17 @@ END_TEST
 START_TEST(test_uptime_going_on_is_no_reboot)
 {
 	/* 1,000 s up, polled 10 s later: 1,010 s. */
-	ck_assert(!snmp_uptime_rebooted(100000, 0, 101000, 10000000));
+	ck_assert(
+	    !check_snmp_eval_uptime_rebooted(100000, 0, 101000, 10000000));
 	/* Some jitter between the clocks is fine. */
-	ck_assert(!snmp_uptime_rebooted(100000, 0, 100900, 10000000));
+	ck_assert(
+	    !check_snmp_eval_uptime_rebooted(100000, 0, 100900, 10000000));
 }
 END_TEST
 
 START_TEST(test_uptime_going_down_is_a_reboot)
 {
-	ck_assert(snmp_uptime_rebooted(100000, 0, 500, 10000000));
+	ck_assert(check_snmp_eval_uptime_rebooted(100000, 0, 500, 10000000));
 }
 END_TEST
 
@@ -81,7 +83,7 @@ START_TEST(test_uptime_wrap_after_497_days_is_no_reboot)
 	uint64_t prev = 0xffffffffULL - 300; /* 3 s before the wrap */
 
 	/* 10 s later the counter reads 7 s past zero. */
-	ck_assert(!snmp_uptime_rebooted(prev, 0, 699, 10000000));
+	ck_assert(!check_snmp_eval_uptime_rebooted(prev, 0, 699, 10000000));
 }
 END_TEST
 
@@ -90,7 +92,7 @@ START_TEST(test_reboot_just_before_a_wrap_is_still_a_reboot)
 	uint64_t prev = 0xffffffffULL - 300;
 
 	/* A minute later the device has been up for 2 s only. */
-	ck_assert(snmp_uptime_rebooted(prev, 0, 200, 60000000));
+	ck_assert(check_snmp_eval_uptime_rebooted(prev, 0, 200, 60000000));
 }
 END_TEST
 
@@ -98,7 +100,8 @@ START_TEST(test_reboot_long_enough_ago_to_exceed_the_old_uptime)
 {
 	/* Up 10 min, polled an hour later: up 50 min is a reboot, though the
 	 * value went up. */
-	ck_assert(snmp_uptime_rebooted(60000, 0, 300000, 3600ULL * 1000000ULL));
+	ck_assert(check_snmp_eval_uptime_rebooted(60000, 0, 300000,
+	    3600ULL * 1000000ULL));
 }
 END_TEST
 
@@ -106,13 +109,15 @@ START_TEST(test_counter_deltas)
 {
 	uint64_t d;
 
-	ck_assert_int_eq(snmp_counter_delta(100, 250, 64, &d), 0);
+	ck_assert_int_eq(check_snmp_eval_counter_delta(100, 250, 64, &d), 0);
 	ck_assert_uint_eq(d, 150);
 	/* A 32-bit counter wraps. */
-	ck_assert_int_eq(snmp_counter_delta(0xfffffff0ULL, 0x10, 32, &d), 0);
+	ck_assert_int_eq(check_snmp_eval_counter_delta(0xfffffff0ULL, 0x10, 32,
+			     &d),
+	    0);
 	ck_assert_uint_eq(d, 0x20);
 	/* A 64-bit counter going back is a discontinuity, not a wrap. */
-	ck_assert_int_eq(snmp_counter_delta(1000, 10, 64, &d), -1);
+	ck_assert_int_eq(check_snmp_eval_counter_delta(1000, 10, 64, &d), -1);
 }
 END_TEST
 

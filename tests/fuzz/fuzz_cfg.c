@@ -35,8 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ftruncate(fd, 0) == -1 ||
 	    pwrite(fd, data, size, 0) != (ssize_t)size)
 		abort();
-	conf = mon_conf_load(path, &doc);
-	mon_conf_free(conf);
+	conf = conf_load(path, &doc);
+	conf_free(conf);
 	cfg_free(doc);
 	return 0;
 }

@@ -1,16 +1,25 @@
 #!/usr/bin/env python3
-"""The files of each daemon call each other without a circle.
+"""The files of each daemon call each other without a circle, and each
+function is named for its file.
 
 For monitord/, incidentd/, incidentctl/ and common/: every function or
 object a file defines without `static` is its export; a file that names
 another file's export depends on it.  The graph of those dependencies must
 have no cycle, so that each file can be read after the ones it uses.
+
+Every function a file defines, static or not, starts with the file's name
+(check_snmp.c: check_snmp_...), so that a name says where to look.  The
+exceptions are few and fixed: a daemon's main.c names its functions for
+the daemon (monitord_..., incidentd_...) and has usage(); xmalloc.c's x...
+and log.c's fatal() follow the C library's names; snmp_agent_new lives in
+snmp_engine.c, whose timers it needs.
 """
 import collections
 import glob
 import os
 import re
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import harness  # noqa: E402
@@ -84,8 +93,39 @@ def cycles(files, g):
     return out
 
 
+NAME_EXCEPTIONS = {
+    "common/xmalloc.c": {"xcalloc", "xreallocarray", "xstrdup", "xstrndup",
+                         "xasprintf"},
+    "common/log.c": {"fatal", "fatalx"},
+    "monitord/snmp_engine.c": {"snmp_agent_new"},
+}
+
+
+def misnamed(path):
+    """The functions of a file that do not carry its name."""
+    rel = os.path.relpath(path, harness.SRCDIR)
+    base = os.path.basename(path)[:-2]
+    prefixes = [base]
+    allowed = set(NAME_EXCEPTIONS.get(rel, ()))
+    if base == "main":
+        prefixes = [os.path.dirname(rel)]
+        allowed |= {"main", "usage"}
+    if rel == "incidentctl/incidentctl.c":
+        allowed |= {"main", "usage"}
+    src = COMMENT.sub(" ", open(path, encoding="utf-8").read())
+    return sorted(n for n in DEF.findall(src) if n not in allowed and not any(
+        n == p or n.startswith(p + "_") for p in prefixes))
+
+
 def main():
     bad = 0
+    for d in ("monitord", "incidentd", "incidentctl", "common"):
+        for f in sorted(glob.glob(os.path.join(harness.SRCDIR, d, "*.c"))):
+            wrong = misnamed(f)
+            if wrong:
+                log("%s: functions not named for the file: %s"
+                    % (os.path.relpath(f, harness.SRCDIR), ", ".join(wrong)))
+                bad += 1
     for d in ("monitord", "incidentd", "incidentctl", "common"):
         dirs = [d] if d == "common" else [d, "common"]
         files, g = graph(dirs)
@@ -109,6 +149,13 @@ def main():
     assert check in g[kind], "check_icmp.c should depend on check.c"
     g[check].add(kind)
     assert cycles(files, g), "a circle added by hand was not found"
+    # And the naming check can fail: a function named for another file.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "probe_tcp.c")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("static void\nprobe_tcp_ok(void)\n{\n}\n\n"
+                    "static void\nicmp_wrong(void)\n{\n}\n")
+        assert misnamed(path) == ["icmp_wrong"], misnamed(path)
     if bad:
         return 1
     log("PASS")
