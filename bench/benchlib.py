@@ -264,6 +264,18 @@ def host_cpu():
     return (vals[3] + vals[4]) / CLK_TCK, time.monotonic()
 
 
+def icmp_echo_requests():
+    """ICMP echo requests this network namespace has sent so far (the
+    kernel's IcmpMsg OutType8 in /proc/net/snmp): every ping counts, from
+    raw and from datagram ICMP sockets alike, whoever sent it."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("IcmpMsg:")]
+    for names, vals in zip(rows[::2], rows[1::2]):
+        if "OutType8" in names:
+            return int(vals[names.index("OutType8")])
+    return 0
+
+
 def host_busy_frac(c0, c1):
     """How busy the whole machine was between two host_cpu() readings, as
     a fraction of all its cores."""

@@ -9,6 +9,7 @@ import time
 from benchlib import (BenchError, FOLLOW_MAX_P99_FRAC, FOLLOW_MAX_SKIP_FRAC,
     FOLLOW_MIN_RATIO, NAGIOS, NAGIOSSTATS, PLUGINS, Proc,
     TARGET_NAGIOS_RATIO, addr, fmt, harness, host_busy_frac, host_cpu,
+    icmp_echo_requests,
     run_timed, sleep_until, table)
 from monitord_run import (probe_features, run_monitord, start_postgres)
 from phase_steady import (log_run)
@@ -234,16 +235,21 @@ def run_nagios(ctx, hosts):
     return run_nagios_cfg(ctx, cfg, d, "%d" % hosts, hosts=hosts,
                           services=hosts, host_checks=hosts, interval_s=iv,
                           warmup_s=p["nagios_warmup_s"],
-                          window_s=p["nagios_window_s"])
+                          window_s=p["nagios_window_s"], pings=True)
 
 
 def run_nagios_cfg(ctx, cfg, d, tag, *, hosts, services, host_checks,
-                   interval_s, warmup_s, window_s, snap=None):
+                   interval_s, warmup_s, window_s, snap=None, pings=False):
     """Runs Nagios 4 on the config cfg (written under d), waits warmup_s,
-    counts the results of window_s from the performance data files and
-    returns the figures.  host_checks is how many hosts have an active host
-    check.  snap(), if given, is called at the start and the end of the
-    window (res["snap0"], res["snap1"])."""
+    counts the checks of window_s and returns the figures.  host_checks is
+    how many hosts have an active host check.  snap(), if given, is called
+    at the start and the end of the window (res["snap0"], res["snap1"]).
+
+    The count: the results in the performance data files when the config
+    writes them; else, when every check is one check_ping -p 1 (pings),
+    the kernel's count of ICMP echo requests sent in the window, one per
+    check; else nagios4stats' last minute.  With performance data on and
+    pings, the echo count is kept beside it as a cross-check."""
     rc, _, out, err = run_timed([NAGIOS, "-v", cfg], 300)
     if rc != 0:
         raise BenchError("nagios4 -v refuses the config:\n%s"
@@ -267,12 +273,14 @@ def run_nagios_cfg(ctx, cfg, d, tag, *, hosts, services, host_checks,
         t0 = int(time.time()) + 1
         time.sleep(max(0.0, t0 - time.time()))
         hc0 = host_cpu()
+        echo0 = icmp_echo_requests()
         if snap is not None:
             res["snap0"] = snap()
         sleep_until(time.monotonic() + win, alive)
         t1 = t0 + win
         time.sleep(max(0.0, t1 - time.time()))
         hc1 = host_cpu()
+        echo1 = icmp_echo_requests()
         if snap is not None:
             res["snap1"] = snap()
         with open("/proc/loadavg") as f:
@@ -291,12 +299,26 @@ def run_nagios_cfg(ctx, cfg, d, tag, *, hosts, services, host_checks,
     # Nagios creates the files at start when the config asks for them.
     res.update(host_busy=host_busy_frac(hc0, hc1),
                perfdata=os.path.exists(d + "/var/perf-service.tsv"))
+    if pings:
+        res["echo_rate"] = (echo1 - echo0) / win
     if res["perfdata"]:
         res.update(service_checks=svc, host_checks=hst,
                    achieved=(svc + hst) / win, non_ok=svc_bad + hst_bad,
                    latency_p50_s=quantile(lat, 0.50),
                    latency_p99_s=quantile(lat, 0.99),
                    latency_max_s=max(lat) if lat else None)
+    elif pings:
+        # One echo request per check_ping -p 1, counted by the kernel:
+        # host and service checks together.
+        res.update(service_checks=None, host_checks=None,
+                   achieved=res["echo_rate"],
+                   non_ok=int((st or {}).get("NUMSERVICES") or 0) -
+                   int((st or {}).get("NUMSVCOK") or 0),
+                   latency_p50_s=None, latency_p99_s=None,
+                   latency_avg_s=((st or {}).get("AVGACTSVCLAT") or 0) /
+                   1000.0,
+                   latency_max_s=((st or {}).get("MAXACTSVCLAT") or 0) /
+                   1000.0)
     elif st is not None and win >= 60:
         # No performance data files (they cost Nagios): its own counts of
         # the last minute, which the window covers whole.
@@ -313,8 +335,11 @@ def run_nagios_cfg(ctx, cfg, d, tag, *, hosts, services, host_checks,
                          "and no nagios4stats over a window of 60 s")
     res["ratio"] = res["achieved"] / res["planned"]
     res["saturated"] = res["ratio"] < FOLLOW_MIN_RATIO
-    harness.log("Nagios 4: %d service + %d host checks in %d s = %.1f/s"
-                % (svc, hst, win, res["achieved"]))
+    harness.log("Nagios 4: %s service + %s host checks in %d s = %.1f/s"
+                "%s" % (fmt(res["service_checks"]), fmt(res["host_checks"]),
+                        win, res["achieved"],
+                        "" if not pings else
+                        " (ICMP echo requests: %.1f/s)" % res["echo_rate"]))
     return res
 
 
@@ -440,12 +465,12 @@ def print_nagios(res):
     for r in res["nagios4"]:
         if "error" in r:
             rows.append([fmt(r["hosts"]), "failed: " +
-                         r["error"].splitlines()[0][:60]] + [""] * 9)
+                         r["error"].splitlines()[0][:60]] + [""] * 10)
             continue
         rows.append([
             fmt(r["hosts"]), "%d s" % r["interval_s"],
             fmt(r["planned"], 0), fmt(r["achieved"], 1),
-            "%d / %d" % (r["service_checks"], r["host_checks"]),
+            "%s / %s" % (fmt(r["service_checks"]), fmt(r["host_checks"])),
             fmt(r["ratio"], 3),
             "%s / %s / %s" % (fmt(r["latency_p50_s"], 2),
                               fmt(r["latency_p99_s"], 2),
@@ -453,6 +478,7 @@ def print_nagios(res):
             fmt(r["non_ok"]),
             fmt(r["host_busy"], 0, 100),
             fmt(r.get("loadavg_1m"), 1),
+            fmt(r.get("echo_rate"), 1),
             fmt(r.get("stats_rate_1m"), 1)])
     win = [r for r in res["nagios4"] if "window_s" in r]
     table("Nagios 4: host check + PING service per host (check_ping -p 1),"
@@ -461,7 +487,8 @@ def print_nagios(res):
                    if win else "no run"),
           ["hosts", "interval", "planned/s", "checks/s", "svc / host",
            "achieved/plan", "latency p50/p99/max s", "non-OK",
-           "machine busy %", "load 1m", "nagios4stats 1m/s"], rows)
+           "machine busy %", "load 1m", "ICMP echoes/s",
+           "nagios4stats 1m/s"], rows)
 
 
 def print_ratio(res):
