@@ -29,6 +29,7 @@ Nothing leaves the machine: PostgreSQL listens on a Unix socket and
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -147,6 +148,7 @@ def main():
         out["samples"] = total
     finally:
         pg.stop("immediate")
+        shutil.rmtree(work, ignore_errors=True)
     print("\nbytes per sample, %d samples (%d series; 10 s for %d h, 60 s "
           "for %d h)" % (total, args.series, args.hours, 4 * args.hours))
     for r in out["layouts"]:
