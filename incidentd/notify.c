@@ -548,7 +548,7 @@ notify_http_done(long status, const char *reply, size_t len, const char *error,
 	}
 }
 
-/* Hands a request to an HTTP sender; the outcome comes to http_done. */
+/* Hands a request to an HTTP sender; the outcome comes to notify_http_done. */
 static void
 notify_http_start(struct notify_job *job, struct notify_http *nh,
     const struct http_req *req)

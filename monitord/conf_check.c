@@ -72,7 +72,7 @@ conf_check_name_ok(const char *name)
 
 /*
  * Reads the keys common to every check.  What is absent stays 0 and is
- * filled from the defaults once the whole file is read (mon_apply_defaults):
+ * filled from the defaults once the whole file is read (conf_apply_defaults):
  * the defaults may come after the hosts in the file.
  */
 static void
