@@ -22,6 +22,12 @@ samples.  Layouts:
             past a 1,800 s half-hour (two rows an hour then), the values
             float8 or float4; TOAST compression pglz or lz4 where a row is
             long enough to be compressed
+  prometheus
+            the same samples as OpenMetrics text, turned into TSDB blocks
+            by Debian's `promtool tsdb create-blocks-from openmetrics`
+            (2-hour blocks, as promtool writes them; a running Prometheus
+            would compact them further); the size is that of the block
+            directories
 
 Nothing leaves the machine: PostgreSQL listens on a Unix socket and
 127.0.0.1 only.
@@ -30,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -108,6 +115,39 @@ def chunk_sql(name, span, otype, oexpr, vtype, comp):
         t=t, otype=otype, oexpr=oexpr, vtype=vtype, comp=comp, span=span)
 
 
+PROMTOOL = "/usr/bin/promtool"
+
+OPENMETRICS = ("\\copy (SELECT 'bench_value{series=\"' || (series * 100 + iv) "
+               "|| '\"} ' || value || ' ' || extract(epoch FROM ts) "
+               "FROM samples ORDER BY series, iv, ts) TO '%s'")
+
+
+def dir_bytes(path):
+    return sum(os.path.getsize(os.path.join(d, f))
+               for d, _, files in os.walk(path) for f in files)
+
+
+def prometheus_size(pg, work):
+    """(bytes of the TSDB blocks, seconds) for the samples table."""
+    body = os.path.join(work, "samples.om.body")
+    text = os.path.join(work, "samples.om")
+    blocks = os.path.join(work, "tsdb")
+    t0 = time.monotonic()
+    pg.psql(pg.dbname, OPENMETRICS % body)
+    with open(text, "w") as out, open(body) as f:
+        out.write("# TYPE bench_value gauge\n")
+        shutil.copyfileobj(f, out)
+        out.write("# EOF\n")
+    os.unlink(body)
+    r = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics",
+                        "-q", text, blocks], capture_output=True, text=True,
+                       timeout=1800)
+    if r.returncode != 0:
+        raise RuntimeError("promtool failed: %s" % (r.stderr or r.stdout))
+    os.unlink(text)
+    return dir_bytes(blocks), time.monotonic() - t0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", type=int, default=1000)
@@ -145,6 +185,19 @@ def main():
             harness.log("%-16s %10d rows %12d bytes  %6.2f bytes/sample  "
                         "(%.1f s)" % (name, rows, size, size / total, secs))
             pg.query("DROP TABLE " + table)
+        if os.path.exists(PROMTOOL):
+            size, secs = prometheus_size(pg, work)
+            out["layouts"].append(dict(layout="prometheus", rows=None,
+                                       bytes=size,
+                                       bytes_per_sample=size / total,
+                                       load_s=secs))
+            harness.log("%-16s %10s rows %12d bytes  %6.2f bytes/sample  "
+                        "(%.1f s)" % ("prometheus", "-", size, size / total,
+                                      secs))
+        else:
+            harness.log("no %s (apt-get install prometheus): Prometheus "
+                        "not measured" % PROMTOOL)
+            out["prometheus_missing"] = True
         out["samples"] = total
     finally:
         pg.stop("immediate")
