@@ -55,13 +55,15 @@ usage(void)
 	    "       [--version N]\n"
 	    "  report sla --month YYYY-MM --close [--reason R] | --versions\n"
 	    "  holidays [--year Y] | holidays import FILE\n"
+	    "                          national holidays; FILE is the\n"
+	    "                          Cabinet Office's syukujitsu.csv\n"
 	    "  user add NAME --user-role ROLE [--display-name N] |\n"
 	    "       user passwd NAME | user disable NAME --reason R |\n"
 	    "       user enable NAME | user list\n"
 	    "                          console accounts; passwords come\n"
 	    "                          from the terminal or one stdin line\n"
-	    "                          national holidays; FILE is the\n"
-	    "                          Cabinet Office's syukujitsu.csv\n"
+	    "  metrics status          the metric store: size now, size once\n"
+	    "                          every tier is full\n"
 	    "Every command takes --json; changes take --as NAME (default\n"
 	    "$USER) and --role ROLE (default operator).  Exit codes: 0 done,\n"
 	    "1 error, 2 usage, 3 refused, 4 conflict, 5 not found.\n"
@@ -155,6 +157,7 @@ static const struct incidentctl_command {
 	{ "user", -1, .runv = user_run },
 	{ "holidays", -1, .runv = holidays_run },
 	{ "duty", 0, .run0 = duty_run },
+	{ "metrics", -1, .runv = metrics_run },
 	{ NULL, 0, .run0 = NULL },
 };
 

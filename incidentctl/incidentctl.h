@@ -67,6 +67,9 @@ struct sql_module {
 extern const struct sql_module sql_modules[];
 extern const size_t nsql_modules;
 
+/* metrics.c */
+int metrics_run(struct ctl *, int, char *[]);
+
 /* ctl.c */
 PGconn *ctl_connect(struct ctl *);
 PGresult *ctl_query(PGconn *, const char *, int, const char *const *);

@@ -838,6 +838,39 @@ conf_service_dep(struct cfg_doc *doc, const struct cfg_node *node, json_t *arr)
 }
 
 /*
+ * How long the measured values are kept in each tier (sql/func/metrics.sql)
+ * and the traps: {"raw": seconds, ...} for lifecycle_configure().
+ */
+static void
+conf_retention_load(struct cfg_doc *doc, const struct cfg_node *node, json_t *j)
+{
+	static const struct {
+		const char *key;
+		uint64_t def, min, max;
+	} tiers[] = {
+		{ "raw", 14 * MS_DAY, 3600000, 3650 * MS_DAY },
+		{ "5m", 90 * MS_DAY, 3600000, 3650 * MS_DAY },
+		{ "1h", 1095 * MS_DAY, MS_DAY, 36500 * MS_DAY },
+		{ "traps", 365 * MS_DAY, MS_DAY, 36500 * MS_DAY },
+	};
+	static const char *const keys[] = { "raw", "5m", "1h", "traps", NULL };
+	json_t *keep = json_object();
+
+	if (node != NULL)
+		cfg_check_keys(doc, node, "retention", keys);
+	for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++) {
+		uint64_t v = tiers[i].def;
+
+		if (node != NULL)
+			cfg_duration(doc, node, tiers[i].key, 0, tiers[i].min,
+			    tiers[i].max, &v);
+		json_object_set_new(keep, tiers[i].key,
+		    json_integer((json_int_t)(v / 1000)));
+	}
+	json_object_set_new(j, "retention", keep);
+}
+
+/*
  * The service map and the lifecycle's windows, as the JSON that
  * lifecycle_configure() takes.
  */
@@ -928,6 +961,7 @@ conf_lifecycle_load(struct cfg_doc *doc, const struct cfg_node *root,
 	conf->nservices = json_array_size(services);
 	json_object_set_new(j, "services", services);
 	conf_sla_load(doc, root, j);
+	conf_retention_load(doc, cfg_map(doc, root, "retention", 0), j);
 	conf->nagreements = json_array_size(json_object_get(j, "agreements"));
 	if ((conf->lifecycle_json = json_dumps(j, JSON_COMPACT)) == NULL)
 		fatalx("cannot encode the service map as JSON");
@@ -988,7 +1022,8 @@ conf_load_doc(const char *path, struct cfg_doc *doc, struct cfg_doc **docp)
 		"log_level", "poll_interval", "console_url", "mail_domain",
 		"timezone", "smtp", "sms", "webhook", "notify", "contacts",
 		"escalation", "calendars", "teams", "http", "ack", "agreements",
-		"lifecycle", "services", "readable_secrets", NULL };
+		"lifecycle", "services", "readable_secrets", "retention",
+		NULL };
 	const struct cfg_node *root;
 	struct inc_conf *conf;
 	const char *s;

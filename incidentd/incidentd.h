@@ -21,6 +21,7 @@ struct db;
 struct notify_smtp;
 struct notify_http;
 struct httpd;
+struct upkeep;
 
 /* How a notification is written: per contact. */
 enum mail_lang { MAIL_LANG_JA, MAIL_LANG_EN };
@@ -154,6 +155,7 @@ struct incidentd {
 	struct event_base *base;
 	struct inc_conf *conf;
 	struct db *db;
+	struct upkeep *upkeep; /* the metric store's, NULL in the console */
 	struct notify_smtp *smtp;
 	struct notify_http *sms_http; /* NULL: no SMS gateway */
 	struct notify_http *webhook; /* NULL: no contact has a webhook */
@@ -244,6 +246,11 @@ void conf_sla_load(struct cfg_doc *, const struct cfg_node *, struct json_t *);
 
 /* sla.c */
 void sla_refresh_run(struct incidentd *);
+
+/* upkeep.c: the metric store kept to its retention */
+struct upkeep *upkeep_new(struct incidentd *);
+void upkeep_kick(struct upkeep *);
+void upkeep_free(struct upkeep *);
 
 /* ingest.c */
 void ingest_run(struct incidentd *);

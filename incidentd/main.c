@@ -75,6 +75,7 @@ incidentd_active_cb(struct db *db, const PGresult *res, void *arg)
 	ingest_release(idd);
 	notify_run(idd);
 	sla_refresh_run(idd);
+	upkeep_kick(idd->upkeep);
 }
 
 /*
@@ -294,6 +295,8 @@ main(int argc, char *argv[])
 		db_listen(idd.db, "notification");
 	}
 	db_start(idd.db);
+	if (!idd.console_only)
+		idd.upkeep = upkeep_new(&idd);
 
 	idd.poll_ev =
 	    event_new(idd.base, -1, EV_PERSIST, incidentd_poll_cb, &idd);
@@ -331,6 +334,7 @@ main(int argc, char *argv[])
 	notify_shutdown(&idd);
 	privsep_stop(&idd);
 	/* pages waiting for the database are answered as it goes */
+	upkeep_free(idd.upkeep);
 	db_free(idd.db);
 	http_stop(&idd);
 	conf_free(idd.conf);

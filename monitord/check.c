@@ -91,7 +91,7 @@ check_apply(struct mon_check *c, struct check_state *st, const char *name,
 		c->last_result = time(NULL);
 		/*
 		 * An OK ping or connect says no more than its samples do
-		 * (metric_sample), and 100,000 of them would cost a tenth of
+		 * (the metric store), and 100,000 of them would cost a tenth of
 		 * a kilobyte each: only problems keep their text.
 		 */
 		if (result == CHECK_OK &&

@@ -247,7 +247,7 @@ metric_store_flush(struct metric_store *ms)
 	ms->rows = 0;
 	/* A batch resent after a lost connection may repeat: see 003. */
 	db_copy(ms->md->db,
-	    "COPY metric_sample (ts, host, check_name, metric, value) FROM "
+	    "COPY metric_incoming (ts, host, check_name, metric, value) FROM "
 	    "STDIN",
 	    data, len, DB_RETRY, metric_store_done_cb, ms);
 	free(data);

@@ -167,7 +167,7 @@ struct mon_check {
 		enum check_status heartbeat_state;
 		uint64_t last_ms; /* monotonic, of the last result */
 	} passive;
-	int store_samples; /* measured values to metric_sample; -1 unset */
+	int store_samples; /* measured values to metric_incoming; -1 unset */
 	char *last_output; /* of the latest result (GET /api/v1/checks) */
 	size_t last_output_cap;
 	time_t last_result; /* wall clock */

@@ -760,44 +760,169 @@ function fmtVal(v) {
 
 /* ---- Hosts and their graphs ---- */
 
-/* An SVG chart of [t, mean, min, max] points: the band from lowest to
- * highest, the mean as a line. */
-function chart(points, label) {
-	const W = 600, H = 150, L = 46, R = 8, T = 8, B = 20;
+/* The unit a metric's name gives: "rta[ms]", "time[s]", "load_pct",
+ * "in_bps", "used_bytes", a plugin's "size[KB]"; null for a plain
+ * number.  The scale turns values into the base unit. */
+function metricUnit(name) {
+	const m = /\[([^\]]*)\]$/.exec(name);
+	const uom = m ? m[1] : (/_(ms|s|us|pct|bps|bytes)$/.exec(name) ||
+	    [])[1];
+	switch (uom) {
+	case 'us': return { kind: 'time', scale: 1e-6 };
+	case 'ms': return { kind: 'time', scale: 1e-3 };
+	case 's': return { kind: 'time', scale: 1 };
+	case '%': case 'pct': return { kind: 'pct', scale: 1 };
+	case 'bps': return { kind: 'bps', scale: 1 };
+	case 'B': case 'bytes': return { kind: 'bytes', scale: 1 };
+	case 'KB': return { kind: 'bytes', scale: 1024 };
+	case 'MB': return { kind: 'bytes', scale: 1024 * 1024 };
+	case 'GB': return { kind: 'bytes', scale: 1024 ** 3 };
+	case 'TB': return { kind: 'bytes', scale: 1024 ** 4 };
+	default: return { kind: 'plain', scale: 1 };
+	}
+}
+
+/* The axis's unit for values up to top: [divisor, suffix], the divisor
+ * in the metric's own unit (µs, ms, s, min...; bps to Tbps; B to TiB; k
+ * to T and m, µ). */
+function axisUnit(top, unit) {
+	const lists = {
+		time: [[86400, ' d'], [3600, ' h'], [60, ' min'], [1, ' s'],
+		    [1e-3, ' ms'], [1e-6, ' µs'], [1e-9, ' ns']],
+		pct: [[1, '%']],
+		bps: [[1e12, ' Tbps'], [1e9, ' Gbps'], [1e6, ' Mbps'],
+		    [1e3, ' kbps'], [1, ' bps']],
+		bytes: [[1024 ** 4, ' TiB'], [1024 ** 3, ' GiB'],
+		    [1024 ** 2, ' MiB'], [1024, ' KiB'], [1, ' B']],
+		plain: [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'k'], [1, ''],
+		    [1e-3, 'm'], [1e-6, 'µ']],
+	};
+	const list = lists[unit.kind], x = Math.abs(top * unit.scale);
+	const [div, suffix] = list.find(([d]) => x >= d) ||
+	    list[list.length - 1];
+	return [div / unit.scale, suffix];
+}
+
+/* About n round steps (1, 2, 2.5, 5 times a power of ten) over lo..hi. */
+function niceTicks(lo, hi, n) {
+	const raw = (hi - lo) / n, p = 10 ** Math.floor(Math.log10(raw));
+	const step = [1, 2, 2.5, 5, 10].map((k) => k * p).find((k) =>
+	    k >= raw);
+	const first = Math.floor(lo / step) * step;
+	const ticks = [];
+	for (let v = first; v < hi + step * 0.999; v += step)
+		ticks.push(Math.round(v / step) * step);
+	return { step, ticks };
+}
+
+/* The time axis: ticks at the department's local hours, days or months,
+ * as many as fit, labelled in the reader's language. */
+function timeTicks(from, to, range) {
+	const tz = S.tz, loc = S.lang === 'ja' ? 'ja-JP' : 'en-GB';
+	/* the zone's offset at from, taken to hold over the range */
+	const parts = new Intl.DateTimeFormat('en-US', { timeZone: tz,
+	    hourCycle: 'h23', year: 'numeric', month: 'numeric',
+	    day: 'numeric', hour: 'numeric', minute: 'numeric',
+	    second: 'numeric' }).formatToParts(new Date(from * 1000));
+	const f = Object.fromEntries(parts.map((p) => [p.type, +p.value]));
+	const off = Date.UTC(f.year, f.month - 1, f.day, f.hour, f.minute,
+	    f.second) / 1000 - Math.floor(from);
+	const ticks = [];
+	let fmt;
+	if (range === 'year') {
+		const d = new Date((from + off) * 1000);
+		let y = d.getUTCFullYear(), m = d.getUTCMonth() + 1;
+		for (;; m++) {
+			const t = Date.UTC(y + Math.floor(m / 12), m % 12, 1) / 1000 -
+			    off;
+			if (t > to)
+				break;
+			if ((m % 12) % 2 === 0)
+				ticks.push(t);
+		}
+		fmt = { year: 'numeric', month: '2-digit' };
+	} else {
+		const step = { hour: 600, day: 3 * 3600, week: 86400,
+		    month: 5 * 86400 }[range] || 3600;
+		for (let t = Math.ceil((from + off) / step) * step - off; t <= to;
+		    t += step)
+			ticks.push(t);
+		fmt = range === 'hour' || range === 'day' ?
+		    { hour: '2-digit', minute: '2-digit' } :
+		    { month: '2-digit', day: '2-digit' };
+	}
+	const df = new Intl.DateTimeFormat(loc, Object.assign({ timeZone: tz },
+	    fmt));
+	return ticks.map((t) => [t, df.format(new Date(t * 1000))]);
+}
+
+/* An SVG chart of one series from the API: [t, mean, min, max] points,
+ * the band from lowest to highest and the mean as a line; a point of
+ * nulls is a gap, where neither is drawn. */
+function chart(s, label) {
+	const W = 600, H = 150, L = 64, R = 10, T = 8, B = 20;
+	const points = s.points, unit = metricUnit(s.metric);
 	const svg = h('svg', { class: 'chart', viewBox: `0 0 ${W} ${H}`,
 	    role: 'img', 'aria-label': label }, h('title', null, label));
-	if (!points.length) {
+	const data = points.filter((p) => p[1] !== null);
+	if (!data.length) {
 		svg.append(h('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' },
 		    t('graph.nodata')));
 		return svg;
 	}
-	const t0 = points[0][0], t1 = points[points.length - 1][0];
-	let lo = Math.min(...points.map((p) => p[2]));
-	let hi = Math.max(...points.map((p) => p[3]));
-	if (hi === lo) {
-		hi += 1;
-		lo -= lo >= 1 ? 1 : 0;
-	}
-	const x = (tt) => L + (t1 === t0 ? 0 : (tt - t0) / (t1 - t0)) *
-	    (W - L - R);
+	const t0 = Date.parse(s.from) / 1000, t1 = Date.parse(s.to) / 1000;
+	let lo = Math.min(...data.map((p) => p[2]));
+	let hi = Math.max(...data.map((p) => p[3]));
+	if (lo >= 0 && lo < (hi - lo) * 2)
+		lo = 0;
+	if (hi === lo)
+		hi = lo === 0 ? 1 : lo + Math.abs(lo) * 0.1;
+	/* round steps in the axis's unit: 0, 10 µs, 20 µs; 0, 2 GiB */
+	const [div, suffix] = axisUnit(Math.max(Math.abs(lo), Math.abs(hi)),
+	    unit);
+	const yt = niceTicks(lo / div, hi / div, 4);
+	const dec = [0, 1, 2].find((k) => Math.abs(yt.step * 10 ** k -
+	    Math.round(yt.step * 10 ** k)) < 1e-6) ?? 3;
+	lo = Math.min(lo, yt.ticks[0] * div);
+	hi = Math.max(hi, yt.ticks[yt.ticks.length - 1] * div);
+	const x = (tt) => L + (tt - t0) / (t1 - t0) * (W - L - R);
 	const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-	const num = (v) => Math.abs(v) >= 1e6 ? (v / 1e6).toFixed(1) + 'M' :
-	    Math.abs(v) >= 1e3 ? (v / 1e3).toFixed(1) + 'k' :
-	    (Math.round(v * 10) / 10).toString();
+	const xy = (p, i) => `${x(p[0]).toFixed(1)},${y(p[i]).toFixed(1)}`;
+	/* the runs of points between gaps */
+	const runs = [[]];
+	for (const p of points) {
+		if (p[1] === null) {
+			if (runs[runs.length - 1].length)
+				runs.push([]);
+		} else
+			runs[runs.length - 1].push(p);
+	}
 	svg.append(
 	    h('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B }),
-	    h('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }),
-	    h('text', { x: L - 4, y: T + 8, 'text-anchor': 'end' }, num(hi)),
-	    h('text', { x: L - 4, y: H - B, 'text-anchor': 'end' }, num(lo)),
-	    h('text', { x: L, y: H - 5 }, fmtTime(new Date(t0 * 1000))),
-	    h('text', { x: W - R, y: H - 5, 'text-anchor': 'end' },
-		fmtTime(new Date(t1 * 1000))),
-	    h('polygon', { class: 'area', points: points.map((p) =>
-		`${x(p[0]).toFixed(1)},${y(p[3]).toFixed(1)}`).concat(
-		points.slice().reverse().map((p) =>
-		    `${x(p[0]).toFixed(1)},${y(p[2]).toFixed(1)}`)).join(' ') }),
-	    h('polyline', { class: 'line', points: points.map((p) =>
-		`${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ') }));
+	    h('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }));
+	for (const tick of yt.ticks) {
+		const v = tick * div;
+		svg.append(h('line', { class: 'grid', x1: L, y1: y(v), x2: W - R,
+		    y2: y(v) }), h('text', { x: L - 4, y: y(v) + 3,
+		    'text-anchor': 'end' }, tick === 0 ? '0' :
+		    tick.toFixed(dec) + suffix));
+	}
+	for (const [tt, text] of timeTicks(t0, t1, s.range))
+		svg.append(h('line', { class: 'axis', x1: x(tt), y1: H - B,
+		    x2: x(tt), y2: H - B + 3 }), h('text', { x: x(tt), y: H - 5,
+		    'text-anchor': 'middle' }, text));
+	for (const run of runs.filter((r) => r.length)) {
+		if (run.length === 1) {
+			svg.append(h('line', { class: 'line', x1: x(run[0][0]) - 1,
+			    y1: y(run[0][1]), x2: x(run[0][0]) + 1,
+			    y2: y(run[0][1]) }));
+			continue;
+		}
+		svg.append(h('polygon', { class: 'area', points: run.map((p) =>
+		    xy(p, 3)).concat(run.slice().reverse().map((p) => xy(p, 2)))
+		    .join(' ') }), h('polyline', { class: 'line',
+		    points: run.map((p) => xy(p, 1)).join(' ') }));
+	}
 	return svg;
 }
 
@@ -813,7 +938,7 @@ async function viewHost(name) {
 	    c.downtime ? ' ' + t('board.maint') : ''),
 	h('td', null, fmtTime(c.since)), h('td', null, c.output))));
 	const tabs = h('div', { class: 'tabs', role: 'group', 'aria-label':
-	    t('graph.range') }, ['hour', 'day', 'week', 'month'].map((r) =>
+	    t('graph.range') }, ['hour', 'day', 'week', 'month', 'year'].map((r) =>
 	    h('button', { 'aria-pressed': r === range ? 'true' : 'false',
 		'data-range': r, onclick: () => {
 		    sessionStorage.setItem('incidentd.range', r);
@@ -826,7 +951,7 @@ async function viewHost(name) {
 	const charts = h('div', { class: 'charts', id: 'charts' },
 	    series.map((s) => h('figure', { class: 'panel' },
 		h('figcaption', null, s.check + ' — ' + s.metric),
-		chart(s.points, s.check + ' ' + s.metric))));
+		chart(s, s.check + ' ' + s.metric))));
 	show(host.host, [
 		h('section', { class: 'panel' }, h('h2', null, t('checks')), checks),
 		host.incidents.length ? h('section', { class: 'panel' },

@@ -12,6 +12,7 @@ BEGIN
 	PERFORM lifecycle_configure_services(p_conf);
 	PERFORM lifecycle_configure_calendars(p_conf);
 	PERFORM lifecycle_configure_agreements(p_conf);
+	PERFORM metric_configure(p_conf->'retention');
 	IF sla_definitions() IS DISTINCT FROM v_before THEN
 		PERFORM sla_cache_reset();
 	END IF;

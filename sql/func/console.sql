@@ -417,25 +417,18 @@ BEGIN
 	          AND incident_visible(i, p_role)),
 	    'services', (SELECT coalesce(jsonb_agg(DISTINCT d.service), '[]')
 	        FROM service_dependency d WHERE d.host = v_host),
-	    -- each (check, metric) once: a skip along the series index
-	    'metrics', (WITH RECURSIVE m AS (
-	        (SELECT s.check_name, s.metric FROM metric_sample s
-	         WHERE s.host = v_host ORDER BY s.check_name, s.metric
-	         LIMIT 1)
-	        UNION ALL
-	        SELECT n.check_name, n.metric FROM m CROSS JOIN LATERAL (
-	            SELECT s.check_name, s.metric FROM metric_sample s
-	            WHERE s.host = v_host AND (s.check_name, s.metric) >
-	                (m.check_name, m.metric)
-	            ORDER BY s.check_name, s.metric LIMIT 1) AS n)
-	        SELECT coalesce(jsonb_agg(jsonb_build_object('check',
-	            check_name, 'metric', metric)), '[]') FROM m));
+	    'metrics', (SELECT coalesce(jsonb_agg(jsonb_build_object('check',
+	        m.check_name, 'metric', m.metric) ORDER BY m.check_name,
+	        m.metric), '[]') FROM metric_host_series(v_host) AS m));
 END
 $$;
 
 -- GET /api/v1/hosts/{host}/metrics?check=C&metric=M&range=hour|day|week|
--- month: the series in at most 240 steps, each step's mean, lowest and
--- highest value: [epoch seconds, mean, min, max].
+-- month|year: the series in at most 240 steps, each step's mean, lowest and
+-- highest value: [epoch seconds, mean, min, max].  An hour or a day reads
+-- every sample, a week or a month the 5-minute bins, a year the hourly
+-- ones.  Where no sample came for much longer than the series' usual
+-- spacing a point [epoch seconds, null, null, null] marks the gap.
 CREATE OR REPLACE FUNCTION api_metrics(p_role text, p_args jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -445,34 +438,47 @@ DECLARE
 	v_range text := coalesce(api_text(p_args, 'range', false), 'hour');
 	v_span interval;
 	v_step interval;
+	v_tier text;
 	v_to timestamptz := now();
 BEGIN
-	v_span := CASE v_range WHEN 'hour' THEN interval '1 hour'
-	    WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days'
-	    WHEN 'month' THEN interval '30 days' END;
+	SELECT r.span, r.tier INTO v_span, v_tier FROM (VALUES
+	    ('hour', interval '1 hour', 'raw'), ('day', '1 day', 'raw'),
+	    ('week', '7 days', '5m'), ('month', '30 days', '5m'),
+	    ('year', '365 days', '1h')) AS r(name, span, tier)
+	WHERE r.name = v_range;
 	IF v_span IS NULL THEN
 		PERFORM lifecycle_fail('LC005',
-		    'range is hour, day, week or month');
+		    'range is hour, day, week, month or year');
 	END IF;
 	IF NOT host_visible(v_host, p_role) THEN
 		PERFORM lifecycle_fail('LC003', 'no host ' || v_host);
 	END IF;
 	v_step := v_span / 240;
 	RETURN jsonb_build_object('host', v_host, 'check', v_check,
-	    'metric', v_metric, 'range', v_range,
+	    'metric', v_metric, 'range', v_range, 'tier', v_tier,
 	    'from', v_to - v_span, 'to', v_to,
 	    'step_s', extract(epoch FROM v_step),
-	    'points', (SELECT coalesce(jsonb_agg(jsonb_build_array(
-	        extract(epoch FROM b.t)::bigint, b.mean, b.lo, b.hi)
-	        ORDER BY b.t), '[]') FROM (
-		SELECT date_bin(v_step, s.ts, v_to - v_span) AS t,
-		    avg(s.value) AS mean, min(s.value) AS lo,
-		    max(s.value) AS hi
-		FROM metric_sample s
-		WHERE s.host = v_host AND s.check_name = v_check
-		  AND s.metric = v_metric AND s.ts > v_to - v_span
-		  AND s.ts <= v_to
-		GROUP BY 1) AS b));
+	    'points', (WITH b AS (
+		SELECT date_bin(v_step, m.ts, v_to - v_span) AS t,
+		    sum(m.sum) / sum(m.n) AS mean, min(m.lo) AS lo,
+		    max(m.hi) AS hi
+		FROM metric_read(v_host, v_check, v_metric, v_to - v_span, v_to,
+		    v_tier) AS m
+		GROUP BY 1),
+	    g AS (SELECT b.*, b.t - lag(b.t) OVER (ORDER BY b.t) AS gap FROM b),
+	    usual AS (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY gap)
+	        AS gap FROM g)
+	    SELECT coalesce(jsonb_agg(p.point ORDER BY p.t, p.gap_first DESC),
+	        '[]')
+	    FROM (SELECT g.t, 0 AS gap_first, jsonb_build_array(
+	              extract(epoch FROM g.t)::bigint, g.mean, g.lo, g.hi)
+	              AS point FROM g
+	          UNION ALL
+	          SELECT g.t, 1, jsonb_build_array(extract(epoch FROM g.t
+	              - g.gap / 2)::bigint, NULL, NULL, NULL)
+	          FROM g, usual
+	          WHERE g.gap > greatest(usual.gap * 2.5, v_step * 1.5))
+	          AS p));
 END
 $$;
 

@@ -89,7 +89,7 @@ def check_refusals(base, op, admin, kansa):
                        ("/api/v1/nothing", 404),
                        ("/api/v1/incidents/1/nothing", 404),
                        ("/api/v1/hosts/zaimu-db01/metrics?check=a&"
-                        "metric=b&range=year", 400),
+                        "metric=b&range=decade", 400),
                        ("/api/v1/maintenance?from=someday", 400)):
         st, j = op.get(path)
         assert st == want and "error" in j, (path, st, j)

@@ -67,9 +67,10 @@ def self_signed(work):
     return cert, key
 
 
-def start(clean, work, tls=False, name="main"):
+def start(clean, work, tls=False, name="main", extra=""):
     """PostgreSQL with the schema and the users, and incidentd serving
-    the API and the console: (pg, env, incidentd, base URL, cert)."""
+    the API and the console: (pg, env, incidentd, base URL, cert).  extra
+    is more of incidentd.yaml."""
     work = os.path.join(work, name)
     os.makedirs(work)
     pg = harness.Postgres(os.path.join(work, "pg")).start()
@@ -88,7 +89,7 @@ def start(clean, work, tls=False, name="main"):
             port=port, secure="true" if tls else "false",
             web=os.path.join(harness.SRCDIR, "web"),
             tls="  tls_cert: %s\n  tls_key: %s" % (cert, key) if tls
-            else ""))
+            else "") + extra)
     inc = harness.Daemon("incidentd", ["-f", conf], env,
                          os.path.join(work, "incidentd.log")).start()
     clean.add(inc.kill)
@@ -144,7 +145,7 @@ def record(pg, seq, host, check, old, new, segment="core", **kw):
 def disk_samples(pg, host):
     """An hour of disk use every 10 s, between 40 and 99 %, for / and
     /var."""
-    pg.query("INSERT INTO metric_sample SELECT now() - i * "
+    pg.query("INSERT INTO metric_incoming SELECT now() - i * "
              "interval '10 s', '%s', 'disk', m, "
              "40 + (i * 7) %% 60 FROM generate_series(0, 359) i, "
              "unnest(ARRAY['/ used_pct', '/var used_pct']) m" % host)

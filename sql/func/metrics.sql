@@ -1,0 +1,495 @@
+-- The measured values' store (tables: 019_metric_store.sql).  incidentd
+-- calls metric_maintain() on a connection of its own, again and again
+-- while it says it did something: each call is one short step in its own
+-- transaction.  Times are cut into hours and days in UTC, whatever the
+-- session's zone (every function here sets it).
+
+-- incidentd.yaml's retention: {"raw": seconds, "5m": ..., "1h": ...,
+-- "traps": ...}; a tier not named keeps what it had.
+CREATE OR REPLACE FUNCTION metric_configure(p_keep jsonb)
+RETURNS void LANGUAGE sql AS $$
+	UPDATE metric_tier t SET keep = make_interval(secs => (e.value)::float8)
+	FROM jsonb_each_text(coalesce(p_keep, '{}')) AS e
+	WHERE t.tier = e.key AND t.keep IS NOT NULL
+	  AND t.keep IS DISTINCT FROM make_interval(secs => (e.value)::float8);
+$$;
+
+-- The partition of p_tier that holds p_at, made if it is not there yet.
+-- Rows of its range that are in the default partition move into it
+-- (PostgreSQL refuses the new partition otherwise).  Returns its name.
+CREATE OR REPLACE FUNCTION metric_partition_ensure(p_tier text,
+    p_at timestamptz) RETURNS text
+LANGUAGE plpgsql SET timezone = 'UTC' AS $$
+DECLARE
+	t metric_tier;
+	v_lo timestamptz;
+	v_hi timestamptz;
+	v_name text;
+BEGIN
+	SELECT * INTO STRICT t FROM metric_tier WHERE tier = p_tier;
+	v_lo := date_bin(t.span, p_at, timestamptz '2000-01-03 00:00+00');
+	v_hi := v_lo + t.span;
+	SELECT name INTO v_name FROM metric_partition
+	WHERE tier = p_tier AND lo = v_lo;
+	IF FOUND THEN
+		RETURN v_name;
+	END IF;
+	v_name := t.tbl || '_' || to_char(v_lo, CASE WHEN t.span < '1 day'
+	    THEN 'YYYYMMDD"t"HH24MI' ELSE 'YYYYMMDD' END);
+	EXECUTE format('CREATE TEMP TABLE metric_moved ON COMMIT DROP AS '
+	    'SELECT * FROM %I LIMIT 0', t.tbl || '_late');
+	EXECUTE format('WITH d AS (DELETE FROM %I WHERE %I >= $1 AND %I < $2 '
+	    'RETURNING *) INSERT INTO metric_moved SELECT * FROM d',
+	    t.tbl || '_late', t.col, t.col) USING v_lo, v_hi;
+	EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) '
+	    'TO (%L)', v_name, t.tbl, v_lo, v_hi);
+	EXECUTE format('INSERT INTO %I SELECT * FROM metric_moved', v_name);
+	DROP TABLE metric_moved;
+	INSERT INTO metric_partition (name, tier, lo, hi)
+	VALUES (v_name, p_tier, v_lo, v_hi);
+	RETURN v_name;
+END
+$$;
+
+-- Packs the bins in the temporary table metric_bins (series, start, bin,
+-- n, lo, hi, sum, last, last_t: bin counted from 0, last_t in ms after
+-- start) into rows of p_bins bins each in p_tbl, after making the
+-- partitions they go to.
+CREATE OR REPLACE FUNCTION metric_bins_store(p_tier text, p_bins integer)
+RETURNS bigint LANGUAGE plpgsql SET timezone = 'UTC' AS $$
+DECLARE
+	v_tbl text := (SELECT tbl FROM metric_tier WHERE tier = p_tier);
+	v_rows bigint;
+BEGIN
+	PERFORM metric_partition_ensure(p_tier, d.start)
+	FROM (SELECT DISTINCT b.start FROM metric_bins b) AS d;
+	EXECUTE format($q$
+	INSERT INTO %I (series, start, n, lo, hi, sum, last, last_t)
+	SELECT k.series, k.start,
+	    array_agg(coalesce(b.n, 0) ORDER BY g.i),
+	    array_agg(b.lo ORDER BY g.i), array_agg(b.hi ORDER BY g.i),
+	    array_agg(b.sum ORDER BY g.i), array_agg(b.last ORDER BY g.i),
+	    array_agg(b.last_t ORDER BY g.i)
+	FROM (SELECT DISTINCT series, start FROM metric_bins) AS k
+	CROSS JOIN generate_series(0, $1 - 1) AS g(i)
+	LEFT JOIN metric_bins b ON b.series = k.series AND b.start = k.start
+	    AND b.bin = g.i
+	GROUP BY k.series, k.start$q$, v_tbl) USING p_bins;
+	GET DIAGNOSTICS v_rows = ROW_COUNT;
+	-- rows per partition, for metric_status's bytes per row
+	UPDATE metric_partition p SET samples = p.samples + c.rows
+	FROM (SELECT d.start, count(*) AS rows
+	      FROM (SELECT DISTINCT series, start FROM metric_bins) AS d
+	      GROUP BY 1) AS c
+	WHERE p.tier = p_tier AND p.lo <= c.start AND p.hi > c.start;
+	DROP TABLE metric_bins;
+	RETURN v_rows;
+END
+$$;
+
+-- Folds the samples of p_src (a table or a subquery in parentheses with
+-- ts, host, check_name, metric and value) into metric_raw and metric_5m,
+-- and into metric_1h as well for days that were folded already (samples
+-- that came late).  Samples older than a tier keeps are left out of it.
+-- Returns the number of samples.
+CREATE OR REPLACE FUNCTION metric_fold_samples(p_src text)
+RETURNS bigint LANGUAGE plpgsql SET timezone = 'UTC' AS $$
+DECLARE
+	v_samples bigint;
+	v_raw interval := (SELECT keep FROM metric_tier WHERE tier = 'raw');
+	v_5m interval := (SELECT keep FROM metric_tier WHERE tier = '5m');
+	v_1h interval := (SELECT keep FROM metric_tier WHERE tier = '1h');
+	v_day timestamptz := (SELECT day_done FROM metric_fold);
+BEGIN
+	-- new series first; only the missing ones ask the sequence
+	EXECUTE format('INSERT INTO metric_series (host, check_name, metric) '
+	    'SELECT DISTINCT src.host, src.check_name, src.metric FROM %s src '
+	    'WHERE NOT EXISTS (SELECT 1 FROM metric_series s '
+	    'WHERE s.host = src.host AND s.check_name = src.check_name '
+	    'AND s.metric = src.metric) ON CONFLICT DO NOTHING', p_src);
+	EXECUTE format($q$
+	CREATE TEMP TABLE metric_chunk ON COMMIT DROP AS
+	SELECT s.id AS series, c.start,
+	    array_agg(c.ms ORDER BY c.ms) AS t,
+	    array_agg(c.value ORDER BY c.ms) AS v
+	FROM (SELECT src.*, date_trunc('hour', src.ts) AS start,
+	        floor(extract(epoch FROM src.ts - date_trunc('hour', src.ts))
+	            * 1000)::integer AS ms
+	      FROM %s src) AS c
+	JOIN metric_series s ON s.host = c.host
+	    AND s.check_name = c.check_name AND s.metric = c.metric
+	WHERE c.start >= now() - $1
+	GROUP BY s.id, c.start$q$, p_src) USING greatest(v_raw, v_5m, v_1h);
+	SELECT coalesce(sum(cardinality(t)), 0) INTO v_samples
+	FROM metric_chunk;
+	IF v_samples = 0 THEN
+		DROP TABLE metric_chunk;
+		RETURN 0;
+	END IF;
+	PERFORM metric_partition_ensure('raw', d.start)
+	FROM (SELECT DISTINCT date_trunc('day', start) AS start
+	      FROM metric_chunk WHERE start >= now() - v_raw) AS d;
+	INSERT INTO metric_raw SELECT series, start, t, v FROM metric_chunk
+	WHERE start >= now() - v_raw;
+	UPDATE metric_partition p SET samples = p.samples + c.samples
+	FROM (SELECT date_trunc('day', start) AS day, sum(cardinality(t))
+	          AS samples
+	      FROM metric_chunk WHERE start >= now() - v_raw GROUP BY 1) AS c
+	WHERE p.tier = 'raw' AND p.lo = c.day;
+	-- each hour's twelve 5-minute bins
+	CREATE TEMP TABLE metric_bins ON COMMIT DROP AS
+	SELECT c.series, c.start, b.*
+	FROM metric_chunk c CROSS JOIN LATERAL (
+	    SELECT u.ms / 300000 AS bin, count(*)::integer AS n,
+	        min(u.x) AS lo, max(u.x) AS hi, sum(u.x) AS sum,
+	        (array_agg(u.x ORDER BY u.ms DESC))[1] AS last,
+	        max(u.ms) AS last_t
+	    FROM unnest(c.t, c.v) AS u(ms, x) GROUP BY 1) AS b
+	WHERE c.start >= now() - v_5m;
+	PERFORM metric_bins_store('5m', 12);
+	-- late samples of a day already in metric_1h: a row of their own
+	IF EXISTS (SELECT 1 FROM metric_chunk WHERE start < v_day) THEN
+		CREATE TEMP TABLE metric_bins ON COMMIT DROP AS
+		SELECT c.series, date_trunc('day', c.start) AS start,
+		    extract(hour FROM c.start)::integer AS bin,
+		    cardinality(c.t) AS n, b.lo, b.hi, b.sum,
+		    c.v[cardinality(c.v)] AS last,
+		    c.t[cardinality(c.t)] + (extract(hour FROM c.start)
+		        * 3600000)::integer AS last_t
+		FROM metric_chunk c CROSS JOIN LATERAL (
+		    SELECT min(x) AS lo, max(x) AS hi, sum(x) AS sum
+		    FROM unnest(c.v) AS x) AS b
+		WHERE c.start < v_day AND c.start >= now() - v_1h;
+		PERFORM metric_bins_store('1h', 24);
+	END IF;
+	DROP TABLE metric_chunk;
+	RETURN v_samples;
+END
+$$;
+
+-- The hourly bins of one day, from its 5-minute ones, into metric_1h.
+CREATE OR REPLACE FUNCTION metric_fold_day(p_day timestamptz)
+RETURNS bigint LANGUAGE plpgsql SET timezone = 'UTC' AS $$
+BEGIN
+	CREATE TEMP TABLE metric_bins ON COMMIT DROP AS
+	SELECT f.series, p_day AS start, f.bin, sum(f.n)::integer AS n,
+	    min(f.lo) AS lo, max(f.hi) AS hi, sum(f.sum) AS sum,
+	    (array_agg(f.last ORDER BY f.last_t DESC))[1] AS last,
+	    max(f.last_t) AS last_t
+	FROM (SELECT m.series,
+	          extract(hour FROM m.start)::integer AS bin, u.n, u.lo, u.hi,
+	          u.sum, u.last, (extract(epoch FROM m.start - p_day) * 1000
+	              + u.last_t)::integer AS last_t
+	      FROM metric_5m m CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi,
+	          m.sum, m.last, m.last_t) AS u(n, lo, hi, sum, last, last_t)
+	      WHERE m.start >= p_day AND m.start < p_day + interval '1 day'
+	        AND u.n > 0) AS f
+	GROUP BY f.series, f.bin;
+	RETURN metric_bins_store('1h', 24);
+END
+$$;
+
+-- One step of the store's upkeep, the first of these that has work:
+-- partitions made ahead; those past their retention dropped; the hour
+-- that is over detached from metric_incoming, then folded and dropped;
+-- the day that is over folded into hours; samples that came late folded;
+-- an hour of metric_sample's old rows folded; traps that came late or
+-- from before the upgrade put into their partitions.  Returns what it
+-- did, or NULL when there is nothing to do (or another session is at it).
+CREATE OR REPLACE FUNCTION metric_maintain()
+RETURNS text LANGUAGE plpgsql
+SET timezone = 'UTC' SET lock_timeout = '2s' AS $$
+DECLARE
+	f metric_fold;
+	t metric_tier;
+	p metric_partition;
+	v_did text := '';
+	v_n bigint;
+	v_src text;
+	v_at timestamptz;
+	c_grace constant interval := '2 minutes';
+BEGIN
+	IF NOT pg_try_advisory_xact_lock(hashtext('metric_maintain')) THEN
+		RETURN NULL;
+	END IF;
+	SELECT * INTO STRICT f FROM metric_fold FOR UPDATE;
+	-- partitions ahead
+	FOR t IN SELECT * FROM metric_tier ORDER BY tier LOOP
+		FOR v_at IN SELECT generate_series(now(), now() + t.ahead,
+		    t.span) LOOP
+			IF NOT EXISTS (SELECT 1 FROM metric_partition m
+			    WHERE m.tier = t.tier AND m.lo <= v_at
+			      AND m.hi > v_at) THEN
+				v_did := v_did || ' made '
+				    || metric_partition_ensure(t.tier, v_at);
+			END IF;
+		END LOOP;
+	END LOOP;
+	IF v_did <> '' THEN
+		RETURN ltrim(v_did);
+	END IF;
+	-- past retention: a partition at a time, then what the default holds
+	SELECT m.* INTO p FROM metric_partition m JOIN metric_tier k USING (tier)
+	WHERE k.keep IS NOT NULL AND m.hi <= now() - k.keep
+	ORDER BY m.lo LIMIT 1;
+	IF FOUND THEN
+		EXECUTE format('ALTER TABLE %I DETACH PARTITION %I',
+		    (SELECT tbl FROM metric_tier WHERE tier = p.tier), p.name);
+		EXECUTE format('DROP TABLE %I', p.name);
+		DELETE FROM metric_partition WHERE name = p.name;
+		RETURN 'dropped ' || p.name;
+	END IF;
+	-- the hour that is over: detached first, in a short transaction of
+	-- its own, as detaching locks out monitord's COPY while it lasts
+	IF f.hour_done + interval '1 hour' + c_grace <= now() THEN
+		v_did := '';
+		FOR p IN SELECT * FROM metric_partition
+		    WHERE tier = 'incoming' AND lo < f.hour_done + interval '1 hour'
+		      AND name IN (SELECT c.relname FROM pg_inherits i
+		          JOIN pg_class c ON c.oid = i.inhrelid
+		          WHERE i.inhparent = 'metric_incoming'::regclass) LOOP
+			EXECUTE format('ALTER TABLE metric_incoming DETACH '
+			    'PARTITION %I', p.name);
+			v_did := v_did || ' ' || p.name;
+		END LOOP;
+		IF v_did <> '' THEN
+			RETURN 'detached' || v_did;
+		END IF;
+		SELECT string_agg(format('SELECT * FROM %I', name), ' UNION ALL ')
+		INTO v_src FROM metric_partition
+		WHERE tier = 'incoming' AND lo < f.hour_done + interval '1 hour';
+		v_n := 0;
+		IF v_src IS NOT NULL THEN
+			v_n := metric_fold_samples('(' || v_src || ')');
+			FOR p IN SELECT * FROM metric_partition
+			    WHERE tier = 'incoming'
+			      AND lo < f.hour_done + interval '1 hour' LOOP
+				EXECUTE format('DROP TABLE %I', p.name);
+				DELETE FROM metric_partition WHERE name = p.name;
+			END LOOP;
+		END IF;
+		UPDATE metric_fold SET hour_done = f.hour_done + interval '1 hour',
+		    last_fold = jsonb_build_object('hour', f.hour_done,
+		        'samples', v_n, 'seconds',
+		        extract(epoch FROM clock_timestamp() - now()));
+		RETURN format('folded %s samples of %s', v_n, f.hour_done);
+	END IF;
+	-- the day that is over
+	IF f.day_done + interval '1 day' <= f.hour_done THEN
+		v_n := metric_fold_day(f.day_done);
+		UPDATE metric_fold SET day_done = f.day_done + interval '1 day';
+		RETURN format('folded %s series of %s into hours', v_n,
+		    f.day_done::date);
+	END IF;
+	-- samples that came after their hour was folded
+	IF EXISTS (SELECT 1 FROM metric_incoming_late
+	    WHERE ts < f.hour_done) THEN
+		CREATE TEMP TABLE metric_late ON COMMIT DROP AS
+		SELECT * FROM metric_incoming_late LIMIT 0;
+		WITH d AS (DELETE FROM metric_incoming_late
+		    WHERE ts < f.hour_done RETURNING *)
+		INSERT INTO metric_late SELECT * FROM d;
+		v_n := metric_fold_samples('metric_late');
+		DROP TABLE metric_late;
+		RETURN format('folded %s samples that came late', v_n);
+	END IF;
+	-- metric_sample's rows from before the upgrade, an hour at a time
+	IF f.legacy_next >= f.hour_done THEN
+		-- the newest, of the hour not yet folded: where such rows go now
+		INSERT INTO metric_incoming SELECT * FROM metric_legacy
+		WHERE ts >= f.legacy_next;
+		GET DIAGNOSTICS v_n = ROW_COUNT;
+		TRUNCATE metric_legacy;
+		UPDATE metric_fold SET legacy_next = NULL;
+		RETURN format('moved %s samples kept from before 019', v_n);
+	ELSIF f.legacy_next IS NOT NULL THEN
+		v_at := least(date_trunc('hour', f.legacy_next)
+		    + interval '1 hour', f.hour_done);
+		v_n := metric_fold_samples(format('(SELECT * FROM metric_legacy '
+		    'WHERE ts >= %L AND ts < %L)', f.legacy_next, v_at));
+		SELECT min(ts) INTO v_at FROM metric_legacy WHERE ts >= v_at;
+		IF v_at IS NULL THEN
+			TRUNCATE metric_legacy;
+		END IF;
+		UPDATE metric_fold SET legacy_next = v_at;
+		RETURN format('folded %s samples kept from before 019', v_n);
+	END IF;
+	-- traps in the default partition: into their own, or gone if old
+	SELECT min(received_at) INTO v_at FROM trap_event_late
+	WHERE received_at >= now() - (SELECT keep FROM metric_tier
+	    WHERE tier = 'traps');
+	IF v_at IS NOT NULL THEN
+		RETURN 'made ' || metric_partition_ensure('traps', v_at);
+	END IF;
+	DELETE FROM trap_event_late WHERE received_at < now()
+	    - (SELECT keep FROM metric_tier WHERE tier = 'traps');
+	GET DIAGNOSTICS v_n = ROW_COUNT;
+	IF v_n > 0 THEN
+		RETURN format('dropped %s old traps', v_n);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+-- The series of one host, as (check_name, metric): those folded, those of
+-- the last hour and those still in metric_sample's old rows.
+CREATE OR REPLACE FUNCTION metric_host_series(p_host text)
+RETURNS TABLE (check_name text, metric text) LANGUAGE sql STABLE AS $$
+	SELECT s.check_name, s.metric FROM metric_series s
+	WHERE s.host = p_host
+	UNION
+	SELECT DISTINCT i.check_name, i.metric FROM metric_incoming i
+	WHERE i.host = p_host
+	UNION
+	-- each (check, metric) once: a skip along the index
+	(WITH RECURSIVE m AS (
+	    (SELECT l.check_name, l.metric FROM metric_legacy l
+	     WHERE l.host = p_host ORDER BY l.check_name, l.metric LIMIT 1)
+	    UNION ALL
+	    SELECT n.check_name, n.metric FROM m CROSS JOIN LATERAL (
+		SELECT l.check_name, l.metric FROM metric_legacy l
+		WHERE l.host = p_host AND (l.check_name, l.metric) >
+		    (m.check_name, m.metric)
+		ORDER BY l.check_name, l.metric LIMIT 1) AS n)
+	SELECT * FROM m);
+$$;
+
+-- One series between p_from and p_to as (ts, n, lo, hi, sum): a sample is
+-- n = 1 and its value three times, a bin its count, lowest, highest and
+-- sum.  p_tier is where it reads: 'raw' (samples), '5m' or '1h' (bins);
+-- the time that tier does not hold yet comes from the finer ones.
+CREATE OR REPLACE FUNCTION metric_read(p_host text, p_check text,
+    p_metric text, p_from timestamptz, p_to timestamptz, p_tier text)
+RETURNS TABLE (ts timestamptz, n integer, lo double precision,
+    hi double precision, sum double precision)
+LANGUAGE plpgsql STABLE SET timezone = 'UTC' AS $$
+DECLARE
+	f metric_fold;
+	v_id integer;
+BEGIN
+	SELECT * INTO STRICT f FROM metric_fold;
+	SELECT s.id INTO v_id FROM metric_series s WHERE s.host = p_host
+	    AND s.check_name = p_check AND s.metric = p_metric;
+	IF p_tier = 'raw' THEN
+		RETURN QUERY SELECT r.start + u.t * interval '1 millisecond',
+		    1, u.v, u.v, u.v
+		FROM metric_raw r CROSS JOIN LATERAL unnest(r.t, r.v) AS u(t, v)
+		WHERE r.series = v_id AND r.start >= date_trunc('hour', p_from)
+		  AND r.start < least(p_to, f.hour_done)
+		  AND r.start + u.t * interval '1 millisecond' >= p_from
+		  AND r.start + u.t * interval '1 millisecond' < p_to;
+	END IF;
+	IF p_tier = '1h' THEN
+		RETURN QUERY SELECT m.start + (u.i - 1) * interval '1 hour',
+		    u.n, u.lo, u.hi, u.sum
+		FROM metric_1h m CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi,
+		    m.sum) WITH ORDINALITY AS u(n, lo, hi, sum, i)
+		WHERE m.series = v_id AND m.start >= date_trunc('day', p_from)
+		  AND m.start < least(p_to, f.day_done) AND u.n > 0
+		  AND m.start + (u.i - 1) * interval '1 hour' >= p_from
+		  AND m.start + (u.i - 1) * interval '1 hour' < p_to;
+	END IF;
+	IF p_tier IN ('5m', '1h') THEN
+		RETURN QUERY SELECT m.start + (u.i - 1) * interval '5 minutes',
+		    u.n, u.lo, u.hi, u.sum
+		FROM metric_5m m CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi,
+		    m.sum) WITH ORDINALITY AS u(n, lo, hi, sum, i)
+		WHERE m.series = v_id AND m.start >= date_trunc('hour', p_from)
+		  AND m.start >= CASE p_tier WHEN '1h' THEN f.day_done
+		      ELSE '-infinity' END
+		  AND m.start < least(p_to, f.hour_done) AND u.n > 0
+		  AND m.start + (u.i - 1) * interval '5 minutes' >= p_from
+		  AND m.start + (u.i - 1) * interval '5 minutes' < p_to;
+	END IF;
+	RETURN QUERY SELECT i.ts, 1, i.value, i.value, i.value
+	FROM metric_incoming i
+	WHERE i.host = p_host AND i.check_name = p_check
+	  AND i.metric = p_metric AND i.ts >= greatest(p_from, f.hour_done)
+	  AND i.ts < p_to;
+	IF f.legacy_next IS NOT NULL THEN
+		RETURN QUERY SELECT l.ts, 1, l.value, l.value, l.value
+		FROM metric_legacy l
+		WHERE l.host = p_host AND l.check_name = p_check
+		  AND l.metric = p_metric
+		  AND l.ts >= greatest(p_from, f.legacy_next) AND l.ts < p_to;
+	END IF;
+END
+$$;
+
+-- The rows of a table: the planner's estimate, or a count where it has
+-- none yet (a table never analysed, which is a small one).
+CREATE OR REPLACE FUNCTION metric_rows(p_rel oid) RETURNS double precision
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	v_rows double precision := (SELECT reltuples FROM pg_class
+	    WHERE oid = p_rel);
+BEGIN
+	IF v_rows < 0 THEN
+		EXECUTE format('SELECT count(*) FROM %s', p_rel::regclass)
+		INTO v_rows;
+	END IF;
+	RETURN v_rows;
+END
+$$;
+
+-- What the store holds and what it will hold once every tier is full:
+-- for incidentctl metrics status.  The rate is that of the last hour
+-- folded; bytes per row are those of the partitions so far, which a store
+-- of a few hours overstates (a partition's pages are mostly empty).
+CREATE OR REPLACE FUNCTION metric_status()
+RETURNS jsonb LANGUAGE plpgsql STABLE SET timezone = 'UTC' AS $$
+DECLARE
+	f metric_fold;
+	v_series bigint := (SELECT count(*) FROM metric_series);
+	v_rate double precision;
+	v_tiers jsonb := '[]';
+	t record;
+BEGIN
+	SELECT * INTO STRICT f FROM metric_fold;
+	v_rate := coalesce((f.last_fold->>'samples')::float8 / 3600, 0);
+	FOR t IN
+		SELECT k.tier, k.keep, k.span, count(m.name) AS partitions,
+		    coalesce(sum(m.samples), 0) AS samples,
+		    (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
+		     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		     WHERE i.inhparent = k.tbl::regclass) AS bytes,
+		    (SELECT coalesce(sum(metric_rows(c.oid)), 0)
+		     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		     WHERE i.inhparent = k.tbl::regclass) AS est_rows
+		FROM metric_tier k LEFT JOIN metric_partition m USING (tier)
+		GROUP BY k.tier, k.keep, k.span, k.tbl
+		ORDER BY array_position(ARRAY['incoming', 'raw', '5m', '1h',
+		    'traps'], k.tier)
+	LOOP
+		v_tiers := v_tiers || jsonb_build_object('tier', t.tier,
+		    'keep_s', extract(epoch FROM t.keep),
+		    'partitions', t.partitions, 'bytes', t.bytes,
+		    -- samples (raw), rows of bins (5m, 1h), rows (the others)
+		    'rows', CASE WHEN t.tier IN ('raw', '5m', '1h')
+		        THEN t.samples ELSE t.est_rows END,
+		    'bytes_per_row', CASE WHEN t.tier IN ('raw', '5m', '1h')
+		        AND t.samples > 0 THEN t.bytes / t.samples
+		        WHEN t.est_rows > 0 THEN t.bytes / t.est_rows END,
+		    -- at steady state: samples a second times the time kept
+		    -- (raw); a row per series and hour (5m) or day (1h); the
+		    -- hour and more that waits to be folded (incoming)
+		    'steady_bytes', CASE
+		        WHEN t.tier = 'raw' AND t.samples > 0 THEN v_rate
+		            * extract(epoch FROM t.keep) * t.bytes / t.samples
+		        WHEN t.tier = '5m' AND t.samples > 0 THEN v_series
+		            * extract(epoch FROM t.keep) / 3600
+		            * t.bytes / t.samples
+		        WHEN t.tier = '1h' AND t.samples > 0 THEN v_series
+		            * extract(epoch FROM t.keep) / 86400
+		            * t.bytes / t.samples
+		        WHEN t.tier = 'incoming' AND t.est_rows > 0 THEN v_rate
+		            * 4800 * t.bytes / t.est_rows
+		        END);
+	END LOOP;
+	RETURN jsonb_build_object('series', v_series,
+	    'samples_per_s', v_rate, 'hour_done', f.hour_done,
+	    'day_done', f.day_done, 'legacy_next', f.legacy_next,
+	    'last_fold', f.last_fold, 'tiers', v_tiers,
+	    'legacy_bytes', pg_total_relation_size('metric_legacy'));
+END
+$$;
