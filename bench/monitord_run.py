@@ -69,9 +69,11 @@ def ms_str(ms):
 
 def write_conf(ctx, path, *, instance, metrics_port, icmp=0, tcp=0,
                interval_ms=10000, timeout_ms=1000, retry_ms=2000,
-               packets=1, gap_ms=0):
+               packets=1, gap_ms=0, store=False):
     """Writes a monitord.yaml with icmp ICMP targets (127.1.0.1 on) and tcp
-    TCP targets (127.64.0.1 on, the sink's port)."""
+    TCP targets (127.64.0.1 on, the sink's port).  store keeps monitord's
+    default store_samples (metric_bench.py); without it the samples are
+    turned off."""
     feats = ctx.features or {"metrics": True, "scheduler": True}
     out = ["# written by bench/probe_bench.py",
            "instance: %s" % instance,
@@ -83,14 +85,14 @@ def write_conf(ctx, path, *, instance, metrics_port, icmp=0, tcp=0,
     if feats["scheduler"]:
         out += ["scheduler:", "  max_rate: 0", "  max_in_flight: 0"]
     # The probe engine is measured, not PostgreSQL's COPY of 20,000
-    # round-trip samples a second on the same two cores.
+    # round-trip samples a second on the same two cores (metric_bench.py
+    # measures that, with the default).
     out += ["defaults:",
             "  interval: %s" % ms_str(interval_ms),
             "  retry_interval: %s" % ms_str(retry_ms),
             "  timeout: %s" % ms_str(timeout_ms),
-            "  max_attempts: 3",
-            "  store_samples: false",
-            "hosts:"]
+            "  max_attempts: 3"] + \
+        ([] if store else ["  store_samples: false"]) + ["hosts:"]
     icmp_tpl = ("  - name: t%06d\n    address: %s\n    checks:\n"
                 "      - type: icmp\n        packets: %d\n"
                 "        packet_gap: %s")
