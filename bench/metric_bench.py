@@ -22,6 +22,11 @@ query   a year of hourly bins, 35 days of 5-minute bins and a day of
         graphs through incidentd's HTTP API for a day, a month and a year.
 drop    a day of samples of 20,000 series past its retention, dropped by
         one metric_maintain() step.
+retention
+        a PostgreSQL whose clock runs 360 times as fast (libfaketime), fed
+        the samples of 1,000 series every 10 s of its time and kept by
+        metric_maintain() with a retention of hours: three of its days, to
+        show the store's size levelling off once the retention is reached.
 
 Nothing leaves the machine: the targets are 127.x addresses, PostgreSQL
 and incidentd listen on 127.0.0.1 and Unix sockets.  Run as root.
@@ -43,10 +48,11 @@ from monitord_run import probe_features, run_monitord, write_conf
 PROFILES = {
     "full": dict(ingest=[(100000, 10, 1800), (1000000, 60, 900)],
                  warmup_s=120, disk_series=20000, query_series=10000,
-                 query_hosts=20, drop_series=20000, max_minutes=150),
+                 query_hosts=20, drop_series=20000, retention_series=1000,
+                 retention_hours=72, max_minutes=170),
     "quick": dict(ingest=[(4000, 10, 90)], warmup_s=30, disk_series=2000,
                   query_series=1000, query_hosts=5, drop_series=2000,
-                  max_minutes=20),
+                  retention_series=200, retention_hours=54, max_minutes=30),
 }
 
 PROMTOOL = "/usr/bin/promtool"
@@ -67,9 +73,10 @@ http:
 
 # ---------------------------------------------------------------- plumbing
 
-def new_cluster(ctx, label):
+def new_cluster(ctx, label, pg=None):
     """A fresh PostgreSQL cluster with the schema, as ctx.pg."""
-    pg = harness.Postgres(ctx.path("pg-" + label), dbname="metric_bench")
+    pg = pg or harness.Postgres(ctx.path("pg-" + label),
+                                dbname="metric_bench")
     CLEANUP.add(lambda: pg.stop("immediate"))
     pg.start()
     rc, _, out, err = run_timed([ctx.args.incidentctl, "migrate"], 300,
@@ -459,6 +466,112 @@ def phase_drop(ctx):
             gone]])
 
 
+# --------------------------------------------------------------- retention
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+class FastClockPostgres(harness.Postgres):
+    """A cluster whose clock runs speed times faster than the wall's
+    (Debian's libfaketime, preloaded into the postmaster and so into every
+    backend it forks): a day of the store's life in minutes."""
+
+    def __init__(self, base, speed):
+        super().__init__(base, dbname="metric_bench")
+        self.speed = speed
+
+    def _as_postgres(self, *args, **kw):
+        if os.path.basename(args[0]) == "pg_ctl" and "start" in args:
+            kw["env"] = dict(os.environ, LD_PRELOAD=LIBFAKETIME,
+                             FAKETIME="+0 x%d" % self.speed)
+        return super()._as_postgres(*args, **kw)
+
+    def start(self):
+        try:
+            return super().start()
+        except RuntimeError as e:   # its clock is meant to be off
+            if "clock" not in str(e):
+                raise
+            return self
+
+
+# What the retention run keeps: every tier a few hours or a day, each in
+# partitions of an hour (a day for the hourly bins, which are rows of a
+# day), so that three of its days show the store filling and then staying.
+RETENTION_TIERS = """
+UPDATE metric_tier SET span = '1 hour', ahead = '3 hours', keep = '2 hours'
+WHERE tier = 'raw';
+UPDATE metric_tier SET span = '1 hour', ahead = '3 hours', keep = '6 hours'
+WHERE tier = '5m';
+UPDATE metric_tier SET span = '1 day', ahead = '2 days', keep = '1 day'
+WHERE tier = '1h';
+CREATE TABLE bench_clock AS SELECT date_bin('10 seconds', now(),
+    timestamptz '2000-01-01') AS t;
+"""
+
+# The samples of series 1..S every 10 s since the last ones, as monitord
+# would have written them.
+RETENTION_FEED = """
+WITH g AS (SELECT generate_series(t + interval '10 seconds', now(),
+               interval '10 seconds') AS ts FROM bench_clock),
+ins AS (INSERT INTO metric_incoming
+    SELECT g.ts, 'h' || (s / 4), 'ping', 'm' || (s %% 4),
+        (hashint4(s * 7919 + extract(epoch FROM g.ts)::integer) & 65535)
+            / 65536.0
+    FROM g, generate_series(1, %d) AS s)
+UPDATE bench_clock SET t = coalesce((SELECT max(ts) FROM g), t)
+"""
+
+
+def phase_retention(ctx):
+    speed, series = 360, ctx.p["retention_series"]
+    hours = ctx.p["retention_hours"]
+    pg = new_cluster(ctx, "retention", FastClockPostgres(
+        ctx.path("pg-retention"), speed))
+    pg.query(RETENTION_TIERS)
+    start = float(q1(pg, "SELECT extract(epoch FROM now())"))
+    harness.log("  clock x%d: %d series every 10 s for %d hours of its "
+                "time, raw kept 2 h, 5m 6 h, 1h a day" % (speed, series,
+                                                           hours))
+    points, steps = [], 0
+    next_point = 0.0
+    while True:
+        pg.query(RETENTION_FEED % series)
+        while q1(pg, "SELECT metric_maintain() IS NOT NULL") == "t":
+            steps += 1
+        now = float(q1(pg, "SELECT extract(epoch FROM now())"))
+        h = (now - start) / 3600
+        if h >= next_point:
+            sizes = {t: tier_bytes(pg, t) for t in ("incoming", "raw", "5m",
+                                                    "1h")}
+            points.append(dict(hour=h, total=sum(sizes.values()), **sizes))
+            next_point += 3
+        if h >= hours:
+            break
+        time.sleep(0.5)
+    pg.stop("immediate")
+    ctx.pg = None
+    shutil.rmtree(pg.base, ignore_errors=True)
+    last_day = [p["total"] for p in points if p["hour"] >= hours - 24]
+    day_before = [p["total"] for p in points
+                  if hours - 48 <= p["hour"] < hours - 24]
+    r = dict(speed=speed, series=series, hours=hours, steps=steps,
+             points=points, max_last_day=max(last_day),
+             max_day_before=max(day_before) if day_before else None)
+    r["growth"] = (r["max_last_day"] / r["max_day_before"]
+                   if r["max_day_before"] else None)
+    ctx.results["retention"] = r
+    table("retention: the store's size by the hours of its own clock "
+          "(x%d), %d series every 10 s" % (speed, series),
+          ["hour", "incoming", "raw", "5m", "1h", "total"],
+          [[fmt(p["hour"], 0)] + ["%.1f MiB" % (p[k] / 2 ** 20) for k in (
+              "incoming", "raw", "5m", "1h", "total")] for p in points])
+    harness.log("  largest in the last day / in the day before: %s"
+                % fmt(r["growth"], 3))
+    if r["growth"] is None or r["growth"] > 1.1:
+        raise BenchError("the store still grows: %s" % r["growth"])
+
+
 # -------------------------------------------------------------------- main
 
 def main(argv):
@@ -471,7 +584,8 @@ def main(argv):
     ap.add_argument("--incidentctl", default=os.path.join(
         build, "incidentctl", "incidentctl"))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=("ingest", "disk", "query", "drop"))
+    ap.add_argument("--only", choices=("ingest", "disk", "query", "drop",
+                                       "retention"))
     ap.add_argument("--json", metavar="FILE")
     # what monitord_run reads of probe_bench's options
     ap.set_defaults(warmup=None, window=None, burst_gap_ms=0)
@@ -490,7 +604,7 @@ def main(argv):
     signal.alarm(int(profile["max_minutes"] * 60))
     ctx = Context(args, profile)
     phases = [args.only] if args.only else ["disk", "query", "drop",
-                                            "ingest"]
+                                            "retention", "ingest"]
     print("metric_bench: %s run, %s; work directory %s" % (
         ctx.results["profile"], ctx.results["date"], ctx.work))
     failed = False
@@ -499,7 +613,8 @@ def main(argv):
             harness.log("phase %s" % phase)
             try:
                 {"ingest": phase_ingest, "disk": phase_disk,
-                 "query": phase_query, "drop": phase_drop}[phase](ctx)
+                 "query": phase_query, "drop": phase_drop,
+                 "retention": phase_retention}[phase](ctx)
             except Exception as e:
                 failed = True
                 harness.log("phase %s failed: %s" % (phase, e))
