@@ -944,10 +944,11 @@ async function viewHost(name) {
 		    sessionStorage.setItem('incidentd.range', r);
 		    route(true);
 		} }, t('range.' + r))));
-	const series = await Promise.all(host.metrics.map((m) => api('GET',
-	    '/api/v1/hosts/' + encodeURIComponent(name) + '/metrics?check=' +
-	    encodeURIComponent(m.check) + '&metric=' +
-	    encodeURIComponent(m.metric) + '&range=' + range)));
+	/* every graph of the host in one request */
+	const graphs = host.metrics.length ? await api('GET', '/api/v1/hosts/' +
+	    encodeURIComponent(name) + '/metrics?range=' + range) :
+	    { series: [] };
+	const series = graphs.series.map((g) => Object.assign({}, graphs, g));
 	const charts = h('div', { class: 'charts', id: 'charts' },
 	    series.map((s) => h('figure', { class: 'panel' },
 		h('figcaption', null, s.check + ' — ' + s.metric),

@@ -425,21 +425,23 @@ $$;
 
 -- GET /api/v1/hosts/{host}/metrics?check=C&metric=M&range=hour|day|week|
 -- month|year: the series in at most 240 steps, each step's mean, lowest and
--- highest value: [epoch seconds, mean, min, max].  An hour or a day reads
--- every sample, a week or a month the 5-minute bins, a year the hourly
--- ones.  Where no sample came for much longer than the series' usual
--- spacing a point [epoch seconds, null, null, null] marks the gap.
+-- highest value: [epoch seconds, mean, min, max] (metric_points, where a
+-- point of nulls marks a gap).  An hour or a day reads every sample, a
+-- week or a month the 5-minute bins, a year the hourly ones.  Without
+-- metric (and check), every series of the host (of the check) at once, as
+-- "series": [{check, metric, points}].
 CREATE OR REPLACE FUNCTION api_metrics(p_role text, p_args jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
 	v_host text := api_text(p_args, 'host', true);
-	v_check text := api_text(p_args, 'check', true);
-	v_metric text := api_text(p_args, 'metric', true);
+	v_check text := api_text(p_args, 'check', false);
+	v_metric text := api_text(p_args, 'metric', false);
 	v_range text := coalesce(api_text(p_args, 'range', false), 'hour');
 	v_span interval;
 	v_step interval;
 	v_tier text;
 	v_to timestamptz := now();
+	v_out jsonb;
 BEGIN
 	SELECT r.span, r.tier INTO v_span, v_tier FROM (VALUES
 	    ('hour', interval '1 hour', 'raw'), ('day', '1 day', 'raw'),
@@ -450,35 +452,31 @@ BEGIN
 		PERFORM lifecycle_fail('LC005',
 		    'range is hour, day, week, month or year');
 	END IF;
+	IF v_metric IS NOT NULL AND v_check IS NULL THEN
+		PERFORM lifecycle_fail('LC005', 'a metric needs its check');
+	END IF;
 	IF NOT host_visible(v_host, p_role) THEN
 		PERFORM lifecycle_fail('LC003', 'no host ' || v_host);
 	END IF;
 	v_step := v_span / 240;
-	RETURN jsonb_build_object('host', v_host, 'check', v_check,
-	    'metric', v_metric, 'range', v_range, 'tier', v_tier,
-	    'from', v_to - v_span, 'to', v_to,
-	    'step_s', extract(epoch FROM v_step),
-	    'points', (WITH b AS (
-		SELECT date_bin(v_step, m.ts, v_to - v_span) AS t,
-		    sum(m.sum) / sum(m.n) AS mean, min(m.lo) AS lo,
-		    max(m.hi) AS hi
-		FROM metric_read(v_host, v_check, v_metric, v_to - v_span, v_to,
-		    v_tier) AS m
-		GROUP BY 1),
-	    g AS (SELECT b.*, b.t - lag(b.t) OVER (ORDER BY b.t) AS gap FROM b),
-	    usual AS (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY gap)
-	        AS gap FROM g)
-	    SELECT coalesce(jsonb_agg(p.point ORDER BY p.t, p.gap_first DESC),
-	        '[]')
-	    FROM (SELECT g.t, 0 AS gap_first, jsonb_build_array(
-	              extract(epoch FROM g.t)::bigint, g.mean, g.lo, g.hi)
-	              AS point FROM g
-	          UNION ALL
-	          SELECT g.t, 1, jsonb_build_array(extract(epoch FROM g.t
-	              - g.gap / 2)::bigint, NULL, NULL, NULL)
-	          FROM g, usual
-	          WHERE g.gap > greatest(usual.gap * 2.5, v_step * 1.5))
-	          AS p));
+	v_out := jsonb_build_object('host', v_host, 'range', v_range,
+	    'tier', v_tier, 'from', v_to - v_span, 'to', v_to,
+	    'step_s', extract(epoch FROM v_step));
+	IF v_metric IS NOT NULL THEN
+		RETURN v_out || jsonb_build_object('check', v_check,
+		    'metric', v_metric, 'points', coalesce((SELECT p.points
+		        FROM metric_points(v_host, v_check, v_metric,
+		            v_to - v_span, v_to, v_step, v_tier) AS p), '[]'));
+	END IF;
+	RETURN v_out || jsonb_build_object('series', (SELECT
+	    coalesce(jsonb_agg(jsonb_build_object('check', s.check_name,
+	        'metric', s.metric, 'points', coalesce(p.points, '[]'))
+	        ORDER BY s.check_name, s.metric), '[]')
+	    FROM metric_host_series(v_host) AS s
+	    LEFT JOIN metric_points(v_host, v_check, NULL, v_to - v_span, v_to,
+	        v_step, v_tier) AS p ON p.check_name = s.check_name
+	        AND p.metric = s.metric
+	    WHERE s.check_name = coalesce(v_check, s.check_name)));
 END
 $$;
 

@@ -354,66 +354,120 @@ RETURNS TABLE (check_name text, metric text) LANGUAGE sql STABLE AS $$
 	SELECT * FROM m);
 $$;
 
--- One series between p_from and p_to as (ts, n, lo, hi, sum): a sample is
--- n = 1 and its value three times, a bin its count, lowest, highest and
--- sum.  p_tier is where it reads: 'raw' (samples), '5m' or '1h' (bins);
--- the time that tier does not hold yet comes from the finer ones.
+-- The series of one host between p_from and p_to as (check_name, metric,
+-- ts, n, lo, hi, sum): a sample is n = 1 and its value three times, a bin
+-- its count, lowest, highest and sum.  A NULL p_check or p_metric means
+-- every one.  p_tier is where it reads: 'raw' (samples), '5m' or '1h'
+-- (bins); the time that tier does not hold yet comes from the finer ones.
 CREATE OR REPLACE FUNCTION metric_read(p_host text, p_check text,
     p_metric text, p_from timestamptz, p_to timestamptz, p_tier text)
-RETURNS TABLE (ts timestamptz, n integer, lo double precision,
-    hi double precision, sum double precision)
+RETURNS TABLE (check_name text, metric text, ts timestamptz, n integer,
+    lo double precision, hi double precision, sum double precision)
 LANGUAGE plpgsql STABLE SET timezone = 'UTC' AS $$
 DECLARE
 	f metric_fold;
-	v_id integer;
+	v_ids integer[];
 BEGIN
 	SELECT * INTO STRICT f FROM metric_fold;
-	SELECT s.id INTO v_id FROM metric_series s WHERE s.host = p_host
-	    AND s.check_name = p_check AND s.metric = p_metric;
+	SELECT array_agg(s.id) INTO v_ids FROM metric_series s
+	WHERE s.host = p_host AND s.check_name = coalesce(p_check, s.check_name)
+	  AND s.metric = coalesce(p_metric, s.metric);
 	IF p_tier = 'raw' THEN
-		RETURN QUERY SELECT r.start + u.t * interval '1 millisecond',
-		    1, u.v, u.v, u.v
-		FROM metric_raw r CROSS JOIN LATERAL unnest(r.t, r.v) AS u(t, v)
-		WHERE r.series = v_id AND r.start >= date_trunc('hour', p_from)
+		RETURN QUERY SELECT s.check_name, s.metric,
+		    r.start + u.t * interval '1 millisecond', 1, u.v, u.v, u.v
+		FROM metric_raw r JOIN metric_series s ON s.id = r.series
+		CROSS JOIN LATERAL unnest(r.t, r.v) AS u(t, v)
+		WHERE r.series = ANY (v_ids)
+		  AND r.start >= date_trunc('hour', p_from)
 		  AND r.start < least(p_to, f.hour_done)
 		  AND r.start + u.t * interval '1 millisecond' >= p_from
 		  AND r.start + u.t * interval '1 millisecond' < p_to;
 	END IF;
 	IF p_tier = '1h' THEN
-		RETURN QUERY SELECT m.start + (u.i - 1) * interval '1 hour',
-		    u.n, u.lo, u.hi, u.sum
-		FROM metric_1h m CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi,
-		    m.sum) WITH ORDINALITY AS u(n, lo, hi, sum, i)
-		WHERE m.series = v_id AND m.start >= date_trunc('day', p_from)
+		RETURN QUERY SELECT s.check_name, s.metric,
+		    m.start + (u.i - 1) * interval '1 hour', u.n, u.lo, u.hi,
+		    u.sum
+		FROM metric_1h m JOIN metric_series s ON s.id = m.series
+		CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi, m.sum)
+		    WITH ORDINALITY AS u(n, lo, hi, sum, i)
+		WHERE m.series = ANY (v_ids)
+		  AND m.start >= date_trunc('day', p_from)
 		  AND m.start < least(p_to, f.day_done) AND u.n > 0
 		  AND m.start + (u.i - 1) * interval '1 hour' >= p_from
 		  AND m.start + (u.i - 1) * interval '1 hour' < p_to;
 	END IF;
 	IF p_tier IN ('5m', '1h') THEN
-		RETURN QUERY SELECT m.start + (u.i - 1) * interval '5 minutes',
-		    u.n, u.lo, u.hi, u.sum
-		FROM metric_5m m CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi,
-		    m.sum) WITH ORDINALITY AS u(n, lo, hi, sum, i)
-		WHERE m.series = v_id AND m.start >= date_trunc('hour', p_from)
+		RETURN QUERY SELECT s.check_name, s.metric,
+		    m.start + (u.i - 1) * interval '5 minutes', u.n, u.lo, u.hi,
+		    u.sum
+		FROM metric_5m m JOIN metric_series s ON s.id = m.series
+		CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi, m.sum)
+		    WITH ORDINALITY AS u(n, lo, hi, sum, i)
+		WHERE m.series = ANY (v_ids)
+		  AND m.start >= date_trunc('hour', p_from)
 		  AND m.start >= CASE p_tier WHEN '1h' THEN f.day_done
 		      ELSE '-infinity' END
 		  AND m.start < least(p_to, f.hour_done) AND u.n > 0
 		  AND m.start + (u.i - 1) * interval '5 minutes' >= p_from
 		  AND m.start + (u.i - 1) * interval '5 minutes' < p_to;
 	END IF;
-	RETURN QUERY SELECT i.ts, 1, i.value, i.value, i.value
+	RETURN QUERY SELECT i.check_name, i.metric, i.ts, 1, i.value,
+	    i.value, i.value
 	FROM metric_incoming i
-	WHERE i.host = p_host AND i.check_name = p_check
-	  AND i.metric = p_metric AND i.ts >= greatest(p_from, f.hour_done)
-	  AND i.ts < p_to;
+	WHERE i.host = p_host AND i.check_name = coalesce(p_check, i.check_name)
+	  AND i.metric = coalesce(p_metric, i.metric)
+	  AND i.ts >= greatest(p_from, f.hour_done) AND i.ts < p_to;
 	IF f.legacy_next IS NOT NULL THEN
-		RETURN QUERY SELECT l.ts, 1, l.value, l.value, l.value
+		RETURN QUERY SELECT l.check_name, l.metric, l.ts, 1, l.value,
+		    l.value, l.value
 		FROM metric_legacy l
-		WHERE l.host = p_host AND l.check_name = p_check
-		  AND l.metric = p_metric
+		WHERE l.host = p_host
+		  AND l.check_name = coalesce(p_check, l.check_name)
+		  AND l.metric = coalesce(p_metric, l.metric)
 		  AND l.ts >= greatest(p_from, f.legacy_next) AND l.ts < p_to;
 	END IF;
 END
+$$;
+
+-- The graphs of one host's series (every one where p_check or p_metric
+-- is NULL) from p_from to p_to in steps of p_step, read from p_tier:
+-- (check_name, metric, points), points a JSON array of [epoch seconds,
+-- mean, lowest, highest] per step that has data.  Where no sample came
+-- for more than 2.5 times the series' usual spacing of points (and 1.5
+-- steps), a point of nulls in the middle marks the gap.
+CREATE OR REPLACE FUNCTION metric_points(p_host text, p_check text,
+    p_metric text, p_from timestamptz, p_to timestamptz, p_step interval,
+    p_tier text)
+RETURNS TABLE (check_name text, metric text, points jsonb)
+LANGUAGE sql STABLE AS $$
+	WITH b AS (
+	    SELECT m.check_name, m.metric,
+	        date_bin(p_step, m.ts, p_from) AS t,
+	        sum(m.sum) / sum(m.n) AS mean, min(m.lo) AS lo,
+	        max(m.hi) AS hi
+	    FROM metric_read(p_host, p_check, p_metric, p_from, p_to, p_tier)
+	        AS m
+	    GROUP BY 1, 2, 3),
+	g AS (SELECT b.*, b.t - lag(b.t) OVER (PARTITION BY b.check_name,
+	          b.metric ORDER BY b.t) AS gap
+	      FROM b),
+	usual AS (SELECT g.check_name, g.metric,
+	              percentile_disc(0.5) WITHIN GROUP (ORDER BY g.gap) AS gap
+	          FROM g GROUP BY 1, 2),
+	p AS (SELECT g.check_name, g.metric, g.t, 0 AS gap_first,
+	          jsonb_build_array(extract(epoch FROM g.t)::bigint, g.mean,
+	              g.lo, g.hi) AS point
+	      FROM g
+	      UNION ALL
+	      SELECT g.check_name, g.metric, g.t, 1,
+	          jsonb_build_array(extract(epoch FROM g.t - g.gap / 2)::bigint,
+	              NULL, NULL, NULL)
+	      FROM g JOIN usual u ON u.check_name = g.check_name
+	          AND u.metric = g.metric
+	      WHERE g.gap > greatest(u.gap * 2.5, p_step * 1.5))
+	SELECT p.check_name, p.metric,
+	    jsonb_agg(p.point ORDER BY p.t, p.gap_first DESC)
+	FROM p GROUP BY 1, 2;
 $$;
 
 -- The rows of a table: the planner's estimate, or a count where it has

@@ -142,6 +142,14 @@ def check_board(op, kansa, vendor):
     d = op.ok("GET", "/api/v1/hosts/zaimu-db01/metrics?check=disk&"
               "metric=%2F%20used_pct&range=day")
     assert d["step_s"] == 360 and len(d["points"]) <= 240, d
+    # every graph of the host in one request, the same points
+    a = op.ok("GET", "/api/v1/hosts/zaimu-db01/metrics?range=day")
+    assert [(g["check"], g["metric"]) for g in a["series"]] == [
+        ("disk", "/ used_pct"), ("disk", "/var used_pct")], a
+    assert a["series"][0]["points"] == d["points"] and \
+        a["tier"] == d["tier"] == "raw", a
+    st, j = op.get("/api/v1/hosts/zaimu-db01/metrics?metric=x")
+    assert st == 400 and "check" in j["error"], (st, j)
 
 
 def check_incidents(pg, op, kansa, vendor, ids):
