@@ -8,10 +8,11 @@ PostgreSQL beside monitord.
 
 ingest  monitord with its default store_samples on N loopback ICMP targets
         (100,000 every 10 s for 30 minutes and 1,000,000 every 60 s for 15
-        minutes), incidentd keeping the store: samples stored and dropped,
-        probing lateness, PostgreSQL's CPU (every backend, autovacuum and
-        the checkpointer, incidentd's upkeep included), then the fold of
-        what is left in metric_incoming, timed.
+        minutes), metric_maintain() called as incidentd's upkeep calls it:
+        samples stored and dropped, probing lateness, PostgreSQL's CPU
+        (every backend, autovacuum and the checkpointer, the upkeep's
+        folds included), then the fold of what is left in
+        metric_incoming, timed.
 disk    a whole hour of samples of S series, every 10 s and every 60 s,
         folded by the store's own metric_fold_samples: bytes per raw
         sample (heap, TOAST and index of metric_raw's partition), bytes
@@ -39,6 +40,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 from benchlib import (BENCH_DIR, BenchError, CLEANUP, CLK_TCK, Context,
@@ -102,6 +104,33 @@ def start_incidentd(ctx, pg, label, http_port=None):
     return inc
 
 
+class Keeper(threading.Thread):
+    """Calls metric_maintain() as incidentd's upkeep does: again at once
+    while a step did something, otherwise every 60 s."""
+
+    def __init__(self, pg):
+        super().__init__(daemon=True)
+        self.pg, self.did = pg, []
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            try:
+                did = q1(self.pg, "SELECT metric_maintain()")
+            except Exception as e:  # a lock not had in time: next round
+                did, err = "", str(e)
+                self.did.append("error: " + err.strip()[:200])
+            if did:
+                if not did.startswith("made "):
+                    self.did.append(did)
+                continue
+            self.halt.wait(60)
+
+    def stop(self):
+        self.halt.set()
+        self.join(600)
+
+
 def fail(msg):
     raise BenchError(msg)
 
@@ -143,7 +172,10 @@ def tier_bytes(pg, tier):
 def ingest_run(ctx, n, iv, window):
     label = "ingest-%dk-%ds" % (n // 1000, iv)
     pg = new_cluster(ctx, label)
-    inc = start_incidentd(ctx, pg, label)
+    # the store's upkeep as incidentd's does it (upkeep.c), without
+    # incidentd's ingestion of the million first states beside it
+    keeper = Keeper(pg)
+    keeper.start()
     marks = []
 
     def snap():
@@ -174,10 +206,8 @@ def ingest_run(ctx, n, iv, window):
     r["samples_per_s"] = stored / secs
     r["late_partition_rows"] = int(q1(pg, "SELECT count(*) FROM "
                                       "metric_incoming_late"))
-    r["upkeep"] = [ln.split("metric store: ", 1)[1] for ln in open(
-        inc.logpath, errors="replace") if "metric store: " in ln and
-        "made " not in ln]
-    inc.stop()
+    keeper.stop()
+    r["upkeep"] = keeper.did
     # what is left, folded at once: the fold's cost per sample
     rows = int(q1(pg, "SELECT count(*) FROM metric_incoming"))
     inc_bytes = tier_bytes(pg, "incoming")

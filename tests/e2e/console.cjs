@@ -194,6 +194,22 @@ async function main() {
 	await page.waitForSelector('[data-range="hour"][aria-pressed="true"]');
 	await page.waitForSelector('#charts svg.chart polyline');
 	await shot(page, '06-host');
+	// the value axis: round steps in the metric's unit, none repeated
+	const ticks = await page.$$eval('#charts svg.chart:first-of-type ' +
+	    'text[text-anchor="end"]', (t) => t.map((e) => e.textContent));
+	check(ticks.includes('50%') && new Set(ticks).size === ticks.length,
+	    'value ticks ' + ticks.join(' '));
+	log('the year view: hourly bins, and this hour of samples in it');
+	await page.click('[data-range="year"]');
+	await page.waitForSelector('[data-range="year"][aria-pressed="true"]');
+	await page.waitForSelector('#charts svg.chart .line');
+	const years = await page.$$eval('#charts svg.chart:first-of-type ' +
+	    'text[text-anchor="middle"]', (t) => t.map((e) => e.textContent));
+	check(years.length >= 5 && years.every((y) =>
+	    /^(\d{4}\/\d\d|\d\d\/\d{4})$/.test(y)),
+	    'month ticks ' + years.join(' '));
+	await page.click('[data-range="hour"]');
+	await page.waitForSelector('[data-range="hour"][aria-pressed="true"]');
 
 	log('a maintenance window, scheduled');
 	await page.keyboard.press('m');
