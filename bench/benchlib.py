@@ -41,6 +41,8 @@ PHASE_PACKAGES = {
               "snmpwalk": "/usr/bin/snmpwalk", "nagios4": NAGIOS,
               "check_snmp": CHECK_SNMP},
              ["snmpd", "snmp", "nagios4", "monitoring-plugins"]),
+    # metric_bench.py: promtool for Prometheus's bytes per sample
+    "disk": ({"promtool": "/usr/bin/promtool"}, ["prometheus"]),
 }
 
 # The sizes and durations of a full run and of a --quick smoke run.

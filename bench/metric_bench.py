@@ -44,7 +44,7 @@ import threading
 import time
 
 from benchlib import (BENCH_DIR, BenchError, CLEANUP, CLK_TCK, Context,
-    Proc, fmt, harness, run_timed, table)
+    Proc, ensure_packages, fmt, harness, run_timed, table)
 from monitord_run import probe_features, run_monitord, write_conf
 
 PROFILES = {
@@ -639,8 +639,15 @@ def main(argv):
         ctx.results["profile"], ctx.results["date"], ctx.work))
     failed = False
     try:
+        blocked = ensure_packages(phases, False)
         for phase in phases:
             harness.log("phase %s" % phase)
+            if phase in blocked:
+                failed = True
+                harness.log("phase %s cannot run: %s" % (phase,
+                                                        blocked[phase]))
+                ctx.results.setdefault("failed", {})[phase] = blocked[phase]
+                continue
             try:
                 {"ingest": phase_ingest, "disk": phase_disk,
                  "query": phase_query, "drop": phase_drop,

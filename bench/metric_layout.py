@@ -156,6 +156,9 @@ def main():
     args = ap.parse_args()
     if not 1 <= args.series <= 100000 or not 1 <= args.hours <= 48:
         ap.error("--series 1-100000, --hours 1-48")
+    # the peer: Debian's prometheus package, for promtool
+    from benchlib import ensure_packages
+    ensure_packages(["disk"], False)
     work = tempfile.mkdtemp(prefix="metric-layout-")
     os.chmod(work, 0o755)
     pg = harness.Postgres(os.path.join(work, "pg"), dbname="layout")
@@ -195,9 +198,8 @@ def main():
                         "(%.1f s)" % ("prometheus", "-", size, size / total,
                                       secs))
         else:
-            harness.log("no %s (apt-get install prometheus): Prometheus "
-                        "not measured" % PROMTOOL)
-            out["prometheus_missing"] = True
+            raise RuntimeError("no %s, and apt-get install prometheus "
+                               "failed: Prometheus not measured" % PROMTOOL)
         out["samples"] = total
     finally:
         pg.stop("immediate")
