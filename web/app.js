@@ -29,7 +29,7 @@ function t(key, ...args) {
  * value is null or false are left out; on* attributes are listeners. */
 function h(tag, attrs, ...kids) {
 	const svg = ['svg', 'path', 'polyline', 'polygon', 'line', 'text',
-	    'rect', 'g', 'title'].includes(tag);
+	    'rect', 'g', 'title', 'circle'].includes(tag);
 	const el = svg ?
 	    document.createElementNS('http://www.w3.org/2000/svg', tag) :
 	    document.createElement(tag);
@@ -912,10 +912,9 @@ function chart(s, label) {
 		    x2: x(tt), y2: H - B + 3 }), h('text', { x: x(tt), y: H - 5,
 		    'text-anchor': 'middle' }, text));
 	for (const run of runs.filter((r) => r.length)) {
-		if (run.length === 1) {
-			svg.append(h('line', { class: 'line', x1: x(run[0][0]) - 1,
-			    y1: y(run[0][1]), x2: x(run[0][0]) + 1,
-			    y2: y(run[0][1]) }));
+		if (run.length === 1) {    /* a point alone: a dot */
+			svg.append(h('circle', { class: 'dot', cx: x(run[0][0]),
+			    cy: y(run[0][1]), r: 2 }));
 			continue;
 		}
 		svg.append(h('polygon', { class: 'area', points: run.map((p) =>

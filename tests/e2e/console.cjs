@@ -195,15 +195,15 @@ async function main() {
 	await page.waitForSelector('#charts svg.chart polyline');
 	await shot(page, '06-host');
 	// the value axis: round steps in the metric's unit, none repeated
-	const ticks = await page.$$eval('#charts svg.chart:first-of-type ' +
+	const ticks = await page.$$eval('#charts > figure:first-child svg.chart ' +
 	    'text[text-anchor="end"]', (t) => t.map((e) => e.textContent));
 	check(ticks.includes('50%') && new Set(ticks).size === ticks.length,
 	    'value ticks ' + ticks.join(' '));
 	log('the year view: hourly bins, and this hour of samples in it');
 	await page.click('[data-range="year"]');
 	await page.waitForSelector('[data-range="year"][aria-pressed="true"]');
-	await page.waitForSelector('#charts svg.chart .line');
-	const years = await page.$$eval('#charts svg.chart:first-of-type ' +
+	await page.waitForSelector('#charts svg.chart :is(.line, .dot)');
+	const years = await page.$$eval('#charts > figure:first-child svg.chart ' +
 	    'text[text-anchor="middle"]', (t) => t.map((e) => e.textContent));
 	check(years.length >= 5 && years.every((y) =>
 	    /^(\d{4}\/\d\d|\d\d\/\d{4})$/.test(y)),

@@ -83,10 +83,21 @@ hosts:
 
 
 def folded(pg):
-    return one(pg, "SELECT hour_done = date_trunc('hour', now(), 'UTC') "
-               "AND day_done = date_trunc('day', now(), 'UTC') AND NOT "
-               "EXISTS (SELECT 1 FROM metric_incoming_late) "
-               "FROM metric_fold") == "t"
+    """Every hour that is due folded (an hour is, two minutes after its
+    end), every day before it, and no sample left that came late."""
+    return one(pg, "SELECT hour_done = date_trunc('hour', now() - interval "
+               "'2 minutes', 'UTC') AND day_done = date_trunc('day', "
+               "hour_done, 'UTC') AND NOT EXISTS (SELECT 1 FROM "
+               "metric_incoming_late) FROM metric_fold") == "t"
+
+
+def same(pg, got, want):
+    """The rows of two queries, and how many, compared in one statement:
+    an hour folded meanwhile cannot come between them."""
+    return pg.query("SELECT (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) a) "
+                    "+ (SELECT count(*) FROM ((%s) EXCEPT ALL (%s)) b), "
+                    "(SELECT count(*) FROM (%s) c)" % (
+                        got, want, want, got, want))[0]
 
 
 def check_history(pg, op):
@@ -105,42 +116,41 @@ def check_history(pg, op):
              timeout=120)
     # the partitions of the folded hours are gone
     assert one(pg, "SELECT count(*) FROM metric_partition WHERE tier = "
-               "'incoming' AND lo < date_trunc('hour', now(), 'UTC')") == "0"
+               "'incoming' AND lo < (SELECT hour_done FROM metric_fold)") \
+        == "0"
     assert one(pg, "SELECT count(*) FROM pg_class WHERE relname = "
                "'metric_incoming_' || to_char(%s AT TIME ZONE 'UTC', "
                "'YYYYMMDD\"t\"HH24MI')" % H) == "0"
     series = one(pg, "SELECT id FROM metric_series WHERE host = '%s' AND "
                  "check_name = '%s' AND metric = '%s'" % (HOST, CHECK,
                                                           METRIC))
-    done = "date_trunc('hour', now(), 'UTC')"
+    done = "(SELECT hour_done FROM metric_fold)"
     # every sample before the fold's hour in metric_raw, to the ms
-    assert one(pg, "SELECT sum(cardinality(t)) FROM metric_raw WHERE "
-               "series = %s" % series) == one(
-        pg, "SELECT count(*) FROM history WHERE ts < %s" % done)
-    mine = ("(SELECT date_trunc('milliseconds', ts), value FROM "
-            "metric_sample WHERE host = '%s' AND check_name = '%s' AND "
-            "metric = '%s')" % (HOST, CHECK, METRIC))
-    assert console_rows(pg, mine) == console_rows(
-        pg, "(SELECT date_trunc('milliseconds', ts), v FROM history)")
-    # the 5-minute bins of the three hours, and the hourly ones of the
+    diff, n = same(pg, "SELECT r.start + u.t * interval '1 millisecond', "
+                   "u.v FROM metric_raw r, unnest(r.t, r.v) u(t, v) WHERE "
+                   "r.series = %s" % series, "SELECT date_trunc("
+                   "'milliseconds', ts), v FROM history WHERE ts < %s"
+                   % done)
+    assert diff == "0" and int(n) > 500, (diff, n)
+    # and every one, folded or not, in metric_sample
+    diff, n = same(pg, "SELECT date_trunc('milliseconds', ts), value FROM "
+                   "metric_sample WHERE host = '%s' AND check_name = '%s' "
+                   "AND metric = '%s'" % (HOST, CHECK, METRIC),
+                   "SELECT date_trunc('milliseconds', ts), v FROM history")
+    assert diff == "0", (diff, n)
+    # the 5-minute bins of the hours folded, and the hourly ones of the
     # day two days ago, as the samples give them
     for tier, width, lo, hi in (("5m", "5 minutes", H, done),
                                 ("1h", "1 hour", D, D + " + interval "
                                  "'1 day'")):
-        got = pg.query("SELECT ts, n, lo, hi, sum FROM metric_read('%s', "
-                       "'%s', '%s', %s, %s, '%s') ORDER BY ts" % (
-                           HOST, CHECK, METRIC, lo, hi, tier))
-        want = pg.query("SELECT date_bin('%s', ts, %s), count(*), min(v), "
-                        "max(v), sum(v) FROM history WHERE ts >= %s AND "
-                        "ts < %s GROUP BY 1 ORDER BY 1" % (width, D, lo,
-                                                           hi))
-        assert got == want and want, (tier, got[:3], want[:3])
+        diff, n = same(pg, "SELECT ts, n, lo, hi, sum FROM metric_read("
+                       "'%s', '%s', '%s', %s, %s, '%s')" % (
+                           HOST, CHECK, METRIC, lo, hi, tier),
+                       "SELECT date_bin('%s', ts, %s), count(*)::integer, "
+                       "min(v), max(v), sum(v) FROM history WHERE ts >= %s "
+                       "AND ts < %s GROUP BY 1" % (width, D, lo, hi))
+        assert diff == "0" and n != "0", (tier, diff, n)
     return series
-
-
-def console_rows(pg, sql):
-    return pg.query("SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY "
-                    "x::text), '')), count(*) FROM %s x" % sql)
 
 
 def check_api(op):
@@ -170,15 +180,17 @@ def check_api(op):
 
 def check_late(pg, op, series):
     log("samples that come after their hour was folded")
-    rows = one(pg, "SELECT count(*) FROM metric_raw WHERE series = %s"
-               % series)
+    rows = int(one(pg, "SELECT count(*) FROM metric_raw WHERE series = %s "
+                   "AND start = %s" % (series, H)))
     pg.query("INSERT INTO metric_incoming SELECT %s + interval '10 minutes' "
              "+ i * interval '1 second', '%s', '%s', '%s', 5000 FROM "
              "generate_series(0, 29) i" % (H, HOST, CHECK, METRIC))
+    assert one(pg, "SELECT count(*) FROM metric_incoming_late") == "30"
     wait_for("the late samples folded", lambda: one(
-        pg, "SELECT count(*) FROM metric_incoming_late") == "0" and one(
-        pg, "SELECT count(*) FROM metric_raw WHERE series = %s" % series)
-        != rows, timeout=60)
+        pg, "SELECT count(*) FROM metric_incoming_late") == "0", timeout=60)
+    # a row of their own in the hour's chunks
+    assert int(one(pg, "SELECT count(*) FROM metric_raw WHERE series = %s "
+                   "AND start = %s" % (series, H))) == rows + 1
     # the bin has two rows now, which a reader adds up
     got = pg.query("SELECT count(*), sum(n), max(hi) FROM metric_read("
                    "'%s', '%s', '%s', %s + interval '10 minutes', %s + "
