@@ -12,6 +12,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -622,3 +623,26 @@ def machine_facts():
     return facts
 
 
+PROMTOOL = "/usr/bin/promtool"
+
+
+def prometheus_block_bytes(pg, copy_sql, work):
+    """Bytes of the TSDB blocks that Debian's promtool makes of the
+    samples that copy_sql (a psql \\copy ... TO '%s' of OpenMetrics
+    lines) writes: metric_layout.py's and metric_bench.py's peer."""
+    body, text = os.path.join(work, "om.body"), os.path.join(work, "om")
+    blocks = os.path.join(work, "tsdb")
+    shutil.rmtree(blocks, ignore_errors=True)
+    pg.psql(pg.dbname, copy_sql % body)
+    with open(text, "w") as out, open(body) as f:
+        out.write("# TYPE bench_value gauge\n")
+        shutil.copyfileobj(f, out)
+        out.write("# EOF\n")
+    os.unlink(body)
+    rc, _, out, err = run_timed([PROMTOOL, "tsdb", "create-blocks-from",
+                                 "openmetrics", "-q", text, blocks], 1800)
+    os.unlink(text)
+    if rc != 0:
+        raise BenchError("promtool failed: %s%s" % (out, err))
+    return sum(os.path.getsize(os.path.join(d, f))
+               for d, _, files in os.walk(blocks) for f in files)

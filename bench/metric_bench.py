@@ -44,7 +44,8 @@ import threading
 import time
 
 from benchlib import (BENCH_DIR, BenchError, CLEANUP, CLK_TCK, Context,
-    Proc, ensure_packages, fmt, harness, run_timed, table)
+    PROMTOOL, Proc, ensure_packages, fmt, harness, prometheus_block_bytes,
+    run_timed, table)
 from monitord_run import probe_features, run_monitord, write_conf
 
 PROFILES = {
@@ -56,8 +57,6 @@ PROFILES = {
                   query_series=1000, query_hosts=5, drop_series=2000,
                   retention_series=200, retention_hours=54, max_minutes=30),
 }
-
-PROMTOOL = "/usr/bin/promtool"
 
 INCIDENTD_YAML = """\
 instance: bench-incidentd
@@ -274,25 +273,6 @@ OPENMETRICS = ("\\copy (SELECT 'bench_value{host=\"' || host || '\",check=\""
                "ORDER BY host, check_name, metric, ts) TO '%s'")
 
 
-def prometheus_bytes(pg, work):
-    body, text = os.path.join(work, "om.body"), os.path.join(work, "om")
-    blocks = os.path.join(work, "tsdb")
-    shutil.rmtree(blocks, ignore_errors=True)
-    pg.psql(pg.dbname, OPENMETRICS % body)
-    with open(text, "w") as out, open(body) as f:
-        out.write("# TYPE bench_value gauge\n")
-        shutil.copyfileobj(f, out)
-        out.write("# EOF\n")
-    os.unlink(body)
-    rc, _, out, err = run_timed([PROMTOOL, "tsdb", "create-blocks-from",
-                                 "openmetrics", "-q", text, blocks], 1800)
-    os.unlink(text)
-    if rc != 0:
-        raise BenchError("promtool failed: %s%s" % (out, err))
-    return sum(os.path.getsize(os.path.join(d, f))
-               for d, _, files in os.walk(blocks) for f in files)
-
-
 def phase_disk(ctx):
     if not os.access(PROMTOOL, os.X_OK):
         raise BenchError("%s is missing: apt-get install "
@@ -309,7 +289,7 @@ def phase_disk(ctx):
         pg.query("VACUUM ANALYZE metric_raw, metric_5m")
         raw, m5 = tier_bytes(pg, "raw"), tier_bytes(pg, "5m")
         rows5 = int(q1(pg, "SELECT count(*) FROM metric_5m"))
-        prom = prometheus_bytes(pg, ctx.work)
+        prom = prometheus_block_bytes(pg, OPENMETRICS, ctx.work)
         r = dict(interval_s=iv, series=series, samples=total, fold_s=fold_s,
                  raw_bytes=raw, raw_bytes_per_sample=raw / total,
                  m5_bytes_per_row=m5 / rows5, m5_bytes_per_bin=m5 / rows5 / 12,

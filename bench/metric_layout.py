@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests", "lib"))
 import harness  # noqa: E402
+from benchlib import (PROMTOOL, ensure_packages,  # noqa: E402
+    prometheus_block_bytes)
 
 # The samples: series s, interval iv seconds, sample k at
 # start + k * iv + jitter; the value is an RTT around 0.05 ms for even
@@ -115,37 +116,16 @@ def chunk_sql(name, span, otype, oexpr, vtype, comp):
         t=t, otype=otype, oexpr=oexpr, vtype=vtype, comp=comp, span=span)
 
 
-PROMTOOL = "/usr/bin/promtool"
-
 OPENMETRICS = ("\\copy (SELECT 'bench_value{series=\"' || (series * 100 + iv) "
                "|| '\"} ' || value || ' ' || extract(epoch FROM ts) "
                "FROM samples ORDER BY series, iv, ts) TO '%s'")
 
 
-def dir_bytes(path):
-    return sum(os.path.getsize(os.path.join(d, f))
-               for d, _, files in os.walk(path) for f in files)
-
-
 def prometheus_size(pg, work):
     """(bytes of the TSDB blocks, seconds) for the samples table."""
-    body = os.path.join(work, "samples.om.body")
-    text = os.path.join(work, "samples.om")
-    blocks = os.path.join(work, "tsdb")
     t0 = time.monotonic()
-    pg.psql(pg.dbname, OPENMETRICS % body)
-    with open(text, "w") as out, open(body) as f:
-        out.write("# TYPE bench_value gauge\n")
-        shutil.copyfileobj(f, out)
-        out.write("# EOF\n")
-    os.unlink(body)
-    r = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics",
-                        "-q", text, blocks], capture_output=True, text=True,
-                       timeout=1800)
-    if r.returncode != 0:
-        raise RuntimeError("promtool failed: %s" % (r.stderr or r.stdout))
-    os.unlink(text)
-    return dir_bytes(blocks), time.monotonic() - t0
+    size = prometheus_block_bytes(pg, OPENMETRICS, work)
+    return size, time.monotonic() - t0
 
 
 def main():
@@ -157,7 +137,6 @@ def main():
     if not 1 <= args.series <= 100000 or not 1 <= args.hours <= 48:
         ap.error("--series 1-100000, --hours 1-48")
     # the peer: Debian's prometheus package, for promtool
-    from benchlib import ensure_packages
     ensure_packages(["disk"], False)
     work = tempfile.mkdtemp(prefix="metric-layout-")
     os.chmod(work, 0o755)

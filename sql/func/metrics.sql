@@ -314,18 +314,18 @@ BEGIN
 		UPDATE metric_fold SET legacy_next = v_at;
 		RETURN format('folded %s samples kept from before 019', v_n);
 	END IF;
-	-- traps in the default partition: into their own, or gone if old
-	SELECT min(received_at) INTO v_at FROM trap_event_late
-	WHERE received_at >= now() - (SELECT keep FROM metric_tier
-	    WHERE tier = 'traps');
-	IF v_at IS NOT NULL THEN
-		RETURN 'made ' || metric_partition_ensure('traps', v_at);
-	END IF;
+	-- traps in the default partition: gone if older than kept (first, so
+	-- that a partition made for the others does not take them along),
+	-- else into their own
 	DELETE FROM trap_event_late WHERE received_at < now()
 	    - (SELECT keep FROM metric_tier WHERE tier = 'traps');
 	GET DIAGNOSTICS v_n = ROW_COUNT;
 	IF v_n > 0 THEN
 		RETURN format('dropped %s old traps', v_n);
+	END IF;
+	SELECT min(received_at) INTO v_at FROM trap_event_late;
+	IF v_at IS NOT NULL THEN
+		RETURN 'made ' || metric_partition_ensure('traps', v_at);
 	END IF;
 	RETURN NULL;
 END
