@@ -118,9 +118,12 @@ def main():
 
         log("a console process that dies is started again")
         os.kill(child, signal.SIGKILL)
-        wait_for("a new console process", lambda: children(inc.proc.pid)
-                 and children(inc.proc.pid) != [child], timeout=10)
-        child = children(inc.proc.pid)[0]
+        # One reading of the list per try: the killed child can be reaped
+        # between two readings, and an empty list is no new process.
+        old = child
+        kids = wait_for("a new console process", lambda: [
+            k for k in children(inc.proc.pid) if k != old], timeout=10)
+        child = kids[0]
         wait_for("the console answering again", lambda: harness.port_open(
             "127.0.0.1", port))
 
