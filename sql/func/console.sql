@@ -424,12 +424,14 @@ END
 $$;
 
 -- GET /api/v1/hosts/{host}/metrics?check=C&metric=M&range=hour|day|week|
--- month|year: the series in at most 240 steps, each step's mean, lowest and
--- highest value: [epoch seconds, mean, min, max] (metric_points, where a
--- point of nulls marks a gap).  An hour or a day reads every sample, a
--- week or a month the 5-minute bins, a year the hourly ones.  Without
--- metric (and check), every series of the host (of the check) at once, as
--- "series": [{check, metric, points}].
+-- month|year: the series in steps on a grid from the epoch (15 s, 6 min,
+-- 1 h, 3 h, a day: at most 240 of them, 365 for a year), each step's mean,
+-- lowest and highest value: [epoch seconds, mean, min, max]
+-- (metric_points, where a point of nulls marks a gap).  An hour or a day
+-- reads every sample, a week or a month the 5-minute bins, a year the
+-- hourly ones; on that grid a row of bins lies in one step and gives its
+-- totals.  Without metric (and check), every series of the host (of the
+-- check) at once, as "series": [{check, metric, points}].
 CREATE OR REPLACE FUNCTION api_metrics(p_role text, p_args jsonb)
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -437,18 +439,20 @@ DECLARE
 	v_check text := api_text(p_args, 'check', false);
 	v_metric text := api_text(p_args, 'metric', false);
 	v_range text := coalesce(api_text(p_args, 'range', false), 'hour');
-	v_span interval;
+	v_steps integer;
 	v_step interval;
 	v_tier text;
+	v_from timestamptz;
 	v_to timestamptz := now();
 	v_out jsonb;
 BEGIN
-	SELECT r.span, r.tier INTO v_span, v_tier FROM (VALUES
-	    ('hour', interval '1 hour', 'raw'), ('day', '1 day', 'raw'),
-	    ('week', '7 days', '5m'), ('month', '30 days', '5m'),
-	    ('year', '365 days', '1h')) AS r(name, span, tier)
+	SELECT r.steps, r.step, r.tier INTO v_steps, v_step, v_tier FROM (VALUES
+	    ('hour', 240, interval '15 seconds', 'raw'),
+	    ('day', 240, '6 minutes', 'raw'), ('week', 168, '1 hour', '5m'),
+	    ('month', 240, '3 hours', '5m'), ('year', 365, '1 day', '1h'))
+	    AS r(name, steps, step, tier)
 	WHERE r.name = v_range;
-	IF v_span IS NULL THEN
+	IF v_step IS NULL THEN
 		PERFORM lifecycle_fail('LC005',
 		    'range is hour, day, week, month or year');
 	END IF;
@@ -458,22 +462,24 @@ BEGIN
 	IF NOT host_visible(v_host, p_role) THEN
 		PERFORM lifecycle_fail('LC003', 'no host ' || v_host);
 	END IF;
-	v_step := v_span / 240;
+	-- the last step is the one now is in
+	v_from := date_bin(v_step, v_to, timestamptz 'epoch')
+	    - (v_steps - 1) * v_step;
 	v_out := jsonb_build_object('host', v_host, 'range', v_range,
-	    'tier', v_tier, 'from', v_to - v_span, 'to', v_to,
+	    'tier', v_tier, 'from', v_from, 'to', v_to,
 	    'step_s', extract(epoch FROM v_step));
 	IF v_metric IS NOT NULL THEN
 		RETURN v_out || jsonb_build_object('check', v_check,
 		    'metric', v_metric, 'points', coalesce((SELECT p.points
 		        FROM metric_points(v_host, v_check, v_metric,
-		            v_to - v_span, v_to, v_step, v_tier) AS p), '[]'));
+		            v_from, v_to, v_step, v_tier) AS p), '[]'));
 	END IF;
 	RETURN v_out || jsonb_build_object('series', (SELECT
 	    coalesce(jsonb_agg(jsonb_build_object('check', s.check_name,
 	        'metric', s.metric, 'points', coalesce(p.points, '[]'))
 	        ORDER BY s.check_name, s.metric), '[]')
 	    FROM metric_host_series(v_host) AS s
-	    LEFT JOIN metric_points(v_host, v_check, NULL, v_to - v_span, v_to,
+	    LEFT JOIN metric_points(v_host, v_check, NULL, v_from, v_to,
 	        v_step, v_tier) AS p ON p.check_name = s.check_name
 	        AND p.metric = s.metric
 	    WHERE s.check_name = coalesce(v_check, s.check_name)));

@@ -53,8 +53,8 @@ $$;
 
 -- Packs the bins in the temporary table metric_bins (series, start, bin,
 -- n, lo, hi, sum, last, last_t: bin counted from 0, last_t in ms after
--- start) into rows of p_bins bins each in p_tbl, after making the
--- partitions they go to.
+-- start) into rows of p_bins bins each in p_tbl, with the totals of the
+-- row's bins, after making the partitions they go to.
 CREATE OR REPLACE FUNCTION metric_bins_store(p_tier text, p_bins integer)
 RETURNS bigint LANGUAGE plpgsql SET timezone = 'UTC' AS $$
 DECLARE
@@ -64,12 +64,14 @@ BEGIN
 	PERFORM metric_partition_ensure(p_tier, d.start)
 	FROM (SELECT DISTINCT b.start FROM metric_bins b) AS d;
 	EXECUTE format($q$
-	INSERT INTO %I (series, start, n, lo, hi, sum, last, last_t)
+	INSERT INTO %I (series, start, n, lo, hi, sum, last, last_t, all_n,
+	    all_lo, all_hi, all_sum)
 	SELECT k.series, k.start,
 	    array_agg(coalesce(b.n, 0) ORDER BY g.i),
 	    array_agg(b.lo ORDER BY g.i), array_agg(b.hi ORDER BY g.i),
 	    array_agg(b.sum ORDER BY g.i), array_agg(b.last ORDER BY g.i),
-	    array_agg(b.last_t ORDER BY g.i)
+	    array_agg(b.last_t ORDER BY g.i), sum(b.n)::integer, min(b.lo),
+	    max(b.hi), sum(b.sum)
 	FROM (SELECT DISTINCT series, start FROM metric_bins) AS k
 	CROSS JOIN generate_series(0, $1 - 1) AS g(i)
 	LEFT JOIN metric_bins b ON b.series = k.series AND b.start = k.start
@@ -354,79 +356,138 @@ RETURNS TABLE (check_name text, metric text) LANGUAGE sql STABLE AS $$
 	SELECT * FROM m);
 $$;
 
--- The series of one host between p_from and p_to as (check_name, metric,
--- ts, n, lo, hi, sum): a sample is n = 1 and its value three times, a bin
--- its count, lowest, highest and sum.  A NULL p_check or p_metric means
+-- A time in whole milliseconds since the epoch, rounded down so that the
+-- order of two times is kept (a double is exact to far below a
+-- millisecond for the times of this century).  STABLE as date_part is,
+-- so that a query takes it in as an expression instead of calling it.
+CREATE OR REPLACE FUNCTION metric_ms(p_at timestamptz) RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+	SELECT floor(date_part('epoch', p_at) * 1000)::bigint;
+$$;
+
+-- The values of one host's series between p_from and p_to, gathered into
+-- steps of p_step counted from p_from (step 0 the first), as (check_name,
+-- metric, step, n, lo, hi, sum): a step's count, lowest, highest and sum.
+-- One step may come in several rows (one per chunk or row of bins it is
+-- read from), which a reader adds up.  A NULL p_check or p_metric means
 -- every one.  p_tier is where it reads: 'raw' (samples), '5m' or '1h'
--- (bins); the time that tier does not hold yet comes from the finer ones.
-CREATE OR REPLACE FUNCTION metric_read(p_host text, p_check text,
-    p_metric text, p_from timestamptz, p_to timestamptz, p_tier text)
-RETURNS TABLE (check_name text, metric text, ts timestamptz, n integer,
+-- (bins); the time that tier does not hold yet comes from the finer
+-- ones.  A day of a host's ten graphs is 86,400 samples: each chunk is
+-- summed up on its own, in integer milliseconds from p_from, its offset
+-- worked out once.
+CREATE OR REPLACE FUNCTION metric_steps(p_host text, p_check text,
+    p_metric text, p_from timestamptz, p_to timestamptz, p_step interval,
+    p_tier text)
+RETURNS TABLE (check_name text, metric text, step bigint, n integer,
     lo double precision, hi double precision, sum double precision)
 LANGUAGE plpgsql STABLE SET timezone = 'UTC' AS $$
+#variable_conflict use_column
 DECLARE
 	f metric_fold;
-	v_ids integer[];
+	v_from bigint := metric_ms(p_from);
+	v_span bigint := metric_ms(p_to) - metric_ms(p_from);
+	v_step bigint := greatest(1, metric_ms('epoch'::timestamptz + p_step));
+	v_tbl text;
+	v_bin bigint;
+	v_lo timestamptz;
+	v_hi timestamptz;
 BEGIN
 	SELECT * INTO STRICT f FROM metric_fold;
-	SELECT array_agg(s.id) INTO v_ids FROM metric_series s
-	WHERE s.host = p_host AND s.check_name = coalesce(p_check, s.check_name)
-	  AND s.metric = coalesce(p_metric, s.metric);
 	IF p_tier = 'raw' THEN
-		RETURN QUERY SELECT s.check_name, s.metric,
-		    r.start + u.t * interval '1 millisecond', 1, u.v, u.v, u.v
-		FROM metric_raw r JOIN metric_series s ON s.id = r.series
-		CROSS JOIN LATERAL unnest(r.t, r.v) AS u(t, v)
-		WHERE r.series = ANY (v_ids)
+		RETURN QUERY SELECT s.check_name, s.metric, x.step, x.n, x.lo,
+		    x.hi, x.sum
+		FROM metric_series s JOIN metric_raw r ON r.series = s.id
+		CROSS JOIN LATERAL (SELECT metric_ms(r.start) - v_from AS o
+		    OFFSET 0) AS k
+		CROSS JOIN LATERAL (SELECT (k.o + u.t) / v_step AS step,
+		    count(*)::integer AS n, min(u.v) AS lo, max(u.v) AS hi,
+		    sum(u.v) AS sum
+		    FROM unnest(r.t, r.v) AS u(t, v)
+		    WHERE k.o + u.t >= 0 AND k.o + u.t < v_span
+		    GROUP BY 1) AS x
+		WHERE s.host = p_host
+		  AND s.check_name = coalesce(p_check, s.check_name)
+		  AND s.metric = coalesce(p_metric, s.metric)
 		  AND r.start >= date_trunc('hour', p_from)
-		  AND r.start < least(p_to, f.hour_done)
-		  AND r.start + u.t * interval '1 millisecond' >= p_from
-		  AND r.start + u.t * interval '1 millisecond' < p_to;
+		  AND r.start < least(p_to, f.hour_done);
 	END IF;
-	IF p_tier = '1h' THEN
-		RETURN QUERY SELECT s.check_name, s.metric,
-		    m.start + (u.i - 1) * interval '1 hour', u.n, u.lo, u.hi,
-		    u.sum
-		FROM metric_1h m JOIN metric_series s ON s.id = m.series
-		CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi, m.sum)
-		    WITH ORDINALITY AS u(n, lo, hi, sum, i)
-		WHERE m.series = ANY (v_ids)
-		  AND m.start >= date_trunc('day', p_from)
-		  AND m.start < least(p_to, f.day_done) AND u.n > 0
-		  AND m.start + (u.i - 1) * interval '1 hour' >= p_from
-		  AND m.start + (u.i - 1) * interval '1 hour' < p_to;
-	END IF;
-	IF p_tier IN ('5m', '1h') THEN
-		RETURN QUERY SELECT s.check_name, s.metric,
-		    m.start + (u.i - 1) * interval '5 minutes', u.n, u.lo, u.hi,
-		    u.sum
-		FROM metric_5m m JOIN metric_series s ON s.id = m.series
-		CROSS JOIN LATERAL unnest(m.n, m.lo, m.hi, m.sum)
-		    WITH ORDINALITY AS u(n, lo, hi, sum, i)
-		WHERE m.series = ANY (v_ids)
-		  AND m.start >= date_trunc('hour', p_from)
-		  AND m.start >= CASE p_tier WHEN '1h' THEN f.day_done
-		      ELSE '-infinity' END
-		  AND m.start < least(p_to, f.hour_done) AND u.n > 0
-		  AND m.start + (u.i - 1) * interval '5 minutes' >= p_from
-		  AND m.start + (u.i - 1) * interval '5 minutes' < p_to;
-	END IF;
-	RETURN QUERY SELECT i.check_name, i.metric, i.ts, 1, i.value,
-	    i.value, i.value
+	-- the hourly bins of the days folded, the 5-minute ones of the hours
+	-- folded after them (or from the start, for the 5-minute tier)
+	FOR v_tbl, v_bin, v_lo, v_hi IN
+	    SELECT 'metric_1h', 3600000, date_trunc('day', p_from),
+	        least(p_to, f.day_done)
+	    WHERE p_tier = '1h'
+	    UNION ALL
+	    SELECT 'metric_5m', 300000, CASE p_tier WHEN '1h' THEN
+	        greatest(date_trunc('hour', p_from), f.day_done) ELSE
+	        date_trunc('hour', p_from) END, least(p_to, f.hour_done)
+	    WHERE p_tier IN ('5m', '1h')
+	LOOP
+		-- a row that lies in one step gives its totals; one across
+		-- steps or the range's ends, its bins
+		RETURN QUERY EXECUTE format($q$
+		SELECT s.check_name, s.metric, x.step, x.n, x.lo, x.hi, x.sum
+		FROM metric_series s JOIN %I m ON m.series = s.id
+		CROSS JOIN LATERAL (SELECT k.o, m.all_n IS NOT NULL
+		    AND k.o >= 0 AND k.o + $6 * $7 <= $5
+		    AND k.o / $4 = (k.o + $6 * $7 - 1) / $4 AS whole
+		    FROM (SELECT metric_ms(m.start) - $3 AS o) AS k
+		    OFFSET 0) AS k
+		CROSS JOIN LATERAL (
+		    SELECT k.o / $4 AS step, m.all_n AS n, m.all_lo AS lo,
+		        m.all_hi AS hi, m.all_sum AS sum
+		    WHERE k.whole AND m.all_n > 0
+		    UNION ALL
+		    SELECT (k.o + (u.i - 1) * $6) / $4, sum(u.n)::integer,
+		        min(u.lo), max(u.hi), sum(u.sum)
+		    FROM unnest(m.n, m.lo, m.hi, m.sum) WITH ORDINALITY
+		        AS u(n, lo, hi, sum, i)
+		    WHERE NOT k.whole AND u.n > 0
+		      AND k.o + (u.i - 1) * $6 >= 0
+		      AND k.o + (u.i - 1) * $6 < $5
+		    GROUP BY 1) AS x
+		WHERE s.host = $1
+		  AND s.check_name = coalesce($2, s.check_name)
+		  AND s.metric = coalesce($8, s.metric)
+		  AND m.start >= $9 AND m.start < $10$q$, v_tbl)
+		USING p_host, p_check, v_from, v_step, v_span, v_bin,
+		    CASE v_tbl WHEN 'metric_1h' THEN 24 ELSE 12 END, p_metric,
+		    v_lo, v_hi;
+	END LOOP;
+	RETURN QUERY SELECT i.check_name, i.metric,
+	    (metric_ms(i.ts) - v_from) / v_step, count(*)::integer,
+	    min(i.value), max(i.value), sum(i.value)
 	FROM metric_incoming i
 	WHERE i.host = p_host AND i.check_name = coalesce(p_check, i.check_name)
 	  AND i.metric = coalesce(p_metric, i.metric)
-	  AND i.ts >= greatest(p_from, f.hour_done) AND i.ts < p_to;
+	  AND i.ts >= greatest(p_from, f.hour_done) AND i.ts < p_to
+	GROUP BY 1, 2, 3;
 	IF f.legacy_next IS NOT NULL THEN
-		RETURN QUERY SELECT l.check_name, l.metric, l.ts, 1, l.value,
-		    l.value, l.value
+		RETURN QUERY SELECT l.check_name, l.metric,
+		    (metric_ms(l.ts) - v_from) / v_step, count(*)::integer,
+		    min(l.value), max(l.value), sum(l.value)
 		FROM metric_legacy l
 		WHERE l.host = p_host
 		  AND l.check_name = coalesce(p_check, l.check_name)
 		  AND l.metric = coalesce(p_metric, l.metric)
-		  AND l.ts >= greatest(p_from, f.legacy_next) AND l.ts < p_to;
+		  AND l.ts >= greatest(p_from, f.legacy_next) AND l.ts < p_to
+		GROUP BY 1, 2, 3;
 	END IF;
 END
+$$;
+
+-- The samples or bins themselves, to the millisecond: (check_name,
+-- metric, ts, n, lo, hi, sum) as metric_steps gives them in steps of a
+-- millisecond.  A sample is n = 1 and its value three times.
+CREATE OR REPLACE FUNCTION metric_read(p_host text, p_check text,
+    p_metric text, p_from timestamptz, p_to timestamptz, p_tier text)
+RETURNS TABLE (check_name text, metric text, ts timestamptz, n integer,
+    lo double precision, hi double precision, sum double precision)
+LANGUAGE sql STABLE AS $$
+	SELECT m.check_name, m.metric,
+	    p_from + m.step * interval '1 millisecond', m.n, m.lo, m.hi, m.sum
+	FROM metric_steps(p_host, p_check, p_metric, p_from, p_to,
+	    interval '1 millisecond', p_tier) AS m;
 $$;
 
 -- The graphs of one host's series (every one where p_check or p_metric
@@ -441,32 +502,31 @@ CREATE OR REPLACE FUNCTION metric_points(p_host text, p_check text,
 RETURNS TABLE (check_name text, metric text, points jsonb)
 LANGUAGE sql STABLE AS $$
 	WITH b AS (
-	    SELECT m.check_name, m.metric,
-	        date_bin(p_step, m.ts, p_from) AS t,
+	    SELECT m.check_name, m.metric, m.step,
 	        sum(m.sum) / sum(m.n) AS mean, min(m.lo) AS lo,
 	        max(m.hi) AS hi
-	    FROM metric_read(p_host, p_check, p_metric, p_from, p_to, p_tier)
-	        AS m
+	    FROM metric_steps(p_host, p_check, p_metric, p_from, p_to, p_step,
+	        p_tier) AS m
 	    GROUP BY 1, 2, 3),
-	g AS (SELECT b.*, b.t - lag(b.t) OVER (PARTITION BY b.check_name,
-	          b.metric ORDER BY b.t) AS gap
+	g AS (SELECT b.*, b.step - lag(b.step) OVER (PARTITION BY
+	          b.check_name, b.metric ORDER BY b.step) AS gap
 	      FROM b),
 	usual AS (SELECT g.check_name, g.metric,
 	              percentile_disc(0.5) WITHIN GROUP (ORDER BY g.gap) AS gap
 	          FROM g GROUP BY 1, 2),
-	p AS (SELECT g.check_name, g.metric, g.t, 0 AS gap_first,
-	          jsonb_build_array(extract(epoch FROM g.t)::bigint, g.mean,
-	              g.lo, g.hi) AS point
+	p AS (SELECT g.check_name, g.metric, g.step::float8 AS at,
+	          g.mean, g.lo, g.hi
 	      FROM g
 	      UNION ALL
-	      SELECT g.check_name, g.metric, g.t, 1,
-	          jsonb_build_array(extract(epoch FROM g.t - g.gap / 2)::bigint,
-	              NULL, NULL, NULL)
+	      SELECT g.check_name, g.metric, g.step - g.gap / 2.0, NULL, NULL,
+	          NULL
 	      FROM g JOIN usual u ON u.check_name = g.check_name
 	          AND u.metric = g.metric
-	      WHERE g.gap > greatest(u.gap * 2.5, p_step * 1.5))
+	      WHERE g.gap > greatest(u.gap * 2.5, 1.5))
 	SELECT p.check_name, p.metric,
-	    jsonb_agg(p.point ORDER BY p.t, p.gap_first DESC)
+	    jsonb_agg(jsonb_build_array(round(extract(epoch FROM p_from)
+	        + p.at * extract(epoch FROM p_step))::bigint, p.mean, p.lo,
+	        p.hi) ORDER BY p.at)
 	FROM p GROUP BY 1, 2;
 $$;
 

@@ -150,6 +150,17 @@ def check_history(pg, op):
                        "min(v), max(v), sum(v) FROM history WHERE ts >= %s "
                        "AND ts < %s GROUP BY 1" % (width, D, lo, hi))
         assert diff == "0" and n != "0", (tier, diff, n)
+    # each row of bins carries its bins' totals
+    for tbl in ("metric_5m", "metric_1h"):
+        # (a sum to within its rounding: the order of adding differs)
+        bad = one(pg, "SELECT count(*) FILTER (WHERE (m.all_n, m.all_lo, "
+                  "m.all_hi) IS DISTINCT FROM (t.n, t.lo, t.hi) OR abs("
+                  "m.all_sum - t.sum) > 1e-9 * greatest(1, abs(t.sum))) || "
+                  "' of ' || count(*) FROM %s m CROSS JOIN LATERAL (SELECT "
+                  "sum(u.n)::integer AS n, min(u.lo) AS lo, max(u.hi) AS hi, "
+                  "sum(u.sum) AS sum FROM unnest(m.n, m.lo, m.hi, m.sum) AS "
+                  "u(n, lo, hi, sum) WHERE u.n > 0) AS t" % tbl)
+        assert bad.startswith("0 of ") and bad != "0 of 0", (tbl, bad)
     return series
 
 
@@ -163,11 +174,16 @@ def check_api(op):
         j = op.ok("GET", path + rng)
         tiers[rng] = j["tier"]
         pts = j["points"]
-        assert len(pts) <= 241 and pts, (rng, len(pts))
+        # steps on a grid from the epoch, the last the one now is in
+        step = {"hour": 15, "day": 360, "week": 3600, "month": 10800,
+                "year": 86400}[rng]
+        assert j["step_s"] == step and all(
+            p[0] % step == 0 for p in pts if p[1] is not None), (rng, j)
+        assert 0 < len(pts) <= (365 if rng == "year" else 240), (rng, pts)
         gaps = [p for p in pts if p[1] is None]
         if rng in ("day", "week"):
             # one gap: the 45 minutes without a sample in a day; in a
-            # week, where its steps are 42 minutes, the two days between
+            # week, where its steps are hours, the two days between
             assert len(gaps) == 1, (rng, gaps)
         if rng == "year":
             # the day two days ago is there, from the hourly bins
