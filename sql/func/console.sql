@@ -424,12 +424,15 @@ END
 $$;
 
 -- GET /api/v1/hosts/{host}/metrics?check=C&metric=M&range=hour|day|week|
--- month|year: the series in steps on a grid from the epoch (15 s, 6 min,
--- 1 h, 3 h, a day: at most 240 of them, 365 for a year), each step's mean,
+-- month|year: the series in steps on a grid from the epoch (15 s, 5 min,
+-- 1 h, 3 h, a day: 240, 288, 168, 240 and 365 of them), each step's mean,
 -- lowest and highest value: [epoch seconds, mean, min, max]
--- (metric_points, where a point of nulls marks a gap).  An hour or a day
--- reads every sample, a week or a month the 5-minute bins, a year the
--- hourly ones; on that grid a row of bins lies in one step and gives its
+-- (metric_points, where a point of nulls marks a gap).  An hour reads
+-- every sample; a day, a week or a month the 5-minute bins, a year the
+-- hourly ones, and the samples of the hour not folded yet.  A day in
+-- 5-minute steps is the same from the bins as from the samples (a bin is
+-- its samples' count, lowest, highest and sum) at a thirtieth of the
+-- reading.  On that grid a row of bins lies in one step and gives its
 -- totals.  Without metric (and check), every series of the host (of the
 -- check) at once, as "series": [{check, metric, points}].
 CREATE OR REPLACE FUNCTION api_metrics(p_role text, p_args jsonb)
@@ -448,7 +451,7 @@ DECLARE
 BEGIN
 	SELECT r.steps, r.step, r.tier INTO v_steps, v_step, v_tier FROM (VALUES
 	    ('hour', 240, interval '15 seconds', 'raw'),
-	    ('day', 240, '6 minutes', 'raw'), ('week', 168, '1 hour', '5m'),
+	    ('day', 288, '5 minutes', '5m'), ('week', 168, '1 hour', '5m'),
 	    ('month', 240, '3 hours', '5m'), ('year', 365, '1 day', '1h'))
 	    AS r(name, steps, step, tier)
 	WHERE r.name = v_range;

@@ -141,13 +141,13 @@ def check_board(op, kansa, vendor):
     assert all(40.0 <= v <= 99.0 for v in means), means
     d = op.ok("GET", "/api/v1/hosts/zaimu-db01/metrics?check=disk&"
               "metric=%2F%20used_pct&range=day")
-    assert d["step_s"] == 360 and len(d["points"]) <= 240, d
+    assert d["step_s"] == 300 and len(d["points"]) <= 288, d
     # every graph of the host in one request, the same points
     a = op.ok("GET", "/api/v1/hosts/zaimu-db01/metrics?range=day")
     assert [(g["check"], g["metric"]) for g in a["series"]] == [
         ("disk", "/ used_pct"), ("disk", "/var used_pct")], a
     assert a["series"][0]["points"] == d["points"] and \
-        a["tier"] == d["tier"] == "raw", a
+        a["tier"] == d["tier"] == "5m", a
     st, j = op.get("/api/v1/hosts/zaimu-db01/metrics?metric=x")
     assert st == 400 and "check" in j["error"], (st, j)
 

@@ -175,11 +175,12 @@ def check_api(op):
         tiers[rng] = j["tier"]
         pts = j["points"]
         # steps on a grid from the epoch, the last the one now is in
-        step = {"hour": 15, "day": 360, "week": 3600, "month": 10800,
+        step = {"hour": 15, "day": 300, "week": 3600, "month": 10800,
                 "year": 86400}[rng]
         assert j["step_s"] == step and all(
             p[0] % step == 0 for p in pts if p[1] is not None), (rng, j)
-        assert 0 < len(pts) <= (365 if rng == "year" else 240), (rng, pts)
+        assert 0 < len(pts) <= {"day": 288, "week": 168, "year": 365}.get(
+            rng, 240), (rng, pts)
         gaps = [p for p in pts if p[1] is None]
         if rng in ("day", "week"):
             # one gap: the 45 minutes without a sample in a day; in a
@@ -188,7 +189,7 @@ def check_api(op):
         if rng == "year":
             # the day two days ago is there, from the hourly bins
             assert max(p[3] for p in pts if p[1] is not None) >= 1000, pts
-    assert tiers == {"hour": "raw", "day": "raw", "week": "5m",
+    assert tiers == {"hour": "raw", "day": "5m", "week": "5m",
                      "month": "5m", "year": "1h"}, tiers
     st, j = op.get(path + "decade")
     assert st == 400 and "year" in j["error"], (st, j)
