@@ -372,7 +372,10 @@ $$;
 -- read from), which a reader adds up.  A NULL p_check or p_metric means
 -- every one.  p_tier is where it reads: 'raw' (samples), '5m' or '1h'
 -- (bins); the time that tier does not hold yet comes from the finer
--- ones.  A day of a host's ten graphs is 86,400 samples: each chunk is
+-- ones.  metric_incoming is read over the whole range: a row there is
+-- never folded yet (a late one is deleted in the fold that takes it),
+-- and a sample that comes late for an hour already folded must show
+-- before the upkeep gets to it.  A day of a host's ten graphs is 86,400 samples: each chunk is
 -- summed up on its own, in integer milliseconds from p_from, its offset
 -- worked out once.
 CREATE OR REPLACE FUNCTION metric_steps(p_host text, p_check text,
@@ -460,7 +463,7 @@ BEGIN
 	FROM metric_incoming i
 	WHERE i.host = p_host AND i.check_name = coalesce(p_check, i.check_name)
 	  AND i.metric = coalesce(p_metric, i.metric)
-	  AND i.ts >= greatest(p_from, f.hour_done) AND i.ts < p_to
+	  AND i.ts >= p_from AND i.ts < p_to
 	GROUP BY 1, 2, 3;
 	IF f.legacy_next IS NOT NULL THEN
 		RETURN QUERY SELECT l.check_name, l.metric,

@@ -203,6 +203,12 @@ def check_late(pg, op, series):
              "+ i * interval '1 second', '%s', '%s', '%s', 5000 FROM "
              "generate_series(0, 29) i" % (H, HOST, CHECK, METRIC))
     assert one(pg, "SELECT count(*) FROM metric_incoming_late") == "30"
+    # read at once, folded or not: the upkeep may not have got to them
+    got = pg.query("SELECT sum(n), max(hi) FROM metric_read('%s', '%s', "
+                   "'%s', %s + interval '10 minutes', %s + interval "
+                   "'10 minutes 30 seconds', 'raw')" % (HOST, CHECK, METRIC,
+                                                       H, H))
+    assert got[0][1] == "5000" and int(got[0][0]) >= 30, got
     wait_for("the late samples folded", lambda: one(
         pg, "SELECT count(*) FROM metric_incoming_late") == "0", timeout=60)
     # a row of their own in the hour's chunks
