@@ -4,11 +4,14 @@ disk, when read and when it expires data, on this machine's 2 cores with
 PostgreSQL beside monitord.
 
     python3 bench/metric_bench.py [--quick] [--only ingest|disk|query|drop]
-        [--json FILE] [--monitord PATH] [--incidentctl PATH]
+        [--ingest N:EVERY:WINDOW ...] [--json FILE] [--monitord PATH]
+        [--incidentctl PATH]
 
 ingest  monitord with its default store_samples on N loopback ICMP targets
         (100,000 every 10 s for 30 minutes and 1,000,000 every 60 s for 15
-        minutes), metric_maintain() called as incidentd's upkeep calls it:
+        minutes; each first with store_samples off for at most ten
+        minutes, the engine alone, to compare the lateness with),
+        metric_maintain() called as incidentd's upkeep calls it:
         samples stored and dropped, probing lateness, PostgreSQL's CPU
         (every backend, autovacuum and the checkpointer, the upkeep's
         folds included), then the fold of what is left in
@@ -169,8 +172,8 @@ def tier_bytes(pg, tier):
 
 # ------------------------------------------------------------------ ingest
 
-def ingest_run(ctx, n, iv, window):
-    label = "ingest-%dk-%ds" % (n // 1000, iv)
+def ingest_run(ctx, n, iv, window, store=True):
+    label = "ingest-%dk-%ds%s" % (n // 1000, iv, "" if store else "-off")
     pg = new_cluster(ctx, label)
     # the store's upkeep as incidentd's does it (upkeep.c), without
     # incidentd's ingestion of the million first states beside it
@@ -185,13 +188,14 @@ def ingest_run(ctx, n, iv, window):
 
     def writer(path, instance, port):
         write_conf(ctx, path, instance=instance, metrics_port=port, icmp=n,
-                   interval_ms=iv * 1000, store=True)
+                   interval_ms=iv * 1000, store=store)
     warm = max(ctx.p["warmup_s"], 2 * iv)
     r = run_monitord(ctx, label, targets=n, interval_s=iv, warmup_s=warm,
                      window_s=window, writer=writer, snap=snap,
                      slice_s=window / 5,
-                     describe="%d ICMP targets, store_samples on (the "
-                     "default)" % n)
+                     describe="%d ICMP targets, store_samples %s" % (
+                         n, "on (the default)" if store else "off"))
+    r["store_samples"] = store
     a, b = marks[0], marks[-1]
     secs = b["t"] - a["t"]
     r["pg_core"] = (b["pg_cpu_s"] - a["pg_cpu_s"]) / secs
@@ -217,7 +221,8 @@ def ingest_run(ctx, n, iv, window):
     r["fold_s"] = time.monotonic() - t0
     r["fold_samples"] = folded
     r["fold_per_core_s"] = folded / r["fold_s"] if r["fold_s"] else None
-    r["fold_core_at_rate"] = r["samples_per_s"] / r["fold_per_core_s"]
+    r["fold_core_at_rate"] = (r["samples_per_s"] / r["fold_per_core_s"]
+                              if folded else 0.0)
     r["incoming_bytes_per_row"] = inc_bytes / rows if rows else None
     pg.stop("fast")
     ctx.pg = None
@@ -234,16 +239,24 @@ def ingest_run(ctx, n, iv, window):
 def phase_ingest(ctx):
     probe_features(ctx)
     runs = ctx.results.setdefault("ingest", [])
+    # "probing lateness unchanged": each size also runs with the samples
+    # off (the engine alone, as probe_bench.py measures it), for at most
+    # ten minutes, before the run with the default
     for n, iv, window in ctx.p["ingest"]:
+        runs.append(ingest_run(ctx, n, iv, min(window, 600), store=False))
         runs.append(ingest_run(ctx, n, iv, window))
-    table("ingest: monitord with store_samples on (its default), "
-          "metric_maintain() as incidentd's upkeep", ["targets", "every", "samples/s", "dropped",
-                                "late p99 ms", "PG core", "+fold core",
-                                "PG total", "monitord core"],
+    table("ingest: monitord with store_samples on (its default) and off, "
+          "metric_maintain() as incidentd's upkeep",
+          ["targets", "every", "store", "window s", "samples/s", "dropped",
+           "late p50/p99/max ms", "PG core", "+fold core", "PG total",
+           "monitord core"],
           [[r["targets"], "%d s" % r["interval_s"],
+            "on" if r["store_samples"] else "off", r["window_s"],
             fmt(r["samples_per_s"], 0), r["samples_dropped"],
-            fmt(r.get("lateness_p99_s"), 2, 1000), fmt(r["pg_core"], 3),
-            fmt(r["fold_core_at_rate"], 3),
+            "%s / %s / %s" % (fmt(r.get("lateness_p50_s"), 2, 1000),
+                              fmt(r.get("lateness_p99_s"), 2, 1000),
+                              fmt(r.get("lateness_max_s"), 1, 1000)),
+            fmt(r["pg_core"], 3), fmt(r["fold_core_at_rate"], 3),
             fmt(r["pg_core"] + r["fold_core_at_rate"], 3),
             fmt(r["core_frac"], 3)] for r in runs])
 
@@ -618,6 +631,9 @@ def main(argv):
     ap.add_argument("--only", choices=("ingest", "disk", "query", "drop",
                                        "retention"))
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--ingest", metavar="N:EVERY:WINDOW", action="append",
+                    help="instead of the profile's ingest runs: N targets "
+                    "every EVERY s measured for WINDOW s (repeatable)")
     # what monitord_run reads of probe_bench's options
     ap.set_defaults(warmup=None, window=None, burst_gap_ms=0)
     args = ap.parse_args(argv)
@@ -626,6 +642,15 @@ def main(argv):
               "private PostgreSQL clusters)", file=sys.stderr)
         return 2
     profile = dict(PROFILES["quick" if args.quick else "full"])
+    if args.ingest:
+        try:
+            profile["ingest"] = [tuple(int(x) for x in a.split(":"))
+                                 for a in args.ingest]
+            if any(len(t) != 3 or min(t) <= 0 for t in profile["ingest"]):
+                raise ValueError
+        except ValueError:
+            ap.error("--ingest takes N:EVERY:WINDOW, three positive "
+                     "integers")
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
