@@ -96,7 +96,9 @@ metrics_print(json_t *st)
 		       "bytes per sample, rows per series)\n");
 	else
 		printf("\nraw: bytes per sample; 5m: per series and hour; 1h: "
-		       "per series and day\n");
+		       "per series and day; 1h_long: interface traffic\nkept "
+		       "past 1h's retention (retention.interfaces), per series "
+		       "and day\n");
 	if (!json_is_null(json_object_get(st, "legacy_next"))) {
 		metrics_bytes(b, sizeof(b),
 		    json_number_value(json_object_get(st, "legacy_bytes")));

@@ -840,21 +840,26 @@ conf_service_dep(struct cfg_doc *doc, const struct cfg_node *node, json_t *arr)
 /*
  * How long the measured values are kept in each tier (sql/func/metrics.sql)
  * and the traps: {"raw": seconds, ...} for lifecycle_configure().
+ * "interfaces" is tier 1h_long, the hourly bins of SNMP interface traffic;
+ * unless given it is 1h's, and it never keeps less than 1h does.
  */
 static void
 conf_retention_load(struct cfg_doc *doc, const struct cfg_node *node, json_t *j)
 {
 	static const struct {
-		const char *key;
+		const char *key, *tier;
 		uint64_t def, min, max;
 	} tiers[] = {
-		{ "raw", 14 * MS_DAY, 3600000, 3650 * MS_DAY },
-		{ "5m", 90 * MS_DAY, 3600000, 3650 * MS_DAY },
-		{ "1h", 1095 * MS_DAY, MS_DAY, 36500 * MS_DAY },
-		{ "traps", 365 * MS_DAY, MS_DAY, 36500 * MS_DAY },
+		{ "raw", "raw", 14 * MS_DAY, 3600000, 3650 * MS_DAY },
+		{ "5m", "5m", 90 * MS_DAY, 3600000, 3650 * MS_DAY },
+		{ "1h", "1h", 1095 * MS_DAY, MS_DAY, 36500 * MS_DAY },
+		{ "interfaces", "1h_long", 0, MS_DAY, 36500 * MS_DAY },
+		{ "traps", "traps", 365 * MS_DAY, MS_DAY, 36500 * MS_DAY },
 	};
-	static const char *const keys[] = { "raw", "5m", "1h", "traps", NULL };
+	static const char *const keys[] = { "raw", "5m", "1h", "interfaces",
+		"traps", NULL };
 	json_t *keep = json_object();
+	uint64_t hourly = 0;
 
 	if (node != NULL)
 		cfg_check_keys(doc, node, "retention", keys);
@@ -864,7 +869,11 @@ conf_retention_load(struct cfg_doc *doc, const struct cfg_node *node, json_t *j)
 		if (node != NULL)
 			cfg_duration(doc, node, tiers[i].key, 0, tiers[i].min,
 			    tiers[i].max, &v);
-		json_object_set_new(keep, tiers[i].key,
+		if (strcmp(tiers[i].tier, "1h") == 0)
+			hourly = v;
+		else if (strcmp(tiers[i].tier, "1h_long") == 0 && v < hourly)
+			v = hourly;
+		json_object_set_new(keep, tiers[i].tier,
 		    json_integer((json_int_t)(v / 1000)));
 	}
 	json_object_set_new(j, "retention", keep);

@@ -5,13 +5,21 @@
 -- session's zone (every function here sets it).
 
 -- incidentd.yaml's retention: {"raw": seconds, "5m": ..., "1h": ...,
--- "traps": ...}; a tier not named keeps what it had.
+-- "1h_long": ..., "traps": ...}; a tier not named keeps what it had.
 CREATE OR REPLACE FUNCTION metric_configure(p_keep jsonb)
 RETURNS void LANGUAGE sql AS $$
 	UPDATE metric_tier t SET keep = make_interval(secs => (e.value)::float8)
 	FROM jsonb_each_text(coalesce(p_keep, '{}')) AS e
 	WHERE t.tier = e.key AND t.keep IS NOT NULL
 	  AND t.keep IS DISTINCT FROM make_interval(secs => (e.value)::float8);
+$$;
+
+-- The series whose hourly bins stay for retention.interfaces rather than
+-- retention.1h (metric_1h_long): SNMP interface traffic, the checks
+-- "if:NAME" of a snmp_interfaces check, in and out.
+CREATE OR REPLACE FUNCTION metric_series_long(p_check text, p_metric text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+	SELECT p_check LIKE 'if:%' AND p_metric IN ('in_bps', 'out_bps');
 $$;
 
 -- The partition of p_tier that holds p_at, made if it is not there yet.
@@ -216,7 +224,8 @@ BEGIN
 	END IF;
 	SELECT * INTO STRICT f FROM metric_fold FOR UPDATE;
 	-- partitions ahead
-	FOR t IN SELECT * FROM metric_tier ORDER BY tier LOOP
+	FOR t IN SELECT * FROM metric_tier WHERE ahead > '0' ORDER BY tier
+	LOOP
 		FOR v_at IN SELECT generate_series(now(), now() + t.ahead,
 		    t.span) LOOP
 			IF NOT EXISTS (SELECT 1 FROM metric_partition m
@@ -235,6 +244,18 @@ BEGIN
 	WHERE k.keep IS NOT NULL AND m.hi <= now() - k.keep
 	ORDER BY m.lo LIMIT 1;
 	IF FOUND THEN
+		-- interface traffic kept longer: its rows copied out first
+		SELECT * INTO t FROM metric_tier WHERE tier = '1h_long';
+		IF p.tier = '1h' AND p.hi > now() - t.keep THEN
+			PERFORM metric_partition_ensure('1h_long', p.lo);
+			EXECUTE format('INSERT INTO metric_1h_long SELECT m.* '
+			    'FROM %I m JOIN metric_series s ON s.id = m.series '
+			    'WHERE metric_series_long(s.check_name, s.metric)',
+			    p.name);
+			GET DIAGNOSTICS v_n = ROW_COUNT;
+			UPDATE metric_partition SET samples = samples + v_n
+			WHERE tier = '1h_long' AND lo = p.lo;
+		END IF;
 		EXECUTE format('ALTER TABLE %I DETACH PARTITION %I',
 		    (SELECT tbl FROM metric_tier WHERE tier = p.tier), p.name);
 		EXECUTE format('DROP TABLE %I', p.name);
@@ -421,6 +442,11 @@ BEGIN
 	        least(p_to, f.day_done)
 	    WHERE p_tier = '1h'
 	    UNION ALL
+	    -- the interface traffic of days whose metric_1h partition is gone
+	    SELECT 'metric_1h_long', 3600000, date_trunc('day', p_from),
+	        least(p_to, f.day_done)
+	    WHERE p_tier = '1h'
+	    UNION ALL
 	    SELECT 'metric_5m', 300000, CASE p_tier WHEN '1h' THEN
 	        greatest(date_trunc('hour', p_from), f.day_done) ELSE
 	        date_trunc('hour', p_from) END, least(p_to, f.hour_done)
@@ -454,7 +480,7 @@ BEGIN
 		  AND s.metric = coalesce($8, s.metric)
 		  AND m.start >= $9 AND m.start < $10$q$, v_tbl)
 		USING p_host, p_check, v_from, v_step, v_span, v_bin,
-		    CASE v_tbl WHEN 'metric_1h' THEN 24 ELSE 12 END, p_metric,
+		    CASE v_tbl WHEN 'metric_5m' THEN 12 ELSE 24 END, p_metric,
 		    v_lo, v_hi;
 	END LOOP;
 	RETURN QUERY SELECT i.check_name, i.metric,
@@ -558,12 +584,23 @@ RETURNS jsonb LANGUAGE plpgsql STABLE SET timezone = 'UTC' AS $$
 DECLARE
 	f metric_fold;
 	v_series bigint := (SELECT count(*) FROM metric_series);
+	v_long bigint := (SELECT count(*) FROM metric_series
+	    WHERE metric_series_long(check_name, metric));
+	v_1h record;
 	v_rate double precision;
 	v_tiers jsonb := '[]';
 	t record;
 BEGIN
 	SELECT * INTO STRICT f FROM metric_fold;
 	v_rate := coalesce((f.last_fold->>'samples')::float8 / 3600, 0);
+	-- what a day of one series' hourly bins takes, for metric_1h_long
+	-- before it holds any
+	SELECT k.keep, (SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
+	        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	        WHERE i.inhparent = k.tbl::regclass)
+	    / nullif((SELECT sum(samples) FROM metric_partition
+	        WHERE tier = '1h'), 0) AS row_bytes
+	INTO v_1h FROM metric_tier k WHERE k.tier = '1h';
 	FOR t IN
 		SELECT k.tier, k.keep, k.span, count(m.name) AS partitions,
 		    coalesce(sum(m.samples), 0) AS samples,
@@ -576,20 +613,24 @@ BEGIN
 		FROM metric_tier k LEFT JOIN metric_partition m USING (tier)
 		GROUP BY k.tier, k.keep, k.span, k.tbl
 		ORDER BY array_position(ARRAY['incoming', 'raw', '5m', '1h',
-		    'traps'], k.tier)
+		    '1h_long', 'traps'], k.tier)
 	LOOP
 		v_tiers := v_tiers || jsonb_build_object('tier', t.tier,
 		    'keep_s', extract(epoch FROM t.keep),
 		    'partitions', t.partitions, 'bytes', t.bytes,
-		    -- samples (raw), rows of bins (5m, 1h), rows (the others)
-		    'rows', CASE WHEN t.tier IN ('raw', '5m', '1h')
+		    -- samples (raw), rows of bins (5m, 1h, 1h_long), rows
+		    -- (the others)
+		    'rows', CASE WHEN t.tier IN ('raw', '5m', '1h', '1h_long')
 		        THEN t.samples ELSE t.est_rows END,
-		    'bytes_per_row', CASE WHEN t.tier IN ('raw', '5m', '1h')
+		    'bytes_per_row', CASE WHEN t.tier IN ('raw', '5m', '1h',
+		        '1h_long')
 		        AND t.samples > 0 THEN t.bytes / t.samples
 		        WHEN t.est_rows > 0 THEN t.bytes / t.est_rows END,
 		    -- at steady state: samples a second times the time kept
-		    -- (raw); a row per series and hour (5m) or day (1h); the
-		    -- hour and more that waits to be folded (incoming)
+		    -- (raw); a row per series and hour (5m) or day (1h); a
+		    -- row per interface series and day past 1h's retention
+		    -- (1h_long), at 1h's bytes; the hour and more that waits
+		    -- to be folded (incoming)
 		    'steady_bytes', CASE
 		        WHEN t.tier = 'raw' AND t.samples > 0 THEN v_rate
 		            * extract(epoch FROM t.keep) * t.bytes / t.samples
@@ -599,6 +640,11 @@ BEGIN
 		        WHEN t.tier = '1h' AND t.samples > 0 THEN v_series
 		            * extract(epoch FROM t.keep) / 86400
 		            * t.bytes / t.samples
+		        WHEN t.tier = '1h_long' AND (v_long = 0
+		            OR t.keep <= v_1h.keep) THEN 0
+		        WHEN t.tier = '1h_long' THEN v_long
+		            * extract(epoch FROM t.keep - v_1h.keep) / 86400
+		            * v_1h.row_bytes
 		        WHEN t.tier = 'incoming' AND t.est_rows > 0 THEN v_rate
 		            * 4800 * t.bytes / t.est_rows
 		        END);

@@ -40,6 +40,7 @@ from harness import log, wait_for  # noqa: E402
 RETENTION = """\
 retention:
   raw: 10d
+  interfaces: 2000d
   traps: 30d
 """
 
@@ -252,13 +253,47 @@ def check_retention(pg, env):
                "source = 't'").startswith("trap_event_2")
 
 
+def check_long(pg):
+    log("interface traffic outlives the other hourly bins")
+    day = "date_trunc('day', now() - interval '1200 days', 'UTC')"
+    ids = pg.query("INSERT INTO metric_series (host, check_name, metric) "
+                   "VALUES ('kikan-sw01', 'if:ge-0/0/1', 'in_bps'), "
+                   "('kikan-sw01', 'if:ge-0/0/1', 'errors_ps') RETURNING id")
+    pg.psql(pg.dbname, "BEGIN; SELECT pg_advisory_xact_lock(hashtext("
+            "'metric_maintain')); SELECT metric_partition_ensure('1h', %s); "
+            "INSERT INTO metric_1h SELECT s, %s, '{5}', '{1}', '{9}', "
+            "'{25}', '{9}', '{0}', 5, 1, 9, 25 FROM unnest('{%s,%s}'::int[]) "
+            "s; COMMIT" % (day, day, ids[0][0], ids[1][0]))
+    old = one(pg, "SELECT name FROM metric_partition WHERE tier = '1h' AND "
+              "hi <= now() - interval '1095 days'")
+    wait_for("the old hourly partition dropped", lambda: one(
+        pg, "SELECT count(*) FROM pg_class WHERE relname = '%s'" % old)
+        == "0", timeout=60)
+    # in_bps kept, errors_ps gone with its partition
+    assert pg.query("SELECT series FROM metric_1h_long") == [[ids[0][0]]]
+    assert one(pg, "SELECT samples FROM metric_partition WHERE tier = "
+               "'1h_long'") == "1"
+    got = pg.query("SELECT metric, sum(n), max(hi) FROM metric_read("
+                   "'kikan-sw01', NULL, NULL, %s, %s + interval '1 day', "
+                   "'1h') GROUP BY 1" % (day, day))
+    assert got == [["in_bps", "5", "9"]], got
+    # and goes past its own retention
+    pg.query("UPDATE metric_tier SET keep = '1100 days' WHERE tier = "
+             "'1h_long'")
+    wait_for("the long partition dropped", lambda: one(
+        pg, "SELECT count(*) FROM metric_partition WHERE tier = "
+        "'1h_long'") == "0", timeout=60)
+    assert one(pg, "SELECT count(*) FROM metric_1h_long") == "0"
+
+
 def check_status(env):
     log("incidentctl metrics status")
     rc, out, err = harness.run([harness.binary("incidentctl"), "metrics",
                                 "status"], env=env)
     assert rc == 0, (out, err)
     for tier, keep in (("incoming", "until folded"), ("raw", "10d"),
-                       ("5m", "90d"), ("1h", "1095d"), ("traps", "30d")):
+                       ("5m", "90d"), ("1h", "1095d"), ("1h_long", "2000d"),
+                       ("traps", "30d")):
         assert re.search(r"^%s +%s +\d+ " % (tier, keep), out, re.M), out
     assert re.search(r"^total +\S+ \S+ +\S+ \S+$", out, re.M), out
     rc, out, err = harness.run([harness.binary("incidentctl"), "metrics",
@@ -297,7 +332,8 @@ def main():
         wait_for("the retention stored", lambda: pg.query(
             "SELECT tier, extract(epoch FROM keep)::bigint / 86400 FROM "
             "metric_tier WHERE keep IS NOT NULL ORDER BY tier") == [
-            ["1h", "1095"], ["5m", "90"], ["raw", "10"], ["traps", "30"]])
+            ["1h", "1095"], ["1h_long", "2000"], ["5m", "90"],
+            ["raw", "10"], ["traps", "30"]])
         wait_for("partitions made ahead", lambda: one(
             pg, "SELECT count(*) FROM metric_partition WHERE tier = "
             "'incoming' AND hi > now() + interval '2 hours 50 minutes'")
@@ -320,6 +356,7 @@ def main():
         check_late(pg, op, series)
         check_retention(pg, env)
         check_status(env)
+        check_long(pg)
         check_conf_errors(work, env)
         assert mon.stop() == 0 and inc.alive(), inc.log()[-3000:]
         steps = [line for line in inc.log().splitlines()

@@ -68,6 +68,7 @@ REFERENCE = ("lifecycle_phase", "lifecycle_role", "lifecycle_transition",
 METRIC_TABLES = {"metric_series", "metric_incoming", "metric_incoming_late",
                  "metric_raw", "metric_raw_late", "metric_5m",
                  "metric_5m_late", "metric_1h", "metric_1h_late",
+                 "metric_1h_long", "metric_1h_long_late",
                  "metric_tier", "metric_partition", "metric_fold",
                  "metric_legacy", "trap_event_late"}
 
