@@ -18,9 +18,11 @@
  * transaction inside one statement (a CTE or an SQL function), and mark only
  * statements that are safe to run twice with DB_RETRY.
  *
- * db_copy sends a COPY table (columns) FROM STDIN and then its rows, in
- * COPY text format: fields separated by a tab, each row ending in a
- * newline, \N for SQL NULL, and every field escaped with db_copy_escape.
+ * db_copy sends a COPY table (columns) FROM STDIN and then its rows, as
+ * they are: in COPY text format (fields separated by a tab, each row
+ * ending in a newline, \N for SQL NULL, and every field escaped with
+ * db_copy_escape), or whole binary COPY data for a statement that says
+ * (FORMAT binary), as monitord's samples (metric_store.c).
  * The rows go out in 64 KiB chunks as the socket takes them, so a batch may
  * be large, but it is one transaction: one bad row (say, text in a double
  * precision column) fails the whole batch with the server's error result,

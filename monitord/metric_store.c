@@ -1,7 +1,7 @@
 /*
  * Measured values (interface traffic, disk use, CPU load, polled OIDs) on
- * their way to PostgreSQL.  Samples are written as COPY text rows into a
- * buffer and sent by one COPY at a time, every second or every few
+ * their way to PostgreSQL.  Samples are written as rows of binary COPY
+ * into a buffer and sent by one COPY at a time, every second or every few
  * thousand rows, so that tens of thousands of samples a second cost a few
  * statements.  The buffer is bounded: while PostgreSQL is away it fills,
  * and what does not fit is counted and dropped (samples are figures for
@@ -31,9 +31,6 @@ struct metric_store {
 	size_t inflight; /* rows in the COPY in flight, 0 when none */
 	struct event *timer;
 	uint64_t dropped_logged;
-	uint64_t stamp_sec; /* the second stamp holds, to reuse it */
-	char stamp[32]; /* "2026-11-27T10:15:00." */
-	size_t stamp_len;
 };
 
 static void metric_store_flush(struct metric_store *);
@@ -83,77 +80,52 @@ metric_store_pending(const struct metric_store *ms)
 	return ms == NULL ? 0 : ms->rows + ms->inflight;
 }
 
-/* Appends a text field in COPY text format. */
+/* Appends the low `bytes` bytes of v, in network order. */
 static void
-metric_store_field(struct evbuffer *buf, const char *s)
+metric_store_be(struct evbuffer *buf, uint64_t v, int bytes)
 {
-	char small[256], *tmp = small;
-	size_t need, len = 0;
+	unsigned char b[8];
 
-	while (s[len] != '\0' && s[len] != '\\' && s[len] != '\t' &&
-	    s[len] != '\n' && s[len] != '\r')
-		len++;
-	if (s[len] == '\0') {
-		evbuffer_add(buf, s, len);
-		return;
+	for (int i = bytes - 1; i >= 0; i--) {
+		b[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
 	}
-	need = db_copy_escape(NULL, 0, s);
-	if (need >= sizeof(small))
-		tmp = xmalloc(need + 1);
-	db_copy_escape(tmp, need + 1, s);
-	evbuffer_add(buf, tmp, need);
-	if (tmp != small)
-		free(tmp);
+	evbuffer_add(buf, b, (size_t)bytes);
+}
+
+/* Appends a text field of binary COPY: its length, then its bytes. */
+static void
+metric_store_text(struct evbuffer *buf, const char *s)
+{
+	size_t len = strlen(s);
+
+	metric_store_be(buf, len, 4);
+	evbuffer_add(buf, s, len);
 }
 
 /*
- * Writes v for COPY into buf (room for 32 bytes) and returns its length:
- * fixed point with up to six decimals (three from 1e9), trailing zeros
- * cut, for the
- * magnitudes measured values have; %.17g beyond.  Much cheaper than
- * printf for the tens of thousands of samples a second a large network
- * gives.
+ * Appends one sample as a tuple of PostgreSQL's binary COPY: the number
+ * of fields, then each field's length and bytes, in network order; the
+ * time as microseconds since 2000-01-01 UTC, the value as an IEEE double.
+ * Binary, because the server then parses nothing: a million rows into
+ * metric_incoming took 2.5-3.1 s against 4.8-5.0 s as text (bench/README.md),
+ * and the value goes in exactly, not cut to six decimals.
  */
-size_t
-metric_store_format_value(char *buf, double v)
+void
+metric_store_encode(struct evbuffer *buf, uint64_t unix_us, const char *host,
+    const char *check, const char *metric, double value)
 {
-	char digits[24];
-	uint64_t m, ip, fp;
-	size_t n = 0, k = 0;
-	int len, dec = 6;
+	uint64_t bits;
 
-	if (!(fabs(v) < 1e12)) {
-		len = snprintf(buf, 32, "%.17g", v);
-		return len > 0 ? (size_t)len : 0;
-	}
-	/* Below 2^53 the scaled value is exact: three decimals past 1e9. */
-	if (fabs(v) >= 1e9)
-		dec = 3;
-	m = (uint64_t)llround(fabs(v) * (dec == 6 ? 1e6 : 1e3));
-	if (v < 0 && m != 0)
-		buf[n++] = '-';
-	ip = m / (dec == 6 ? 1000000 : 1000);
-	fp = m % (dec == 6 ? 1000000 : 1000);
-	do {
-		digits[k++] = (char)('0' + ip % 10);
-		ip /= 10;
-	} while (ip > 0);
-	while (k > 0)
-		buf[n++] = digits[--k];
-	while (dec > 0 && fp % 10 == 0) {
-		fp /= 10;
-		dec--;
-	}
-	if (dec > 0) {
-		buf[n++] = '.';
-		for (int i = dec - 1; i >= 0; i--) {
-			buf[n + (size_t)i] = (char)('0' + fp % 10);
-			fp /= 10;
-		}
-		n += (size_t)dec;
-	}
-	buf[n] = '\0';
-	return n;
+	memcpy(&bits, &value, sizeof(bits));
+	metric_store_be(buf, 5, 2);
+	metric_store_be(buf, 8, 4);
+	metric_store_be(buf, unix_us - UINT64_C(946684800000000), 8);
+	metric_store_text(buf, host);
+	metric_store_text(buf, check);
+	metric_store_text(buf, metric);
+	metric_store_be(buf, 8, 4);
+	metric_store_be(buf, bits, 8);
 }
 
 /*
@@ -166,11 +138,6 @@ void
 metric_store_add(struct metric_store *ms, const char *host, const char *check,
     const char *metric, double value)
 {
-	char when[40];
-	uint64_t now;
-	unsigned us;
-	size_t n;
-
 	if (ms == NULL || !isfinite(value))
 		return;
 	if (evbuffer_get_length(ms->buf) > STORE_MAX_BYTES) {
@@ -184,30 +151,8 @@ metric_store_add(struct metric_store *ms, const char *host, const char *check,
 		}
 		return;
 	}
-	now = timeutil_real_us();
-	if (ms->stamp_len == 0 || now / 1000000 != ms->stamp_sec) {
-		/* "...T10:15:00.123456Z": keep all but the microseconds */
-		timeutil_format_iso(now, ms->stamp, sizeof(ms->stamp));
-		ms->stamp_len = strlen(ms->stamp) - 7;
-		ms->stamp_sec = now / 1000000;
-	}
-	evbuffer_add(ms->buf, ms->stamp, ms->stamp_len);
-	us = (unsigned)(now % 1000000);
-	for (int i = 5; i >= 0; i--) {
-		when[i] = (char)('0' + us % 10);
-		us /= 10;
-	}
-	memcpy(when + 6, "Z\t", 2);
-	evbuffer_add(ms->buf, when, 8);
-	metric_store_field(ms->buf, host);
-	evbuffer_add(ms->buf, "\t", 1);
-	metric_store_field(ms->buf, check);
-	evbuffer_add(ms->buf, "\t", 1);
-	metric_store_field(ms->buf, metric);
-	when[0] = '\t';
-	n = metric_store_format_value(when + 1, value);
-	when[n + 1] = '\n';
-	evbuffer_add(ms->buf, when, n + 2);
+	metric_store_encode(ms->buf, timeutil_real_us(), host, check, metric,
+	    value);
 	if (++ms->rows >= STORE_BATCH_ROWS)
 		metric_store_flush(ms);
 }
@@ -231,24 +176,33 @@ metric_store_done_cb(struct db *db, const PGresult *res, void *arg)
 		metric_store_flush(ms);
 }
 
-/* Sends the buffered rows as one COPY, unless one is in flight. */
+/*
+ * Sends the buffered rows as one COPY, unless one is in flight: binary
+ * COPY's header (signature, no flags, no extension), the rows, and the
+ * trailer (a field count of -1).
+ */
 static void
 metric_store_flush(struct metric_store *ms)
 {
+	static const char header[19] = "PGCOPY\n\377\r\n";
+	static const char trailer[2] = { '\377', '\377' };
 	size_t len;
 	char *data;
 
 	if (ms->inflight > 0 || ms->rows == 0)
 		return;
 	len = evbuffer_get_length(ms->buf);
-	data = xmalloc(len);
-	evbuffer_remove(ms->buf, data, len);
+	data = xmalloc(sizeof(header) + len + sizeof(trailer));
+	memcpy(data, header, sizeof(header));
+	evbuffer_remove(ms->buf, data + sizeof(header), len);
+	memcpy(data + sizeof(header) + len, trailer, sizeof(trailer));
 	ms->inflight = ms->rows;
 	ms->rows = 0;
 	/* A batch resent after a lost connection may repeat: see 003. */
 	db_copy(ms->md->db,
 	    "COPY metric_incoming (ts, host, check_name, metric, value) FROM "
-	    "STDIN",
-	    data, len, DB_RETRY, metric_store_done_cb, ms);
+	    "STDIN (FORMAT binary)",
+	    data, sizeof(header) + len + sizeof(trailer), DB_RETRY,
+	    metric_store_done_cb, ms);
 	free(data);
 }

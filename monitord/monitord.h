@@ -888,7 +888,8 @@ void metric_store_free(struct metric_store *);
 void metric_store_add(struct metric_store *, const char *, const char *,
     const char *, double);
 size_t metric_store_pending(const struct metric_store *);
-size_t metric_store_format_value(char *, double);
+void metric_store_encode(struct evbuffer *, uint64_t, const char *,
+    const char *, const char *, double);
 
 /* snmp_trap.c */
 #define SNMP_TRAP_MAX_VARBINDS 512 /* more and the datagram is malformed */

@@ -441,41 +441,37 @@ START_TEST(test_format_writes_floats_as_prometheus_does)
 }
 END_TEST
 
-/* Sample values for COPY: fixed point, six decimals at most. */
-START_TEST(test_sample_values_are_written_fixed_point)
+/* A sample as a tuple of binary COPY, as PostgreSQL reads it. */
+START_TEST(test_sample_is_a_binary_copy_tuple)
 {
-	char b[32];
-	size_t n;
+	static const unsigned char want[] = {
+		0, 5, /* five fields */
+		0, 0, 0, 8, /* ts: 8 bytes */
+		0, 0, 0, 0, 0, 0, 1, 2, /* 258 us after 2000-01-01 */
+		0, 0, 0, 2, 'h', '1', /* host */
+		0, 0, 0, 0, /* check: empty, not NULL */
+		0, 0, 0, 3, 'r', 't', 't', /* metric */
+		0, 0, 0, 8, /* value: 8 bytes */
+		0xc0, 0x45, 0, 0, 0, 0, 0, 0, /* -42.0 */
+	};
+	struct evbuffer *buf = evbuffer_new();
+	unsigned char *got;
 
-	n = metric_store_format_value(b, 0);
-	ck_assert_str_eq(b, "0");
-	ck_assert_uint_eq(n, 1);
-	metric_store_format_value(b, 42);
-	ck_assert_str_eq(b, "42");
-	metric_store_format_value(b, -42.5);
-	ck_assert_str_eq(b, "-42.5");
-	metric_store_format_value(b, 0.000001);
-	ck_assert_str_eq(b, "0.000001");
-	metric_store_format_value(b, 0.0000004);
-	ck_assert_str_eq(b, "0");
-	metric_store_format_value(b, -0.0000004);
-	ck_assert_str_eq(b, "0");
-	metric_store_format_value(b, 1000.0 / 3);
-	ck_assert_str_eq(b, "333.333333");
-	metric_store_format_value(b, 99.9999996);
-	ck_assert_str_eq(b, "100");
-	metric_store_format_value(b, 12345678901.25);
-	ck_assert_str_eq(b, "12345678901.25");
-	metric_store_format_value(b, 4294967296.0 * 4096);
-	ck_assert_str_eq(b, "17592186044416");
-	metric_store_format_value(b, -1e300);
-	ck_assert_str_eq(b, "-1.0000000000000001e+300");
-	/* what COPY reads back is within a millionth */
-	for (double v = 0.001234567; fabs(v) < 1e11; v *= -1.37) {
-		metric_store_format_value(b, v);
-		ck_assert_double_eq_tol(strtod(b, NULL), v,
-		    fabs(v) < 1e9 ? 0.5e-6 : 0.5e-3);
-	}
+	ck_assert_ptr_nonnull(buf);
+	metric_store_encode(buf, UINT64_C(946684800000258), "h1", "", "rtt",
+	    -42.0);
+	ck_assert_uint_eq(evbuffer_get_length(buf), sizeof(want));
+	got = evbuffer_pullup(buf, -1);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	/* before 2000 the time is negative, in two's complement */
+	evbuffer_drain(buf, sizeof(want));
+	metric_store_encode(buf, UINT64_C(946684799999999), "", "", "", 0.5);
+	got = evbuffer_pullup(buf, -1);
+	for (int i = 6; i < 14; i++)
+		ck_assert_uint_eq(got[i], 0xff);
+	ck_assert_uint_eq(got[30], 0x3f);
+	ck_assert_uint_eq(got[31], 0xe0);
+	evbuffer_free(buf);
 }
 END_TEST
 
@@ -1088,7 +1084,7 @@ metrics_suite(void)
 	tcase_add_test(tc, test_quantile_in_inf_bucket_is_max);
 	tcase_add_test(tc, test_quantile_never_exceeds_max);
 	tcase_add_test(tc, test_format_writes_floats_as_prometheus_does);
-	tcase_add_test(tc, test_sample_values_are_written_fixed_point);
+	tcase_add_test(tc, test_sample_is_a_binary_copy_tuple);
 	tcase_add_test(tc, test_render_is_cumulative_and_inf_equals_count);
 	suite_add_tcase(s, tc);
 

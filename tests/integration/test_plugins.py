@@ -335,6 +335,10 @@ def main():
         assert ("tcp", "time[s]") in ms, sorted(ms)[:20]
         assert ("bk-fresh", "age[s]") in ms and ("bk-fresh", "size[B]") in ms
         assert any(c == "disk" and m.startswith("/") for c, m in ms)
+        # each at the time it was taken (binary COPY counts from 2000)
+        assert pg.query("SELECT bool_and(ts > now() - interval '10 "
+                        "minutes' AND ts < now() + interval '5 seconds') "
+                        "FROM metric_sample") == [["t"]]
 
         log("concurrency stays within max_concurrent, the rest queue")
         peak_run = peak_queue = 0
