@@ -761,6 +761,27 @@ cfg_parse_duration(const char *s, uint64_t *ms)
 }
 
 /* Gets a duration in milliseconds within [min, max]. */
+/* ms as the config writes it: in the largest unit that holds it whole. */
+static const char *
+cfg_duration_str(char *buf, size_t len, uint64_t ms)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
+		{ "s", 1000 } };
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (ms > 0 && ms % units[i].ms == 0) {
+			snprintf(buf, len, "%llu%s",
+			    (unsigned long long)(ms / units[i].ms),
+			    units[i].unit);
+			return buf;
+		}
+	snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
 int
 cfg_duration(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
     int required, uint64_t min, uint64_t max, uint64_t *out)
@@ -768,6 +789,7 @@ cfg_duration(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
 	const struct cfg_node *node;
 	uint64_t v;
 	int rc;
+	char lo[32], hi[32];
 
 	if ((node = cfg_lookup(doc, map, key, required, &rc)) == NULL)
 		return rc;
@@ -782,11 +804,9 @@ cfg_duration(struct cfg_doc *doc, const struct cfg_node *map, const char *key,
 		return -1;
 	}
 	if (v < min || v > max) {
-		cfg_error(doc, node,
-		    "'%s' must be between %llums and %llums, "
-		    "not %s",
-		    key, (unsigned long long)min, (unsigned long long)max,
-		    node->value);
+		cfg_error(doc, node, "'%s' must be between %s and %s, not %s",
+		    key, cfg_duration_str(lo, sizeof(lo), min),
+		    cfg_duration_str(hi, sizeof(hi), max), node->value);
 		return -1;
 	}
 	*out = v;

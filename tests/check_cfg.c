@@ -320,6 +320,27 @@ START_TEST(test_bad_duration_names_its_position)
 }
 END_TEST
 
+START_TEST(test_duration_out_of_range_says_the_range_in_its_units)
+{
+	struct cfg_doc *doc = load("interval: 2d\n");
+	uint64_t ms;
+
+	ck_assert_int_eq(cfg_duration(doc, doc->root, "interval", 1, 100,
+			     86400000, &ms),
+	    -1);
+	assert_one_error(doc,
+	    "t.yaml:1:11: 'interval' must be between 100ms and 1d, not 2d");
+	cfg_free(doc);
+	doc = load("interval: 1s\n");
+	ck_assert_int_eq(cfg_duration(doc, doc->root, "interval", 1, 90000,
+			     7200000, &ms),
+	    -1);
+	assert_one_error(doc,
+	    "t.yaml:1:11: 'interval' must be between 90s and 2h, not 1s");
+	cfg_free(doc);
+}
+END_TEST
+
 START_TEST(test_enum_lists_the_choices)
 {
 	static const char *const names[] = { "core", "information", "finance",
@@ -556,6 +577,8 @@ cfg_suite(void)
 	tcase_add_test(tc, test_complex_key_is_an_error);
 	tcase_add_test(tc, test_durations_accept_units);
 	tcase_add_test(tc, test_bad_duration_names_its_position);
+	tcase_add_test(tc,
+	    test_duration_out_of_range_says_the_range_in_its_units);
 	tcase_add_test(tc, test_enum_lists_the_choices);
 	tcase_add_test(tc, test_booleans_are_strict);
 	tcase_add_test(tc, test_missing_file_is_an_error);

@@ -155,7 +155,7 @@ def test_config_errors(work):
             ":17:21: 'b' is on the rotation but not a member of the team",
             ":18:14: start is a local time, as '2026-11-02 08:30', not "
             "'next monday'",
-            ":19:14: 'every' must be between 60000ms and ",
+            ":19:14: 'every' must be between 1m and ",
             ":21:42: a swap ends after it starts",
             ":22:18: '2026-13-01' is not a date",
             ":23:71: 'b' takes a turn but is not a member of the team",

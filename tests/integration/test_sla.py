@@ -586,7 +586,7 @@ def test_config_errors(work):
                  "101",
                  ":17:18: 'maintenance' must be one of exclude, available",
                  ":19:7: a priority is 1-5 (or P1-P5), not 'P7'",
-                 ":20:17: 'tto' must be between 60000ms and ",
+                 ":20:17: 'tto' must be between 1m and ",
                  ":20:22: unknown key 'ttd' in a target",
                  ":21:11: agreement 'b' is defined twice",
                  ":21:5: missing required key 'party'"):
