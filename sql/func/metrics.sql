@@ -15,8 +15,8 @@ RETURNS void LANGUAGE sql AS $$
 $$;
 
 -- The series whose hourly bins stay for retention.interfaces rather than
--- retention.1h (metric_1h_long): SNMP interface traffic, the checks
--- "if:NAME" of a snmp_interfaces check, in and out.
+-- retention.1h (metric_1h_long): SNMP interface traffic, in and out of
+-- each "if:NAME" that an interfaces check (monitord.yaml) watches.
 CREATE OR REPLACE FUNCTION metric_series_long(p_check text, p_metric text)
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT p_check LIKE 'if:%' AND p_metric IN ('in_bps', 'out_bps');
@@ -396,9 +396,9 @@ $$;
 -- ones.  metric_incoming is read over the whole range: a row there is
 -- never folded yet (a late one is deleted in the fold that takes it),
 -- and a sample that comes late for an hour already folded must show
--- before the upkeep gets to it.  A day of a host's ten graphs is 86,400 samples: each chunk is
--- summed up on its own, in integer milliseconds from p_from, its offset
--- worked out once.
+-- before the upkeep gets to it.  A day of a host's ten graphs is 86,400
+-- samples: each chunk is summed up on its own, in integer milliseconds
+-- from p_from, its offset worked out once.
 CREATE OR REPLACE FUNCTION metric_steps(p_host text, p_check text,
     p_metric text, p_from timestamptz, p_to timestamptz, p_step interval,
     p_tier text)
